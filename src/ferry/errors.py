@@ -1,0 +1,169 @@
+"""Every error Ferry shows a person, in one tree.
+
+    FerryError                      code            exit  http
+    ├── UsageError                  usage-invalid      2   400
+    │   └── TargetError             target-invalid     2   400
+    ├── ConfigError                 config-invalid     8   500
+    ├── ManifestError               manifest-invalid   4   422
+    │   ├── UnknownManifestError    manifest-unknown   4   422
+    │   ├── IncludeLoopError        manifest-include-loop
+    │   └── UnsupportedRequirementError requirement-unsupported
+    ├── ResolutionError             resolution-failed  5   422
+    │   └── ResolverUnavailableError resolver-unavailable
+    ├── FetchError                  fetch-failed       6   502
+    ├── IntegrityError              integrity-mismatch 7   502
+    └── BundleError                 bundle-failed      9   500
+
+Exit code 3 is not an error: it means the work finished and problems were reported
+as warnings (an sdist in place of a wheel, a yanked release). One place turns these into
+exit codes (`ExitCode`) and, later, HTTP statuses; nothing else invents numbers.
+
+Third-party exceptions are converted where they enter (``raise ... from exc``) so the CLI
+never prints a traceback for something the user can fix.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+from pathlib import Path
+from typing import ClassVar
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    INTERNAL = 1
+    USAGE = 2
+    WARNINGS = 3
+    INPUT = 4
+    RESOLUTION = 5
+    NETWORK = 6
+    INTEGRITY = 7
+    CONFIG = 8
+    BUNDLE = 9
+
+
+class FerryError(Exception):
+    """Base of every error Ferry raises on purpose.
+
+    ``code`` is stable (scripts and the API match on it); ``message`` says what went wrong,
+    ``context`` what Ferry was doing, ``hint`` what the user can do next.
+    """
+
+    code: ClassVar[str] = "ferry-error"
+    exit_code: ClassVar[ExitCode] = ExitCode.INTERNAL
+    http_status: ClassVar[int] = 500
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        context: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.context = context
+
+    def to_dict(self) -> dict[str, object]:
+        out: dict[str, object] = {"code": self.code, "message": self.message}
+        if self.context:
+            out["context"] = self.context
+        if self.hint:
+            out["hint"] = self.hint
+        return out
+
+
+class UsageError(FerryError):
+    code = "usage-invalid"
+    exit_code = ExitCode.USAGE
+    http_status = 400
+
+
+class TargetError(UsageError):
+    code = "target-invalid"
+
+
+class ConfigError(FerryError):
+    code = "config-invalid"
+    exit_code = ExitCode.CONFIG
+
+
+class ManifestError(FerryError):
+    """A manifest could not be read. Always names the file, and the line when there is one."""
+
+    code = "manifest-invalid"
+    exit_code = ExitCode.INPUT
+    http_status = 422
+
+    def __init__(
+        self,
+        path: Path | str,
+        reason: str,
+        *,
+        line: int | None = None,
+        column: int | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.line = line
+        self.column = column
+        self.reason = reason
+        where = str(path)
+        if line is not None:
+            where += f":{line}"
+            if column is not None:
+                where += f":{column}"
+        super().__init__(f"{where}: {reason}", hint=hint)
+
+    def to_dict(self) -> dict[str, object]:
+        out = super().to_dict()
+        out.update(file=str(self.path), line=self.line, reason=self.reason)
+        if self.column is not None:
+            out["column"] = self.column
+        return out
+
+
+class UnknownManifestError(ManifestError):
+    code = "manifest-unknown"
+
+
+class IncludeLoopError(ManifestError):
+    code = "manifest-include-loop"
+
+
+class UnsupportedRequirementError(ManifestError):
+    """Editable, VCS or local-path requirements that cannot be carried to another machine."""
+
+    code = "requirement-unsupported"
+
+
+class ResolutionError(FerryError):
+    code = "resolution-failed"
+    exit_code = ExitCode.RESOLUTION
+    http_status = 422
+
+
+class ResolverUnavailableError(ResolutionError):
+    code = "resolver-unavailable"
+    exit_code = ExitCode.INTERNAL
+    http_status = 500
+
+
+class FetchError(FerryError):
+    code = "fetch-failed"
+    exit_code = ExitCode.NETWORK
+    http_status = 502
+
+
+class IntegrityError(FerryError):
+    """Downloaded bytes do not match the hash the index promised. Never retried into silence."""
+
+    code = "integrity-mismatch"
+    exit_code = ExitCode.INTEGRITY
+    http_status = 502
+
+
+class BundleError(FerryError):
+    code = "bundle-failed"
+    exit_code = ExitCode.BUNDLE

@@ -1,0 +1,132 @@
+"""Ferry's one typed settings object.
+
+Built once at the edge (the CLI root, later ``create_app(settings)``) and passed down; there
+is no module-level instance. Sources, highest first: explicit arguments, ``FERRY_*``
+environment variables, the TOML settings file (``--config``, ``FERRY_CONFIG``, or
+``<user config dir>/ferry/ferry.toml``), defaults.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+from pydantic import Field, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from ferry.errors import ConfigError
+
+
+def default_config_file() -> Path:
+    return Path(platformdirs.user_config_dir("ferry")) / "ferry.toml"
+
+
+def default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir("ferry"))
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FERRY_", extra="forbid")
+
+    data_dir: Path = Field(
+        default_factory=default_data_dir,
+        description="Where the content cache, uv's cache, the database and bundles live.",
+    )
+
+    # Registry overrides. Unset means: take what the machine's pip / uv configuration says.
+    index_url: str | None = Field(None, description="Primary Python index (PEP 503/691).")
+    extra_index_urls: list[str] = Field(default_factory=list)
+    find_links: list[str] = Field(default_factory=list)
+    cert: Path | None = Field(None, description="CA bundle for HTTPS to the index.")
+    proxy: str | None = None
+    use_machine_config: bool = Field(
+        True, description="Read index URLs, cert and proxy from pip's and uv's configuration."
+    )
+
+    # Fetch engine.
+    concurrency: int = Field(16, ge=1, le=256)
+    retries: int = Field(4, ge=0, le=20)
+    timeout: float = Field(60.0, gt=0)
+
+    uv_binary: Path | None = Field(
+        None, description="uv to run; default: the one installed with Ferry."
+    )
+
+    # Service (`ferry serve`).
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    database_url: str | None = Field(None, description="Default: SQLite in the data directory.")
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.data_dir / "cache"
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.cache_dir / "blobs"
+
+    @property
+    def uv_cache_dir(self) -> Path:
+        return self.cache_dir / "uv"
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'ferry.db'}"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+
+def config_file_in_use(config_file: Path | None) -> Path | None:
+    if config_file is None and os.environ.get("FERRY_CONFIG"):
+        config_file = Path(os.environ["FERRY_CONFIG"])
+    if config_file is None:
+        default = default_config_file()
+        return default if default.is_file() else None
+    if not config_file.is_file():
+        raise ConfigError(
+            f"settings file {config_file} does not exist",
+            hint="Pass an existing TOML file with --config or FERRY_CONFIG.",
+        )
+    return config_file
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build Settings, turning every validation problem into a ConfigError naming the field."""
+    chosen = config_file_in_use(config_file)
+    # The TOML source reads its path from model_config, so the file is bound per load
+    # instead of through a global.
+    cls: type[Settings] = Settings
+    if chosen is not None:
+        cls = type(
+            "Settings",
+            (Settings,),
+            {"model_config": {**Settings.model_config, "toml_file": chosen}},
+        )
+    try:
+        return cls(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "(settings)"
+        source = f" (settings file {chosen})" if chosen else ""
+        raise ConfigError(
+            f"setting '{field}'{source}: {first['msg']}",
+            hint="Check the FERRY_* environment variables and the settings file.",
+        ) from exc
+    except ValueError as exc:  # a TOML syntax error surfaces as a ValueError subclass
+        raise ConfigError(f"settings file {chosen}: {exc}") from exc
