@@ -1,0 +1,84 @@
+"""Python manifests in, one PythonInput out. A new format is a module plus one PARSERS entry."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from fnmatch import fnmatchcase
+from pathlib import Path
+
+from packaging.utils import canonicalize_name
+
+from ferry.errors import ManifestError, UnknownManifestError
+from ferry.manifests import pipfile, pyproject, requirements_txt
+from ferry.manifests.model import (
+    LockedPackage,
+    Origin,
+    PyRequirement,
+    PythonInput,
+    Selection,
+)
+
+__all__ = [
+    "PARSERS",
+    "LockedPackage",
+    "Origin",
+    "PyRequirement",
+    "PythonInput",
+    "Selection",
+    "is_python_manifest",
+    "parse_manifest",
+    "parse_manifests",
+]
+
+Parser = Callable[[Path, Selection], PythonInput]
+RUNTIME_ONLY = Selection()
+
+# File-name pattern (matched case-insensitively) -> parser; the first match wins, so the
+# more specific patterns come first.
+PARSERS: dict[str, Parser] = {
+    "Pipfile.lock": pipfile.parse_lock,
+    "Pipfile": pipfile.parse_pipfile,
+    "pyproject.toml": pyproject.parse,
+    "*constraints*.txt": requirements_txt.parse_constraints,
+    "*requirements*.txt": requirements_txt.parse,
+    "*.in": requirements_txt.parse,
+}
+
+
+def _parser_for(name: str) -> Parser | None:
+    lowered = name.lower()
+    if lowered == "manifest.in":  # setuptools' sdist file list, not pip-tools input
+        return None
+    return next((p for pat, p in PARSERS.items() if fnmatchcase(lowered, pat.lower())), None)
+
+
+def is_python_manifest(name: str) -> bool:
+    return _parser_for(Path(name).name) is not None
+
+
+def parse_manifest(path: Path, selection: Selection = RUNTIME_ONLY) -> PythonInput:
+    parser = _parser_for(path.name)
+    if parser is None:
+        raise UnknownManifestError(
+            path,
+            "is not a Python manifest Ferry knows",
+            hint=f"accepted file names: {', '.join(PARSERS)}",
+        )
+    return parser(path, selection)
+
+
+def parse_manifests(paths: Sequence[Path], selection: Selection = RUNTIME_ONLY) -> PythonInput:
+    merged = PythonInput()
+    for path in paths:
+        merged.merge(parse_manifest(path, selection))
+    if paths and not selection.all_groups:
+        missing = sorted({canonicalize_name(g) for g in selection.groups} - set(merged.groups))
+        if missing:
+            available = ", ".join(sorted(merged.groups)) or "none"
+            raise ManifestError(
+                paths[-1],
+                f"no extra or dependency group named {', '.join(missing)} in the given files"
+                f" (available: {available})",
+                hint="ask only for groups the manifests declare",
+            )
+    return merged
