@@ -1,0 +1,67 @@
+"""The one place Ferry's HTTP client is built.
+
+Everything that talks HTTP takes an ``httpx.AsyncClient`` made here, so TLS, proxies,
+pooling and the User-Agent are decided once. Tests pass ``transport=`` (an
+``httpx.MockTransport`` or any ``AsyncBaseTransport``) instead of patching the client.
+"""
+
+from __future__ import annotations
+
+import ssl
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import httpx
+
+__all__ = ["build_client", "user_agent"]
+
+
+def user_agent() -> str:
+    try:
+        ver = version("ferry")
+    except PackageNotFoundError:
+        ver = "0"
+    return f"ferry/{ver}"
+
+
+def build_client(
+    *,
+    cert: Path | None = None,
+    proxy: str | None = None,
+    timeout: float = 60.0,
+    max_connections: int = 32,
+    http2: bool = True,
+    transport: httpx.AsyncBaseTransport | None = None,
+    trust_env: bool = True,
+) -> httpx.AsyncClient:
+    """Build the pooled async client used for every download.
+
+    ``cert`` is a CA bundle file (or a directory of hashed certificates) replacing the
+    default trust store, for mirrors behind a corporate CA. Without it and with
+    ``trust_env``, httpx honours ``SSL_CERT_FILE`` / ``SSL_CERT_DIR``, and the proxy
+    variables (``HTTPS_PROXY``, ``ALL_PROXY``, ``NO_PROXY``) unless ``proxy`` is given.
+    """
+    verify: ssl.SSLContext | bool
+    if cert is not None:
+        cert = Path(cert)
+        if cert.is_dir():
+            verify = ssl.create_default_context(capath=str(cert))
+        else:
+            verify = ssl.create_default_context(cafile=str(cert))
+    else:
+        verify = True
+    return httpx.AsyncClient(
+        headers={"User-Agent": user_agent()},
+        verify=verify,
+        proxy=proxy,
+        # Concurrency is bounded by the fetcher's semaphore, so waiting for a pooled
+        # connection is normal queueing and must not count as a timeout.
+        timeout=httpx.Timeout(timeout, pool=None),
+        limits=httpx.Limits(
+            max_connections=max_connections, max_keepalive_connections=max_connections
+        ),
+        http2=http2,
+        follow_redirects=True,
+        transport=transport,
+        trust_env=trust_env,
+    )

@@ -1,0 +1,214 @@
+"""How the fetch engine reports progress, and two ways of showing it.
+
+The engine only knows :class:`ProgressListener`; the CLI picks an implementation with
+:func:`make_progress` (bars on a terminal, plain lines in logs and CI), and the API server
+can later plug in one that pushes events to a websocket.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import IO, Protocol
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+
+from ferry.errors import FerryError
+
+__all__ = [
+    "NullProgress",
+    "PlainProgress",
+    "ProgressListener",
+    "RichProgress",
+    "format_summary",
+    "make_progress",
+]
+
+
+class ProgressListener(Protocol):
+    """Receives fetch events, always from the event loop's thread.
+
+    ``advance`` may be called with a negative ``nbytes`` when a retry throws away a
+    partial download, so that byte totals stay true.
+    """
+
+    def start(self, total_files: int, total_bytes: int) -> None: ...
+
+    def advance(self, name: str, nbytes: int) -> None: ...
+
+    def file_done(self, name: str, *, from_cache: bool) -> None: ...
+
+    def file_failed(self, name: str, error: FerryError) -> None: ...
+
+    def finish(self) -> None: ...
+
+
+class NullProgress:
+    """Listens and shows nothing; what the engine uses when given no listener."""
+
+    def start(self, total_files: int, total_bytes: int) -> None:
+        pass
+
+    def advance(self, name: str, nbytes: int) -> None:
+        pass
+
+    def file_done(self, name: str, *, from_cache: bool) -> None:
+        pass
+
+    def file_failed(self, name: str, error: FerryError) -> None:
+        pass
+
+    def finish(self) -> None:
+        pass
+
+
+def format_summary(*, files: int, nbytes: int, from_cache: int, failed: int, seconds: float) -> str:
+    return (
+        f"{files} files, {nbytes / 1e6:.1f} MB fetched, {from_cache} from cache, "
+        f"{failed} failed in {seconds:.1f} s"
+    )
+
+
+class _Tally:
+    """Counts shared by both displays, so their summaries agree."""
+
+    def __init__(self) -> None:
+        self.total_files = 0
+        self.done = 0
+        self.cached = 0
+        self.failed = 0
+        self.nbytes = 0
+        self.per_file: dict[str, int] = {}
+        self.started = time.monotonic()
+
+    def start(self, total_files: int) -> None:
+        self.total_files = total_files
+        self.started = time.monotonic()
+
+    def advance(self, name: str, nbytes: int) -> None:
+        self.nbytes += nbytes
+        self.per_file[name] = self.per_file.get(name, 0) + nbytes
+
+    def summary(self) -> str:
+        return format_summary(
+            files=max(self.total_files, self.done + self.cached + self.failed),
+            nbytes=self.nbytes,
+            from_cache=self.cached,
+            failed=self.failed,
+            seconds=time.monotonic() - self.started,
+        )
+
+
+class PlainProgress:
+    """One line per finished or failed file, then a summary; for logs and pipes."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._stream = stream
+        self._tally = _Tally()
+
+    def start(self, total_files: int, total_bytes: int) -> None:
+        self._tally.start(total_files)
+
+    def advance(self, name: str, nbytes: int) -> None:
+        self._tally.advance(name, nbytes)
+
+    def file_done(self, name: str, *, from_cache: bool) -> None:
+        if from_cache:
+            self._tally.cached += 1
+            self._write(f"cached  {name}")
+        else:
+            self._tally.done += 1
+            nbytes = self._tally.per_file.pop(name, 0)
+            self._write(f"fetched {name} ({nbytes / 1e6:.1f} MB)")
+
+    def file_failed(self, name: str, error: FerryError) -> None:
+        self._tally.failed += 1
+        self._tally.per_file.pop(name, None)
+        self._write(f"failed  {name}: {error.message}")
+
+    def finish(self) -> None:
+        self._write(self._tally.summary())
+
+    def _write(self, line: str) -> None:
+        self._stream.write(line + "\n")
+        self._stream.flush()
+
+
+class RichProgress:
+    """Live bars on a terminal: files done of total, and bytes with speed and ETA."""
+
+    def __init__(self, console: Console) -> None:
+        self._console = console
+        self._tally = _Tally()
+        self._files = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            console=console,
+        )
+        self._bytes = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+        )
+        self._live = Live(Group(self._files, self._bytes), console=console, transient=True)
+        self._files_task: TaskID | None = None
+        self._bytes_task: TaskID | None = None
+
+    def start(self, total_files: int, total_bytes: int) -> None:
+        self._tally.start(total_files)
+        self._files_task = self._files.add_task("files", total=total_files)
+        # Unknown sizes make the byte total an estimate; None lets the bar pulse instead.
+        self._bytes_task = self._bytes.add_task("bytes", total=total_bytes or None)
+        self._live.start()
+
+    def advance(self, name: str, nbytes: int) -> None:
+        self._tally.advance(name, nbytes)
+        if self._bytes_task is not None:
+            self._bytes.advance(self._bytes_task, nbytes)
+
+    def file_done(self, name: str, *, from_cache: bool) -> None:
+        if from_cache:
+            self._tally.cached += 1
+        else:
+            self._tally.done += 1
+        self._tally.per_file.pop(name, None)
+        self._step_files()
+
+    def file_failed(self, name: str, error: FerryError) -> None:
+        self._tally.failed += 1
+        self._tally.per_file.pop(name, None)
+        # Printed above the live bars, so it stays on screen after they disappear.
+        self._console.print(
+            f"[red]failed[/red]  {escape(name)}: {escape(error.message)}", highlight=False
+        )
+        self._step_files()
+
+    def finish(self) -> None:
+        self._live.stop()
+        self._console.print(self._tally.summary(), highlight=False)
+
+    def _step_files(self) -> None:
+        if self._files_task is not None:
+            self._files.advance(self._files_task, 1)
+
+
+def make_progress(console: Console) -> ProgressListener:
+    """Bars when ``console`` is an interactive terminal, plain lines otherwise."""
+    if console.is_terminal and not console.is_dumb_terminal:
+        return RichProgress(console)
+    return PlainProgress(console.file)

@@ -1,0 +1,39 @@
+"""Fixtures: a scripted local HTTP server, a store in tmp_path, the real client."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from ferry.fetch import Fetcher, build_client
+from ferry.store import ContentStore
+from fetch.local_server import LocalServer
+
+
+@pytest.fixture
+def server() -> Iterator[LocalServer]:
+    srv = LocalServer()
+    try:
+        yield srv
+    finally:
+        srv.close()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> ContentStore:
+    return ContentStore(tmp_path / "store")
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[httpx.AsyncClient]:
+    # trust_env off: a proxy variable on a CI machine must not reroute 127.0.0.1.
+    async with build_client(trust_env=False, timeout=10.0) as c:
+        yield c
+
+
+@pytest.fixture
+def fetcher(store: ContentStore, client: httpx.AsyncClient) -> Fetcher:
+    return Fetcher(store, client, concurrency=8, retries=3, backoff=0.01)
