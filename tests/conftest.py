@@ -1,0 +1,107 @@
+"""Shared fixtures: an isolated environment, and a local package index with real files."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from ferry.settings import Settings, load_settings
+from support.pyindex import Artifact, LocalIndex, build_backend_wheel, build_sdist, build_wheel
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests never read this machine's pip/uv/Ferry configuration (it differs per machine)."""
+    for key in list(os.environ):
+        if key.startswith(("PIP_", "UV_", "FERRY_")):
+            monkeypatch.delenv(key)
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local" / "share"))
+    monkeypatch.setenv("UV_NO_CONFIG", "1")
+
+
+@dataclass
+class Dists:
+    """The files the standard test index serves, by short name."""
+
+    dir: Path
+    index: LocalIndex
+    files: dict[str, Artifact]
+
+    def file_gets(self, suffix: str = "") -> int:
+        """Distribution files served so far (not index pages, not PEP 658 metadata)."""
+        return sum(
+            1
+            for method, path in self.index.requests
+            if method == "GET"
+            and path.startswith("/files/")
+            and path.endswith(suffix)
+            and not path.endswith(".metadata")
+        )
+
+
+def _publish(index: LocalIndex, dist: Path) -> None:
+    index.add(build_backend_wheel(dist))
+    _publish_apps(index, dist)
+
+
+def _publish_apps(index: LocalIndex, dist: Path) -> None:
+    index.add(
+        build_wheel(
+            dist,
+            "app",
+            "1.0",
+            requires_dist=["lib>=1", "winonly; sys_platform == 'win32'", "native"],
+            extras={"cli": ["extra-dep>=0.5"]},
+        )
+    )
+    index.add(build_wheel(dist, "lib", "1.0", requires_dist=["dep<2"]))
+    index.add(build_wheel(dist, "lib", "2.0", requires_dist=["dep<2"]), yanked="broken build")
+    index.add(build_wheel(dist, "dep", "1.0"))
+    index.add(build_wheel(dist, "dep", "2.0"))
+    index.add(build_wheel(dist, "winonly", "1.0"))
+    index.add(build_wheel(dist, "beta", "1.0"))
+    index.add(build_wheel(dist, "beta", "2.0b1"))
+    index.add(build_wheel(dist, "extra-dep", "0.5"))
+    for tag in (
+        "cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64",
+        "cp312-cp312-win_amd64",
+        "cp311-cp311-win_amd64",
+    ):
+        index.add(build_wheel(dist, "native", "1.0", tag=tag))
+    index.add(
+        build_sdist(
+            dist, "sdistonly", "1.0", requires_dist=["dep"], build_requires=["ferry-test-backend"]
+        )
+    )
+
+
+@pytest.fixture
+def pyindex(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dists]:
+    dist = tmp_path_factory.mktemp("dists")
+    with LocalIndex() as index:
+        _publish(index, dist)
+        yield Dists(dist, index, {a.filename: a for a in index.artifacts()})
+
+
+@pytest.fixture
+def settings(tmp_path: Path, pyindex: Dists) -> Settings:
+    return load_settings(
+        data_dir=tmp_path / "data",
+        index_url=pyindex.index.url,
+        use_machine_config=False,
+        concurrency=8,
+        retries=2,
+    )
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
