@@ -1,0 +1,246 @@
+"""Resolve Python manifests for every target: uv chooses versions, Ferry chooses each
+target's file, asks the index what uv does not report, and rebuilds the tree."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from packaging.markers import Marker
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+from ferry.ecosystems.pypi.distmeta import DistMetadata, file_metadata, parse_core_metadata
+from ferry.ecosystems.pypi.index import IndexClient
+from ferry.ecosystems.pypi.model import (
+    ArtifactFile,
+    LockEntry,
+    Problem,
+    Resolution,
+    ResolvedPackage,
+    TargetResolution,
+)
+from ferry.ecosystems.pypi.sources import IndexSources
+from ferry.ecosystems.pypi.tree import build_edges
+from ferry.ecosystems.pypi.uv import UvFailure, compile_target
+from ferry.errors import FerryError
+from ferry.manifests.model import PythonInput
+from ferry.targets import PythonTarget
+
+# Returns the local path of a verified copy of the file (downloading it into the store).
+FileGetter = Callable[[ArtifactFile, str], Awaitable[Path]]
+
+
+@dataclass(frozen=True)
+class ResolveContext:
+    uv: Path
+    sources: IndexSources
+    uv_cache: Path
+    index: IndexClient
+    get_file: FileGetter
+
+
+def choose_file(entry: LockEntry, target: PythonTarget) -> ArtifactFile | None:
+    ranked = [(r, w) for w in entry.wheels if (r := target.wheel_rank(w.filename)) is not None]
+    if ranked:
+        return min(ranked, key=lambda rw: rw[0])[1]
+    return entry.sdist
+
+
+def _requirement_lines(pyinput: PythonInput) -> tuple[list[str], list[str], bool]:
+    if pyinput.locked:
+        lines = []
+        for pkg in pyinput.locked:
+            line = f"{pkg.name}=={pkg.version}"
+            if pkg.marker:
+                line += f" ; {pkg.marker}"
+            lines.append(line)
+        return lines, [], True
+    reqs = [str(r.requirement) for r in pyinput.requirements]
+    cons = [str(c.requirement) for c in pyinput.constraints]
+    return reqs, cons, False
+
+
+def _pinned_hashes(pyinput: PythonInput) -> dict[str, set[str]]:
+    """sha256 hex digests the user pinned, per package (from --hash or a lock file)."""
+    out: dict[str, set[str]] = {}
+    pins = [(r.name, r.hashes) for r in pyinput.requirements] + [
+        (canonicalize_name(p.name), p.hashes) for p in pyinput.locked
+    ]
+    for name, hashes in pins:
+        for h in hashes:
+            algo, _, digest = h.partition(":")
+            if algo == "sha256" and digest:
+                out.setdefault(name, set()).add(digest.lower())
+    return out
+
+
+async def _metadata(ctx: ResolveContext, pkg: ResolvedPackage, has_pep658: bool) -> DistMetadata:
+    if has_pep658 and pkg.file.is_wheel:
+        try:
+            return DistMetadata(parse_core_metadata(await ctx.index.metadata(pkg.file.url)))
+        except FerryError:
+            pass  # the file itself still has it
+    path = await ctx.get_file(pkg.file, pkg.name)
+    return await asyncio.to_thread(file_metadata, path)
+
+
+async def _annotate(
+    ctx: ResolveContext, pkg: ResolvedPackage, target: PythonTarget
+) -> tuple[DistMetadata, list[Problem]]:
+    problems: list[Problem] = []
+    info = await ctx.index.find_file(ctx.sources.all_indexes, pkg.name, pkg.file.filename)
+    if info is not None:
+        pkg.yanked = info.yanked
+        pkg.index = info.url.rsplit("/", 1)[0]
+    if pkg.yanked is not None:
+        reason = f": {pkg.yanked}" if pkg.yanked else ""
+        problems.append(
+            Problem(
+                "warning",
+                "yanked",
+                f"{pkg.name} {pkg.version} is yanked{reason}",
+                package=pkg.name,
+                target=target.key,
+            )
+        )
+    meta = await _metadata(ctx, pkg, info is not None and info.has_metadata)
+    return meta, problems
+
+
+async def resolve_target(
+    ctx: ResolveContext, pyinput: PythonInput, target: PythonTarget
+) -> TargetResolution:
+    result = TargetResolution(target)
+    lines, cons, locked = _requirement_lines(pyinput)
+    outcome = await compile_target(
+        ctx.uv,
+        target,
+        lines,
+        cons,
+        ctx.sources,
+        ctx.uv_cache,
+        no_deps=locked,
+        prerelease=pyinput.allow_prereleases,
+    )
+    if isinstance(outcome, UvFailure):
+        result.problems.append(
+            Problem("error", outcome.kind, outcome.message, target=target.key, chain=outcome.chain)
+        )
+        return result
+
+    pins = _pinned_hashes(pyinput)
+    for entry in outcome:
+        if entry.marker and not Marker(entry.marker).evaluate(dict(target.marker_environment)):
+            continue
+        chosen = choose_file(entry, target)
+        name = canonicalize_name(entry.name)
+        if chosen is None:
+            result.problems.append(
+                Problem(
+                    "error",
+                    "no-file-for-target",
+                    f"{name} {entry.version} has neither a wheel for {target.platform} "
+                    "nor an sdist",
+                    package=name,
+                    target=target.key,
+                )
+            )
+            continue
+        if name in pins and chosen.sha256 not in pins[name]:
+            result.problems.append(
+                Problem(
+                    "error",
+                    "hash-not-pinned",
+                    f"{chosen.filename} (sha256 {chosen.sha256}) matches none of the hashes "
+                    f"pinned for {name}",
+                    package=name,
+                    target=target.key,
+                )
+            )
+        result.packages[name] = ResolvedPackage(name, entry.version, chosen)
+
+    metas = await asyncio.gather(*(_annotate(ctx, p, target) for p in result.packages.values()))
+    requires: dict[str, list[Requirement] | None] = {}
+    build_requires: list[str] = []
+    for pkg, (meta, problems) in zip(result.packages.values(), metas, strict=True):
+        result.problems.extend(problems)
+        requires[pkg.name] = meta.requires_dist
+        if pkg.is_sdist:
+            result.problems.append(
+                Problem(
+                    "warning",
+                    "no-wheel-for-target",
+                    f"{pkg.name} {pkg.version} has no wheel for {target}; its sdist is bundled and "
+                    f"will be built on the target (build requirements: "
+                    f"{', '.join(meta.build_requires) or 'none'})",
+                    package=pkg.name,
+                    target=target.key,
+                )
+            )
+            build_requires += meta.build_requires
+
+    result.edges = build_edges(_roots(pyinput, requires), requires, target.marker_environment)
+    if build_requires:
+        await _add_build_requirements(ctx, result, sorted(set(build_requires)))
+    return result
+
+
+def _roots(
+    pyinput: PythonInput, requires: dict[str, list[Requirement] | None]
+) -> list[tuple[Requirement, str | None]]:
+    if not pyinput.locked:
+        return [(r.requirement, str(r.origin)) for r in pyinput.requirements]
+    # A lock does not say which packages were asked for directly: the roots are those
+    # nothing else in the lock depends on.
+    children = {canonicalize_name(r.name) for reqs in requires.values() for r in reqs or []}
+    return [
+        (Requirement(f"{p.name}=={p.version}"), str(p.origin))
+        for p in pyinput.locked
+        if canonicalize_name(p.name) not in children
+    ]
+
+
+async def _add_build_requirements(
+    ctx: ResolveContext, result: TargetResolution, build_requires: list[str]
+) -> None:
+    target = result.target
+    outcome = await compile_target(ctx.uv, target, build_requires, [], ctx.sources, ctx.uv_cache)
+    if isinstance(outcome, UvFailure):
+        result.problems.append(
+            Problem(
+                "error",
+                "build-requirements-" + outcome.kind,
+                f"build requirements {', '.join(build_requires)} cannot be resolved: "
+                + outcome.message,
+                target=target.key,
+            )
+        )
+        return
+    for entry in outcome:
+        name = canonicalize_name(entry.name)
+        if name in result.packages:
+            continue
+        chosen = choose_file(entry, target)
+        if chosen is None:
+            continue
+        result.packages[name] = ResolvedPackage(name, entry.version, chosen, build_only=True)
+        if not chosen.is_wheel:
+            result.problems.append(
+                Problem(
+                    "warning",
+                    "no-wheel-for-target",
+                    f"build requirement {name} {entry.version} has no wheel for {target}",
+                    package=name,
+                    target=target.key,
+                )
+            )
+
+
+async def resolve(
+    ctx: ResolveContext, pyinput: PythonInput, targets: list[PythonTarget]
+) -> Resolution:
+    results = await asyncio.gather(*(resolve_target(ctx, pyinput, t) for t in targets))
+    return Resolution(list(results))
