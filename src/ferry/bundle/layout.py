@@ -1,0 +1,129 @@
+"""What goes into a bundle and where: pure, from a resolution and the fetched files.
+
+<root>/
+  python-packages/           every file for every target (wheels, sdists, build deps)
+  manifests/                 the input manifests as given
+  locks/<target>/pylock.toml, requirements.lock.txt
+  manifest.json              targets, tree, problems, every file (size, sha256, url)
+  SHA256SUMS                 of everything above (sha256sum -c format)
+  install.sh  install.ps1  ferry_install.py
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+
+from ferry import __version__
+from ferry.bundle.archive import ArchiveEntry
+from ferry.bundle.locks import PACKAGES_DIR, lock_dir, pylock_toml, requirements_lock
+from ferry.ecosystems.pypi.model import Resolution
+
+SCRIPTS = (("install.sh", 0o755), ("install.ps1", 0o644), ("ferry_install.py", 0o644))
+
+
+@dataclass(frozen=True)
+class BundleInput:
+    resolution: Resolution
+    manifests: list[Path]
+    files: dict[str, Path]  # sha256 -> verified local copy
+
+
+def _manifest_names(paths: list[Path]) -> list[tuple[str, Path]]:
+    """Keep the original file names; disambiguate same-named files from different folders."""
+    out: list[tuple[str, Path]] = []
+    used: set[str] = set()
+    for i, path in enumerate(paths):
+        name = f"manifests/{path.name}"
+        if name in used:
+            name = f"manifests/{i}/{path.name}"
+        used.add(name)
+        out.append((name, path))
+    return out
+
+
+def manifest_document(data: BundleInput, manifest_names: list[str]) -> dict[str, object]:
+    res = data.resolution
+    targets = []
+    for t in res.targets:
+        d = t.to_dict()
+        target_info = d.pop("target")
+        assert isinstance(target_info, dict)
+        targets.append(
+            {
+                **target_info,
+                "requirements": f"{lock_dir(t.target.key)}/requirements.lock.txt",
+                "pylock": f"{lock_dir(t.target.key)}/pylock.toml",
+                **d,
+            }
+        )
+    files = []
+    for sha, f in sorted(res.unique_files().items(), key=lambda kv: kv[1].filename):
+        users = sorted(
+            {
+                (p.name, p.version)
+                for t in res.targets
+                for p in t.packages.values()
+                if p.file.sha256 == sha
+            }
+        )
+        files.append(
+            {
+                "path": f"{PACKAGES_DIR}/{f.filename}",
+                "size": data.files[sha].stat().st_size,
+                "sha256": sha,
+                "url": f.url,
+                "package": users[0][0] if users else None,
+                "version": users[0][1] if users else None,
+            }
+        )
+    return {
+        "format": "ferry-bundle/1",
+        "created_by": f"ferry {__version__}",
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "inputs": manifest_names,
+        "python": {
+            "targets": targets,
+            "problems": [p.to_dict() for p in res.all_problems],
+            "file_count": len(files),
+            "total_bytes": sum(int(str(f["size"])) for f in files),
+        },
+        "files": files,
+    }
+
+
+def bundle_entries(data: BundleInput) -> list[ArchiveEntry]:
+    res = data.resolution
+    sums: list[tuple[str, str]] = []
+    entries: list[ArchiveEntry] = []
+
+    def add_bytes(name: str, content: bytes, mode: int = 0o644) -> None:
+        entries.append(ArchiveEntry(name, content, mode))
+        sums.append((hashlib.sha256(content).hexdigest(), name))
+
+    for sha, f in sorted(res.unique_files().items(), key=lambda kv: kv[1].filename):
+        name = f"{PACKAGES_DIR}/{f.filename}"
+        entries.append(ArchiveEntry(name, data.files[sha]))
+        sums.append((sha, name))
+
+    named = _manifest_names(data.manifests)
+    for name, path in named:
+        add_bytes(name, path.read_bytes())
+    for t in res.targets:
+        add_bytes(f"{lock_dir(t.target.key)}/pylock.toml", pylock_toml(t).encode())
+        add_bytes(
+            f"{lock_dir(t.target.key)}/requirements.lock.txt", requirements_lock(t, res).encode()
+        )
+    doc = manifest_document(data, [n for n, _ in named])
+    add_bytes("manifest.json", json.dumps(doc, indent=2).encode() + b"\n")
+    templates = resources.files("ferry.bundle") / "templates"
+    for script, mode in SCRIPTS:
+        add_bytes(script, (templates / script).read_bytes(), mode)
+
+    sums_text = "".join(f"{digest}  {name}\n" for digest, name in sorted(sums, key=lambda s: s[1]))
+    entries.append(ArchiveEntry("SHA256SUMS", sums_text.encode()))
+    return entries

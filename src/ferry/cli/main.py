@@ -1,0 +1,255 @@
+"""The `ferry` command. Settings are built here, once, and passed to the services."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from ferry import __version__
+from ferry.bundle.archive import SUPPORTED_FORMATS, ArchiveFormat, format_from_name
+from ferry.cli.render import human_bytes, render_error, render_resolution
+from ferry.ecosystems.pypi.sources import discover_sources
+from ferry.errors import ExitCode, FerryError, UsageError
+from ferry.fetch.progress import make_progress
+from ferry.manifests.model import Selection
+from ferry.services.python_bundle import ResolutionFailed, bundle_python, resolve_python
+from ferry.settings import Settings, load_settings
+from ferry.targets import host_target, parse_targets
+
+app = typer.Typer(
+    name="ferry",
+    help="Resolve, fetch, verify and bundle packages for machines that cannot reach an index.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+# soft_wrap: paths and URLs must stay whole so they can be copied and grepped
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+ConfigOpt = Annotated[Path | None, typer.Option("--config", help="Settings file (TOML).")]
+DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", help="Data directory.")]
+ManifestsArg = Annotated[
+    list[Path],
+    typer.Argument(help="requirements*.txt, pyproject.toml, Pipfile or Pipfile.lock files."),
+]
+PythonOpt = Annotated[
+    list[str] | None,
+    typer.Option("--python", help="Target Python version (repeatable). Default: this one."),
+]
+PlatformOpt = Annotated[
+    list[str] | None,
+    typer.Option("--platform", help="Target platform tag (repeatable), e.g. win_amd64."),
+]
+GroupOpt = Annotated[
+    list[str] | None,
+    typer.Option("--group", "-G", help="Extra or dependency group to include (repeatable)."),
+]
+AllGroupsOpt = Annotated[bool, typer.Option("--all-groups", help="Include every group/extra.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
+
+
+def _settings(config: Path | None, data_dir: Path | None) -> Settings:
+    return load_settings(config, data_dir=data_dir)
+
+
+def _targets(pythons: list[str] | None, platforms: list[str] | None) -> list[Any]:
+    host = host_target()
+    return parse_targets(pythons or [host.python_version], platforms or [host.platform])
+
+
+def _exit_for(has_errors: bool, has_warnings: bool) -> ExitCode:
+    if has_errors:
+        return ExitCode.RESOLUTION
+    return ExitCode.WARNINGS if has_warnings else ExitCode.OK
+
+
+def _run(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+@app.command()
+def resolve(
+    manifests: ManifestsArg,
+    python: PythonOpt = None,
+    platform: PlatformOpt = None,
+    group: GroupOpt = None,
+    all_groups: AllGroupsOpt = False,
+    as_json: JsonOpt = False,
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Show what a bundle would hold: the tree, the file per target, sizes and problems.
+
+    Exit code: 0 clean, 3 warnings only, 5 resolution errors.
+    """
+    settings = _settings(config, data_dir)
+    targets = _targets(python, platform)
+    selection = Selection(frozenset(group or ()), all_groups)
+    outcome = _run(resolve_python(settings, manifests, targets, selection))
+    res = outcome.resolution
+    if as_json:
+        doc = {
+            "python": res.to_dict(),
+            "index": outcome.sources.index_url,
+            "seconds": round(outcome.seconds, 3),
+        }
+        out.print_json(json.dumps(doc))
+    else:
+        render_resolution(out, res)
+    raise typer.Exit(_exit_for(res.has_errors, res.has_warnings))
+
+
+@app.command()
+def bundle(
+    manifests: ManifestsArg,
+    output: Annotated[Path, typer.Option("-o", "--output", help="Archive to write.")],
+    python: PythonOpt = None,
+    platform: PlatformOpt = None,
+    fmt: Annotated[
+        str | None,
+        typer.Option("--format", help="zip | tar.gz | tar.zst (default: from the output name)."),
+    ] = None,
+    group: GroupOpt = None,
+    all_groups: AllGroupsOpt = False,
+    as_json: JsonOpt = False,
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Resolve, fetch and verify everything, and write one archive that installs offline.
+
+    Exit code: 0 clean, 3 written with warnings (e.g. an sdist to build on the target).
+    """
+    settings = _settings(config, data_dir)
+    targets = _targets(python, platform)
+    archive_format = _archive_format(fmt, output)
+    selection = Selection(frozenset(group or ()), all_groups)
+    listener = make_progress(err)
+    try:
+        result = _run(
+            bundle_python(
+                settings, manifests, targets, output, archive_format, selection, listener=listener
+            )
+        )
+    except ResolutionFailed as failure:
+        render_resolution(err, failure.outcome.resolution)
+        raise
+    res = result.resolve.resolution
+    if as_json:
+        out.print_json(
+            json.dumps(
+                {
+                    "archive": str(result.archive),
+                    "archive_size": result.archive_size,
+                    "files": result.files,
+                    "bytes_fetched": result.bytes_fetched,
+                    "from_cache": result.from_cache,
+                    "timings": {k: round(v, 3) for k, v in result.timings.items()},
+                    "python": res.to_dict(),
+                }
+            )
+        )
+    else:
+        for p in res.all_problems:
+            err.print(f"[yellow]{p.severity}[/][dim]\\[{p.kind}][/]: {p.message}")
+        out.print(
+            f"[green]wrote[/] {result.archive} ({human_bytes(result.archive_size)}): "
+            f"{result.files} files for {len(res.targets)} target(s), "
+            f"{human_bytes(result.bytes_fetched)} fetched, {result.from_cache} from cache"
+        )
+    raise typer.Exit(_exit_for(False, res.has_warnings))
+
+
+def _archive_format(fmt: str | None, output: Path) -> ArchiveFormat:
+    if fmt is None:
+        guessed = format_from_name(output)
+        if guessed is None:
+            raise UsageError(
+                f"cannot tell the archive format from {output.name!r}",
+                hint="Name it .zip, .tar.gz or .tar.zst, or pass --format.",
+            )
+        return guessed
+    for supported in SUPPORTED_FORMATS:
+        if fmt == supported:
+            return supported
+    raise UsageError(f"unknown archive format {fmt!r}", hint="Use zip, tar.gz or tar.zst.")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Start the Ferry service on its embedded default (SQLite + local files)."""
+    settings = load_settings(config, data_dir=data_dir, host=host, port=port)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.blob_dir.mkdir(parents=True, exist_ok=True)
+    out.print(
+        f"ferry {__version__}: data directory {settings.data_dir} is ready "
+        f"(database {settings.effective_database_url}, blobs {settings.blob_dir}).\n"
+        f"The HTTP service (REST API, live progress, web UI) will listen on "
+        f"http://{settings.host}:{settings.port}/ once it lands; until then use "
+        f"`ferry resolve` and `ferry bundle`."
+    )
+
+
+@app.command("config")
+def show_config(
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Show the settings in force and where the package indexes come from."""
+    settings = _settings(config, data_dir)
+    sources = discover_sources(settings)
+    doc = {
+        "settings": json.loads(settings.model_dump_json()),
+        "python_index": {
+            "index_url": sources.index_url,
+            "extra_index_urls": list(sources.extra_index_urls),
+            "find_links": list(sources.find_links),
+            "cert": str(sources.cert) if sources.cert else None,
+            "proxy": sources.proxy,
+            "strategy": sources.strategy,
+            "origin": sources.origin,
+        },
+    }
+    out.print_json(json.dumps(doc))
+
+
+@app.callback(invoke_without_command=True)
+def _root(
+    version: Annotated[bool, typer.Option("--version", help="Print the version.")] = False,
+) -> None:
+    if version:
+        out.print(f"ferry {__version__}")
+        raise typer.Exit(0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: every FerryError becomes a message, a hint and its exit code."""
+    try:
+        # standalone: typer reports usage errors itself (exit 2) and turns Exit into SystemExit
+        app(args=argv, prog_name="ferry")
+    except FerryError as exc:
+        render_error(err, exc)
+        return int(exc.exit_code)
+    except SystemExit as exc:
+        if exc.code is None:
+            return 0
+        return exc.code if isinstance(exc.code, int) else int(ExitCode.INTERNAL)
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

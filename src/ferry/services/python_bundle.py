@@ -1,0 +1,239 @@
+"""Use cases shared by the CLI and (later) the API: resolve Python manifests, bundle them."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from ferry.bundle.archive import ArchiveFormat, write_archive
+from ferry.bundle.layout import BundleInput, bundle_entries
+from ferry.ecosystems.pypi.index import IndexClient
+from ferry.ecosystems.pypi.model import ArtifactFile, Resolution
+from ferry.ecosystems.pypi.resolver import ResolveContext, resolve
+from ferry.ecosystems.pypi.sources import IndexSources, discover_sources
+from ferry.ecosystems.pypi.uv import find_uv
+from ferry.errors import BundleError, FerryError, IntegrityError
+from ferry.fetch.engine import Fetcher, FetchRequest
+from ferry.fetch.http import build_client
+from ferry.fetch.progress import NullProgress, ProgressListener
+from ferry.manifests import RUNTIME_ONLY, parse_manifests
+from ferry.manifests.model import PythonInput, Selection
+from ferry.settings import Settings
+from ferry.store.cas import ContentStore
+from ferry.targets import PythonTarget
+
+
+@dataclass
+class ResolveOutcome:
+    pyinput: PythonInput
+    resolution: Resolution
+    sources: IndexSources
+    seconds: float = 0.0
+
+
+@dataclass
+class BundleOutcome:
+    resolve: ResolveOutcome
+    archive: Path
+    archive_size: int
+    files: int
+    bytes_fetched: int
+    from_cache: int
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def _sources_for(settings: Settings, pyinput: PythonInput) -> IndexSources:
+    """Machine configuration, then the manifests' own index lines (as pip applies them),
+    with Ferry's settings above both."""
+    sources = discover_sources(settings)
+    if settings.index_url is None and pyinput.index_url:
+        sources = IndexSources(
+            index_url=pyinput.index_url.rstrip("/") + "/",
+            extra_index_urls=sources.extra_index_urls,
+            find_links=sources.find_links,
+            cert=sources.cert,
+            proxy=sources.proxy,
+            strategy=sources.strategy,
+            origin={**sources.origin, "index_url": "manifest"},
+        )
+    extra = tuple(u.rstrip("/") + "/" for u in pyinput.extra_index_urls)
+    links = tuple(pyinput.find_links)
+    if extra or links:
+        sources = IndexSources(
+            index_url=sources.index_url,
+            extra_index_urls=tuple(dict.fromkeys(sources.extra_index_urls + extra)),
+            find_links=tuple(dict.fromkeys(sources.find_links + links)),
+            cert=sources.cert,
+            proxy=sources.proxy,
+            strategy="unsafe-best-match" if extra else sources.strategy,
+            origin=sources.origin,
+        )
+    return sources
+
+
+class Session:
+    """What one resolve/bundle run holds open: the HTTP client, the store, the fetcher."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        sources: IndexSources,
+        client: httpx.AsyncClient,
+        store: ContentStore,
+    ) -> None:
+        self.settings = settings
+        self.sources = sources
+        self.client = client
+        self.store = store
+        self.index = IndexClient(client)
+        self.fetcher = self.make_fetcher()
+
+    def make_fetcher(self, listener: ProgressListener | None = None) -> Fetcher:
+        return Fetcher(
+            self.store,
+            self.client,
+            concurrency=self.settings.concurrency,
+            retries=self.settings.retries,
+            listener=listener,
+        )
+
+    async def get_file(self, file: ArtifactFile, name: str) -> Path:
+        result = await self.fetcher.fetch_one(
+            FetchRequest(url=file.url, sha256=file.sha256, size=file.size, name=file.filename)
+        )
+        return result.path
+
+    def context(self) -> ResolveContext:
+        return ResolveContext(
+            uv=find_uv(self.settings.uv_binary),
+            sources=self.sources,
+            uv_cache=self.settings.uv_cache_dir,
+            index=self.index,
+            get_file=self.get_file,
+        )
+
+
+@asynccontextmanager
+async def open_session(settings: Settings, sources: IndexSources) -> AsyncIterator[Session]:
+    store = ContentStore(settings.blob_dir)
+    # A killed run leaves staging files behind; an hour is longer than any single download.
+    await asyncio.to_thread(store.clean_staging)
+    async with build_client(
+        cert=sources.cert,
+        proxy=sources.proxy,
+        timeout=settings.timeout,
+        max_connections=max(settings.concurrency, 8),
+    ) as client:
+        yield Session(settings, sources, client, store)
+
+
+async def resolve_python(
+    settings: Settings,
+    manifests: list[Path],
+    targets: list[PythonTarget],
+    selection: Selection = RUNTIME_ONLY,
+    *,
+    session: Session | None = None,
+) -> ResolveOutcome:
+    pyinput = await asyncio.to_thread(parse_manifests, manifests, selection)
+    sources = _sources_for(settings, pyinput)
+    started = time.perf_counter()
+    if session is not None:
+        resolution = await resolve(session.context(), pyinput, targets)
+    else:
+        async with open_session(settings, sources) as own:
+            resolution = await resolve(own.context(), pyinput, targets)
+    return ResolveOutcome(pyinput, resolution, sources, time.perf_counter() - started)
+
+
+async def bundle_python(
+    settings: Settings,
+    manifests: list[Path],
+    targets: list[PythonTarget],
+    out: Path,
+    fmt: ArchiveFormat,
+    selection: Selection = RUNTIME_ONLY,
+    *,
+    listener: ProgressListener | None = None,
+) -> BundleOutcome:
+    """Resolve, fetch every chosen file into the store (verified), and write the archive.
+
+    Raises when resolution has errors: a bundle that cannot install is worse than none.
+    """
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    pyinput = await asyncio.to_thread(parse_manifests, manifests, selection)
+    sources = _sources_for(settings, pyinput)
+    async with open_session(settings, sources) as session:
+        resolution = await resolve(session.context(), pyinput, targets)
+        timings["resolve"] = time.perf_counter() - t0
+        outcome = ResolveOutcome(pyinput, resolution, sources, timings["resolve"])
+        if resolution.has_errors:
+            first = next(p for p in resolution.all_problems if p.severity == "error")
+            raise ResolutionFailed(outcome, first.message)
+
+        files = resolution.unique_files()
+        requests = [
+            FetchRequest(url=f.url, sha256=sha, size=f.size, name=f.filename)
+            for sha, f in sorted(files.items(), key=lambda kv: kv[1].filename)
+        ]
+        t1 = time.perf_counter()
+        report = await session.make_fetcher(listener or NullProgress()).fetch_all(requests)
+        timings["fetch"] = time.perf_counter() - t1
+    if report.failures:
+        _, error = report.failures[0]
+        if isinstance(error, IntegrityError):
+            raise error
+        names = ", ".join(r.display_name for r, _ in report.failures)
+        raise type(error)(
+            f"{len(report.failures)} file(s) could not be fetched: {names}; first: {error.message}",
+            hint=error.hint,
+        )
+    paths = {r.request.sha256: r.path for r in report.results}
+
+    t2 = time.perf_counter()
+    entries = bundle_entries(BundleInput(resolution, list(manifests), paths))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    size = await asyncio.to_thread(write_archive, out, fmt, entries, root=_root_name(out))
+    timings["pack"] = time.perf_counter() - t2
+    timings["total"] = time.perf_counter() - t0
+    return BundleOutcome(
+        resolve=outcome,
+        archive=out,
+        archive_size=size,
+        files=len(requests),
+        bytes_fetched=report.bytes_fetched,
+        from_cache=report.from_cache,
+        timings=timings,
+    )
+
+
+def _root_name(out: Path) -> str:
+    name = out.name
+    for suffix in (".tar.gz", ".tar.zst", ".tgz", ".tzst", ".zip"):
+        if name.endswith(suffix):
+            return name[: -len(suffix)] or "ferry-bundle"
+    if not name:
+        raise BundleError(f"output path {out} has no file name")
+    return name
+
+
+class ResolutionFailed(FerryError):
+    """Bundling stopped because resolution reported errors; carries them for display."""
+
+    code = "resolution-failed"
+
+    def __init__(self, outcome: ResolveOutcome, message: str) -> None:
+        from ferry.errors import ExitCode
+
+        super().__init__(
+            message, hint="Run `ferry resolve` with the same arguments to see the tree."
+        )
+        self.outcome = outcome
+        self.exit_code = ExitCode.RESOLUTION  # type: ignore[misc]

@@ -1,0 +1,108 @@
+"""The acceptance test: a bundle installs with the network truly off (`unshare -n`)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from conftest import Dists, write
+from ferry.services.python_bundle import bundle_python
+from ferry.settings import Settings
+from ferry.targets import PythonTarget, host_target
+
+pytestmark = [pytest.mark.acceptance, pytest.mark.slow]
+
+HAS_UNSHARE = shutil.which("unshare") is not None and os.geteuid() == 0
+
+
+def _base_python() -> str:
+    """A real interpreter (not this venv's) to create the target's .venv with."""
+    return getattr(sys, "_base_executable", sys.executable)
+
+
+def _offline(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PIP_", "UV_", "VIRTUAL_ENV", "FERRY_"))
+    }
+    env["PYTHON"] = _base_python()
+    return subprocess.run(
+        ["unshare", "-n", *cmd],
+        cwd=cwd,
+        env=env,
+        text=True,
+        capture_output=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def _make_bundle(settings: Settings, tmp_path: Path, target: PythonTarget, text: str) -> Path:
+    req = write(tmp_path / "proj" / "requirements.txt", text)
+    out = tmp_path / "bundle.zip"
+    asyncio.run(bundle_python(settings, [req], [target], out, "zip"))
+    with zipfile.ZipFile(out) as zf:
+        zf.extractall(tmp_path / "unpacked")
+    root = tmp_path / "unpacked" / "bundle"
+    (root / "install.sh").chmod(0o755)
+    return root
+
+
+needs_unshare = pytest.mark.skipif(not HAS_UNSHARE, reason="needs root and unshare(1)")
+
+
+@needs_unshare
+def test_network_is_really_off(pyindex: Dists, tmp_path: Path) -> None:
+    port = pyindex.index.base.rsplit(":", 1)[1]
+    probe = f"import socket; socket.create_connection(('127.0.0.1', {port}), timeout=2)"
+    proc = _offline([sys.executable, "-c", probe], tmp_path)
+    assert proc.returncode != 0 and "Network is unreachable" in proc.stderr
+
+
+@needs_unshare
+def test_install_sh_offline_into_fresh_venv(settings: Settings, tmp_path: Path) -> None:
+    root = _make_bundle(settings, tmp_path, host_target(), "app[cli]\nsdistonly\n")
+    project = tmp_path / "target"
+    project.mkdir()
+    proc = _offline(["sh", str(root / "install.sh")], project)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    check = _offline(
+        [
+            str(project / ".venv" / "bin" / "python"),
+            "-c",
+            "import app, lib, dep, native, extra_dep, sdistonly; print('ok')",
+        ],
+        project,
+    )
+    assert check.returncode == 0 and check.stdout.strip() == "ok", check.stderr
+
+
+@needs_unshare
+def test_wrong_target_is_refused(settings: Settings, tmp_path: Path) -> None:
+    root = _make_bundle(settings, tmp_path, PythonTarget.parse("3.12", "win_amd64"), "dep\n")
+    project = tmp_path / "target"
+    project.mkdir()
+    proc = _offline(["sh", str(root / "install.sh")], project)
+    assert proc.returncode == 3
+    assert "made for Python 3.12 on win_amd64" in proc.stderr
+    assert not (project / ".venv").exists()  # refused before creating anything
+
+
+@needs_unshare
+def test_damaged_bundle_is_refused(settings: Settings, tmp_path: Path) -> None:
+    root = _make_bundle(settings, tmp_path, host_target(), "dep==1.0\n")
+    wheel = root / "python-packages" / "dep-1.0-py3-none-any.whl"
+    wheel.write_bytes(wheel.read_bytes()[:-10] + b"0123456789")
+    project = tmp_path / "target"
+    project.mkdir()
+    proc = _offline(["sh", str(root / "install.sh")], project)
+    assert proc.returncode == 4
+    assert "dep-1.0-py3-none-any.whl" in proc.stderr
