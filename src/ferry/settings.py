@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     concurrency: int = Field(16, ge=1, le=256)
     retries: int = Field(4, ge=0, le=20)
     timeout: float = Field(60.0, gt=0)
+    http2: bool = Field(
+        False, description="HTTP/2 to the index (off: httpx's HTTP/2 fails under many streams)."
+    )
 
     uv_binary: Path | None = Field(
         None, description="uv to run; default: the one installed with Ferry."

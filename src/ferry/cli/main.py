@@ -29,9 +29,12 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-# soft_wrap: paths and URLs must stay whole so they can be copied and grepped
+# soft_wrap: paths and URLs must stay whole so they can be copied and grepped; piped
+# output gets a wide page instead of 80 columns so tree lines are not cut.
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
+if not out.is_terminal:
+    out.width = 200
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="Settings file (TOML).")]
 DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", help="Data directory.")]

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import httpx
 
+from ferry.fetch.dns import install_resolver_cache
+
 __all__ = ["build_client", "user_agent"]
 
 
@@ -50,7 +52,7 @@ def build_client(
             verify = ssl.create_default_context(cafile=str(cert))
     else:
         verify = True
-    return httpx.AsyncClient(
+    client = httpx.AsyncClient(
         headers={"User-Agent": user_agent()},
         verify=verify,
         proxy=proxy,
@@ -65,3 +67,6 @@ def build_client(
         transport=transport,
         trust_env=trust_env,
     )
+    if transport is None:
+        install_resolver_cache(client)
+    return client

@@ -91,8 +91,11 @@ class Session:
         self.sources = sources
         self.client = client
         self.store = store
-        self.index = IndexClient(client)
+        self.index = IndexClient(client, retries=settings.retries)
         self.fetcher = self.make_fetcher()
+        # Files the resolver had to download (no PEP 658 metadata, sdists): they count as
+        # fetched by this run, not as found in the cache, when the bundle is made.
+        self.fetched_during_resolve: dict[str, int] = {}
 
     def make_fetcher(self, listener: ProgressListener | None = None) -> Fetcher:
         return Fetcher(
@@ -107,6 +110,8 @@ class Session:
         result = await self.fetcher.fetch_one(
             FetchRequest(url=file.url, sha256=file.sha256, size=file.size, name=file.filename)
         )
+        if not result.from_cache:
+            self.fetched_during_resolve[file.sha256] = result.bytes_fetched
         return result.path
 
     def context(self) -> ResolveContext:
@@ -129,6 +134,7 @@ async def open_session(settings: Settings, sources: IndexSources) -> AsyncIterat
         proxy=sources.proxy,
         timeout=settings.timeout,
         max_connections=max(settings.concurrency, 8),
+        http2=settings.http2,
     ) as client:
         yield Session(settings, sources, client, store)
 
@@ -186,6 +192,7 @@ async def bundle_python(
         t1 = time.perf_counter()
         report = await session.make_fetcher(listener or NullProgress()).fetch_all(requests)
         timings["fetch"] = time.perf_counter() - t1
+        early = session.fetched_during_resolve
     if report.failures:
         _, error = report.failures[0]
         if isinstance(error, IntegrityError):
@@ -208,8 +215,8 @@ async def bundle_python(
         archive=out,
         archive_size=size,
         files=len(requests),
-        bytes_fetched=report.bytes_fetched,
-        from_cache=report.from_cache,
+        bytes_fetched=report.bytes_fetched + sum(early.values()),
+        from_cache=report.from_cache - len(early.keys() & files.keys()),
         timings=timings,
     )
 

@@ -49,11 +49,11 @@ def wheel_metadata(path: Path) -> bytes:
     raise ValueError(f"{path.name} has no .dist-info/METADATA")
 
 
-def _sdist_members(path: Path) -> dict[str, bytes]:
+def _sdist_members(path: Path, filename: str) -> dict[str, bytes]:
     """PKG-INFO and pyproject.toml at the sdist's top directory."""
     wanted = {"PKG-INFO", "pyproject.toml"}
     found: dict[str, bytes] = {}
-    if path.name.endswith(".zip"):
+    if filename.endswith(".zip"):
         with zipfile.ZipFile(path) as zf:
             for name in zf.namelist():
                 parts = name.split("/")
@@ -70,8 +70,8 @@ def _sdist_members(path: Path) -> dict[str, bytes]:
     return found
 
 
-def sdist_metadata(path: Path) -> DistMetadata:
-    members = _sdist_members(path)
+def sdist_metadata(path: Path, filename: str) -> DistMetadata:
+    members = _sdist_members(path, filename)
     pyproject: dict[str, object] = {}
     if "pyproject.toml" in members:
         try:
@@ -95,7 +95,16 @@ def sdist_metadata(path: Path) -> DistMetadata:
     return DistMetadata(requires_dist=requires, build_requires=build_requires)
 
 
-def file_metadata(path: Path) -> DistMetadata:
-    if path.name.endswith(".whl"):
-        return DistMetadata(parse_core_metadata(wheel_metadata(path)))
-    return sdist_metadata(path)
+def file_metadata(path: Path, filename: str) -> DistMetadata:
+    """Metadata of a distribution stored at ``path`` (a store blob has no telling name,
+    so the distribution's ``filename`` says what kind of archive it is)."""
+    try:
+        if filename.endswith(".whl"):
+            return DistMetadata(parse_core_metadata(wheel_metadata(path)))
+        return sdist_metadata(path, filename)
+    except (OSError, ValueError, zipfile.BadZipFile, tarfile.TarError) as exc:
+        raise DistributionUnreadable(f"{filename}: {exc}") from exc
+
+
+class DistributionUnreadable(Exception):
+    """A verified file whose archive cannot be read (mislabelled or broken upstream)."""

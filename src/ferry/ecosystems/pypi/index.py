@@ -12,6 +12,12 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 import httpx
 from packaging.utils import canonicalize_name
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
 
 from ferry.errors import FetchError
 
@@ -26,7 +32,9 @@ class IndexFile:
     filename: str
     url: str
     yanked: str | None  # None: not yanked; "" yanked without a reason
-    has_metadata: bool
+    # PEP 658: True/False when the index says, None when it says nothing (some mirrors
+    # drop the field but still serve the file, so it is worth one try).
+    has_metadata: bool | None
     requires_python: str | None = None
 
 
@@ -40,12 +48,12 @@ def parse_json_page(body: bytes, page_url: str) -> dict[str, IndexFile]:
     data = json.loads(body)
     out: dict[str, IndexFile] = {}
     for f in data.get("files", []):
-        meta = f.get("core-metadata", f.get("dist-info-metadata", False))
+        meta = f.get("core-metadata", f.get("dist-info-metadata"))
         out[f["filename"]] = IndexFile(
             filename=f["filename"],
             url=urljoin(page_url, f["url"]),
             yanked=_yanked(f.get("yanked")),
-            has_metadata=bool(meta),
+            has_metadata=None if meta is None else bool(meta),
             requires_python=f.get("requires-python"),
         )
     return out
@@ -71,7 +79,7 @@ class _AnchorParser(HTMLParser):
             filename=filename,
             url=url.split("#", 1)[0],
             yanked=a["data-yanked"] or "" if "data-yanked" in a else None,
-            has_metadata=meta is not None and meta != "false",
+            has_metadata=None if meta is None else meta != "false",
             requires_python=a.get("data-requires-python"),
         )
 
@@ -90,11 +98,16 @@ def _read_local_page(path: Path) -> dict[str, IndexFile] | None:
     return None
 
 
+class _Transient(Exception):
+    pass
+
+
 class IndexClient:
     """Project pages and metadata, over HTTP or from a ``file://`` index on disk."""
 
-    def __init__(self, client: httpx.AsyncClient) -> None:
+    def __init__(self, client: httpx.AsyncClient, *, retries: int = 3) -> None:
         self._client = client
+        self._retries = retries
         # Tasks, not results: targets resolved at the same time share one request per page.
         self._pages: dict[tuple[str, str], asyncio.Task[dict[str, IndexFile] | None]] = {}
 
@@ -109,10 +122,7 @@ class IndexClient:
         page_url = urljoin(index_url if index_url.endswith("/") else index_url + "/", f"{name}/")
         if page_url.startswith("file://"):
             return await asyncio.to_thread(_read_local_page, Path(unquote(urlsplit(page_url).path)))
-        try:
-            response = await self._client.get(page_url, headers={"Accept": JSON_ACCEPT})
-        except httpx.HTTPError as exc:
-            raise FetchError(f"could not read index page {page_url}: {exc}") from exc
+        response = await self._get(page_url, {"Accept": JSON_ACCEPT})
         if response.status_code == 404:
             return None
         if response.status_code >= 400:
@@ -137,9 +147,31 @@ class IndexClient:
         url = file_url + ".metadata"
         if url.startswith("file://"):
             return await asyncio.to_thread(Path(unquote(urlsplit(url).path)).read_bytes)
-        try:
-            response = await self._client.get(url)
-            response.raise_for_status()
-        except httpx.HTTPError as exc:
-            raise FetchError(f"could not read metadata {url}: {exc}") from exc
+        response = await self._get(url, {})
+        if response.status_code >= 400:
+            raise FetchError(f"metadata {url} answered HTTP {response.status_code}")
         return response.content
+
+    async def _get(self, url: str, headers: dict[str, str]) -> httpx.Response:
+        """GET with retries on transport errors, 5xx and 429 (small documents only)."""
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self._retries + 1),
+            wait=wait_exponential_jitter(multiplier=0.2, max=5),
+            retry=retry_if_exception_type(_Transient),
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    try:
+                        response = await self._client.get(url, headers=headers)
+                    except httpx.TransportError as exc:
+                        raise _Transient(str(exc)) from exc
+                    if response.status_code >= 500 or response.status_code == 429:
+                        raise _Transient(f"HTTP {response.status_code}")
+                    return response
+        except _Transient as exc:
+            raise FetchError(f"could not read {url}: {exc}") from exc
+        except httpx.HTTPError as exc:
+            raise FetchError(f"could not read {url}: {exc}") from exc
+        raise AssertionError("unreachable")  # pragma: no cover

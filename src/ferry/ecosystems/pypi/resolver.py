@@ -12,7 +12,12 @@ from packaging.markers import Marker
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from ferry.ecosystems.pypi.distmeta import DistMetadata, file_metadata, parse_core_metadata
+from ferry.ecosystems.pypi.distmeta import (
+    DistMetadata,
+    DistributionUnreadable,
+    file_metadata,
+    parse_core_metadata,
+)
 from ferry.ecosystems.pypi.index import IndexClient
 from ferry.ecosystems.pypi.model import (
     ArtifactFile,
@@ -77,21 +82,41 @@ def _pinned_hashes(pyinput: PythonInput) -> dict[str, set[str]]:
     return out
 
 
-async def _metadata(ctx: ResolveContext, pkg: ResolvedPackage, has_pep658: bool) -> DistMetadata:
-    if has_pep658 and pkg.file.is_wheel:
+async def _metadata(
+    ctx: ResolveContext, pkg: ResolvedPackage, has_pep658: bool | None
+) -> DistMetadata:
+    """Requires-Dist from PEP 658 metadata when the index has it (or may have it), else
+    from the file itself, which then sits verified in the store for the bundle."""
+    if has_pep658 is not False and pkg.file.is_wheel and pkg.file.url.startswith("http"):
         try:
             return DistMetadata(parse_core_metadata(await ctx.index.metadata(pkg.file.url)))
         except FerryError:
             pass  # the file itself still has it
     path = await ctx.get_file(pkg.file, pkg.name)
-    return await asyncio.to_thread(file_metadata, path)
+    try:
+        return await asyncio.to_thread(file_metadata, path, pkg.file.filename)
+    except DistributionUnreadable:
+        return DistMetadata(None)  # the tree shows no children; the file is still bundled
 
 
 async def _annotate(
     ctx: ResolveContext, pkg: ResolvedPackage, target: PythonTarget
 ) -> tuple[DistMetadata, list[Problem]]:
     problems: list[Problem] = []
-    info = await ctx.index.find_file(ctx.sources.all_indexes, pkg.name, pkg.file.filename)
+    try:
+        info = await ctx.index.find_file(ctx.sources.all_indexes, pkg.name, pkg.file.filename)
+    except FerryError as exc:
+        # Yanked status is extra information; an unreadable page must not sink the run.
+        info = None
+        problems.append(
+            Problem(
+                "warning",
+                "index-unreadable",
+                f"yanked status of {pkg.name} unknown: {exc.message}",
+                package=pkg.name,
+                target=target.key,
+            )
+        )
     if info is not None:
         pkg.yanked = info.yanked
         pkg.index = info.url.rsplit("/", 1)[0]
@@ -106,7 +131,7 @@ async def _annotate(
                 target=target.key,
             )
         )
-    meta = await _metadata(ctx, pkg, info is not None and info.has_metadata)
+    meta = await _metadata(ctx, pkg, info.has_metadata if info is not None else None)
     return meta, problems
 
 

@@ -1,0 +1,73 @@
+"""Against the real index this machine's pip would use by default (CI reaches it).
+
+Cross-target bundles: every chosen wheel must carry a tag the target accepts, and markers
+must be evaluated for the target, not for this Linux host.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import zipfile
+from pathlib import Path
+
+import pytest
+from packaging.utils import parse_wheel_filename
+
+from conftest import write
+from ferry.services.python_bundle import bundle_python, resolve_python
+from ferry.settings import Settings, load_settings
+from ferry.targets import PythonTarget
+
+pytestmark = [pytest.mark.network, pytest.mark.slow]
+
+WINDOWS = PythonTarget.parse("3.12", "win_amd64")
+MAC = PythonTarget.parse("3.13", "macosx_11_0_arm64")
+
+
+@pytest.fixture
+def real(tmp_path: Path) -> Settings:
+    # use_machine_config=False: pip's built-in default index, whatever this machine adds
+    return load_settings(data_dir=tmp_path / "data", use_machine_config=False)
+
+
+def test_cross_target_bundle_wheels_fit(real: Settings, tmp_path: Path) -> None:
+    req = write(tmp_path / "requirements.txt", "requests\nnumpy\ntqdm\nuvicorn[standard]\n")
+    out = tmp_path / "bundle.zip"
+    result = asyncio.run(bundle_python(real, [req], [WINDOWS, MAC], out, "zip"))
+    win, mac = result.resolve.resolution.targets
+
+    for res in (win, mac):
+        assert {"requests", "numpy", "urllib3", "uvicorn"} <= set(res.packages)
+        for pkg in res.packages.values():
+            assert pkg.file.is_wheel, f"{pkg.name} has no wheel for {res.target}"
+            assert res.target.wheel_rank(pkg.file.filename) is not None, pkg.file.filename
+            _, _, _, tags = parse_wheel_filename(pkg.file.filename)
+            assert any(t.platform in ("any", *res.target._platform.tags) for t in tags)
+    # markers for the target: tqdm and click pull colorama on Windows only; uvloop is
+    # excluded on Windows by uvicorn[standard]'s marker
+    assert "colorama" in win.packages and "uvloop" not in win.packages
+    assert "uvloop" in mac.packages and "colorama" not in mac.packages
+    assert win.packages["numpy"].file.filename.endswith("-cp312-cp312-win_amd64.whl")
+    assert "macosx" in mac.packages["numpy"].file.filename
+    assert "-cp313-" in mac.packages["numpy"].file.filename
+
+    with zipfile.ZipFile(out) as zf:
+        manifest = json.loads(zf.read("bundle/manifest.json"))
+        names = set(zf.namelist())
+    for f in manifest["files"]:
+        assert f"bundle/{f['path']}" in names
+    assert result.bytes_fetched > 1_000_000
+
+    again = asyncio.run(bundle_python(real, [req], [WINDOWS, MAC], tmp_path / "b2.zip", "zip"))
+    assert again.bytes_fetched == 0
+
+
+def test_edges_carry_specifiers_from_metadata(real: Settings, tmp_path: Path) -> None:
+    req = write(tmp_path / "requirements.txt", "requests\n")
+    outcome = asyncio.run(resolve_python(real, [req], [WINDOWS]))
+    (res,) = outcome.resolution.targets
+    edges = {(e.parent, e.child): e.specifier for e in res.edges}
+    assert edges[(None, "requests")] == "*"
+    assert edges[("requests", "urllib3")].startswith(("<", ">"))  # as written by requests
+    assert not outcome.resolution.has_errors
