@@ -94,7 +94,6 @@ def test_pipfile_full_python_version(write: Write) -> None:
         ('{git = "https://git.example/x.git", ref = "main"}', "git dependency"),
         ('{path = ".", editable = true}', "path dependency"),
         ('{editable = true, file = "https://files.example/x-1.0.tar.gz"}', "editable"),
-        ('{file = "./x-1.0-py3-none-any.whl"}', "local path"),
     ],
 )
 def test_pipfile_uncarriable(write: Write, value: str, what: str) -> None:
@@ -287,3 +286,14 @@ def test_lock_section_not_an_object(write: Write) -> None:
         parse(path)
     assert info.value.line == 3
     assert info.value.reason == "default must be a JSON object, got list"
+
+
+def test_pipfile_local_archive_must_exist(write: Write) -> None:
+    from ferry.errors import ManifestError
+
+    path = write("Pipfile", '[packages]\nok = "*"\nx = {file = "./x-1.0-py3-none-any.whl"}\n')
+    with pytest.raises(ManifestError) as info:
+        parse(path)
+    assert info.value.line == 3 and "does not exist" in info.value.reason
+    write("x-1.0-py3-none-any.whl", "bytes")
+    assert reqs(parse(path))[-1][1].startswith("x @ file:///")

@@ -218,7 +218,6 @@ def test_poetry_extra_naming_a_required_dependency(write: Write) -> None:
     [
         ('{git = "https://git.example/x.git", branch = "main"}', "git dependency"),
         ('{path = "../x", develop = true}', "local path dependency"),
-        ('{url = "file:///tmp/x-1.0.tar.gz"}', "local path"),
         ('{url = "https://git.example/x"}', "neither a wheel nor an sdist"),
     ],
 )

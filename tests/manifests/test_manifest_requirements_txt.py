@@ -273,9 +273,6 @@ def test_env_vars_are_expanded_like_pip(write: Write, monkeypatch: pytest.Monkey
         ("hg+https://hg.example/repo#egg=x", "VCS"),
         ("./pkg", "local path"),
         ("../pkg", "local path"),
-        ("/abs/x-1.0-py3-none-any.whl", "local path"),
-        ("x-1.0-py3-none-any.whl", "local path"),
-        ("file:///abs/x-1.0.tar.gz", "local path"),
         ("pkg @ file:///abs/pkg", "local path"),
         ("pkg @ ./pkg", "local path"),
         ("pkg @ https://files.example/download/pkg", "neither a wheel nor an sdist"),
@@ -397,3 +394,36 @@ def test_missing_file(tmp_path: Path) -> None:
         parse(tmp_path / "requirements.txt")
     assert info.value.reason == "file not found"
     assert info.value.line is None
+
+
+@pytest.mark.parametrize(
+    "line",
+    ["/abs/x-1.0-py3-none-any.whl", "x-1.0-py3-none-any.whl", "file:///abs/x-1.0.tar.gz"],
+)
+def test_missing_local_archive_is_named(write: Write, line: str) -> None:
+    path = write("requirements.txt", f"ok\n{line}\n")
+    with pytest.raises(ManifestError) as info:
+        parse(path)
+    assert info.value.line == 2 and "does not exist" in info.value.reason
+
+
+def test_local_archives_are_carried(write: Write) -> None:
+    wheel = write("dist/x-1.0-py3-none-any.whl", "not really a wheel")
+    sdist = write("dist/y-2.0.tar.gz", "not really an sdist")
+    path = write(
+        "requirements.txt",
+        f"./dist/x-1.0-py3-none-any.whl ; sys_platform == 'linux'\ny @ {sdist.as_uri()}\n",
+    )
+    reqs = [r.requirement for r in parse(path).requirements]
+    assert [(r.name, r.url) for r in reqs] == [
+        ("x", wheel.resolve().as_uri()),
+        ("y", sdist.as_uri()),
+    ]
+    assert str(reqs[0].marker) == 'sys_platform == "linux"'
+
+
+def test_url_with_credentials_is_not_a_local_path(write: Write) -> None:
+    path = write("requirements.txt", "https://user:pw@files.example/x-1.0-py3-none-any.whl\n")
+    (req,) = parse(path).requirements
+    assert req.requirement.name == "x" and req.requirement.url is not None
+    assert req.requirement.url.startswith("https://user:pw@")

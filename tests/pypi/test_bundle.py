@@ -134,3 +134,23 @@ def test_corrupted_file_is_rejected(settings: Settings, pyindex: Dists, tmp_path
     # a hash mismatch is not retried into silence
     gets = [p for m, p in pyindex.index.requests if m == "GET"]
     assert gets.count("/files/dep-1.0-py3-none-any.whl") == 1
+
+
+def test_direct_references_are_bundled(settings: Settings, pyindex: Dists, tmp_path: Path) -> None:
+    from support.pyindex import build_wheel
+
+    local = build_wheel(tmp_path / "proj" / "dist", "localpkg", "0.3", requires_dist=["beta"])
+    direct = pyindex.files["winonly-1.0-py3-none-any.whl"].url
+    req = write(
+        tmp_path / "proj" / "requirements.txt",
+        f"./dist/{local.name}\nwinonly @ {direct}\n",
+    )
+    out = tmp_path / "b.zip"
+    result = _bundle(settings, [req], out, LINUX)
+    packages = result.resolve.resolution.targets[0].packages
+    assert packages["localpkg"].file.url == local.resolve().as_uri()
+    assert packages["winonly"].file.url == direct
+    assert "beta" in packages  # the local wheel's own requirements are resolved
+    root = _extract(out, tmp_path / "x")
+    assert (root / "python-packages" / local.name).read_bytes() == local.read_bytes()
+    assert (root / "python-packages" / "winonly-1.0-py3-none-any.whl").is_file()

@@ -32,6 +32,9 @@ _ARCHIVES = (".whl", ".tar.gz", ".zip", ".tar.bz2", ".tar.xz", ".tgz", ".tar")
 _VCS_SCHEMES = ("git", "hg", "svn", "bzr")
 _VCS_RE = re.compile(r"^(git|hg|svn|bzr)\+", re.IGNORECASE)
 _URL_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+://")
+_DIRECT_RE = re.compile(
+    r"^\s*(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*(\[[^\]]*\])?)\s*@\s*(?P<target>.+)$"
+)
 _PATH_RE = re.compile(r"^(\.|/|~|\\|[A-Za-z]:[\\/])")
 # pip's own patterns: a comment starts a line or follows whitespace; only ${UPPER_CASE}.
 _COMMENT_RE = re.compile(r"(^|\s+)#.*$")
@@ -76,8 +79,13 @@ def build_requirement(text: str, path: Path, line: int | None) -> Requirement:
     text = text.strip()
     if _VCS_RE.match(text):
         raise _unsupported(path, line, f"VCS requirement {text!r} cannot be carried")
-    if _PATH_RE.match(text) or (text.lower().endswith(_ARCHIVES) and "://" not in text):
-        raise _unsupported(path, line, f"local path {text!r} cannot be carried")
+    head, semi, marker = text.partition(";")
+    direct = _DIRECT_RE.match(head)
+    name, target = (direct["name"], direct["target"]) if direct else ("", head)
+    local = _local_archive(target.strip(), path, line)
+    if local is not None:
+        name = name.strip() or _name_from_url(local, path, line)
+        return Requirement(f"{name} @ {local}" + (f" ; {marker.strip()}" if semi else ""))
     if _URL_RE.match(text):
         check_url(text, path, line)
         text = f"{_name_from_url(text, path, line)} @ {text}"
@@ -86,8 +94,30 @@ def build_requirement(text: str, path: Path, line: int | None) -> Requirement:
     except InvalidRequirement as exc:
         raise ManifestError(path, str(exc), line=line) from exc
     if req.url:
+        local = _local_archive(req.url, path, line)
+        if local is not None:
+            return Requirement(str(req).replace(req.url, local, 1))
         check_url(req.url, path, line)
     return req
+
+
+def _local_archive(target: str, path: Path, line: int | None) -> str | None:
+    """A local wheel or sdist the user listed, as an absolute file URL; None if ``target``
+    is not a local path. A built archive can be carried (it is bundled like any other
+    file); a project directory cannot without a build on this machine."""
+    if target.lower().startswith("file:"):
+        local = Path(unquote(urlsplit(target).path))
+    elif _PATH_RE.match(target) or (target.lower().endswith(_ARCHIVES) and "://" not in target):
+        local = Path(target).expanduser()
+    else:
+        return None
+    if not local.name.lower().endswith(_ARCHIVES):
+        raise _unsupported(path, line, f"local path {target!r} cannot be carried")
+    if not local.is_absolute():
+        local = path.parent / local
+    if not local.is_file():
+        raise ManifestError(path, f"local file {target!r} does not exist", line=line)
+    return local.resolve().as_uri()
 
 
 def check_url(url: str, path: Path, line: int | None) -> None:

@@ -156,13 +156,21 @@ def parse_pylock(text: str, base: Path) -> list[LockEntry]:
     data = tomllib.loads(text)
     entries: list[LockEntry] = []
     for pkg in data.get("packages", []):
-        sdist = pkg.get("sdist")
+        sdist = _artifact(pkg["sdist"], base) if pkg.get("sdist") else None
+        wheels = tuple(_artifact(w, base) for w in pkg.get("wheels", []))
+        if pkg.get("archive"):
+            # a direct reference (URL or local file): one archive, wheel or sdist by name
+            archive = _artifact(pkg["archive"], base)
+            if archive.is_wheel:
+                wheels += (archive,)
+            else:
+                sdist = archive
         entries.append(
             LockEntry(
                 name=pkg["name"],
                 version=str(pkg["version"]),
-                wheels=tuple(_artifact(w, base) for w in pkg.get("wheels", [])),
-                sdist=_artifact(sdist, base) if sdist else None,
+                wheels=wheels,
+                sdist=sdist,
                 marker=pkg.get("marker"),
             )
         )
