@@ -54,6 +54,11 @@ class Settings(BaseSettings):
     concurrency: int = Field(16, ge=1, le=256)
     retries: int = Field(4, ge=0, le=20)
     timeout: float = Field(60.0, gt=0)
+    metadata_range_min_bytes: int = Field(
+        4 * 1024 * 1024,
+        ge=0,
+        description="Wheels this big without PEP 658 metadata are read by Range, not downloaded.",
+    )
     http2: bool = Field(
         False, description="HTTP/2 to the index (off: httpx's HTTP/2 fails under many streams)."
     )

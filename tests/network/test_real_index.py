@@ -71,3 +71,52 @@ def test_edges_carry_specifiers_from_metadata(real: Settings, tmp_path: Path) ->
     assert edges[(None, "requests")] == "*"
     assert edges[("requests", "urllib3")].startswith(("<", ">"))  # as written by requests
     assert not outcome.resolution.has_errors
+
+
+@pytest.mark.acceptance
+def test_real_packages_install_offline(real: Settings, tmp_path: Path) -> None:
+    """Real wheels from the real index, installed by install.sh with no network at all."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from ferry.targets import host_target
+
+    if shutil.which("unshare") is None or os.geteuid() != 0:
+        pytest.skip("needs root and unshare(1)")
+    req = write(tmp_path / "requirements.txt", "requests\nattrs\nPyYAML\n")
+    out = tmp_path / "bundle.tar.gz"
+    asyncio.run(bundle_python(real, [req], [host_target()], out, "tar.gz"))
+    import tarfile
+
+    with tarfile.open(out) as tf:
+        tf.extractall(tmp_path / "x", filter="data")
+    project = tmp_path / "project"
+    project.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "VIRTUAL_ENV"))}
+    env["PYTHON"] = getattr(sys, "_base_executable", sys.executable)
+    install = subprocess.run(
+        ["unshare", "-n", "sh", str(tmp_path / "x" / "bundle" / "install.sh")],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert install.returncode == 0, install.stdout + install.stderr
+    check = subprocess.run(
+        [
+            "unshare",
+            "-n",
+            str(project / ".venv" / "bin" / "python"),
+            "-c",
+            "import requests, attrs, yaml, urllib3, certifi; print(requests.__version__)",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert check.returncode == 0, check.stderr

@@ -121,6 +121,7 @@ class Session:
             uv_cache=self.settings.uv_cache_dir,
             index=self.index,
             get_file=self.get_file,
+            lazy_metadata_min_bytes=self.settings.metadata_range_min_bytes,
         )
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import struct
+import zlib
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
@@ -19,6 +21,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from ferry.ecosystems.pypi.lazywheel import NoRangeSupport, remote_wheel_metadata
 from ferry.errors import FetchError
 
 JSON_ACCEPT = (
@@ -151,6 +154,13 @@ class IndexClient:
         if response.status_code >= 400:
             raise FetchError(f"metadata {url} answered HTTP {response.status_code}")
         return response.content
+
+    async def wheel_metadata_by_range(self, file_url: str) -> bytes:
+        """METADATA read out of the remote wheel with Range requests (no PEP 658 file)."""
+        try:
+            return await remote_wheel_metadata(self._client, file_url)
+        except (NoRangeSupport, ValueError, struct.error, zlib.error, httpx.HTTPError) as exc:
+            raise FetchError(f"could not read METADATA inside {file_url}: {exc}") from exc
 
     async def _get(self, url: str, headers: dict[str, str]) -> httpx.Response:
         """GET with retries on transport errors, 5xx and 429 (small documents only)."""

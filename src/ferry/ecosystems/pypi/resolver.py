@@ -45,6 +45,9 @@ class ResolveContext:
     uv_cache: Path
     index: IndexClient
     get_file: FileGetter
+    # Wheels at least this big without PEP 658 metadata are read with Range requests
+    # instead of being downloaded just to learn their dependencies.
+    lazy_metadata_min_bytes: int = 4 * 1024 * 1024
 
 
 def choose_file(entry: LockEntry, target: PythonTarget) -> ArtifactFile | None:
@@ -87,11 +90,18 @@ async def _metadata(
 ) -> DistMetadata:
     """Requires-Dist from PEP 658 metadata when the index has it (or may have it), else
     from the file itself, which then sits verified in the store for the bundle."""
-    if has_pep658 is not False and pkg.file.is_wheel and pkg.file.url.startswith("http"):
+    remote_wheel = pkg.file.is_wheel and pkg.file.url.startswith("http")
+    if remote_wheel and has_pep658 is not False:
         try:
             return DistMetadata(parse_core_metadata(await ctx.index.metadata(pkg.file.url)))
         except FerryError:
             pass  # the file itself still has it
+    if remote_wheel and (pkg.file.size or 0) >= ctx.lazy_metadata_min_bytes:
+        try:
+            raw = await ctx.index.wheel_metadata_by_range(pkg.file.url)
+            return DistMetadata(parse_core_metadata(raw))
+        except FerryError:
+            pass
     path = await ctx.get_file(pkg.file, pkg.name)
     try:
         return await asyncio.to_thread(file_metadata, path, pkg.file.filename)
