@@ -167,3 +167,14 @@ def test_setuptools_manifest_in_is_not_a_requirements_file() -> None:
 
     assert not is_python_manifest("MANIFEST.in")
     assert is_python_manifest("dev.in")
+
+
+def test_missing_file_and_directory_are_named(tmp_path: Path) -> None:
+    from ferry.errors import ManifestError
+    from ferry.manifests import parse_manifest
+
+    with pytest.raises(ManifestError, match="file not found") as info:
+        parse_manifest(tmp_path / "requirements.txt")
+    assert info.value.path == tmp_path / "requirements.txt"
+    with pytest.raises(ManifestError, match="is a directory"):
+        parse_manifest(tmp_path)

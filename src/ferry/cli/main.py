@@ -134,15 +134,35 @@ def bundle(
     archive_format = _archive_format(fmt, output)
     selection = Selection(frozenset(group or ()), all_groups)
     listener = make_progress(err)
+    status = err.status("", spinner="dots")
+
+    def phase(name: str) -> None:
+        # a spinner while resolving and packing; the download bars in between
+        if name == "fetching":
+            status.stop()
+        else:
+            status.update(f"{name.capitalize()} for {len(targets)} target(s)…")
+            status.start()
+
     try:
         result = _run(
             bundle_python(
-                settings, manifests, targets, output, archive_format, selection, listener=listener
+                settings,
+                manifests,
+                targets,
+                output,
+                archive_format,
+                selection,
+                listener=listener,
+                phase=phase,
             )
         )
     except ResolutionFailed as failure:
+        status.stop()
         render_resolution(err, failure.outcome.resolution)
         raise
+    finally:
+        status.stop()
     res = result.resolve.resolution
     if as_json:
         out.print_json(

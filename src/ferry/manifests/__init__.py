@@ -57,6 +57,10 @@ def is_python_manifest(name: str) -> bool:
 
 
 def parse_manifest(path: Path, selection: Selection = RUNTIME_ONLY) -> PythonInput:
+    if path.is_dir():
+        raise ManifestError(path, "is a directory", hint="Name the manifest files in it.")
+    if not path.exists():
+        raise ManifestError(path, "file not found")
     parser = _parser_for(path.name)
     if parser is None:
         raise UnknownManifestError(

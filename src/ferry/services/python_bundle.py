@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -168,12 +168,15 @@ async def bundle_python(
     selection: Selection = RUNTIME_ONLY,
     *,
     listener: ProgressListener | None = None,
+    phase: Callable[[str], None] | None = None,
 ) -> BundleOutcome:
     """Resolve, fetch every chosen file into the store (verified), and write the archive.
 
     Raises when resolution has errors: a bundle that cannot install is worse than none.
     """
     timings: dict[str, float] = {}
+    announce = phase or (lambda _name: None)
+    announce("resolving")
     t0 = time.perf_counter()
     pyinput = await asyncio.to_thread(parse_manifests, manifests, selection)
     sources = _sources_for(settings, pyinput)
@@ -186,14 +189,17 @@ async def bundle_python(
             raise ResolutionFailed(outcome, first.message)
 
         files = resolution.unique_files()
+        early = session.fetched_during_resolve
+        # what the resolver already downloaded and verified is not fetched (or shown) again
         requests = [
             FetchRequest(url=f.url, sha256=sha, size=f.size, name=f.filename)
             for sha, f in sorted(files.items(), key=lambda kv: kv[1].filename)
+            if sha not in early
         ]
+        announce("fetching")
         t1 = time.perf_counter()
         report = await session.make_fetcher(listener or NullProgress()).fetch_all(requests)
         timings["fetch"] = time.perf_counter() - t1
-        early = session.fetched_during_resolve
     if report.failures:
         _, error = report.failures[0]
         if isinstance(error, IntegrityError):
@@ -204,7 +210,9 @@ async def bundle_python(
             hint=error.hint,
         )
     paths = {r.request.sha256: r.path for r in report.results}
+    paths.update({sha: session.store.path_for(sha) for sha in early if sha in files})
 
+    announce("packing")
     t2 = time.perf_counter()
     entries = bundle_entries(BundleInput(resolution, list(manifests), paths))
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -215,9 +223,9 @@ async def bundle_python(
         resolve=outcome,
         archive=out,
         archive_size=size,
-        files=len(requests),
+        files=len(files),
         bytes_fetched=report.bytes_fetched + sum(early.values()),
-        from_cache=report.from_cache - len(early.keys() & files.keys()),
+        from_cache=report.from_cache,
         timings=timings,
     )
 
