@@ -154,3 +154,14 @@ def test_direct_references_are_bundled(settings: Settings, pyindex: Dists, tmp_p
     root = _extract(out, tmp_path / "x")
     assert (root / "python-packages" / local.name).read_bytes() == local.read_bytes()
     assert (root / "python-packages" / "winonly-1.0-py3-none-any.whl").is_file()
+
+
+def test_same_inputs_same_bytes_with_source_date_epoch(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    req = write(tmp_path / "requirements.txt", "app\n")
+    _bundle(settings, [req], tmp_path / "one" / "b.tar.gz", LINUX)
+    _bundle(settings, [req], tmp_path / "two" / "b.tar.gz", LINUX)
+    one = (tmp_path / "one" / "b.tar.gz").read_bytes()
+    assert one == (tmp_path / "two" / "b.tar.gz").read_bytes()

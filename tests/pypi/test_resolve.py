@@ -119,3 +119,14 @@ def test_prereleases_only_when_asked(settings: Settings, tmp_path: Path) -> None
     pre = write(tmp_path / "b" / "requirements.txt", "--pre\nbeta\n")
     assert _resolve(settings, plain, LINUX).targets[0].packages["beta"].version == "1.0"
     assert _resolve(settings, pre, LINUX).targets[0].packages["beta"].version == "2.0b1"
+
+
+def test_yanked_warnings_parsed_from_uv() -> None:
+    from ferry.ecosystems.pypi.uv import yanked_from_warnings
+
+    stderr = (
+        "Resolved 3 packages in 51ms\n"
+        'warning: `Lib_X==2.0` is yanked (reason: "broken build")\n'
+        "warning: `other==1.0.post1` is yanked\n"
+    )
+    assert yanked_from_warnings(stderr) == {"lib-x": "broken build", "other": ""}

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
@@ -44,6 +45,13 @@ def _manifest_names(paths: list[Path]) -> list[tuple[str, Path]]:
         used.add(name)
         out.append((name, path))
     return out
+
+
+def _created_at() -> str:
+    """Now, or SOURCE_DATE_EPOCH when set, so a rebuild of the same inputs is byte-identical."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    when = datetime.fromtimestamp(int(epoch), UTC) if epoch else datetime.now(UTC)
+    return when.isoformat(timespec="seconds")
 
 
 def manifest_document(data: BundleInput, manifest_names: list[str]) -> dict[str, object]:
@@ -84,7 +92,7 @@ def manifest_document(data: BundleInput, manifest_names: list[str]) -> dict[str,
     return {
         "format": "ferry-bundle/1",
         "created_by": f"ferry {__version__}",
-        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "created_at": _created_at(),
         "inputs": manifest_names,
         "python": {
             "targets": targets,

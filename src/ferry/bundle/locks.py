@@ -32,8 +32,6 @@ def pylock_toml(result: TargetResolution) -> str:
         if pkg.build_only:
             continue
         entry: dict[str, object] = {"name": pkg.name, "version": pkg.version}
-        if pkg.index:
-            entry["index"] = pkg.index
         file_entry: dict[str, object] = {
             "name": pkg.file.filename,
             "url": pkg.file.url,

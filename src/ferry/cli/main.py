@@ -14,12 +14,12 @@ from rich.console import Console
 from ferry import __version__
 from ferry.bundle.archive import SUPPORTED_FORMATS, ArchiveFormat, format_from_name
 from ferry.cli.render import human_bytes, render_error, render_resolution
-from ferry.ecosystems.pypi.sources import discover_sources
 from ferry.errors import ExitCode, FerryError, UsageError
-from ferry.fetch.progress import make_progress
 from ferry.manifests.model import Selection
-from ferry.services.python_bundle import ResolutionFailed, bundle_python, resolve_python
 from ferry.settings import Settings, load_settings
+
+# The services (HTTP client, resolver driver) are imported inside the commands that use
+# them: every `ferry` invocation would otherwise pay for importing them at start-up.
 from ferry.targets import host_target, parse_targets
 
 app = typer.Typer(
@@ -92,6 +92,8 @@ def resolve(
 
     Exit code: 0 clean, 3 warnings only, 5 resolution errors.
     """
+    from ferry.services.python_bundle import resolve_python
+
     settings = _settings(config, data_dir)
     targets = _targets(python, platform)
     selection = Selection(frozenset(group or ()), all_groups)
@@ -129,6 +131,9 @@ def bundle(
 
     Exit code: 0 clean, 3 written with warnings (e.g. an sdist to build on the target).
     """
+    from ferry.fetch.progress import make_progress
+    from ferry.services.python_bundle import ResolutionFailed, bundle_python
+
     settings = _settings(config, data_dir)
     targets = _targets(python, platform)
     archive_format = _archive_format(fmt, output)
@@ -230,6 +235,8 @@ def show_config(
     data_dir: DataDirOpt = None,
 ) -> None:
     """Show the settings in force and where the package indexes come from."""
+    from ferry.ecosystems.pypi.sources import discover_sources
+
     settings = _settings(config, data_dir)
     sources = discover_sources(settings)
     doc = {

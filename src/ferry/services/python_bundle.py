@@ -14,6 +14,7 @@ import httpx
 from ferry.bundle.archive import ArchiveFormat, write_archive
 from ferry.bundle.layout import BundleInput, bundle_entries
 from ferry.ecosystems.pypi.index import IndexClient
+from ferry.ecosystems.pypi.metacache import MetadataCache
 from ferry.ecosystems.pypi.model import ArtifactFile, Resolution
 from ferry.ecosystems.pypi.resolver import ResolveContext, resolve
 from ferry.ecosystems.pypi.sources import IndexSources, discover_sources
@@ -120,6 +121,7 @@ class Session:
             sources=self.sources,
             uv_cache=self.settings.uv_cache_dir,
             index=self.index,
+            metadata_cache=MetadataCache(self.settings.cache_dir / "metadata"),
             get_file=self.get_file,
             lazy_metadata_min_bytes=self.settings.metadata_range_min_bytes,
         )

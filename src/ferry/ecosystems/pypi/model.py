@@ -67,7 +67,6 @@ class ResolvedPackage:
     name: str
     version: str
     file: ArtifactFile
-    index: str | None = None
     yanked: str | None = None  # the reason, "" when yanked without one; None when not yanked
     build_only: bool = False  # present only to build an sdist on the target
 

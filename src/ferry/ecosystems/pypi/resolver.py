@@ -19,6 +19,7 @@ from ferry.ecosystems.pypi.distmeta import (
     parse_core_metadata,
 )
 from ferry.ecosystems.pypi.index import IndexClient
+from ferry.ecosystems.pypi.metacache import MetadataCache
 from ferry.ecosystems.pypi.model import (
     ArtifactFile,
     LockEntry,
@@ -45,6 +46,7 @@ class ResolveContext:
     uv_cache: Path
     index: IndexClient
     get_file: FileGetter
+    metadata_cache: MetadataCache
     # Wheels at least this big without PEP 658 metadata are read with Range requests
     # instead of being downloaded just to learn their dependencies.
     lazy_metadata_min_bytes: int = 4 * 1024 * 1024
@@ -85,23 +87,35 @@ def _pinned_hashes(pyinput: PythonInput) -> dict[str, set[str]]:
     return out
 
 
-async def _metadata(
-    ctx: ResolveContext, pkg: ResolvedPackage, has_pep658: bool | None
-) -> DistMetadata:
-    """Requires-Dist from PEP 658 metadata when the index has it (or may have it), else
-    from the file itself, which then sits verified in the store for the bundle."""
-    remote_wheel = pkg.file.is_wheel and pkg.file.url.startswith("http")
-    if remote_wheel and has_pep658 is not False:
+async def _remote_metadata(ctx: ResolveContext, pkg: ResolvedPackage) -> bytes | None:
+    """Core metadata without downloading the file: PEP 658, else a Range read of a big
+    wheel. Some mirrors drop the field that advertises PEP 658 yet serve the file, so it
+    is always worth the one request."""
+    if not (pkg.file.is_wheel and pkg.file.url.startswith("http")):
+        return None
+    try:
+        return await ctx.index.metadata(pkg.file.url)
+    except FerryError:
+        pass
+    if (pkg.file.size or 0) >= ctx.lazy_metadata_min_bytes:
         try:
-            return DistMetadata(parse_core_metadata(await ctx.index.metadata(pkg.file.url)))
-        except FerryError:
-            pass  # the file itself still has it
-    if remote_wheel and (pkg.file.size or 0) >= ctx.lazy_metadata_min_bytes:
-        try:
-            raw = await ctx.index.wheel_metadata_by_range(pkg.file.url)
-            return DistMetadata(parse_core_metadata(raw))
+            return await ctx.index.wheel_metadata_by_range(pkg.file.url)
         except FerryError:
             pass
+    return None
+
+
+async def _metadata(ctx: ResolveContext, pkg: ResolvedPackage) -> DistMetadata:
+    """Requires-Dist (and an sdist's build requirements) of the chosen file."""
+    if pkg.file.is_wheel:
+        raw = await asyncio.to_thread(ctx.metadata_cache.get, pkg.file.sha256)
+        if raw is None:
+            raw = await _remote_metadata(ctx, pkg)
+            if raw is not None:
+                await asyncio.to_thread(ctx.metadata_cache.put, pkg.file.sha256, raw)
+        if raw is not None:
+            return DistMetadata(parse_core_metadata(raw))
+    # the file itself: verified into the store, where the bundle will find it
     path = await ctx.get_file(pkg.file, pkg.name)
     try:
         return await asyncio.to_thread(file_metadata, path, pkg.file.filename)
@@ -109,40 +123,15 @@ async def _metadata(
         return DistMetadata(None)  # the tree shows no children; the file is still bundled
 
 
-async def _annotate(
-    ctx: ResolveContext, pkg: ResolvedPackage, target: PythonTarget
-) -> tuple[DistMetadata, list[Problem]]:
-    problems: list[Problem] = []
-    try:
-        info = await ctx.index.find_file(ctx.sources.all_indexes, pkg.name, pkg.file.filename)
-    except FerryError as exc:
-        # Yanked status is extra information; an unreadable page must not sink the run.
-        info = None
-        problems.append(
-            Problem(
-                "warning",
-                "index-unreadable",
-                f"yanked status of {pkg.name} unknown: {exc.message}",
-                package=pkg.name,
-                target=target.key,
-            )
-        )
-    if info is not None:
-        pkg.yanked = info.yanked
-        pkg.index = info.url.rsplit("/", 1)[0]
-    if pkg.yanked is not None:
-        reason = f": {pkg.yanked}" if pkg.yanked else ""
-        problems.append(
-            Problem(
-                "warning",
-                "yanked",
-                f"{pkg.name} {pkg.version} is yanked{reason}",
-                package=pkg.name,
-                target=target.key,
-            )
-        )
-    meta = await _metadata(ctx, pkg, info.has_metadata if info is not None else None)
-    return meta, problems
+def _yanked_problem(pkg: ResolvedPackage, target: PythonTarget) -> Problem:
+    reason = f": {pkg.yanked}" if pkg.yanked else ""
+    return Problem(
+        "warning",
+        "yanked",
+        f"{pkg.name} {pkg.version} is yanked{reason}",
+        package=pkg.name,
+        target=target.key,
+    )
 
 
 async def resolve_target(
@@ -167,7 +156,7 @@ async def resolve_target(
         return result
 
     pins = _pinned_hashes(pyinput)
-    for entry in outcome:
+    for entry in outcome.entries:
         if entry.marker and not Marker(entry.marker).evaluate(dict(target.marker_environment)):
             continue
         chosen = choose_file(entry, target)
@@ -197,11 +186,14 @@ async def resolve_target(
             )
         result.packages[name] = ResolvedPackage(name, entry.version, chosen)
 
-    metas = await asyncio.gather(*(_annotate(ctx, p, target) for p in result.packages.values()))
+    for pkg in result.packages.values():
+        if pkg.name in outcome.yanked:
+            pkg.yanked = outcome.yanked[pkg.name]
+            result.problems.append(_yanked_problem(pkg, target))
+    metas = await asyncio.gather(*(_metadata(ctx, p) for p in result.packages.values()))
     requires: dict[str, list[Requirement] | None] = {}
     build_requires: list[str] = []
-    for pkg, (meta, problems) in zip(result.packages.values(), metas, strict=True):
-        result.problems.extend(problems)
+    for pkg, meta in zip(result.packages.values(), metas, strict=True):
         requires[pkg.name] = meta.requires_dist
         if pkg.is_sdist:
             result.problems.append(
@@ -254,7 +246,7 @@ async def _add_build_requirements(
             )
         )
         return
-    for entry in outcome:
+    for entry in outcome.entries:
         name = canonicalize_name(entry.name)
         if name in result.packages:
             continue
