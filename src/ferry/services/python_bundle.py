@@ -16,11 +16,11 @@ from ferry.bundle.layout import BundleInput, bundle_entries
 from ferry.ecosystems.pypi.index import IndexClient
 from ferry.ecosystems.pypi.metacache import MetadataCache
 from ferry.ecosystems.pypi.model import ArtifactFile, Resolution
-from ferry.ecosystems.pypi.resolver import ResolveContext, resolve
+from ferry.ecosystems.pypi.resolver import ResolveContext, annotate, choose, resolve
 from ferry.ecosystems.pypi.sources import IndexSources, discover_sources
 from ferry.ecosystems.pypi.uv import find_uv
 from ferry.errors import BundleError, FerryError, IntegrityError
-from ferry.fetch.engine import Fetcher, FetchRequest
+from ferry.fetch.engine import Fetcher, FetchReport, FetchRequest
 from ferry.fetch.http import build_client
 from ferry.fetch.progress import NullProgress, ProgressListener
 from ferry.manifests import RUNTIME_ONLY, parse_manifests
@@ -115,6 +115,9 @@ class Session:
             self.fetched_during_resolve[file.sha256] = result.bytes_fetched
         return result.path
 
+    def local_file(self, sha256: str) -> Path | None:
+        return self.store.path_for(sha256) if self.store.has(sha256) else None
+
     def context(self) -> ResolveContext:
         return ResolveContext(
             uv=find_uv(self.settings.uv_binary),
@@ -123,6 +126,7 @@ class Session:
             index=self.index,
             metadata_cache=MetadataCache(self.settings.cache_dir / "metadata"),
             get_file=self.get_file,
+            local_file=self.local_file,
             lazy_metadata_min_bytes=self.settings.metadata_range_min_bytes,
         )
 
@@ -183,36 +187,36 @@ async def bundle_python(
     pyinput = await asyncio.to_thread(parse_manifests, manifests, selection)
     sources = _sources_for(settings, pyinput)
     async with open_session(settings, sources) as session:
-        resolution = await resolve(session.context(), pyinput, targets)
+        ctx = session.context()
+        # Versions and files first, then every file at once (with the progress bars), and
+        # the tree last, read from the verified files: no metadata round trips per package.
+        resolution = await choose(ctx, pyinput, targets)
         timings["resolve"] = time.perf_counter() - t0
-        outcome = ResolveOutcome(pyinput, resolution, sources, timings["resolve"])
-        if resolution.has_errors:
-            first = next(p for p in resolution.all_problems if p.severity == "error")
-            raise ResolutionFailed(outcome, first.message)
-
-        files = resolution.unique_files()
-        early = session.fetched_during_resolve
-        # what the resolver already downloaded and verified is not fetched (or shown) again
-        requests = [
-            FetchRequest(url=f.url, sha256=sha, size=f.size, name=f.filename)
-            for sha, f in sorted(files.items(), key=lambda kv: kv[1].filename)
-            if sha not in early
-        ]
+        _stop_on_errors(ResolveOutcome(pyinput, resolution, sources, timings["resolve"]))
         announce("fetching")
+        fetcher = session.make_fetcher(listener or NullProgress())
         t1 = time.perf_counter()
-        report = await session.make_fetcher(listener or NullProgress()).fetch_all(requests)
+        reports = [await fetcher.fetch_all(_requests(resolution.unique_files(), set()))]
         timings["fetch"] = time.perf_counter() - t1
-    if report.failures:
-        _, error = report.failures[0]
-        if isinstance(error, IntegrityError):
-            raise error
-        names = ", ".join(r.display_name for r, _ in report.failures)
-        raise type(error)(
-            f"{len(report.failures)} file(s) could not be fetched: {names}; first: {error.message}",
-            hint=error.hint,
-        )
-    paths = {r.request.sha256: r.path for r in report.results}
-    paths.update({sha: session.store.path_for(sha) for sha in early if sha in files})
+        _raise_fetch_failures(reports[-1])
+
+        announce("resolving")
+        t2 = time.perf_counter()
+        await annotate(ctx, pyinput, resolution)
+        timings["resolve"] += time.perf_counter() - t2
+        outcome = ResolveOutcome(pyinput, resolution, sources, timings["resolve"])
+        _stop_on_errors(outcome)
+        files = resolution.unique_files()
+        done = {r.request.sha256 for r in reports[0].results}
+        if set(files) - done:  # the build backends of sdists, found while annotating
+            announce("fetching")
+            t3 = time.perf_counter()
+            reports.append(await fetcher.fetch_all(_requests(files, done)))
+            timings["fetch"] += time.perf_counter() - t3
+            _raise_fetch_failures(reports[-1])
+    paths = {r.request.sha256: r.path for report in reports for r in report.results}
+    paths.update({sha: session.store.path_for(sha) for sha in session.fetched_during_resolve})
+    early = session.fetched_during_resolve
 
     announce("packing")
     t2 = time.perf_counter()
@@ -226,9 +230,36 @@ async def bundle_python(
         archive=out,
         archive_size=size,
         files=len(files),
-        bytes_fetched=report.bytes_fetched + sum(early.values()),
-        from_cache=report.from_cache,
+        bytes_fetched=sum(r.bytes_fetched for r in reports) + sum(early.values()),
+        from_cache=sum(r.from_cache for r in reports),
         timings=timings,
+    )
+
+
+def _requests(files: dict[str, ArtifactFile], skip: set[str]) -> list[FetchRequest]:
+    return [
+        FetchRequest(url=f.url, sha256=sha, size=f.size, name=f.filename)
+        for sha, f in sorted(files.items(), key=lambda kv: kv[1].filename)
+        if sha not in skip
+    ]
+
+
+def _stop_on_errors(outcome: ResolveOutcome) -> None:
+    if outcome.resolution.has_errors:
+        first = next(p for p in outcome.resolution.all_problems if p.severity == "error")
+        raise ResolutionFailed(outcome, first.message)
+
+
+def _raise_fetch_failures(report: FetchReport) -> None:
+    if not report.failures:
+        return
+    _, error = report.failures[0]
+    if isinstance(error, IntegrityError):
+        raise error
+    names = ", ".join(r.display_name for r, _ in report.failures)
+    raise type(error)(
+        f"{len(report.failures)} file(s) could not be fetched: {names}; first: {error.message}",
+        hint=error.hint,
     )
 
 

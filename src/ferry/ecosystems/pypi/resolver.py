@@ -46,6 +46,7 @@ class ResolveContext:
     uv_cache: Path
     index: IndexClient
     get_file: FileGetter
+    local_file: Callable[[str], Path | None]  # a verified copy already in the store, by sha256
     metadata_cache: MetadataCache
     # Wheels at least this big without PEP 658 metadata are read with Range requests
     # instead of being downloaded just to learn their dependencies.
@@ -107,7 +108,8 @@ async def _remote_metadata(ctx: ResolveContext, pkg: ResolvedPackage) -> bytes |
 
 async def _metadata(ctx: ResolveContext, pkg: ResolvedPackage) -> DistMetadata:
     """Requires-Dist (and an sdist's build requirements) of the chosen file."""
-    if pkg.file.is_wheel:
+    local = ctx.local_file(pkg.file.sha256)
+    if pkg.file.is_wheel and local is None:
         raw = await asyncio.to_thread(ctx.metadata_cache.get, pkg.file.sha256)
         if raw is None:
             raw = await _remote_metadata(ctx, pkg)
@@ -116,7 +118,7 @@ async def _metadata(ctx: ResolveContext, pkg: ResolvedPackage) -> DistMetadata:
         if raw is not None:
             return DistMetadata(parse_core_metadata(raw))
     # the file itself: verified into the store, where the bundle will find it
-    path = await ctx.get_file(pkg.file, pkg.name)
+    path = local or await ctx.get_file(pkg.file, pkg.name)
     try:
         return await asyncio.to_thread(file_metadata, path, pkg.file.filename)
     except DistributionUnreadable:
@@ -134,9 +136,10 @@ def _yanked_problem(pkg: ResolvedPackage, target: PythonTarget) -> Problem:
     )
 
 
-async def resolve_target(
+async def choose_target(
     ctx: ResolveContext, pyinput: PythonInput, target: PythonTarget
 ) -> TargetResolution:
+    """uv's versions and the file per package for ``target``; no tree yet."""
     result = TargetResolution(target)
     lines, cons, locked = _requirement_lines(pyinput)
     outcome = await compile_target(
@@ -190,6 +193,16 @@ async def resolve_target(
         if pkg.name in outcome.yanked:
             pkg.yanked = outcome.yanked[pkg.name]
             result.problems.append(_yanked_problem(pkg, target))
+    return result
+
+
+async def annotate_target(
+    ctx: ResolveContext, pyinput: PythonInput, result: TargetResolution
+) -> None:
+    """The tree (edges with specifiers), sdist warnings and sdists' build requirements."""
+    target = result.target
+    if not result.packages:
+        return
     metas = await asyncio.gather(*(_metadata(ctx, p) for p in result.packages.values()))
     requires: dict[str, list[Requirement] | None] = {}
     build_requires: list[str] = []
@@ -212,7 +225,6 @@ async def resolve_target(
     result.edges = build_edges(_roots(pyinput, requires), requires, target.marker_environment)
     if build_requires:
         await _add_build_requirements(ctx, result, sorted(set(build_requires)))
-    return result
 
 
 def _roots(
@@ -266,8 +278,20 @@ async def _add_build_requirements(
             )
 
 
+async def choose(
+    ctx: ResolveContext, pyinput: PythonInput, targets: list[PythonTarget]
+) -> Resolution:
+    results = await asyncio.gather(*(choose_target(ctx, pyinput, t) for t in targets))
+    return Resolution(list(results))
+
+
+async def annotate(ctx: ResolveContext, pyinput: PythonInput, resolution: Resolution) -> None:
+    await asyncio.gather(*(annotate_target(ctx, pyinput, t) for t in resolution.targets))
+
+
 async def resolve(
     ctx: ResolveContext, pyinput: PythonInput, targets: list[PythonTarget]
 ) -> Resolution:
-    results = await asyncio.gather(*(resolve_target(ctx, pyinput, t) for t in targets))
-    return Resolution(list(results))
+    resolution = await choose(ctx, pyinput, targets)
+    await annotate(ctx, pyinput, resolution)
+    return resolution
