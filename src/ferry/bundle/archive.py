@@ -34,6 +34,7 @@ from typing import BinaryIO, Literal, TypeAlias, get_args
 import zstandard
 
 from ferry.errors import BundleError
+from ferry.fsutil import fsync_dir
 
 __all__ = [
     "SUPPORTED_FORMATS",
@@ -323,20 +324,6 @@ def _create_temp(out: Path) -> tuple[Path, BinaryIO]:
     raise BundleError(f"cannot create a temporary file beside {out}")
 
 
-def _fsync_dir(directory: Path) -> None:
-    # Makes the rename itself durable; not every platform can open a directory.
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def write_archive(
     out: Path, fmt: ArchiveFormat, entries: Iterable[ArchiveEntry], *, root: str
 ) -> int:
@@ -369,7 +356,7 @@ def write_archive(
                 f"cannot write {out}: {exc}", context="writing the bundle archive"
             ) from exc
         raise
-    _fsync_dir(out.parent)
+    fsync_dir(out.parent)
     return size
 
 

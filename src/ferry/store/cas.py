@@ -25,6 +25,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from ferry.fsutil import fsync_dir
+
 __all__ = ["CHUNK_SIZE", "ContentStore", "check_sha256"]
 
 CHUNK_SIZE = 1 << 20
@@ -125,7 +127,7 @@ class ContentStore:
             tmp.unlink(missing_ok=True)
         else:
             # Without this the rename itself can be lost on power failure.
-            _fsync_dir(dest.parent)
+            fsync_dir(dest.parent)
         return dest
 
     def verify(self, sha256: str) -> bool:
@@ -175,21 +177,5 @@ def _fsync_path(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(path: Path) -> None:
-    if os.name != "posix":
-        return
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        # Some filesystems (network mounts) refuse fsync on directories; the data is synced.
-        pass
     finally:
         os.close(fd)
