@@ -39,8 +39,8 @@ async def test_many_files_land_in_the_store_concurrently(
     assert report.bytes_fetched == sum(r.size or 0 for r in requests)
     assert report.from_cache == 0
     for request, result in zip(requests, report.results, strict=True):
-        assert result.path == store.path_for(request.sha256)
-        assert store.verify(request.sha256)
+        assert result.path == store.path_for(request.digest)
+        assert store.verify(request.digest)
         assert result.bytes_fetched == request.size
     # Concurrent, but within the fetcher's limit of 8.
     assert 1 < server.max_active <= 8
@@ -180,7 +180,7 @@ async def test_connection_dropped_mid_body_restarts_cleanly(
 
     result = await fetcher.fetch_one(request)
 
-    assert store.verify(request.sha256)
+    assert store.verify(request.digest)
     assert result.bytes_fetched == 500_000
     _first, second = server.seen(request.url)
     assert "Range" not in second.headers  # no ETag, so no resume
@@ -193,7 +193,7 @@ async def test_connection_dropped_mid_body_resumes_with_etag(
 
     await fetcher.fetch_one(request)
 
-    assert store.verify(request.sha256)
+    assert store.verify(request.digest)
     _first, second = server.seen(request.url)
     assert second.headers["Range"] == "bytes=200000-"
     assert second.headers["If-Range"] == '"v1"'
@@ -213,7 +213,7 @@ async def test_resume_starts_over_when_the_file_changed(
 
     await fetcher.fetch_one(request)
 
-    assert store.verify(request.sha256)
+    assert store.verify(request.digest)
     assert len(server.seen(request.url)) == 2
 
 
@@ -229,7 +229,7 @@ async def test_one_failure_does_not_stop_the_others(server: LocalServer, fetcher
 
 async def test_identical_requests_are_fetched_once(server: LocalServer, fetcher: Fetcher) -> None:
     request = server.serve("dup.whl", _blob(30, 8000))
-    alias = FetchRequest(request.url, request.sha256, request.size, "other-name.whl")
+    alias = FetchRequest(request.url, request.digest, request.size, "other-name.whl")
 
     report = await fetcher.fetch_all([request, request, alias, request])
 
@@ -252,7 +252,7 @@ async def test_file_url_and_plain_path(
 
     assert report.ok, report.failures
     assert report.results[0].request.display_name == "a.whl"
-    assert store.verify(req_a.sha256) and store.verify(req_b.sha256)
+    assert store.verify(req_a.digest) and store.verify(req_b.digest)
     assert a.exists()  # copied, not moved
     assert report.bytes_fetched == 3_000_010
 
@@ -322,3 +322,22 @@ async def test_memory_stays_flat_for_a_large_body(
         assert peak < 20 * 1024 * 1024, f"peak {peak / 1e6:.1f} MB"
     finally:
         result.path.unlink()
+
+
+async def test_sha512_blobs_for_npm_tarballs(
+    server: LocalServer, store: ContentStore, fetcher: Fetcher
+) -> None:
+    body = _blob(7, 20_000)
+    url = server.add("/files/pkg-1.0.0.tgz", Route(body=body))
+    digest = hashlib.sha512(body).hexdigest()
+    request = FetchRequest(url, digest, len(body), "pkg-1.0.0.tgz", algorithm="sha512")
+    result = await fetcher.fetch_one(request)
+    assert result.path == store.root / "sha512" / digest[:2] / digest[2:4] / digest
+    assert store.verify(digest, "sha512") and result.path.read_bytes() == body
+    again = await fetcher.fetch_one(request)
+    assert again.from_cache and server.hits("/files/pkg-1.0.0.tgz") == 1
+
+    bad = FetchRequest(url, hashlib.sha512(b"other").hexdigest(), None, "pkg.tgz", "sha512")
+    with pytest.raises(IntegrityError, match="expected sha512"):
+        await fetcher.fetch_one(bad)
+    assert not store.has(bad.digest, algorithm="sha512")

@@ -65,7 +65,7 @@ async def test_weak_etag_is_never_used_to_resume(tmp_path: Path) -> None:
 
     assert result.bytes_fetched == 1000
     assert "Range" not in seen[1].headers
-    assert store.verify(request.sha256)
+    assert store.verify(request.digest)
 
 
 # --- TLS against a real socket -------------------------------------------------------

@@ -1,13 +1,13 @@
 """The async download engine: many files, concurrently, into the content store.
 
 Each file is streamed into a staging file of the :class:`~ferry.store.ContentStore` and
-hashed on the way, so memory stays flat whatever the size. Only bytes whose sha256 matches
+hashed on the way, so memory stays flat whatever the size. Only bytes whose digest matches
 what the index promised are committed; a mismatch is an :class:`IntegrityError` and is
 never retried, since a second copy from the same source proves nothing.
 
 Transient failures (connection errors, timeouts, 5xx, 429) are retried with exponential
 backoff and jitter, honouring ``Retry-After``. When the server gave a strong ``ETag``, a
-retry after a partial body resumes with ``Range`` + ``If-Range``; the sha256 state of the
+retry after a partial body resumes with ``Range`` + ``If-Range``; the hash state of the
 kept prefix stays in memory, so nothing is re-read. Otherwise the file restarts cleanly.
 """
 
@@ -37,7 +37,7 @@ from tenacity import (
 
 from ferry.errors import FerryError, FetchError, IntegrityError
 from ferry.fetch.progress import NullProgress, ProgressListener
-from ferry.store.cas import CHUNK_SIZE, ContentStore, check_sha256
+from ferry.store.cas import CHUNK_SIZE, ContentStore, check_digest
 
 __all__ = ["FetchReport", "FetchRequest", "FetchResult", "Fetcher"]
 
@@ -60,23 +60,31 @@ _TLS_HINT = (
 
 @dataclass(frozen=True)
 class FetchRequest:
-    """One file to fetch: where from, and the sha256 (and size, if known) it must have.
+    """One file to fetch: where from, and the digest (and size, if known) it must have.
+
+    ``digest`` is hex of ``algorithm`` (sha256 for Python files; npm locks record sha512,
+    or sha1 for very old entries); the blob is stored under that algorithm.
 
     ``url`` is ``http(s)://``, ``file://`` or a plain absolute path. ``name`` is only for
     display; it defaults to the last segment of the URL.
     """
 
     url: str
-    sha256: str
+    digest: str
     size: int | None = None
     name: str = ""
+    algorithm: str = "sha256"
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.algorithm, self.digest)
 
     @property
     def display_name(self) -> str:
         if self.name:
             return self.name
         tail = unquote(urlsplit(self.url).path.rstrip("/").rsplit("/", 1)[-1])
-        return tail or self.sha256[:12]
+        return tail or self.digest[:12]
 
 
 @dataclass
@@ -91,7 +99,7 @@ class FetchResult:
 
 @dataclass
 class FetchReport:
-    """The outcome of :meth:`Fetcher.fetch_all`: one entry per distinct sha256, in order."""
+    """The outcome of :meth:`Fetcher.fetch_all`: one entry per distinct digest, in order."""
 
     results: list[FetchResult] = field(default_factory=list)
     failures: list[tuple[FetchRequest, FerryError]] = field(default_factory=list)
@@ -121,9 +129,10 @@ class _TransientError(Exception):
 class _Partial:
     """The staging file of one download plus the running hash of what it holds."""
 
-    def __init__(self, fh: BinaryIO) -> None:
+    def __init__(self, fh: BinaryIO, algorithm: str) -> None:
         self.fh = fh
-        self.hasher = hashlib.sha256()
+        self.algorithm = algorithm
+        self.hasher = hashlib.new(algorithm)
         self.written = 0
         self.etag: str | None = None
         self.attempts = 0
@@ -138,7 +147,7 @@ class _Partial:
         dropped = self.written
         self.fh.seek(0)
         self.fh.truncate()
-        self.hasher = hashlib.sha256()
+        self.hasher = hashlib.new(self.algorithm)
         self.written = 0
         self.etag = None
         return dropped
@@ -175,30 +184,30 @@ class Fetcher:
     async def fetch_all(self, requests: Sequence[FetchRequest]) -> FetchReport:
         """Fetch every distinct blob; failures are collected, never raised.
 
-        Requests with the same sha256 are one blob: only the first is fetched and reported.
+        Requests with the same digest are one blob: only the first is fetched and reported.
         """
-        unique: dict[str, FetchRequest] = {}
+        unique: dict[tuple[str, str], FetchRequest] = {}
         for request in requests:
-            unique.setdefault(request.sha256, request)
+            unique.setdefault(request.key, request)
 
-        outcomes: dict[str, FetchResult | FerryError] = {}
+        outcomes: dict[tuple[str, str], FetchResult | FerryError] = {}
         pending: list[FetchRequest] = []
-        for sha256, request in unique.items():
+        for key, request in unique.items():
             try:
                 cached = self._cached(request)
             except FetchError as exc:
-                outcomes[sha256] = exc
+                outcomes[key] = exc
                 continue
             if cached is None:
                 pending.append(request)
             else:
-                outcomes[sha256] = cached
+                outcomes[key] = cached
 
         listener = self._listener
         listener.start(len(unique), sum(r.size or 0 for r in pending))
         try:
-            for sha256, outcome in outcomes.items():
-                name = unique[sha256].display_name
+            for key, outcome in outcomes.items():
+                name = unique[key].display_name
                 if isinstance(outcome, FerryError):
                     listener.file_failed(name, outcome)
                 else:
@@ -206,14 +215,14 @@ class Fetcher:
             # A TaskGroup, unlike gather, cancels the siblings if one hits a bug, so no
             # orphaned download keeps writing after this call has returned.
             async with asyncio.TaskGroup() as group:
-                tasks = [(r.sha256, group.create_task(self._settle(r))) for r in pending]
-            outcomes.update((sha256, task.result()) for sha256, task in tasks)
+                tasks = [(r.key, group.create_task(self._settle(r))) for r in pending]
+            outcomes.update((key, task.result()) for key, task in tasks)
         finally:
             listener.finish()
 
         report = FetchReport()
-        for sha256, request in unique.items():
-            outcome = outcomes[sha256]
+        for key, request in unique.items():
+            outcome = outcomes[key]
             if isinstance(outcome, FerryError):
                 report.failures.append((request, outcome))
             else:
@@ -242,16 +251,17 @@ class Fetcher:
     def _cached(self, request: FetchRequest) -> FetchResult | None:
         """The result for a blob already stored, None if it is not."""
         try:
-            check_sha256(request.sha256)
+            check_digest(request.digest, request.algorithm)
         except ValueError as exc:
             raise FetchError(
                 f"{request.display_name}: refusing to fetch {_redact(request.url)}: {exc}",
                 context=f"fetching {request.display_name}",
                 hint="The index entry for this file is malformed; report it to the index.",
             ) from exc
-        if not self._store.has(request.sha256, request.size):
+        if not self._store.has(request.digest, request.size, request.algorithm):
             return None
-        return FetchResult(request, self._store.path_for(request.sha256), 0, from_cache=True)
+        path = self._store.path_for(request.digest, request.algorithm)
+        return FetchResult(request, path, 0, from_cache=True)
 
     async def _settle(self, request: FetchRequest) -> FetchResult | FerryError:
         """Download one blob and tell the listener; the error is returned, not raised."""
@@ -293,7 +303,7 @@ class Fetcher:
                 context=f"copying {name} into the store",
                 hint="Check that the file exists and is readable.",
             ) from exc
-        hasher = hashlib.sha256()
+        hasher = hashlib.new(request.algorithm)
         copied = 0
         try:
             with src, self._store.open_staging() as (tmp, out):
@@ -304,7 +314,7 @@ class Fetcher:
                     if request.size is not None and copied > request.size:
                         break
                 self._check_integrity(request, source.as_uri(), copied, hasher.hexdigest())
-                path = self._store.commit(tmp, request.sha256)
+                path = self._store.commit(tmp, request.digest, request.algorithm)
         except BaseException:
             self._listener.advance(name, -copied)
             raise
@@ -313,7 +323,7 @@ class Fetcher:
     async def _fetch_http(self, request: FetchRequest) -> FetchResult:
         name = request.display_name
         with self._store.open_staging() as (tmp, fh):
-            part = _Partial(fh)
+            part = _Partial(fh, request.algorithm)
             try:
                 try:
                     async for attempt in AsyncRetrying(
@@ -331,7 +341,7 @@ class Fetcher:
                         hint=exc.error.hint or _RETRY_HINT,
                     ) from (exc.__cause__ or exc)
                 self._check_integrity(request, request.url, part.written, part.hasher.hexdigest())
-                path = self._store.commit(tmp, request.sha256)
+                path = self._store.commit(tmp, request.digest, request.algorithm)
             except BaseException:
                 self._listener.advance(name, -part.written)
                 raise
@@ -401,9 +411,11 @@ class Fetcher:
         if request.size is not None and nbytes != request.size:
             # The hash of a cut-off or overlong body says nothing useful; the size does.
             got = f"more than {request.size}" if nbytes > request.size else str(nbytes)
-            problem = f"expected {request.size} bytes (sha256 {request.sha256}), got {got}"
-        elif actual != request.sha256:
-            problem = f"expected sha256 {request.sha256}, got {actual}"
+            problem = (
+                f"expected {request.size} bytes ({request.algorithm} {request.digest}), got {got}"
+            )
+        elif actual != request.digest:
+            problem = f"expected {request.algorithm} {request.digest}, got {actual}"
         else:
             return
         raise IntegrityError(

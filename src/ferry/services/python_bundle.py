@@ -109,7 +109,7 @@ class Session:
 
     async def get_file(self, file: ArtifactFile, name: str) -> Path:
         result = await self.fetcher.fetch_one(
-            FetchRequest(url=file.url, sha256=file.sha256, size=file.size, name=file.filename)
+            FetchRequest(url=file.url, digest=file.sha256, size=file.size, name=file.filename)
         )
         if not result.from_cache:
             self.fetched_during_resolve[file.sha256] = result.bytes_fetched
@@ -207,14 +207,14 @@ async def bundle_python(
         outcome = ResolveOutcome(pyinput, resolution, sources, timings["resolve"])
         _stop_on_errors(outcome)
         files = resolution.unique_files()
-        done = {r.request.sha256 for r in reports[0].results}
+        done = {r.request.digest for r in reports[0].results}
         if set(files) - done:  # the build backends of sdists, found while annotating
             announce("fetching")
             t3 = time.perf_counter()
             reports.append(await fetcher.fetch_all(_requests(files, done)))
             timings["fetch"] += time.perf_counter() - t3
             _raise_fetch_failures(reports[-1])
-    paths = {r.request.sha256: r.path for report in reports for r in report.results}
+    paths = {r.request.digest: r.path for report in reports for r in report.results}
     paths.update({sha: session.store.path_for(sha) for sha in session.fetched_during_resolve})
     early = session.fetched_during_resolve
 
@@ -238,7 +238,7 @@ async def bundle_python(
 
 def _requests(files: dict[str, ArtifactFile], skip: set[str]) -> list[FetchRequest]:
     return [
-        FetchRequest(url=f.url, sha256=sha, size=f.size, name=f.filename)
+        FetchRequest(url=f.url, digest=sha, size=f.size, name=f.filename)
         for sha, f in sorted(files.items(), key=lambda kv: kv[1].filename)
         if sha not in skip
     ]

@@ -27,13 +27,34 @@ from typing import BinaryIO
 
 from ferry.fsutil import fsync_dir
 
-__all__ = ["CHUNK_SIZE", "ContentStore", "check_sha256"]
+__all__ = ["ALGORITHMS", "CHUNK_SIZE", "ContentStore", "check_digest", "check_sha256"]
 
 CHUNK_SIZE = 1 << 20
 
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 _STAGING_PREFIX = "part-"
 _STAGING_SUFFIX = ".tmp"
+
+
+# Digest algorithms the store keeps blobs under, with their hex length: sha256 for Python
+# files, sha512 (and sha1 for very old entries) for npm tarballs as their locks record them.
+ALGORITHMS = {"sha1": 40, "sha256": 64, "sha384": 96, "sha512": 128}
+
+
+def check_digest(digest: str, algorithm: str = "sha256") -> str:
+    """Return ``digest`` if it is lowercase hex of the right length for ``algorithm``."""
+    length = ALGORITHMS.get(algorithm)
+    if length is None:
+        raise ValueError(f"unsupported digest algorithm {algorithm!r}")
+    if (
+        not isinstance(digest, str)
+        or len(digest) != length
+        or re.fullmatch(r"[0-9a-f]+", digest) is None
+    ):
+        raise ValueError(
+            f"not a {algorithm} hex digest ({length} lowercase hex characters): {digest!r}"
+        )
+    return digest
 
 
 def check_sha256(sha256: str) -> str:
@@ -52,7 +73,7 @@ class ContentStore:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
-        self._blobs = self.root / "sha256"
+        self._blobs = self.root
         self._staging_dir = self.root / "tmp"
         # Staging files handed out and not yet committed: commit() flushes their buffers
         # before fsync, and open_staging() deletes whatever is still here when it exits.
@@ -65,18 +86,18 @@ class ContentStore:
     def staging_dir(self) -> Path:
         return self._staging_dir
 
-    def path_for(self, sha256: str) -> Path:
-        hexdigest = check_sha256(sha256)
-        return self._blobs / hexdigest[:2] / hexdigest[2:4] / hexdigest
+    def path_for(self, digest: str, algorithm: str = "sha256") -> Path:
+        hexdigest = check_digest(digest, algorithm)
+        return self._blobs / algorithm / hexdigest[:2] / hexdigest[2:4] / hexdigest
 
-    def has(self, sha256: str, size: int | None = None) -> bool:
+    def has(self, digest: str, size: int | None = None, algorithm: str = "sha256") -> bool:
         """True if the blob is present (and ``size`` bytes long, when a size is given).
 
         Only a ``stat``: a size mismatch catches a blob truncated by something outside
         Ferry without paying for a re-hash on every lookup.
         """
         try:
-            st = self.path_for(sha256).stat()
+            st = self.path_for(digest, algorithm).stat()
         except FileNotFoundError:
             return False
         if not stat.S_ISREG(st.st_mode):
@@ -106,13 +127,13 @@ class ContentStore:
             if self._staging.pop(path, None) is not None:
                 path.unlink(missing_ok=True)
 
-    def commit(self, tmp: Path, sha256: str) -> Path:
+    def commit(self, tmp: Path, digest: str, algorithm: str = "sha256") -> Path:
         """Make the staging file ``tmp`` durable and move it into place as blob ``sha256``.
 
         Idempotent: if another writer already stored the same blob, the rename simply
         replaces identical bytes, atomically for any reader.
         """
-        dest = self.path_for(sha256)
+        dest = self.path_for(digest, algorithm)
         fh = self._staging.pop(tmp, None)
         if fh is not None and not fh.closed:
             fh.flush()
@@ -130,15 +151,15 @@ class ContentStore:
             fsync_dir(dest.parent)
         return dest
 
-    def verify(self, sha256: str) -> bool:
+    def verify(self, digest: str, algorithm: str = "sha256") -> bool:
         """Re-hash the stored blob; False if it is missing or its bytes do not match."""
-        path = self.path_for(sha256)
+        path = self.path_for(digest, algorithm)
         try:
             with path.open("rb") as fh:
-                digest = hashlib.file_digest(fh, "sha256").hexdigest()
+                actual = hashlib.file_digest(fh, algorithm).hexdigest()
         except FileNotFoundError:
             return False
-        return digest == sha256
+        return actual == digest
 
     def add_file(self, path: Path) -> str:
         """Import a local file (copied, never moved) and return its sha256."""
