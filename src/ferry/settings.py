@@ -63,6 +63,8 @@ class Settings(BaseSettings):
         False, description="HTTP/2 to the index (off: httpx's HTTP/2 fails under many streams)."
     )
 
+    npm_registry: str | None = Field(None, description="npm registry; default: npm's config.")
+    npm_binary: Path | None = Field(None, description="npm to run; default: the one on PATH.")
     uv_binary: Path | None = Field(
         None, description="uv to run; default: the one installed with Ferry."
     )
@@ -79,6 +81,10 @@ class Settings(BaseSettings):
     @property
     def blob_dir(self) -> Path:
         return self.cache_dir / "blobs"
+
+    @property
+    def npm_cache_dir(self) -> Path:
+        return self.cache_dir / "npm"
 
     @property
     def uv_cache_dir(self) -> Path:

@@ -224,3 +224,99 @@ def host_target() -> PythonTarget:
             except TargetError:
                 continue
     raise TargetError("this machine's platform has no supported wheel tag")
+
+
+NODE_MAJORS = ("18", "20", "22", "24")
+NODE_OS = ("linux", "win32", "darwin")
+NODE_CPU = ("x64", "arm64")
+NODE_LIBC = ("glibc", "musl")
+
+
+@dataclass(frozen=True)
+class NodeTarget:
+    """The Node machine an npm bundle installs on: major version, os, cpu, libc.
+
+    The names are Node's own (``process.platform``, ``process.arch``), which is what npm
+    matches a package's ``os`` / ``cpu`` / ``libc`` fields against.
+    """
+
+    node: str
+    os: str
+    cpu: str
+    libc: str | None = "glibc"  # only meaningful on linux
+
+    @classmethod
+    def parse(cls, node: str, os: str, cpu: str, libc: str | None = None) -> NodeTarget:
+        node = node.removeprefix("v").split(".")[0]
+        for value, allowed, what in (
+            (node, NODE_MAJORS, "Node version"),
+            (os, NODE_OS, "os"),
+            (cpu, NODE_CPU, "cpu"),
+        ):
+            if value not in allowed:
+                raise TargetError(
+                    f"{what} {value!r} is not a supported target",
+                    hint=f"Choose one of {', '.join(allowed)}.",
+                )
+        if os != "linux":
+            libc = None
+        elif libc is None:
+            libc = "glibc"
+        elif libc not in NODE_LIBC:
+            raise TargetError(f"libc {libc!r} is not supported", hint="Use glibc or musl.")
+        return cls(node, os, cpu, libc)
+
+    @property
+    def key(self) -> str:
+        libc = f"-{self.libc}" if self.libc else ""
+        return f"node{self.node}-{self.os}-{self.cpu}{libc}"
+
+    def accepts(self, os: list[str] | None, cpu: list[str] | None, libc: list[str] | None) -> bool:
+        """npm's platform check (npm-install-checks): lists allow, ``!x`` entries deny."""
+        return (
+            _allowed(self.os, os)
+            and _allowed(self.cpu, cpu)
+            and (self.libc is None or _allowed(self.libc, libc))
+        )
+
+    def __str__(self) -> str:
+        libc = f" ({self.libc})" if self.libc else ""
+        return f"Node {self.node} on {self.os}-{self.cpu}{libc}"
+
+
+def _allowed(value: str, spec: list[str] | None) -> bool:
+    if not spec:
+        return True
+    if f"!{value}" in spec:
+        return False
+    positive = [s for s in spec if not s.startswith("!")]
+    return not positive or value in positive or "any" in positive
+
+
+def host_node_target() -> NodeTarget:
+    """This machine as a Node target (the Node on PATH, or 20 when none is)."""
+    import platform as _platform
+    import shutil
+    import subprocess
+
+    node = "20"
+    if shutil.which("node"):
+        out = subprocess.run(
+            ["node", "-p", "process.versions.node"],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=30,
+        )
+        if out.returncode == 0 and out.stdout.strip():
+            node = out.stdout.strip().split(".")[0]
+    os_name = {"Linux": "linux", "Windows": "win32", "Darwin": "darwin"}.get(
+        _platform.system(), "linux"
+    )
+    cpu = {"x86_64": "x64", "AMD64": "x64", "aarch64": "arm64", "arm64": "arm64"}.get(
+        _platform.machine(), "x64"
+    )
+    libc = "musl" if os_name == "linux" and _platform.libc_ver()[0] != "glibc" else "glibc"
+    if node not in NODE_MAJORS:
+        node = max(NODE_MAJORS, key=int) if int(node) > int(max(NODE_MAJORS, key=int)) else "18"
+    return NodeTarget.parse(node, os_name, cpu, libc)

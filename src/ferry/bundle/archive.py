@@ -42,6 +42,7 @@ __all__ = [
     "ArchiveFormat",
     "format_from_name",
     "iter_archive_members",
+    "root_name_for",
     "write_archive",
 ]
 
@@ -127,6 +128,17 @@ class ArchiveEntry:
                 f"invalid mode {self.mode:#o} for {self.arcname}: only permission bits "
                 "(0o000-0o777) are allowed"
             )
+
+
+def root_name_for(out: Path) -> str:
+    """The top directory inside an archive: the output's name without its suffix."""
+    name = out.name
+    for suffix, _ in _NAME_SUFFIXES:
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)] or "ferry-bundle"
+    if not name:
+        raise BundleError(f"output path {out} has no file name")
+    return name
 
 
 def format_from_name(path: Path) -> ArchiveFormat | None:

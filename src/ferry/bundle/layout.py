@@ -1,12 +1,14 @@
-"""What goes into a bundle and where: pure, from a resolution and the fetched files.
+"""What goes into a bundle and where, from the resolutions and the fetched files.
 
 <root>/
-  python-packages/           every file for every target (wheels, sdists, build deps)
+  python-packages/           every file for every Python target (wheels, sdists, build deps)
+  npm-packages/              every tarball for the Node target, package.json and the
+                             package-lock.json npm ci installs from (tarball URLs filled in)
   manifests/                 the input manifests as given
   locks/<target>/pylock.toml, requirements.lock.txt
-  manifest.json              targets, tree, problems, every file (size, sha256, url)
+  manifest.json              targets, trees, problems, every file (size, sha256, url)
   SHA256SUMS                 of everything above (sha256sum -c format)
-  install.sh  install.ps1  ferry_install.py
+  install.sh  install.ps1  ferry_install.py  ferry_npm.js
 """
 
 from __future__ import annotations
@@ -22,16 +24,23 @@ from pathlib import Path
 from ferry import __version__
 from ferry.bundle.archive import ArchiveEntry
 from ferry.bundle.locks import PACKAGES_DIR, lock_dir, pylock_toml, requirements_lock
+from ferry.bundle.npm_layout import NpmPart, npm_part_entries, npm_section
 from ferry.ecosystems.pypi.model import Resolution
 
-SCRIPTS = (("install.sh", 0o755), ("install.ps1", 0o644), ("ferry_install.py", 0o644))
+SCRIPTS = (
+    ("install.sh", 0o755),
+    ("install.ps1", 0o644),
+    ("ferry_install.py", 0o644),
+    ("ferry_npm.js", 0o644),
+)
 
 
 @dataclass(frozen=True)
 class BundleInput:
-    resolution: Resolution
+    resolution: Resolution | None
     manifests: list[Path]
     files: dict[str, Path]  # sha256 -> verified local copy
+    npm: NpmPart | None = None
 
 
 def _manifest_names(paths: list[Path]) -> list[tuple[str, Path]]:
@@ -54,8 +63,9 @@ def _created_at() -> str:
     return when.isoformat(timespec="seconds")
 
 
-def manifest_document(data: BundleInput, manifest_names: list[str]) -> dict[str, object]:
-    res = data.resolution
+def _python_section(
+    res: Resolution, data: BundleInput
+) -> tuple[dict[str, object], list[dict[str, object]]]:
     targets = []
     for t in res.targets:
         d = t.to_dict()
@@ -87,21 +97,34 @@ def manifest_document(data: BundleInput, manifest_names: list[str]) -> dict[str,
                 "url": f.url,
                 "package": users[0][0] if users else None,
                 "version": users[0][1] if users else None,
+                "ecosystem": "pypi",
             }
         )
-    return {
+    section: dict[str, object] = {
+        "targets": targets,
+        "problems": [p.to_dict() for p in res.all_problems],
+        "file_count": len(files),
+        "total_bytes": sum(int(str(f["size"])) for f in files),
+    }
+    return section, files
+
+
+def manifest_document(
+    data: BundleInput, manifest_names: list[str], npm_files: list[dict[str, object]]
+) -> dict[str, object]:
+    doc: dict[str, object] = {
         "format": "ferry-bundle/1",
         "created_by": f"ferry {__version__}",
         "created_at": _created_at(),
         "inputs": manifest_names,
-        "python": {
-            "targets": targets,
-            "problems": [p.to_dict() for p in res.all_problems],
-            "file_count": len(files),
-            "total_bytes": sum(int(str(f["size"])) for f in files),
-        },
-        "files": files,
     }
+    files: list[dict[str, object]] = []
+    if data.resolution is not None:
+        doc["python"], files = _python_section(data.resolution, data)
+    if data.npm is not None:
+        doc["npm"] = npm_section(data.npm, npm_files)
+    doc["files"] = files + npm_files
+    return doc
 
 
 def bundle_entries(data: BundleInput) -> list[ArchiveEntry]:
@@ -113,20 +136,28 @@ def bundle_entries(data: BundleInput) -> list[ArchiveEntry]:
         entries.append(ArchiveEntry(name, content, mode))
         sums.append((hashlib.sha256(content).hexdigest(), name))
 
-    for sha, f in sorted(res.unique_files().items(), key=lambda kv: kv[1].filename):
-        name = f"{PACKAGES_DIR}/{f.filename}"
-        entries.append(ArchiveEntry(name, data.files[sha]))
-        sums.append((sha, name))
+    if res is not None:
+        for sha, f in sorted(res.unique_files().items(), key=lambda kv: kv[1].filename):
+            name = f"{PACKAGES_DIR}/{f.filename}"
+            entries.append(ArchiveEntry(name, data.files[sha]))
+            sums.append((sha, name))
 
     named = _manifest_names(data.manifests)
     for name, path in named:
         add_bytes(name, path.read_bytes())
-    for t in res.targets:
-        add_bytes(f"{lock_dir(t.target.key)}/pylock.toml", pylock_toml(t).encode())
-        add_bytes(
-            f"{lock_dir(t.target.key)}/requirements.lock.txt", requirements_lock(t, res).encode()
-        )
-    doc = manifest_document(data, [n for n, _ in named])
+    if res is not None:
+        for t in res.targets:
+            add_bytes(f"{lock_dir(t.target.key)}/pylock.toml", pylock_toml(t).encode())
+            add_bytes(
+                f"{lock_dir(t.target.key)}/requirements.lock.txt",
+                requirements_lock(t, res).encode(),
+            )
+    npm_files: list[dict[str, object]] = []
+    if data.npm is not None:
+        npm_entries, npm_sums, npm_files = npm_part_entries(data.npm)
+        entries += npm_entries
+        sums += npm_sums
+    doc = manifest_document(data, [n for n, _ in named], npm_files)
     add_bytes("manifest.json", json.dumps(doc, indent=2).encode() + b"\n")
     templates = resources.files("ferry.bundle") / "templates"
     for script, mode in SCRIPTS:

@@ -13,14 +13,14 @@ from rich.console import Console
 
 from ferry import __version__
 from ferry.bundle.archive import SUPPORTED_FORMATS, ArchiveFormat, format_from_name
-from ferry.cli.render import human_bytes, render_error, render_resolution
+from ferry.cli.render import human_bytes, render_error, render_npm, render_resolution
 from ferry.errors import ExitCode, FerryError, UsageError
 from ferry.manifests.model import Selection
 from ferry.settings import Settings, load_settings
 
 # The services (HTTP client, resolver driver) are imported inside the commands that use
 # them: every `ferry` invocation would otherwise pay for importing them at start-up.
-from ferry.targets import host_target, parse_targets
+from ferry.targets import NodeTarget, host_node_target, host_target, parse_targets
 
 app = typer.Typer(
     name="ferry",
@@ -40,7 +40,10 @@ ConfigOpt = Annotated[Path | None, typer.Option("--config", help="Settings file 
 DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", help="Data directory.")]
 ManifestsArg = Annotated[
     list[Path],
-    typer.Argument(help="requirements*.txt, pyproject.toml, Pipfile or Pipfile.lock files."),
+    typer.Argument(
+        help="requirements*.txt, pyproject.toml, Pipfile, Pipfile.lock, package.json, "
+        "package-lock.json or npm-shrinkwrap.json files."
+    ),
 ]
 PythonOpt = Annotated[
     list[str] | None,
@@ -77,38 +80,106 @@ def _run(coro: Any) -> Any:
     return asyncio.run(coro)
 
 
+NodeOpt = Annotated[
+    str | None, typer.Option("--node", help="Target Node major version (18/20/22/24).")
+]
+OsOpt = Annotated[str | None, typer.Option("--os", help="Target os for npm: linux, win32, darwin.")]
+CpuOpt = Annotated[str | None, typer.Option("--cpu", help="Target cpu for npm: x64, arm64.")]
+LibcOpt = Annotated[str | None, typer.Option("--libc", help="Target libc on linux: glibc, musl.")]
+AllPlatformsOpt = Annotated[
+    bool, typer.Option("--all-platforms", help="Keep npm optional packages for every platform.")
+]
+
+
+def _node_target(node: str | None, os: str | None, cpu: str | None, libc: str | None) -> Any:
+    host = host_node_target()
+    return NodeTarget.parse(
+        node or host.node,
+        os or host.os,
+        cpu or host.cpu,
+        libc or (host.libc if (os or host.os) == "linux" else None),
+    )
+
+
+async def _resolve_both(
+    settings: Settings,
+    python_files: list[Path],
+    npm_files: list[Path],
+    targets: list[Any],
+    node_target: Any,
+    selection: Selection,
+    all_platforms: bool,
+) -> tuple[Any, Any]:
+    from ferry.services.npm_bundle import resolve_node_project
+    from ferry.services.python_bundle import resolve_python
+
+    python = resolve_python(settings, python_files, targets, selection) if python_files else None
+    npm = (
+        resolve_node_project(
+            settings,
+            npm_files,
+            node_target,
+            include_dev=selection.all_groups or selection.wants("dev"),
+            all_platforms=all_platforms,
+        )
+        if npm_files
+        else None
+    )
+    results = await asyncio.gather(*(c for c in (python, npm) if c is not None))
+    it = iter(results)
+    return (next(it) if python else None), (next(it) if npm else None)
+
+
 @app.command()
 def resolve(
     manifests: ManifestsArg,
     python: PythonOpt = None,
     platform: PlatformOpt = None,
+    node: NodeOpt = None,
+    os: OsOpt = None,
+    cpu: CpuOpt = None,
+    libc: LibcOpt = None,
+    all_platforms: AllPlatformsOpt = False,
     group: GroupOpt = None,
     all_groups: AllGroupsOpt = False,
     as_json: JsonOpt = False,
     config: ConfigOpt = None,
     data_dir: DataDirOpt = None,
 ) -> None:
-    """Show what a bundle would hold: the tree, the file per target, sizes and problems.
+    """Show what a bundle would hold: the trees, the file per target, sizes and problems.
 
     Exit code: 0 clean, 3 warnings only, 5 resolution errors.
     """
-    from ferry.services.python_bundle import resolve_python
+    from ferry.manifests import split_manifests
 
     settings = _settings(config, data_dir)
-    targets = _targets(python, platform)
+    python_files, npm_files = split_manifests(manifests)
+    targets = _targets(python, platform) if python_files else []
+    node_target = _node_target(node, os, cpu, libc) if npm_files else None
     selection = Selection(frozenset(group or ()), all_groups)
-    outcome = _run(resolve_python(settings, manifests, targets, selection))
-    res = outcome.resolution
+    py, npm = _run(
+        _resolve_both(
+            settings, python_files, npm_files, targets, node_target, selection, all_platforms
+        )
+    )
+    errors = (py is not None and py.resolution.has_errors) or (npm is not None and npm.has_errors)
+    warnings = (py is not None and py.resolution.has_warnings) or (
+        npm is not None and npm.has_warnings
+    )
     if as_json:
-        doc = {
-            "python": res.to_dict(),
-            "index": outcome.sources.index_url,
-            "seconds": round(outcome.seconds, 3),
-        }
+        doc: dict[str, Any] = {}
+        if py is not None:
+            doc["python"] = py.resolution.to_dict()
+            doc["index"] = py.sources.index_url
+        if npm is not None:
+            doc["npm"] = npm.to_dict()
         out.print_json(json.dumps(doc))
     else:
-        render_resolution(out, res)
-    raise typer.Exit(_exit_for(res.has_errors, res.has_warnings))
+        if py is not None:
+            render_resolution(out, py.resolution)
+        if npm is not None:
+            render_npm(out, npm)
+    raise typer.Exit(_exit_for(errors, warnings))
 
 
 @app.command()
@@ -117,6 +188,11 @@ def bundle(
     output: Annotated[Path, typer.Option("-o", "--output", help="Archive to write.")],
     python: PythonOpt = None,
     platform: PlatformOpt = None,
+    node: NodeOpt = None,
+    os: OsOpt = None,
+    cpu: CpuOpt = None,
+    libc: LibcOpt = None,
+    all_platforms: AllPlatformsOpt = False,
     fmt: Annotated[
         str | None,
         typer.Option("--format", help="zip | tar.gz | tar.zst (default: from the output name)."),
@@ -132,66 +208,72 @@ def bundle(
     Exit code: 0 clean, 3 written with warnings (e.g. an sdist to build on the target).
     """
     from ferry.fetch.progress import make_progress
-    from ferry.services.python_bundle import ResolutionFailed, bundle_python
+    from ferry.manifests import split_manifests
+    from ferry.services.bundle import BundlePlan
+    from ferry.services.bundle import bundle as make_bundle
+    from ferry.services.python_bundle import ResolutionFailed
 
     settings = _settings(config, data_dir)
-    targets = _targets(python, platform)
+    python_files, npm_files = split_manifests(manifests)
+    plan = BundlePlan(
+        manifests=list(manifests),
+        python_targets=_targets(python, platform) if python_files else [],
+        node_target=_node_target(node, os, cpu, libc) if npm_files else None,
+        selection=Selection(frozenset(group or ()), all_groups),
+        all_platforms=all_platforms,
+    )
     archive_format = _archive_format(fmt, output)
-    selection = Selection(frozenset(group or ()), all_groups)
     listener = make_progress(err)
     status = err.status("", spinner="dots")
+    count = len(plan.python_targets) + (1 if plan.node_target else 0)
 
     def phase(name: str) -> None:
         # a spinner while resolving and packing; the download bars in between
         if name == "fetching":
             status.stop()
         else:
-            status.update(f"{name.capitalize()} for {len(targets)} target(s)…")
+            status.update(f"{name.capitalize()} for {count} target(s)…")
             status.start()
 
     try:
         result = _run(
-            bundle_python(
-                settings,
-                manifests,
-                targets,
-                output,
-                archive_format,
-                selection,
-                listener=listener,
-                phase=phase,
-            )
+            make_bundle(settings, plan, output, archive_format, listener=listener, phase=phase)
         )
     except ResolutionFailed as failure:
         status.stop()
-        render_resolution(err, failure.outcome.resolution)
+        if failure.outcome is not None:
+            render_resolution(err, failure.outcome.resolution)
+        if failure.npm is not None:
+            render_npm(err, failure.npm)
         raise
     finally:
         status.stop()
-    res = result.resolve.resolution
+    py = result.resolve.resolution if result.resolve is not None else None
+    problems = (py.all_problems if py else []) + (result.npm.problems if result.npm else [])
     if as_json:
-        out.print_json(
-            json.dumps(
-                {
-                    "archive": str(result.archive),
-                    "archive_size": result.archive_size,
-                    "files": result.files,
-                    "bytes_fetched": result.bytes_fetched,
-                    "from_cache": result.from_cache,
-                    "timings": {k: round(v, 3) for k, v in result.timings.items()},
-                    "python": res.to_dict(),
-                }
-            )
-        )
+        doc: dict[str, Any] = {
+            "archive": str(result.archive),
+            "archive_size": result.archive_size,
+            "files": result.files,
+            "bytes_fetched": result.bytes_fetched,
+            "from_cache": result.from_cache,
+            "timings": {k: round(v, 3) for k, v in result.timings.items()},
+        }
+        if py is not None:
+            doc["python"] = py.to_dict()
+        if result.npm is not None:
+            doc["npm"] = result.npm.to_dict()
+        out.print_json(json.dumps(doc))
     else:
-        for p in res.all_problems:
-            err.print(f"[yellow]{p.severity}[/][dim]\\[{p.kind}][/]: {p.message}")
+        for p in problems:
+            colour = "yellow" if p.severity == "warning" else "dim"
+            err.print(f"[{colour}]{p.severity}[/][dim]\\[{p.kind}][/]: {p.message}")
         out.print(
             f"[green]wrote[/] {result.archive} ({human_bytes(result.archive_size)}): "
-            f"{result.files} files for {len(res.targets)} target(s), "
+            f"{result.files} files for {count} target(s), "
             f"{human_bytes(result.bytes_fetched)} fetched, {result.from_cache} from cache"
         )
-    raise typer.Exit(_exit_for(False, res.has_warnings))
+    raise typer.Exit(_exit_for(False, any(p.severity == "warning" for p in problems)))
 
 
 def _archive_format(fmt: str | None, output: Path) -> ArchiveFormat:

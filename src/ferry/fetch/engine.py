@@ -116,6 +116,19 @@ class FetchReport:
     def ok(self) -> bool:
         return not self.failures
 
+    def raise_for_failures(self) -> None:
+        """Raise the first failure (an IntegrityError as is), naming every failed file."""
+        if not self.failures:
+            return
+        _, error = self.failures[0]
+        if isinstance(error, IntegrityError):
+            raise error
+        names = ", ".join(r.display_name for r, _ in self.failures)
+        raise type(error)(
+            f"{len(self.failures)} file(s) could not be fetched: {names}; first: {error.message}",
+            hint=error.hint,
+        )
+
 
 class _TransientError(Exception):
     """An attempt failed in a way worth retrying; ``error`` is what the user sees if not."""

@@ -71,6 +71,29 @@ def parse_manifest(path: Path, selection: Selection = RUNTIME_ONLY) -> PythonInp
     return parser(path, selection)
 
 
+def split_manifests(paths: Sequence[Path]) -> tuple[list[Path], list[Path]]:
+    """(Python manifests, npm manifests); anything else is an error naming the file."""
+    from ferry.manifests.npm import is_npm_manifest
+
+    python: list[Path] = []
+    npm: list[Path] = []
+    for path in paths:
+        if is_npm_manifest(path.name):
+            npm.append(path)
+        elif _parser_for(path.name) is not None:
+            python.append(path)
+        elif path.is_dir():
+            raise ManifestError(path, "is a directory", hint="Name the manifest files in it.")
+        else:
+            raise UnknownManifestError(
+                path,
+                "is neither a Python nor an npm manifest Ferry knows",
+                hint=f"accepted file names: {', '.join(PARSERS)}, package.json, "
+                "package-lock.json, npm-shrinkwrap.json",
+            )
+    return python, npm
+
+
 def parse_manifests(paths: Sequence[Path], selection: Selection = RUNTIME_ONLY) -> PythonInput:
     merged = PythonInput()
     for path in paths:

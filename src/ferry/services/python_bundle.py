@@ -11,15 +11,15 @@ from pathlib import Path
 
 import httpx
 
-from ferry.bundle.archive import ArchiveFormat, write_archive
-from ferry.bundle.layout import BundleInput, bundle_entries
+from ferry.bundle.archive import ArchiveFormat
+from ferry.ecosystems.npm.model import NpmResolution
 from ferry.ecosystems.pypi.index import IndexClient
 from ferry.ecosystems.pypi.metacache import MetadataCache
 from ferry.ecosystems.pypi.model import ArtifactFile, Resolution
 from ferry.ecosystems.pypi.resolver import ResolveContext, annotate, choose, resolve
 from ferry.ecosystems.pypi.sources import IndexSources, discover_sources
 from ferry.ecosystems.pypi.uv import find_uv
-from ferry.errors import BundleError, FerryError, IntegrityError
+from ferry.errors import ExitCode, FerryError
 from ferry.fetch.engine import Fetcher, FetchReport, FetchRequest
 from ferry.fetch.http import build_client
 from ferry.fetch.progress import NullProgress, ProgressListener
@@ -40,13 +40,14 @@ class ResolveOutcome:
 
 @dataclass
 class BundleOutcome:
-    resolve: ResolveOutcome
+    resolve: ResolveOutcome | None  # the Python half, when there is one
     archive: Path
     archive_size: int
     files: int
     bytes_fetched: int
     from_cache: int
     timings: dict[str, float] = field(default_factory=dict)
+    npm: NpmResolution | None = None
 
 
 def _sources_for(settings: Settings, pyinput: PythonInput) -> IndexSources:
@@ -165,24 +166,41 @@ async def resolve_python(
     return ResolveOutcome(pyinput, resolution, sources, time.perf_counter() - started)
 
 
-async def bundle_python(
+@dataclass
+class PythonPrepared:
+    """The Python half of a bundle: resolved, every file fetched and verified."""
+
+    outcome: ResolveOutcome
+    paths: dict[str, Path]  # sha256 -> verified file
+    reports: list[FetchReport]
+    fetched_during_resolve: dict[str, int]
+
+    @property
+    def bytes_fetched(self) -> int:
+        return sum(r.bytes_fetched for r in self.reports) + sum(
+            self.fetched_during_resolve.values()
+        )
+
+    @property
+    def from_cache(self) -> int:
+        return sum(r.from_cache for r in self.reports)
+
+
+async def prepare_python(
     settings: Settings,
     manifests: list[Path],
     targets: list[PythonTarget],
-    out: Path,
-    fmt: ArchiveFormat,
-    selection: Selection = RUNTIME_ONLY,
+    selection: Selection,
     *,
-    listener: ProgressListener | None = None,
-    phase: Callable[[str], None] | None = None,
-) -> BundleOutcome:
-    """Resolve, fetch every chosen file into the store (verified), and write the archive.
+    listener: ProgressListener | None,
+    announce: Callable[[str], None],
+    timings: dict[str, float],
+) -> PythonPrepared:
+    """Resolve, then fetch every chosen file into the store (verified).
 
-    Raises when resolution has errors: a bundle that cannot install is worse than none.
+    Raises ResolutionFailed when resolution has errors: a bundle that cannot install is
+    worse than none.
     """
-    timings: dict[str, float] = {}
-    announce = phase or (lambda _name: None)
-    announce("resolving")
     t0 = time.perf_counter()
     pyinput = await asyncio.to_thread(parse_manifests, manifests, selection)
     sources = _sources_for(settings, pyinput)
@@ -191,14 +209,14 @@ async def bundle_python(
         # Versions and files first, then every file at once (with the progress bars), and
         # the tree last, read from the verified files: no metadata round trips per package.
         resolution = await choose(ctx, pyinput, targets)
-        timings["resolve"] = time.perf_counter() - t0
+        timings["resolve"] = timings.get("resolve", 0.0) + time.perf_counter() - t0
         _stop_on_errors(ResolveOutcome(pyinput, resolution, sources, timings["resolve"]))
         announce("fetching")
         fetcher = session.make_fetcher(listener or NullProgress())
         t1 = time.perf_counter()
         reports = [await fetcher.fetch_all(_requests(resolution.unique_files(), set()))]
-        timings["fetch"] = time.perf_counter() - t1
-        _raise_fetch_failures(reports[-1])
+        timings["fetch"] = timings.get("fetch", 0.0) + time.perf_counter() - t1
+        reports[-1].raise_for_failures()
 
         announce("resolving")
         t2 = time.perf_counter()
@@ -213,27 +231,28 @@ async def bundle_python(
             t3 = time.perf_counter()
             reports.append(await fetcher.fetch_all(_requests(files, done)))
             timings["fetch"] += time.perf_counter() - t3
-            _raise_fetch_failures(reports[-1])
+            reports[-1].raise_for_failures()
     paths = {r.request.digest: r.path for report in reports for r in report.results}
     paths.update({sha: session.store.path_for(sha) for sha in session.fetched_during_resolve})
-    early = session.fetched_during_resolve
+    return PythonPrepared(outcome, paths, reports, session.fetched_during_resolve)
 
-    announce("packing")
-    t2 = time.perf_counter()
-    entries = bundle_entries(BundleInput(resolution, list(manifests), paths))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    size = await asyncio.to_thread(write_archive, out, fmt, entries, root=_root_name(out))
-    timings["pack"] = time.perf_counter() - t2
-    timings["total"] = time.perf_counter() - t0
-    return BundleOutcome(
-        resolve=outcome,
-        archive=out,
-        archive_size=size,
-        files=len(files),
-        bytes_fetched=sum(r.bytes_fetched for r in reports) + sum(early.values()),
-        from_cache=sum(r.from_cache for r in reports),
-        timings=timings,
-    )
+
+async def bundle_python(
+    settings: Settings,
+    manifests: list[Path],
+    targets: list[PythonTarget],
+    out: Path,
+    fmt: ArchiveFormat,
+    selection: Selection = RUNTIME_ONLY,
+    *,
+    listener: ProgressListener | None = None,
+    phase: Callable[[str], None] | None = None,
+) -> BundleOutcome:
+    """A bundle of Python manifests only (see ``ferry.services.bundle.bundle``)."""
+    from ferry.services import bundle as combined  # it builds on this module
+
+    plan = combined.BundlePlan(manifests=manifests, python_targets=targets, selection=selection)
+    return await combined.bundle(settings, plan, out, fmt, listener=listener, phase=phase)
 
 
 def _requests(files: dict[str, ArtifactFile], skip: set[str]) -> list[FetchRequest]:
@@ -250,39 +269,17 @@ def _stop_on_errors(outcome: ResolveOutcome) -> None:
         raise ResolutionFailed(outcome, first.message)
 
 
-def _raise_fetch_failures(report: FetchReport) -> None:
-    if not report.failures:
-        return
-    _, error = report.failures[0]
-    if isinstance(error, IntegrityError):
-        raise error
-    names = ", ".join(r.display_name for r, _ in report.failures)
-    raise type(error)(
-        f"{len(report.failures)} file(s) could not be fetched: {names}; first: {error.message}",
-        hint=error.hint,
-    )
-
-
-def _root_name(out: Path) -> str:
-    name = out.name
-    for suffix in (".tar.gz", ".tar.zst", ".tgz", ".tzst", ".zip"):
-        if name.endswith(suffix):
-            return name[: -len(suffix)] or "ferry-bundle"
-    if not name:
-        raise BundleError(f"output path {out} has no file name")
-    return name
-
-
 class ResolutionFailed(FerryError):
     """Bundling stopped because resolution reported errors; carries them for display."""
 
     code = "resolution-failed"
+    exit_code = ExitCode.RESOLUTION
 
-    def __init__(self, outcome: ResolveOutcome, message: str) -> None:
-        from ferry.errors import ExitCode
-
+    def __init__(
+        self, outcome: ResolveOutcome | None, message: str, npm: NpmResolution | None = None
+    ) -> None:
         super().__init__(
             message, hint="Run `ferry resolve` with the same arguments to see the tree."
         )
         self.outcome = outcome
-        self.exit_code = ExitCode.RESOLUTION  # type: ignore[misc]
+        self.npm = npm

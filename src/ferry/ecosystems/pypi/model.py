@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
 from urllib.parse import unquote, urlsplit
 
+from ferry.problems import Problem
 from ferry.targets import PythonTarget
 
-Severity = Literal["error", "warning"]
+__all__ = [
+    "ArtifactFile",
+    "Edge",
+    "LockEntry",
+    "Problem",
+    "Resolution",
+    "ResolvedPackage",
+    "TargetResolution",
+]
 
 
 @dataclass(frozen=True)
@@ -38,28 +46,6 @@ class LockEntry:
     wheels: tuple[ArtifactFile, ...]
     sdist: ArtifactFile | None
     marker: str | None = None
-
-
-@dataclass(frozen=True)
-class Problem:
-    """Something the user must see. ``kind`` is a stable code; ``chain`` who asked for it."""
-
-    severity: Severity
-    kind: str
-    message: str
-    package: str | None = None
-    target: str | None = None
-    chain: tuple[str, ...] = ()
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "severity": self.severity,
-            "kind": self.kind,
-            "message": self.message,
-            "package": self.package,
-            "target": self.target,
-            "chain": list(self.chain),
-        }
 
 
 @dataclass

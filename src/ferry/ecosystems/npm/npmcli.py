@@ -1,0 +1,82 @@
+"""Run the machine's npm isolated from its configuration.
+
+Ferry decides the registry, CA and proxy (from the machine's npm configuration, read once
+by `sources.py`, and Ferry's settings) and hands them to npm in a config file of its own;
+everything else npm would read from ~/.npmrc or the environment is left out, so a
+machine setting such as `omit-lockfile-registry-resolved` cannot change what a bundle holds.
+Arguments are lists, never a shell string; install scripts never run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from ferry.errors import ResolverUnavailableError
+
+
+def find_npm(configured: Path | None = None) -> Path:
+    if configured is not None:
+        if not configured.is_file():
+            raise ResolverUnavailableError(f"npm binary {configured} does not exist")
+        return configured
+    found = shutil.which("npm")
+    if found is None:
+        raise ResolverUnavailableError(
+            "npm is not installed on this machine",
+            hint="Install Node.js with npm (Debian: apt-get install nodejs npm), "
+            "or set npm_binary.",
+        )
+    return Path(found)
+
+
+@dataclass(frozen=True)
+class NpmRun:
+    returncode: int
+    stdout: str
+    stderr: str
+    logs_dir: Path
+
+
+def clean_environment() -> dict[str, str]:
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if not k.lower().startswith("npm_config_") and k not in ("NODE_OPTIONS",)
+    }
+
+
+async def run_npm(
+    npm: Path, args: list[str], *, cwd: Path, userconfig: Path, cache: Path, logs_dir: Path
+) -> NpmRun:
+    env = clean_environment()
+    env.update(
+        npm_config_userconfig=str(userconfig),
+        # an empty global config: the machine's /usr/etc/npmrc must not leak in either
+        npm_config_globalconfig=str(userconfig.with_name("global-npmrc")),
+        npm_config_cache=str(cache),
+        npm_config_logs_dir=str(logs_dir),
+        npm_config_loglevel="silly",  # the debug log records who asked for what
+        npm_config_audit="false",
+        npm_config_fund="false",
+        npm_config_update_notifier="false",
+        npm_config_progress="false",
+        npm_config_ignore_scripts="true",
+        NO_COLOR="1",
+    )
+    userconfig.with_name("global-npmrc").touch()
+    proc = await asyncio.create_subprocess_exec(
+        str(npm),
+        *args,
+        cwd=cwd,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await proc.communicate()
+    return NpmRun(
+        proc.returncode or 0, out.decode(errors="replace"), err.decode(errors="replace"), logs_dir
+    )

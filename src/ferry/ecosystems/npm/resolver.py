@@ -1,0 +1,288 @@
+"""Resolve a Node project for a target with npm's own resolver, then read the lock.
+
+Without a lock, `npm install --package-lock-only --ignore-scripts` writes one in a scratch
+directory (no install scripts, no node_modules). A given lock is used as is. Either way the
+lock lists every platform's packages; `lockfile.select` keeps what `npm ci` would install
+on the target, and the registry's per-version documents fill in what locks may lack
+(tarball URLs under `omit-lockfile-registry-resolved`, deprecation notices).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from ferry.ecosystems.npm.lockfile import build_tree, lock_packages, root_dependencies, select
+from ferry.ecosystems.npm.model import Integrity, NpmPackage, NpmResolution
+from ferry.ecosystems.npm.npmcli import run_npm
+from ferry.ecosystems.npm.semver import ranges_fit
+from ferry.ecosystems.npm.sources import NpmSources
+from ferry.errors import FetchError
+from ferry.manifests.npm import NpmInput
+from ferry.problems import Problem
+from ferry.store.cas import ContentStore
+from ferry.targets import NodeTarget
+
+
+@dataclass(frozen=True)
+class NpmContext:
+    npm: Path
+    sources: NpmSources
+    cache_dir: Path
+    client: httpx.AsyncClient
+    store: ContentStore
+
+
+@dataclass(frozen=True)
+class LockOutcome:
+    lock: dict[str, Any] | None
+    generated: bool
+    problems: list[Problem]
+
+
+_NPM_ERROR = re.compile(r"npm error code (\S+)")
+_NOTARGET = re.compile(r"No matching version found for (\S+?)\.?$", re.MULTILINE)
+_E404 = re.compile(r"404\s+'?([^'\s]+@[^'\s]*)'? is not in this registry", re.MULTILINE)
+_PLACE = re.compile(r"placeDep \S+ (\S+?)@\S* OK for: (\S+) want: (.+)$", re.MULTILINE)
+
+
+def _who_asked(log: str, spec: str) -> tuple[str, ...]:
+    """The chain from the project down to ``spec`` from npm's debug log (placeDep lines)."""
+    name = spec.rsplit("@", 1)[0] if spec.count("@") > (1 if spec.startswith("@") else 0) else spec
+    placed = {m[1]: (m[2], m[3].strip()) for m in _PLACE.finditer(log)}
+    chain: list[str] = []
+    current = name
+    for _ in range(50):  # a chain is never this deep; guards against odd logs
+        if current not in placed:
+            break
+        parent, want = placed[current]
+        chain.append(f"{parent} → {current}@{want}")
+        current = (
+            parent.rsplit("@", 1)[0]
+            if parent.count("@") > (1 if parent.startswith("@") else 0)
+            else parent
+        )
+    return tuple(reversed(chain))
+
+
+async def generate_lock(ctx: NpmContext, npm_input: NpmInput, target: NodeTarget) -> LockOutcome:
+    if npm_input.package_json is None:
+        return LockOutcome(
+            None,
+            False,
+            [Problem("error", "no-package-json", "no package.json and no lock to resolve")],
+        )
+    ctx.cache_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="ferry-npm-") as tmp:
+        work = Path(tmp)
+        project = work / "project"
+        project.mkdir()
+        shutil.copyfile(npm_input.package_json, project / "package.json")
+        userconfig = work / "npmrc"
+        userconfig.write_text(ctx.sources.npmrc())
+        logs = work / "logs"
+        run = await run_npm(
+            ctx.npm,
+            [
+                "install",
+                "--package-lock-only",
+                "--ignore-scripts",
+                "--lockfile-version",
+                "3",
+                "--no-audit",
+                "--no-fund",
+            ],
+            cwd=project,
+            userconfig=userconfig,
+            cache=ctx.cache_dir,
+            logs_dir=logs,
+        )
+        if run.returncode == 0:
+            lock = json.loads((project / "package-lock.json").read_text())
+            return LockOutcome(lock, True, [])
+        log = "".join(p.read_text(errors="replace") for p in sorted(logs.glob("*.log")))
+    return LockOutcome(None, True, [_failure_problem(run.stderr, log, target)])
+
+
+def _failure_problem(stderr: str, log: str, target: NodeTarget) -> Problem:
+    code = m[1] if (m := _NPM_ERROR.search(stderr)) else "unknown"
+    message = (
+        "\n".join(
+            line.removeprefix("npm error ").strip()
+            for line in stderr.splitlines()
+            if line.startswith("npm error") and "complete log" not in line
+        )
+        or stderr.strip()
+    )
+    spec = None
+    if (m := _NOTARGET.search(stderr)) or (m := _E404.search(stderr)):
+        spec = m[1]
+    kind = {"ETARGET": "unsatisfiable", "E404": "not-found", "ERESOLVE": "conflict"}.get(
+        code, "resolver-error"
+    )
+    chain = _who_asked(log, spec) if spec else ()
+    return Problem("error", kind, message, package=spec, target=target.key, chain=chain)
+
+
+def _tarball_url(ctx: NpmContext, pkg: NpmPackage) -> str | None:
+    resolved = pkg.resolved
+    if not resolved or not resolved.startswith(("http://", "https://")):
+        return None
+    # npm's replace-registry-host default: a lock naming npm's default registry is fetched
+    # from the configured one (how locks move between machines and mirrors)
+    default, configured = ctx.sources.default_registry, ctx.sources.registry_for(pkg.name)
+    if default and resolved.startswith(default) and configured != default:
+        return configured + resolved[len(default) :]
+    return resolved
+
+
+async def _version_document(ctx: NpmContext, pkg: NpmPackage) -> dict[str, Any]:
+    url = f"{ctx.sources.registry_for(pkg.name)}{quote(pkg.name, safe='@')}/{pkg.version}"
+    try:
+        response = await ctx.client.get(url, headers={"Accept": "application/json"})
+    except httpx.HTTPError as exc:
+        raise FetchError(f"could not read {url}: {exc}") from exc
+    if response.status_code >= 400:
+        raise FetchError(f"{url} answered HTTP {response.status_code}")
+    doc = response.json()
+    return doc if isinstance(doc, dict) else {}
+
+
+async def _enrich(ctx: NpmContext, pkg: NpmPackage, target: NodeTarget) -> list[Problem]:
+    """Tarball URL, integrity and deprecation from the registry; size from the store."""
+    problems: list[Problem] = []
+    url = _tarball_url(ctx, pkg)
+    try:
+        doc = await _version_document(ctx, pkg)
+    except FetchError as exc:
+        if url is None or pkg.integrity is None:
+            return [
+                Problem(
+                    "error", "registry-unreadable", exc.message, package=pkg.name, target=target.key
+                )
+            ]
+        doc = {}
+    dist = doc.get("dist") if isinstance(doc.get("dist"), dict) else {}
+    assert isinstance(dist, dict)
+    if isinstance(doc.get("deprecated"), str) and doc["deprecated"]:
+        pkg.deprecated = doc["deprecated"]
+        problems.append(
+            Problem(
+                "warning",
+                "deprecated",
+                f"{pkg.name}@{pkg.version} is deprecated: {pkg.deprecated}",
+                package=pkg.name,
+                target=target.key,
+            )
+        )
+    if url is None and isinstance(dist.get("tarball"), str):
+        url = dist["tarball"]
+    pkg.resolved = url
+    if pkg.integrity is None:
+        if isinstance(dist.get("integrity"), str):
+            pkg.integrity = Integrity.parse(dist["integrity"])
+        elif isinstance(dist.get("shasum"), str):
+            pkg.integrity = Integrity.from_shasum(dist["shasum"])
+    if url is None or pkg.integrity is None:
+        problems.append(
+            Problem(
+                "error",
+                "no-tarball",
+                f"{pkg.name}@{pkg.version}: the registry gives no tarball URL or integrity",
+                package=pkg.name,
+                target=target.key,
+            )
+        )
+    elif pkg.integrity.algorithm == "sha1":
+        problems.append(
+            Problem(
+                "warning",
+                "weak-integrity",
+                f"{pkg.name}@{pkg.version} is only verified by sha1 (an old lock entry)",
+                package=pkg.name,
+                target=target.key,
+            )
+        )
+    if pkg.integrity is not None and ctx.store.has(
+        pkg.integrity.hex, algorithm=pkg.integrity.algorithm
+    ):
+        pkg.size = ctx.store.path_for(pkg.integrity.hex, pkg.integrity.algorithm).stat().st_size
+    return problems
+
+
+async def _engine_problems(
+    ctx: NpmContext, kept: list[NpmPackage], target: NodeTarget
+) -> list[Problem]:
+    wanting = [p for p in kept if p.engines.get("node")]
+    fits = await ranges_fit(ctx.npm, target.node, [p.engines["node"] for p in wanting])
+    return [
+        Problem(
+            "warning",
+            "engines-mismatch",
+            f"{p.name}@{p.version} wants node {p.engines['node']}; the target runs Node "
+            f"{target.node}",
+            package=p.name,
+            target=target.key,
+        )
+        for p, fit in zip(wanting, fits, strict=True)
+        if fit is False
+    ]
+
+
+def filled_lock(lock: dict[str, Any], packages: list[NpmPackage]) -> dict[str, Any]:
+    """The lock with every kept package's tarball URL and integrity written in, which
+    `npm ci --offline` needs to find each tarball in the cache."""
+    out = copy.deepcopy(lock)
+    for pkg in packages:
+        entry = out["packages"][pkg.path]
+        if pkg.resolved:
+            entry["resolved"] = pkg.resolved
+        if pkg.integrity is not None and "integrity" not in entry:
+            entry["integrity"] = pkg.integrity.sri
+    return out
+
+
+async def resolve_npm(
+    ctx: NpmContext,
+    npm_input: NpmInput,
+    target: NodeTarget,
+    *,
+    include_dev: bool = False,
+    all_platforms: bool = False,
+) -> NpmResolution:
+    if npm_input.lock is not None:
+        outcome = LockOutcome(npm_input.lock, False, [])
+    else:
+        outcome = await generate_lock(ctx, npm_input, target)
+    root = (outcome.lock or {}).get("packages", {}).get("", {}) or npm_input.manifest
+    result = NpmResolution(
+        target=target,
+        root_name=str(root.get("name") or npm_input.manifest.get("name") or "project"),
+        root_version=str(root.get("version") or npm_input.manifest.get("version") or ""),
+        lock=outcome.lock or {},
+        problems=list(outcome.problems),
+        lock_generated=outcome.generated,
+    )
+    if outcome.lock is None:
+        return result
+    kept, left_out, problems = select(
+        lock_packages(outcome.lock), target, include_dev=include_dev, all_platforms=all_platforms
+    )
+    result.packages, result.excluded = kept, left_out
+    result.problems += problems
+    enriched = await asyncio.gather(*(_enrich(ctx, p, target) for p in kept))
+    result.problems += [p for found in enriched for p in found]
+    result.problems += await _engine_problems(ctx, kept, target)
+    result.tree = build_tree(root_dependencies(outcome.lock, include_dev=include_dev), kept)
+    result.lock = filled_lock(outcome.lock, kept)
+    return result

@@ -1,0 +1,188 @@
+"""package.json and package-lock.json / npm-shrinkwrap.json: pure parsing.
+
+A lock is used as is (lockfileVersion 2 or 3, the ``packages`` map npm 7+ writes); version 1
+has no ``packages`` map and is refused with the command that upgrades it. Workspaces are
+refused by name: their member packages live in folders a manifest upload does not carry.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ferry.errors import ManifestError, UnknownManifestError
+
+PACKAGE_JSON = "package.json"
+LOCK_NAMES = ("npm-shrinkwrap.json", "package-lock.json")  # npm prefers the shrinkwrap
+DEPENDENCY_FIELDS = (
+    "dependencies",
+    "devDependencies",
+    "optionalDependencies",
+    "peerDependencies",
+)
+
+
+def is_npm_manifest(name: str) -> bool:
+    return name == PACKAGE_JSON or name in LOCK_NAMES
+
+
+@dataclass
+class NpmInput:
+    """One Node project: its package.json and, when given, the lock to use as is."""
+
+    package_json: Path | None = None
+    manifest: dict[str, Any] = field(default_factory=dict)
+    lock_path: Path | None = None
+    lock: dict[str, Any] | None = None
+
+    @property
+    def files(self) -> list[Path]:
+        return [p for p in (self.package_json, self.lock_path) if p is not None]
+
+
+def _load_json(path: Path) -> Any:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ManifestError(path, "file not found") from None
+    except IsADirectoryError:
+        raise ManifestError(path, "is a directory") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ManifestError(path, f"is not UTF-8 text (byte {exc.start})") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ManifestError(
+            path, f"invalid JSON: {exc.msg}", line=exc.lineno, column=exc.colno
+        ) from None
+
+
+def _line_of(path: Path, key: str) -> int | None:
+    """Best effort: the first line where ``"key"`` appears, for errors about a value."""
+    try:
+        for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+            if f'"{key}"' in line:
+                return number
+    except OSError:
+        return None
+    return None
+
+
+def parse_package_json(path: Path) -> dict[str, Any]:
+    data = _load_json(path)
+    if not isinstance(data, dict):
+        raise ManifestError(path, "must be a JSON object", line=1)
+    for key in DEPENDENCY_FIELDS:
+        deps = data.get(key)
+        if deps is None:
+            continue
+        if not isinstance(deps, dict):
+            raise ManifestError(
+                path, f"'{key}' must be an object of name: version range", line=_line_of(path, key)
+            )
+        for name, spec in deps.items():
+            if not isinstance(spec, str):
+                raise ManifestError(
+                    path,
+                    f"'{key}.{name}' must be a version range string, not {spec!r}",
+                    line=_line_of(path, name),
+                )
+    if data.get("workspaces"):
+        raise ManifestError(
+            path,
+            "uses npm workspaces, which Ferry cannot resolve from manifests alone",
+            line=_line_of(path, "workspaces"),
+            hint="Bundle each workspace package's own package.json and lock, or the "
+            "workspace root's package-lock.json together with its package.json.",
+        )
+    return data
+
+
+def parse_lock(path: Path) -> dict[str, Any]:
+    data = _load_json(path)
+    if not isinstance(data, dict):
+        raise ManifestError(path, "must be a JSON object", line=1)
+    version = data.get("lockfileVersion")
+    if version == 1 or (version is None and "dependencies" in data):
+        raise ManifestError(
+            path,
+            "is lockfileVersion 1 (npm 6 and older), which has no 'packages' map",
+            line=_line_of(path, "lockfileVersion"),
+            hint="Upgrade it with npm 7 or newer: `npm install --package-lock-only "
+            "--lockfile-version 3`, then bundle the new lock.",
+        )
+    if version not in (2, 3):
+        raise ManifestError(
+            path,
+            f"has unsupported lockfileVersion {version!r} (2 and 3 are supported)",
+            line=_line_of(path, "lockfileVersion"),
+        )
+    packages = data.get("packages")
+    if not isinstance(packages, dict) or "" not in packages:
+        raise ManifestError(
+            path, "has no 'packages' map with a root entry", line=_line_of(path, "packages")
+        )
+    for key, entry in packages.items():
+        if not isinstance(entry, dict):
+            raise ManifestError(
+                path,
+                f"packages[{key!r}] must be an object",
+                line=_line_of(path, key) if key else None,
+            )
+        if entry.get("link") or (
+            key and not key.startswith("node_modules/") and "/node_modules/" not in key
+        ):
+            raise ManifestError(
+                path,
+                f"packages[{key!r}] is a workspace or linked folder, which cannot be carried",
+                line=_line_of(path, key),
+                hint="Bundle a project without workspaces or file: links.",
+            )
+    if packages[""].get("workspaces"):
+        raise ManifestError(
+            path,
+            "uses npm workspaces, which Ferry cannot bundle",
+            line=_line_of(path, "workspaces"),
+        )
+    return data
+
+
+def parse_npm_manifests(paths: list[Path]) -> NpmInput:
+    """At most one package.json and one lock (of one project)."""
+    result = NpmInput()
+    for path in paths:
+        if path.name == PACKAGE_JSON:
+            if result.package_json is not None:
+                raise ManifestError(
+                    path,
+                    f"a second package.json (the first was "
+                    f"{result.package_json}); bundle one Node project at a time",
+                )
+            result.package_json = path
+            result.manifest = parse_package_json(path)
+        elif path.name in LOCK_NAMES:
+            if result.lock_path is not None:
+                raise ManifestError(path, f"a second lock file (the first was {result.lock_path})")
+            result.lock_path = path
+            result.lock = parse_lock(path)
+        else:
+            raise UnknownManifestError(
+                path,
+                "is not an npm manifest",
+                hint="Use package.json, package-lock.json or npm-shrinkwrap.json.",
+            )
+    if result.lock is not None and result.package_json is None:
+        # npm ci needs a package.json; the lock's root entry records the same fields
+        root = dict(result.lock["packages"][""])
+        root.setdefault("name", result.lock.get("name", "project"))
+        root.setdefault("version", result.lock.get("version", "0.0.0"))
+        result.manifest = {
+            k: v
+            for k, v in root.items()
+            if k in ("name", "version", *DEPENDENCY_FIELDS, "engines", "peerDependenciesMeta")
+        }
+    return result

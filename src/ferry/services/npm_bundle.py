@@ -1,0 +1,104 @@
+"""Use cases for Node projects: resolve for a target, fetch every tarball verified."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from ferry.ecosystems.npm.model import NpmResolution
+from ferry.ecosystems.npm.npmcli import find_npm
+from ferry.ecosystems.npm.resolver import NpmContext, resolve_npm
+from ferry.ecosystems.npm.sources import discover_npm_sources
+from ferry.fetch.engine import Fetcher, FetchReport, FetchRequest
+from ferry.fetch.http import build_client
+from ferry.fetch.progress import NullProgress, ProgressListener
+from ferry.manifests.npm import NpmInput, parse_npm_manifests
+from ferry.settings import Settings
+from ferry.store.cas import ContentStore
+from ferry.targets import NodeTarget
+
+
+@asynccontextmanager
+async def open_npm_context(settings: Settings) -> AsyncIterator[NpmContext]:
+    npm = find_npm(settings.npm_binary)
+    sources = await asyncio.to_thread(discover_npm_sources, settings, npm)
+    async with build_client(
+        cert=sources.cafile,
+        proxy=sources.proxy,
+        timeout=settings.timeout,
+        max_connections=max(settings.concurrency, 8),
+        http2=settings.http2,
+    ) as client:
+        yield NpmContext(
+            npm, sources, settings.npm_cache_dir, client, ContentStore(settings.blob_dir)
+        )
+
+
+async def resolve_node_project(
+    settings: Settings,
+    manifests: list[Path],
+    target: NodeTarget,
+    *,
+    include_dev: bool = False,
+    all_platforms: bool = False,
+    ctx: NpmContext | None = None,
+) -> NpmResolution:
+    npm_input: NpmInput = await asyncio.to_thread(parse_npm_manifests, manifests)
+    if ctx is not None:
+        return await resolve_npm(
+            ctx, npm_input, target, include_dev=include_dev, all_platforms=all_platforms
+        )
+    async with open_npm_context(settings) as own:
+        return await resolve_npm(
+            own, npm_input, target, include_dev=include_dev, all_platforms=all_platforms
+        )
+
+
+@dataclass
+class NpmFetched:
+    report: FetchReport
+    paths: dict[str, Path]  # lock path (node_modules/...) -> verified tarball
+
+
+def tarball_requests(resolution: NpmResolution) -> list[FetchRequest]:
+    requests = []
+    for pkg in resolution.packages:
+        if pkg.resolved is None or pkg.integrity is None:
+            continue  # reported as a problem by the resolver
+        requests.append(
+            FetchRequest(
+                url=pkg.resolved,
+                digest=pkg.integrity.hex,
+                name=pkg.filename,
+                algorithm=pkg.integrity.algorithm,
+            )
+        )
+    return requests
+
+
+async def fetch_tarballs(
+    settings: Settings,
+    ctx: NpmContext,
+    resolution: NpmResolution,
+    listener: ProgressListener | None = None,
+) -> NpmFetched:
+    fetcher = Fetcher(
+        ctx.store,
+        ctx.client,
+        concurrency=settings.concurrency,
+        retries=settings.retries,
+        listener=listener or NullProgress(),
+    )
+    report = await fetcher.fetch_all(tarball_requests(resolution))
+    by_key = {r.request.key: r.path for r in report.results}
+    paths: dict[str, Path] = {}
+    for pkg in resolution.packages:
+        if pkg.integrity is not None:
+            path = by_key.get((pkg.integrity.algorithm, pkg.integrity.hex))
+            if path is not None:
+                paths[pkg.path] = path
+                pkg.size = path.stat().st_size
+    return NpmFetched(report, paths)
