@@ -69,7 +69,7 @@ def test_express_app_installs_offline(real: Settings, tmp_path: Path) -> None:
     plan = BundlePlan(
         manifests=[pkg, reqs],
         node_target=host_node_target(),
-        python_targets=[__import__("ferry.targets").targets.host_target()],
+        python_targets=[host_target()],
     )
     result = asyncio.run(bundle(real, plan, out, "tar.gz"))
     assert result.npm is not None and len(result.npm.packages) >= 50
