@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from ferry.settings import Settings, load_settings
+from support.npmregistry import LocalRegistry, build_tarball
 from support.pyindex import Artifact, LocalIndex, build_backend_wheel, build_sdist, build_wheel
 
 
@@ -105,3 +106,57 @@ def write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     return path
+
+
+@dataclass
+class Npm:
+    """The standard local npm registry and where its tarballs were built."""
+
+    dir: Path
+    registry: LocalRegistry
+
+
+def _publish_npm(reg: LocalRegistry, d: Path) -> None:
+    reg.publish(build_tarball(d, "app", "1.0.0", dependencies={"lib": "^2.0.0"}))
+    reg.publish(build_tarball(d, "lib", "2.0.0", dependencies={"dep": "^1.0.0"}))
+    reg.publish(build_tarball(d, "dep", "1.0.0"))
+    reg.publish(build_tarball(d, "old", "1.0.0"), deprecated="use new instead")
+    reg.publish(build_tarball(d, "future", "1.0.0", engines={"node": ">=99"}))
+    reg.publish(build_tarball(d, "scripted", "1.0.0", scripts={"postinstall": "node x.js"}))
+    platforms = {
+        "linux-x64": (["linux"], ["x64"]),
+        "win32-x64": (["win32"], ["x64"]),
+        "darwin-arm64": (["darwin"], ["arm64"]),
+    }
+    for suffix, (os_, cpu) in platforms.items():
+        reg.publish(build_tarball(d, f"@demo/native-{suffix}", "1.0.0", os=os_, cpu=cpu))
+    reg.publish(
+        build_tarball(
+            d,
+            "@demo/native",
+            "1.0.0",
+            optional_dependencies={f"@demo/native-{s}": "1.0.0" for s in platforms},
+        )
+    )
+    reg.publish(build_tarball(d, "deep", "1.0.0", dependencies={"missing": "^9.0.0"}))
+    reg.publish(build_tarball(d, "missing", "1.0.0"))
+
+
+@pytest.fixture
+def npmreg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Npm]:
+    d = tmp_path_factory.mktemp("tarballs")
+    with LocalRegistry() as reg:
+        _publish_npm(reg, d)
+        yield Npm(d, reg)
+
+
+@pytest.fixture
+def npm_settings(tmp_path: Path, npmreg: Npm, pyindex: Dists) -> Settings:
+    return load_settings(
+        data_dir=tmp_path / "data",
+        npm_registry=npmreg.registry.url,
+        index_url=pyindex.index.url,
+        use_machine_config=False,
+        concurrency=8,
+        retries=1,
+    )

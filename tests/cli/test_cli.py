@@ -160,3 +160,61 @@ def test_bad_setting_is_a_config_error(
 def test_serve_stub_prepares_data_dir(env: Settings, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["serve"]) == ExitCode.OK
     assert env.data_dir.is_dir() and "ferry.db" in capsys.readouterr().out
+
+
+def test_resolve_npm_and_python_together(
+    npm_settings: Settings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("FERRY_DATA_DIR", str(npm_settings.data_dir))
+    monkeypatch.setenv("FERRY_INDEX_URL", str(npm_settings.index_url))
+    monkeypatch.setenv("FERRY_NPM_REGISTRY", str(npm_settings.npm_registry))
+    monkeypatch.setenv("FERRY_USE_MACHINE_CONFIG", "false")
+    pkg = write(
+        tmp_path / "package.json",
+        json.dumps({"name": "d", "version": "1.0.0", "dependencies": {"@demo/native": "1.0.0"}}),
+    )
+    req = write(tmp_path / "requirements.txt", "dep==1.0\n")
+    code = main(
+        [
+            "resolve",
+            str(pkg),
+            str(req),
+            "--os",
+            "win32",
+            "--cpu",
+            "x64",
+            "--node",
+            "22",
+            "--python",
+            "3.12",
+            "--platform",
+            "win_amd64",
+            "--json",
+        ]
+    )
+    assert code == ExitCode.OK
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["npm"]["target"]["key"] == "node22-win32-x64"
+    assert {p["name"] for p in doc["npm"]["packages"]} == {"@demo/native", "@demo/native-win32-x64"}
+    assert doc["npm"]["tree"][0]["children"][0]["name"] == "@demo/native-win32-x64"
+    assert doc["python"]["targets"][0]["target"]["key"] == "cp312-win_amd64"
+
+
+def test_npm_lock_v1_is_an_input_error(
+    env: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lock = write(tmp_path / "package-lock.json", '{"lockfileVersion": 1, "dependencies": {}}')
+    assert main(["resolve", str(lock)]) == ExitCode.INPUT
+    err = capsys.readouterr().err
+    assert "lockfileVersion 1" in err and "--lockfile-version 3" in err
+
+
+def test_unknown_node_os_is_a_usage_error(
+    env: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pkg = write(tmp_path / "package.json", "{}")
+    assert main(["resolve", str(pkg), "--os", "beos"]) == ExitCode.USAGE
+    assert "os 'beos'" in capsys.readouterr().err

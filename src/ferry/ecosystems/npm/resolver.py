@@ -176,6 +176,7 @@ async def _enrich(ctx: NpmContext, pkg: NpmPackage, target: NodeTarget) -> list[
     assert isinstance(dist, dict)
     if isinstance(doc.get("deprecated"), str) and doc["deprecated"]:
         pkg.deprecated = doc["deprecated"]
+    if pkg.deprecated:  # from the lock (npm records it) or the registry
         problems.append(
             Problem(
                 "warning",
