@@ -110,3 +110,10 @@ def test_integrity_picks_the_strongest_hash() -> None:
     assert integrity is not None and integrity.algorithm == "sha512"
     assert integrity.sri == sri.split()[1]
     assert Integrity.parse("md5-xyz") is None
+
+
+def test_deprecation_recorded_in_the_lock_is_read() -> None:
+    lock = {"lockfileVersion": 3, "packages": {
+        "": {}, "node_modules/old": {"version": "1.0.0", "deprecated": "use new"}}}
+    (pkg,) = lock_packages(lock)
+    assert pkg.deprecated == "use new"

@@ -60,6 +60,7 @@ def lock_packages(lock: dict[str, Any]) -> list[NpmPackage]:
                 dependencies=_deps(entry.get("dependencies")),
                 optional_dependencies=_deps(entry.get("optionalDependencies")),
                 peer_dependencies=_deps(entry.get("peerDependencies")),
+                deprecated=str(entry["deprecated"]) if entry.get("deprecated") else None,
                 raw=entry,
             )
         )
