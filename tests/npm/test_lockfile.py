@@ -113,7 +113,9 @@ def test_integrity_picks_the_strongest_hash() -> None:
 
 
 def test_deprecation_recorded_in_the_lock_is_read() -> None:
-    lock = {"lockfileVersion": 3, "packages": {
-        "": {}, "node_modules/old": {"version": "1.0.0", "deprecated": "use new"}}}
+    lock = {
+        "lockfileVersion": 3,
+        "packages": {"": {}, "node_modules/old": {"version": "1.0.0", "deprecated": "use new"}},
+    }
     (pkg,) = lock_packages(lock)
     assert pkg.deprecated == "use new"

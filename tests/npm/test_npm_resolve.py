@@ -117,3 +117,38 @@ def test_given_lock_without_urls_uses_the_registry(
     }
     # npm was not asked to resolve: no packument requests, only per-version documents
     assert not any(path.rstrip("/").count("/") == 1 for _, path in npmreg.registry.requests)
+
+
+def test_sizes_and_sha1_only_lock_entries(
+    npm_settings: Settings, npmreg: Npm, tmp_path: Path
+) -> None:
+    import base64
+    import hashlib
+
+    pkg = _project(tmp_path, {"dep": "1.0.0"})
+    generated = _resolve(npm_settings, [pkg])
+    (dep,) = generated.packages
+    tarball = next(v.path for v in npmreg.registry.published() if v.name == "dep")
+    assert dep.size == tarball.stat().st_size  # `ferry resolve` reports sizes
+    assert generated.total_bytes == dep.size
+
+    lock = json.loads(json.dumps(generated.lock))
+    sha1 = base64.b64encode(hashlib.sha1(tarball.read_bytes()).digest()).decode()
+    lock["packages"]["node_modules/dep"]["integrity"] = f"sha1-{sha1}"
+    lock_path = write(tmp_path / "project" / "package-lock.json", json.dumps(lock))
+    old = _resolve(npm_settings, [pkg, lock_path])
+    (entry,) = old.packages
+    assert entry.integrity is not None and entry.integrity.algorithm == "sha1"
+    assert [p.kind for p in old.problems] == ["weak-integrity"]
+
+    from ferry.services.bundle import BundlePlan, bundle
+
+    result = asyncio.run(
+        bundle(
+            npm_settings,
+            BundlePlan([pkg, lock_path], node_target=LINUX),
+            tmp_path / "b.tar.gz",
+            "tar.gz",
+        )
+    )
+    assert result.files == 1  # verified against sha1 and stored under it

@@ -71,6 +71,7 @@ async def prepare_npm(
             include_dev=plan.include_dev,
             all_platforms=plan.all_platforms,
             ctx=ctx,
+            sizes=False,
         )
         timings["resolve"] = timings.get("resolve", 0.0) + time.perf_counter() - t0
         if resolution.has_errors:

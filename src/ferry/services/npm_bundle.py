@@ -45,16 +45,14 @@ async def resolve_node_project(
     include_dev: bool = False,
     all_platforms: bool = False,
     ctx: NpmContext | None = None,
+    sizes: bool = True,
 ) -> NpmResolution:
     npm_input: NpmInput = await asyncio.to_thread(parse_npm_manifests, manifests)
+    options = {"include_dev": include_dev, "all_platforms": all_platforms, "sizes": sizes}
     if ctx is not None:
-        return await resolve_npm(
-            ctx, npm_input, target, include_dev=include_dev, all_platforms=all_platforms
-        )
+        return await resolve_npm(ctx, npm_input, target, **options)
     async with open_npm_context(settings) as own:
-        return await resolve_npm(
-            own, npm_input, target, include_dev=include_dev, all_platforms=all_platforms
-        )
+        return await resolve_npm(own, npm_input, target, **options)
 
 
 @dataclass

@@ -158,7 +158,9 @@ async def _version_document(ctx: NpmContext, pkg: NpmPackage) -> dict[str, Any]:
     return doc if isinstance(doc, dict) else {}
 
 
-async def _enrich(ctx: NpmContext, pkg: NpmPackage, target: NodeTarget) -> list[Problem]:
+async def _enrich(
+    ctx: NpmContext, pkg: NpmPackage, target: NodeTarget, sizes: bool
+) -> list[Problem]:
     """Tarball URL, integrity and deprecation from the registry; size from the store."""
     problems: list[Problem] = []
     url = _tarball_url(ctx, pkg)
@@ -214,11 +216,24 @@ async def _enrich(ctx: NpmContext, pkg: NpmPackage, target: NodeTarget) -> list[
                 target=target.key,
             )
         )
+    pkg.size = await _size(ctx, pkg, url, sizes)
+    return problems
+
+
+async def _size(ctx: NpmContext, pkg: NpmPackage, url: str | None, ask: bool) -> int | None:
+    """From the store when the tarball is there, else (when asked) the registry's HEAD."""
     if pkg.integrity is not None and ctx.store.has(
         pkg.integrity.hex, algorithm=pkg.integrity.algorithm
     ):
-        pkg.size = ctx.store.path_for(pkg.integrity.hex, pkg.integrity.algorithm).stat().st_size
-    return problems
+        return ctx.store.path_for(pkg.integrity.hex, pkg.integrity.algorithm).stat().st_size
+    if not ask or url is None:
+        return None
+    try:
+        response = await ctx.client.head(url, headers={"Accept-Encoding": "identity"})
+    except httpx.HTTPError:
+        return None
+    length = response.headers.get("content-length")
+    return int(length) if response.status_code == 200 and length and length.isdigit() else None
 
 
 async def _engine_problems(
@@ -260,7 +275,10 @@ async def resolve_npm(
     *,
     include_dev: bool = False,
     all_platforms: bool = False,
+    sizes: bool = True,
 ) -> NpmResolution:
+    """``sizes``: ask the registry for tarball sizes not in the store (a bundle, which
+    downloads them anyway, says no)."""
     if npm_input.lock is not None:
         outcome = LockOutcome(npm_input.lock, False, [])
     else:
@@ -281,7 +299,7 @@ async def resolve_npm(
     )
     result.packages, result.excluded = kept, left_out
     result.problems += problems
-    enriched = await asyncio.gather(*(_enrich(ctx, p, target) for p in kept))
+    enriched = await asyncio.gather(*(_enrich(ctx, p, target, sizes) for p in kept))
     result.problems += [p for found in enriched for p in found]
     result.problems += await _engine_problems(ctx, kept, target)
     result.tree = build_tree(root_dependencies(outcome.lock, include_dev=include_dev), kept)
