@@ -218,3 +218,15 @@ def test_unknown_node_os_is_a_usage_error(
     pkg = write(tmp_path / "package.json", "{}")
     assert main(["resolve", str(pkg), "--os", "beos"]) == ExitCode.USAGE
     assert "os 'beos'" in capsys.readouterr().err
+
+
+def test_config_shows_where_registries_come_from(
+    env: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("FERRY_NPM_REGISTRY", "http://127.0.0.1:9/npm/")
+    assert main(["config"]) == ExitCode.OK
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["python_index"]["index_url"] == env.index_url
+    assert doc["python_index"]["origin"]["index_url"] == "ferry settings"
+    assert doc["npm_registry"]["registry"] == "http://127.0.0.1:9/npm/"
+    assert doc["npm_registry"]["origin"] == "ferry settings"

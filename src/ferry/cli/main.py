@@ -333,6 +333,20 @@ def show_config(
             "origin": sources.origin,
         },
     }
+    try:
+        from ferry.ecosystems.npm.npmcli import find_npm
+        from ferry.ecosystems.npm.sources import discover_npm_sources
+
+        npm = discover_npm_sources(settings, find_npm(settings.npm_binary))
+        doc["npm_registry"] = {
+            "registry": npm.registry,
+            "scoped": npm.scoped,
+            "cafile": str(npm.cafile) if npm.cafile else None,
+            "proxy": npm.proxy,
+            "origin": npm.origin,
+        }
+    except FerryError as exc:  # no npm here: Python bundles still work
+        doc["npm_registry"] = {"error": exc.message}
     out.print_json(json.dumps(doc))
 
 
