@@ -201,3 +201,37 @@ def test_wrong_node_target_is_refused(npm_settings: Settings, tmp_path: Path) ->
     assert proc.returncode == 3
     assert "made for os darwin" in proc.stderr
     assert not (project / "node_modules").exists()
+
+
+def test_dev_group_for_the_npm_half_of_a_mixed_bundle(
+    npm_settings: Settings, tmp_path: Path
+) -> None:
+    from ferry.manifests.model import Selection
+
+    pkg = write(
+        tmp_path / "project" / "package.json",
+        json.dumps(
+            {
+                "name": "demo",
+                "version": "1.0.0",
+                "dependencies": {"dep": "1.0.0"},
+                "devDependencies": {"app": "^1.0.0"},
+            }
+        ),
+    )
+    reqs = write(tmp_path / "project" / "requirements.txt", "dep==1.0\n")
+    plan = BundlePlan(
+        [pkg, reqs],
+        python_targets=[host_target()],
+        node_target=LINUX,
+        selection=Selection(frozenset({"dev"})),
+    )
+    result = _bundle(npm_settings, plan, tmp_path / "b.tar.gz")
+    assert result.npm is not None
+    assert {p.name for p in result.npm.packages} == {"dep", "app", "lib"}
+    without = _bundle(
+        npm_settings,
+        BundlePlan([pkg, reqs], python_targets=[host_target()], node_target=LINUX),
+        tmp_path / "c.tar.gz",
+    )
+    assert without.npm is not None and {p.name for p in without.npm.packages} == {"dep"}

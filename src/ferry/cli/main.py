@@ -113,7 +113,17 @@ async def _resolve_both(
     from ferry.services.npm_bundle import resolve_node_project
     from ferry.services.python_bundle import resolve_python
 
-    python = resolve_python(settings, python_files, targets, selection) if python_files else None
+    python = (
+        resolve_python(
+            settings,
+            python_files,
+            targets,
+            selection,
+            groups_elsewhere=frozenset({"dev"}) if npm_files else frozenset(),
+        )
+        if python_files
+        else None
+    )
     npm = (
         resolve_node_project(
             settings,

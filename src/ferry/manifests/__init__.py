@@ -94,12 +94,20 @@ def split_manifests(paths: Sequence[Path]) -> tuple[list[Path], list[Path]]:
     return python, npm
 
 
-def parse_manifests(paths: Sequence[Path], selection: Selection = RUNTIME_ONLY) -> PythonInput:
+def parse_manifests(
+    paths: Sequence[Path],
+    selection: Selection = RUNTIME_ONLY,
+    *,
+    elsewhere: frozenset[str] = frozenset(),
+) -> PythonInput:
+    """Parse and merge. A group asked for must exist in some file, or in ``elsewhere``
+    (the groups the same bundle's npm project answers, e.g. ``dev``)."""
     merged = PythonInput()
     for path in paths:
         merged.merge(parse_manifest(path, selection))
     if paths and not selection.all_groups:
-        missing = sorted({canonicalize_name(g) for g in selection.groups} - set(merged.groups))
+        known = set(merged.groups) | {canonicalize_name(g) for g in elsewhere}
+        missing = sorted({canonicalize_name(g) for g in selection.groups} - known)
         if missing:
             available = ", ".join(sorted(merged.groups)) or "none"
             raise ManifestError(

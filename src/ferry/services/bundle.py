@@ -134,6 +134,8 @@ async def bundle(
             listener=listener,
             announce=announce,
             timings=timings,
+            # `--group dev` may be meant for the npm project alone
+            groups_elsewhere=frozenset({"dev"}) if npm_files else frozenset(),
         )
     npm: NpmPrepared | None = None
     if npm_files:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -154,8 +155,11 @@ async def resolve_python(
     selection: Selection = RUNTIME_ONLY,
     *,
     session: Session | None = None,
+    groups_elsewhere: frozenset[str] = frozenset(),
 ) -> ResolveOutcome:
-    pyinput = await asyncio.to_thread(parse_manifests, manifests, selection)
+    pyinput = await asyncio.to_thread(
+        functools.partial(parse_manifests, manifests, selection, elsewhere=groups_elsewhere)
+    )
     sources = _sources_for(settings, pyinput)
     started = time.perf_counter()
     if session is not None:
@@ -195,6 +199,7 @@ async def prepare_python(
     listener: ProgressListener | None,
     announce: Callable[[str], None],
     timings: dict[str, float],
+    groups_elsewhere: frozenset[str] = frozenset(),
 ) -> PythonPrepared:
     """Resolve, then fetch every chosen file into the store (verified).
 
@@ -202,7 +207,9 @@ async def prepare_python(
     worse than none.
     """
     t0 = time.perf_counter()
-    pyinput = await asyncio.to_thread(parse_manifests, manifests, selection)
+    pyinput = await asyncio.to_thread(
+        functools.partial(parse_manifests, manifests, selection, elsewhere=groups_elsewhere)
+    )
     sources = _sources_for(settings, pyinput)
     async with open_session(settings, sources) as session:
         ctx = session.context()
