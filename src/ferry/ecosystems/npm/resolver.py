@@ -161,11 +161,15 @@ async def _version_document(ctx: NpmContext, pkg: NpmPackage) -> dict[str, Any]:
 async def _enrich(
     ctx: NpmContext, pkg: NpmPackage, target: NodeTarget, sizes: bool
 ) -> list[Problem]:
-    """Tarball URL, integrity and deprecation from the registry; size from the store."""
+    """Tarball URL and integrity from the registry when the lock lacks them; size.
+
+    npm records `deprecated` in the lock, so a complete entry needs no registry request:
+    a bundle of a lock costs the tarball downloads and nothing else.
+    """
     problems: list[Problem] = []
     url = _tarball_url(ctx, pkg)
     try:
-        doc = await _version_document(ctx, pkg)
+        doc = {} if url and pkg.integrity else await _version_document(ctx, pkg)
     except FetchError as exc:
         if url is None or pkg.integrity is None:
             return [
