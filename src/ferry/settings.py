@@ -51,7 +51,10 @@ class Settings(BaseSettings):
     )
 
     # Fetch engine.
-    concurrency: int = Field(16, ge=1, le=256)
+    # Measured (bench/RESULTS.md): past ~8 connections the HTTP client's pool bookkeeping
+    # costs more CPU than the extra parallelism saves on a fast link; slow, high-latency
+    # links may want more.
+    concurrency: int = Field(8, ge=1, le=256)
     retries: int = Field(4, ge=0, le=20)
     timeout: float = Field(60.0, gt=0)
     metadata_range_min_bytes: int = Field(

@@ -450,3 +450,15 @@ def test_zip64_member_over_4gib(tmp_path: Path) -> None:
         # pytest keeps the last runs' tmp dirs; a 4 GiB leftover there is not welcome.
         out.unlink(missing_ok=True)
         huge.unlink(missing_ok=True)
+
+
+def test_archive_permissions_follow_the_umask(tmp_path: Path) -> None:
+    import os
+
+    old = os.umask(0o022)
+    try:
+        out = tmp_path / "b.zip"
+        write_archive(out, "zip", [ArchiveEntry("a.txt", b"x")], root="b")
+    finally:
+        os.umask(old)
+    assert out.stat().st_mode & 0o777 == 0o644  # a file, not an executable

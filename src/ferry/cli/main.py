@@ -76,6 +76,13 @@ def _exit_for(has_errors: bool, has_warnings: bool) -> ExitCode:
     return ExitCode.WARNINGS if has_warnings else ExitCode.OK
 
 
+def _print_json(doc: object) -> None:
+    # Plain and unhighlighted: it is for machines, and rich's pretty printer takes longer
+    # than the whole download of a 250-package lock.
+    sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+    sys.stdout.flush()
+
+
 def _run(coro: Any) -> Any:
     return asyncio.run(coro)
 
@@ -183,7 +190,7 @@ def resolve(
             doc["index"] = py.sources.index_url
         if npm is not None:
             doc["npm"] = npm.to_dict()
-        out.print_json(json.dumps(doc))
+        _print_json(doc)
     else:
         if py is not None:
             render_resolution(out, py.resolution)
@@ -273,7 +280,7 @@ def bundle(
             doc["python"] = py.to_dict()
         if result.npm is not None:
             doc["npm"] = result.npm.to_dict()
-        out.print_json(json.dumps(doc))
+        _print_json(doc)
     else:
         for p in problems:
             colour = "yellow" if p.severity == "warning" else "dim"
@@ -357,7 +364,7 @@ def show_config(
         }
     except FerryError as exc:  # no npm here: Python bundles still work
         doc["npm_registry"] = {"error": exc.message}
-    out.print_json(json.dumps(doc))
+    _print_json(doc)
 
 
 @app.callback(invoke_without_command=True)

@@ -327,7 +327,10 @@ class Fetcher:
                     if request.size is not None and copied > request.size:
                         break
                 self._check_integrity(request, source.as_uri(), copied, hasher.hexdigest())
-                path = self._store.commit(tmp, request.digest, request.algorithm)
+                # fsync blocks: off the event loop, so other downloads keep streaming
+                path = await asyncio.to_thread(
+                    self._store.commit, tmp, request.digest, request.algorithm
+                )
         except BaseException:
             self._listener.advance(name, -copied)
             raise
@@ -354,7 +357,10 @@ class Fetcher:
                         hint=exc.error.hint or _RETRY_HINT,
                     ) from (exc.__cause__ or exc)
                 self._check_integrity(request, request.url, part.written, part.hasher.hexdigest())
-                path = self._store.commit(tmp, request.digest, request.algorithm)
+                # fsync blocks: off the event loop, so other downloads keep streaming
+                path = await asyncio.to_thread(
+                    self._store.commit, tmp, request.digest, request.algorithm
+                )
             except BaseException:
                 self._listener.advance(name, -part.written)
                 raise
