@@ -97,11 +97,15 @@ class Run:
     error: str = ""
 
 
-def _run(cmd: list[str], env: dict[str, str], log: Path, timeout: float) -> tuple[int, float, str]:
+def _run(
+    cmd: list[str], env: dict[str, str], log: Path, timeout: float, cwd: Path | None = None
+) -> tuple[int, float, str]:
     """Run cmd, stdout+stderr to log files; return (exit code, wall seconds, stdout)."""
     started = time.perf_counter()
     try:
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(
+            cmd, env=env, capture_output=True, text=True, timeout=timeout, cwd=cwd
+        )
         code, stdout, stderr = proc.returncode, proc.stdout, proc.stderr
     except subprocess.TimeoutExpired as exc:
         code = -1
