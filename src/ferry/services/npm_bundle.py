@@ -33,7 +33,12 @@ async def open_npm_context(settings: Settings) -> AsyncIterator[NpmContext]:
         http2=settings.http2,
     ) as client:
         yield NpmContext(
-            npm, sources, settings.npm_cache_dir, client, ContentStore(settings.blob_dir)
+            npm,
+            sources,
+            settings.npm_cache_dir,
+            client,
+            ContentStore(settings.blob_dir),
+            concurrency=settings.concurrency,
         )
 
 

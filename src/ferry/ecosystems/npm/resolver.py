@@ -41,6 +41,7 @@ class NpmContext:
     cache_dir: Path
     client: httpx.AsyncClient
     store: ContentStore
+    concurrency: int = 8
 
 
 @dataclass(frozen=True)
@@ -303,7 +304,15 @@ async def resolve_npm(
     )
     result.packages, result.excluded = kept, left_out
     result.problems += problems
-    enriched = await asyncio.gather(*(_enrich(ctx, p, target, sizes) for p in kept))
+    # A few requests at a time: hundreds queued at once make the HTTP pool's bookkeeping
+    # cost more CPU than the requests themselves (bench/RESULTS.md).
+    slots = asyncio.Semaphore(ctx.concurrency)
+
+    async def enrich(pkg: NpmPackage) -> list[Problem]:
+        async with slots:
+            return await _enrich(ctx, pkg, target, sizes)
+
+    enriched = await asyncio.gather(*(enrich(p) for p in kept))
     result.problems += [p for found in enriched for p in found]
     result.problems += await _engine_problems(ctx, kept, target)
     result.tree = build_tree(root_dependencies(outcome.lock, include_dev=include_dev), kept)
