@@ -2,7 +2,10 @@
 
     FerryError                      code            exit  http
     ├── UsageError                  usage-invalid      2   400
-    │   └── TargetError             target-invalid     2   400
+    │   ├── TargetError             target-invalid     2   400
+    │   └── UploadError             upload-invalid     2   400
+    │       ├── UploadTooLargeError upload-too-large       413
+    │       └── UploadUnsupportedError upload-unsupported  415
     ├── ConfigError                 config-invalid     8   500
     ├── ManifestError               manifest-invalid   4   422
     │   ├── UnknownManifestError    manifest-unknown   4   422
@@ -82,6 +85,22 @@ class UsageError(FerryError):
 
 class TargetError(UsageError):
     code = "target-invalid"
+
+
+class UploadError(UsageError):
+    """An uploaded file refused before anything is written: it names the file and why."""
+
+    code = "upload-invalid"
+
+
+class UploadTooLargeError(UploadError):
+    code = "upload-too-large"
+    http_status = 413
+
+
+class UploadUnsupportedError(UploadError):
+    code = "upload-unsupported"
+    http_status = 415
 
 
 class ConfigError(FerryError):

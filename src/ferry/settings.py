@@ -76,6 +76,12 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
     database_url: str | None = Field(None, description="Default: SQLite in the data directory.")
+    max_concurrent_tasks: int = Field(5, ge=1, le=100, description="Others queue, in order.")
+    task_timeout: float = Field(1800.0, gt=0, description="Seconds a task may run.")
+    task_disk_bytes: int = Field(2 * 1024**3, gt=0, description="Largest archive per task.")
+    upload_max_bytes: int = Field(1024 * 1024, gt=0, description="Largest uploaded file.")
+    task_expiry: float = Field(86400.0, gt=0, description="Seconds before a task is removed.")
+    cleanup_interval: float = Field(600.0, gt=0, description="Seconds between cleanups.")
 
     @property
     def cache_dir(self) -> Path:
@@ -92,6 +98,10 @@ class Settings(BaseSettings):
     @property
     def uv_cache_dir(self) -> Path:
         return self.cache_dir / "uv"
+
+    @property
+    def tasks_dir(self) -> Path:
+        return self.data_dir / "tasks"
 
     @property
     def effective_database_url(self) -> str:

@@ -108,45 +108,6 @@ def _node_target(node: str | None, os: str | None, cpu: str | None, libc: str | 
     )
 
 
-async def _resolve_both(
-    settings: Settings,
-    python_files: list[Path],
-    npm_files: list[Path],
-    targets: list[Any],
-    node_target: Any,
-    selection: Selection,
-    all_platforms: bool,
-) -> tuple[Any, Any]:
-    from ferry.services.npm_bundle import resolve_node_project
-    from ferry.services.python_bundle import resolve_python
-
-    python = (
-        resolve_python(
-            settings,
-            python_files,
-            targets,
-            selection,
-            groups_elsewhere=frozenset({"dev"}) if npm_files else frozenset(),
-        )
-        if python_files
-        else None
-    )
-    npm = (
-        resolve_node_project(
-            settings,
-            npm_files,
-            node_target,
-            include_dev=selection.all_groups or selection.wants("dev"),
-            all_platforms=all_platforms,
-        )
-        if npm_files
-        else None
-    )
-    results = await asyncio.gather(*(c for c in (python, npm) if c is not None))
-    it = iter(results)
-    return (next(it) if python else None), (next(it) if npm else None)
-
-
 @app.command()
 def resolve(
     manifests: ManifestsArg,
@@ -168,21 +129,21 @@ def resolve(
     Exit code: 0 clean, 3 warnings only, 5 resolution errors.
     """
     from ferry.manifests import split_manifests
+    from ferry.services.resolve import resolve_all
 
     settings = _settings(config, data_dir)
     python_files, npm_files = split_manifests(manifests)
     targets = _targets(python, platform) if python_files else []
     node_target = _node_target(node, os, cpu, libc) if npm_files else None
     selection = Selection(frozenset(group or ()), all_groups)
-    py, npm = _run(
-        _resolve_both(
-            settings, python_files, npm_files, targets, node_target, selection, all_platforms
+
+    resolved = _run(
+        resolve_all(
+            settings, list(manifests), targets, node_target, selection, all_platforms=all_platforms
         )
     )
-    errors = (py is not None and py.resolution.has_errors) or (npm is not None and npm.has_errors)
-    warnings = (py is not None and py.resolution.has_warnings) or (
-        npm is not None and npm.has_warnings
-    )
+    py, npm = resolved.python, resolved.npm
+    errors, warnings = resolved.has_errors, resolved.has_warnings
     if as_json:
         doc: dict[str, Any] = {}
         if py is not None:
@@ -246,7 +207,7 @@ def bundle(
 
     def phase(name: str) -> None:
         # a spinner while resolving and packing; the download bars in between
-        if name == "fetching":
+        if name.startswith("fetching"):
             status.stop()
         else:
             status.update(f"{name.capitalize()} for {count} target(s)…")

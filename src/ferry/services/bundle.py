@@ -77,7 +77,7 @@ async def prepare_npm(
         if resolution.has_errors:
             first = next(p for p in resolution.problems if p.severity == "error")
             raise ResolutionFailed(None, first.message, npm=resolution)
-        announce("fetching")
+        announce("fetching npm")
         t1 = time.perf_counter()
         fetched = await fetch_tarballs(settings, ctx, resolution, listener)
         timings["fetch"] = timings.get("fetch", 0.0) + time.perf_counter() - t1

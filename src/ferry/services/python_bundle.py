@@ -218,7 +218,7 @@ async def prepare_python(
         resolution = await choose(ctx, pyinput, targets)
         timings["resolve"] = timings.get("resolve", 0.0) + time.perf_counter() - t0
         _stop_on_errors(ResolveOutcome(pyinput, resolution, sources, timings["resolve"]))
-        announce("fetching")
+        announce("fetching pypi")
         fetcher = session.make_fetcher(listener or NullProgress())
         t1 = time.perf_counter()
         reports = [await fetcher.fetch_all(_requests(resolution.unique_files(), set()))]
@@ -234,7 +234,7 @@ async def prepare_python(
         files = resolution.unique_files()
         done = {r.request.digest for r in reports[0].results}
         if set(files) - done:  # the build backends of sdists, found while annotating
-            announce("fetching")
+            announce("fetching pypi")
             t3 = time.perf_counter()
             reports.append(await fetcher.fetch_all(_requests(files, done)))
             timings["fetch"] += time.perf_counter() - t3

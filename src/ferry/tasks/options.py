@@ -1,0 +1,48 @@
+"""What a task is asked to build: the seed's option fields plus the CLI's target options.
+
+Validated strictly (unknown fields are refused by name) and turned into a BundlePlan.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ferry.manifests.model import Selection
+
+
+class TaskOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    npm: bool = True
+    pypi: bool = True
+    node_version: str | None = Field(None, description="Node major version, e.g. '20'.")
+    python_version: str | None = Field(None, description="One Python version, e.g. '3.12'.")
+    python_versions: list[str] = Field(default_factory=list, description="Several versions.")
+    platforms: list[str] = Field(default_factory=list, description="Python platform tags.")
+    os: str | None = Field(None, description="npm target os: linux, win32, darwin.")
+    cpu: str | None = Field(None, description="npm target cpu: x64, arm64.")
+    libc: str | None = Field(None, description="npm target libc on linux: glibc, musl.")
+    format: Literal["zip", "tar.gz", "tar.zst"] = "zip"
+    groups: list[str] = Field(default_factory=list, description="Extras / dependency groups.")
+    all_groups: bool = False
+    all_platforms: bool = Field(False, description="Keep npm optional packages for all.")
+    auto_download: bool = Field(False, description="Start downloading once resolved.")
+
+    @model_validator(mode="after")
+    def _some_ecosystem(self) -> TaskOptions:
+        if not (self.npm or self.pypi):
+            raise ValueError("at least one of 'npm' and 'pypi' must be true")
+        return self
+
+    @property
+    def pythons(self) -> list[str]:
+        versions = list(self.python_versions)
+        if self.python_version and self.python_version not in versions:
+            versions.insert(0, self.python_version)
+        return versions
+
+    @property
+    def selection(self) -> Selection:
+        return Selection(frozenset(self.groups), self.all_groups)

@@ -1,0 +1,70 @@
+"""Uploaded manifests: checked by name, size and content before anything is written.
+
+Names are never used as paths as given: only a bare file name that Ferry knows as a
+manifest is accepted, so nothing can be written outside the task's upload directory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ferry.errors import UploadError, UploadTooLargeError, UploadUnsupportedError
+from ferry.manifests import is_python_manifest
+from ferry.manifests.npm import is_npm_manifest
+
+
+@dataclass(frozen=True)
+class Upload:
+    name: str
+    data: bytes
+
+
+def check_name(name: str) -> str:
+    if not name or name in (".", "..") or any(c in name for c in "/\\\0") or ":" in name:
+        raise UploadError(
+            f"file name {name!r} is not a plain file name",
+            hint="Upload manifests by their own names, e.g. requirements.txt or package.json.",
+        )
+    if not (is_python_manifest(name) or is_npm_manifest(name)):
+        raise UploadUnsupportedError(
+            f"{name}: not a manifest Ferry knows",
+            hint="Accepted: requirements*.txt, *.in, pyproject.toml, Pipfile, Pipfile.lock, "
+            "package.json, package-lock.json, npm-shrinkwrap.json.",
+        )
+    return name
+
+
+def check_content(upload: Upload, max_bytes: int) -> None:
+    if len(upload.data) > max_bytes:
+        raise UploadTooLargeError(
+            f"{upload.name}: {len(upload.data)} bytes is over the {max_bytes}-byte limit"
+        )
+    if b"\0" in upload.data:
+        raise UploadUnsupportedError(f"{upload.name}: binary content, not a text manifest")
+    try:
+        upload.data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UploadUnsupportedError(f"{upload.name}: not UTF-8 text (byte {exc.start})") from None
+
+
+def validate(uploads: list[Upload], max_bytes: int) -> None:
+    if not uploads:
+        raise UploadError("no files uploaded", hint="Send one or more manifests as 'files'.")
+    seen: set[str] = set()
+    for upload in uploads:
+        check_name(upload.name)
+        if upload.name in seen:
+            raise UploadError(f"{upload.name} uploaded twice")
+        seen.add(upload.name)
+        check_content(upload, max_bytes)
+
+
+def store(directory: Path, uploads: list[Upload]) -> list[Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for upload in uploads:
+        path = directory / check_name(upload.name)
+        path.write_bytes(upload.data)
+        paths.append(path)
+    return paths
