@@ -1,0 +1,123 @@
+"""The tables behind bundle tasks. Changing them means a new migration in ``migrations/``.
+
+The same models run on SQLite (one machine, the default) and PostgreSQL (a shared service);
+every type here is chosen so both store the same values and Alembic's autogenerate sees no
+difference between the models and the migrations on either (``check_drift``).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeEngine
+
+# Explicit names for every constraint and index: without them PostgreSQL and SQLite invent
+# different ones, and autogenerate reports spurious drops and adds.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+STATUS_LENGTH = 16
+TASK_ID_LENGTH = 32
+
+
+def json_type() -> TypeEngine[Any]:
+    # none_as_null: a Python None is SQL NULL (``IS NULL`` finds it), not the JSON text 'null'.
+    # JSONB on PostgreSQL: binary, indexable, and equal documents compare equal.
+    return JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC in, timezone-aware UTC out, on every backend.
+
+    SQLite has no timestamp type: SQLAlchemy stores text without an offset and reads back
+    naive datetimes. Normalising to UTC on the way in makes that text comparable (``<=`` in
+    SQL orders it correctly) and lets the way out attach UTC again. Naive input is refused
+    because its meaning depends on the machine's clock settings.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value!r}: pass a timezone-aware one")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Task(Base):
+    __tablename__ = "tasks"
+
+    id: Mapped[str] = mapped_column(String(TASK_ID_LENGTH), primary_key=True)
+    status: Mapped[str] = mapped_column(String(STATUS_LENGTH), index=True)
+    options: Mapped[dict[str, Any]] = mapped_column(json_type())
+    files: Mapped[list[str]] = mapped_column(json_type())
+    error: Mapped[dict[str, Any] | None] = mapped_column(json_type())
+    progress: Mapped[dict[str, Any]] = mapped_column(json_type(), default=dict)
+    dependencies: Mapped[dict[str, Any] | None] = mapped_column(json_type())
+    archive_path: Mapped[str | None] = mapped_column(Text)
+    # Bundles of CUDA wheels pass 2 GiB.
+    archive_size: Mapped[int | None] = mapped_column(BigInteger)
+    archive_sha256: Mapped[str | None] = mapped_column(String(64))
+    # Indexed for the newest-first listing and the expiry sweep.
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+
+    transitions: Mapped[list[TaskTransition]] = relationship(
+        back_populates="task",
+        order_by="TaskTransition.id",
+        cascade="all, delete-orphan",
+        # The database's ON DELETE CASCADE removes them; no need to load them first.
+        passive_deletes=True,
+    )
+
+
+class TaskTransition(Base):
+    __tablename__ = "task_transitions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    task_id: Mapped[str] = mapped_column(
+        String(TASK_ID_LENGTH), ForeignKey("tasks.id", ondelete="CASCADE"), index=True
+    )
+    from_status: Mapped[str | None] = mapped_column(String(STATUS_LENGTH))
+    to_status: Mapped[str] = mapped_column(String(STATUS_LENGTH))
+    reason: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    task: Mapped[Task] = relationship(back_populates="transitions")

@@ -1,0 +1,131 @@
+"""The migrations build exactly what the models describe, on SQLite and PostgreSQL.
+
+``test_models_and_migrations_agree`` is the CI gate: change a model without a migration
+(or the other way round) and it fails, as ``alembic upgrade head && alembic check`` would.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from importlib.resources import files
+from pathlib import Path
+
+import pytest
+from alembic import command
+from alembic.script import ScriptDirectory
+from sqlalchemy import Column, Index, Integer, MetaData, inspect, text
+
+from db import BACKENDS, fresh_database
+from ferry.db.engine import SCRIPT_LOCATION, alembic_config, check_drift, make_engine, upgrade
+from ferry.db.models import NAMING_CONVENTION, Base
+
+HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+@pytest.fixture(params=BACKENDS)
+def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    with fresh_database(request.param, tmp_path) as url:
+        yield url
+
+
+def _tables(url: str) -> set[str]:
+    engine = make_engine(url)
+    try:
+        return set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def _versions(url: str) -> list[str]:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            return list(connection.scalars(text("SELECT version_num FROM alembic_version")))
+    finally:
+        engine.dispose()
+
+
+def test_migrations_ship_inside_the_package() -> None:
+    root = files("ferry.db") / "migrations"
+    assert SCRIPT_LOCATION == "ferry.db:migrations"
+    assert (root / "env.py").is_file()
+    assert (root / "script.py.mako").is_file()
+    assert (root / "versions" / "0001_tasks.py").is_file()
+    assert HEAD == "0001"
+
+
+def test_upgrade_from_empty_then_again(empty_url: str) -> None:
+    assert _tables(empty_url) == set()
+    upgrade(empty_url)
+    assert _tables(empty_url) == {"alembic_version", "tasks", "task_transitions"}
+    upgrade(empty_url)  # every start calls it
+    assert _versions(empty_url) == [HEAD]
+
+
+def test_upgrade_takes_an_engine(empty_url: str) -> None:
+    engine = make_engine(empty_url)
+    try:
+        upgrade(engine)
+        upgrade(engine)
+    finally:
+        engine.dispose()
+    assert _versions(empty_url) == [HEAD]
+
+
+def test_processes_starting_together_migrate_once(empty_url: str) -> None:
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(3)
+
+    def start() -> None:
+        try:
+            barrier.wait()
+            upgrade(empty_url)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert errors == []
+    assert _versions(empty_url) == [HEAD]
+
+
+def test_models_and_migrations_agree(empty_url: str) -> None:
+    upgrade(empty_url)
+    assert check_drift(empty_url) == []
+    command.check(alembic_config(empty_url))  # what `alembic check` runs; raises on drift
+
+
+def _models_copy() -> MetaData:
+    copy = MetaData(naming_convention=NAMING_CONVENTION)
+    for table in Base.metadata.tables.values():
+        table.to_metadata(copy)
+    return copy
+
+
+def test_drift_is_detected(empty_url: str) -> None:
+    assert {op[0] for op in check_drift(empty_url)} == {"add_table", "add_index"}
+
+    upgrade(empty_url)
+    altered = _models_copy()
+    tasks = altered.tables["tasks"]
+    tasks.append_column(Column("priority", Integer, nullable=True))
+    Index(None, tasks.c.priority)
+    diff = check_drift(empty_url, altered)
+    assert [op[0] for op in diff] == ["add_column", "add_index"]
+    assert diff[0][2:4] == ("tasks", tasks.c.priority)
+
+    missing = _models_copy()
+    missing.remove(missing.tables["task_transitions"])
+    assert [op[0] for op in check_drift(empty_url, missing)] == ["remove_index", "remove_table"]
+
+
+def test_downgrade_to_nothing_and_back(empty_url: str) -> None:
+    upgrade(empty_url)
+    command.downgrade(alembic_config(empty_url), "base")
+    assert _tables(empty_url) == {"alembic_version"}
+    upgrade(empty_url)
+    assert check_drift(empty_url) == []
