@@ -157,9 +157,47 @@ def test_bad_setting_is_a_config_error(
     assert "concurrency" in capsys.readouterr().err
 
 
-def test_serve_stub_prepares_data_dir(env: Settings, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["serve"]) == ExitCode.OK
-    assert env.data_dir.is_dir() and "ferry.db" in capsys.readouterr().out
+def test_serve_starts_the_service(env: Settings, tmp_path: Path) -> None:
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "ferry.cli.main",
+            "serve",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(tmp_path / "served"),
+        ],
+        env={**os.environ},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        for _ in range(100):
+            try:
+                import httpx
+
+                reply = httpx.get(f"http://127.0.0.1:{port}/health", timeout=1)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        else:
+            raise AssertionError("ferry serve did not answer")
+        assert reply.json()["status"] == "ok"
+        assert (tmp_path / "served" / "ferry.db").is_file()  # SQLite, migrated at start
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
 
 
 def test_resolve_npm_and_python_together(

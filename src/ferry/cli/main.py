@@ -276,16 +276,28 @@ def serve(
     config: ConfigOpt = None,
     data_dir: DataDirOpt = None,
 ) -> None:
-    """Start the Ferry service on its embedded default (SQLite + local files)."""
+    """Start the Ferry service on its embedded default (SQLite + local files).
+
+    Every flag also has a setting and a FERRY_ variable (FERRY_HOST, FERRY_PORT,
+    FERRY_DATA_DIR); FERRY_DATABASE_URL points it at PostgreSQL instead.
+    """
+    import uvicorn
+
+    from ferry.server.app import create_app
+
     settings = load_settings(config, data_dir=data_dir, host=host, port=port)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    settings.blob_dir.mkdir(parents=True, exist_ok=True)
-    out.print(
-        f"ferry {__version__}: data directory {settings.data_dir} is ready "
-        f"(database {settings.effective_database_url}, blobs {settings.blob_dir}).\n"
-        f"The HTTP service (REST API, live progress, web UI) will listen on "
-        f"http://{settings.host}:{settings.port}/ once it lands; until then use "
-        f"`ferry resolve` and `ferry bundle`."
+    err.print(
+        f"ferry {__version__}: serving http://{settings.host}:{settings.port}/ "
+        f"(API docs at /docs), data in {settings.data_dir}, "
+        f"database {settings.effective_database_url.split('@')[-1]}"
+    )
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        access_log=False,
     )
 
 

@@ -1,0 +1,217 @@
+"""The Ferry service: `create_app(settings)` builds everything from the settings given.
+
+Routes stay thin: they parse the request, call the TaskManager (which calls the same
+services as the CLI) and shape the answer. Every FerryError becomes a problem document
+(`application/problem+json`) with its stable code and HTTP status, in one handler.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, File, Form, Query, Request, UploadFile
+from fastapi.responses import FileResponse, JSONResponse, Response
+from pydantic import ValidationError
+
+from ferry import __version__
+from ferry.db.engine import make_engine, make_sessionmaker, upgrade
+from ferry.db.repository import TaskRecord, TaskRepository
+from ferry.errors import FerryError, UploadError, UsageError
+from ferry.settings import Settings
+from ferry.tasks.manager import TaskManager
+from ferry.tasks.options import TaskOptions
+from ferry.tasks.states import TaskStatus
+from ferry.tasks.uploads import Upload
+
+_RESERVED = ("type", "title", "status", "code", "message")
+
+
+def problem(http_status: int, code: str, message: str, **extra: Any) -> JSONResponse:
+    """An RFC 9457 problem document; an error's own field that clashes with one of the
+    standard members (a task's ``status``) is kept under ``task_<name>``."""
+    body: dict[str, Any] = {
+        "type": f"urn:ferry:{code}",
+        "title": message,
+        "status": http_status,
+        "code": code,
+        "message": message,
+    }
+    for key, value in extra.items():
+        body[f"task_{key}" if key in _RESERVED else key] = value
+    return JSONResponse(body, status_code=http_status, media_type="application/problem+json")
+
+
+def get_manager(request: Request) -> TaskManager:
+    return request.app.state.manager  # type: ignore[no-any-return]
+
+
+# module level: FastAPI reads these annotations as strings (postponed evaluation)
+Manager = Annotated[TaskManager, Depends(get_manager)]
+
+
+def create_app(settings: Settings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        engine = make_engine(settings.effective_database_url)
+        upgrade(engine)
+        repo = TaskRepository(make_sessionmaker(engine))
+        manager = TaskManager(settings, repo)
+        app.state.manager = manager
+        try:
+            yield
+        finally:
+            await manager.close()
+            engine.dispose()
+
+    app = FastAPI(
+        title="Ferry",
+        version=__version__,
+        lifespan=lifespan,
+        description="Bundle tasks: upload manifests, look at the tree, download "
+        "everything verified, take one archive that installs offline.",
+    )
+
+    @app.exception_handler(FerryError)
+    async def ferry_error(_request: Request, exc: FerryError) -> JSONResponse:
+        extra = {k: v for k, v in exc.to_dict().items() if k not in ("code", "message")}
+        return problem(exc.http_status, exc.code, exc.message, **extra)
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    @app.post("/api/tasks", status_code=201)
+    async def create_task(
+        m: Manager,
+        files: Annotated[list[UploadFile], File(description="Manifests to bundle.")],
+        options: Annotated[str, Form(description="TaskOptions as a JSON object.")] = "{}",
+    ) -> dict[str, Any]:
+        parsed = _options(options)
+        uploads = []
+        for upload in files:
+            # read one byte past the limit: enough to refuse, never the whole of a huge body
+            data = await upload.read(m.settings.upload_max_bytes + 1)
+            uploads.append(Upload(upload.filename or "", data))
+        record = await m.create(uploads, parsed)
+        return {
+            "task_id": record.id,
+            "status": record.status,
+            "files": record.files,
+            "created_at": record.created_at.isoformat(),
+        }
+
+    @app.get("/api/tasks")
+    async def list_tasks(
+        m: Manager,
+        page: Annotated[int, Query(ge=1)] = 1,
+        size: Annotated[int, Query(ge=1, le=200)] = 20,
+        status: Annotated[TaskStatus | None, Query()] = None,
+    ) -> dict[str, Any]:
+        import asyncio
+
+        records, total = await asyncio.to_thread(
+            m.repo.list, page, size, str(status) if status else None
+        )
+        return {
+            "tasks": [_task_doc(m, r) for r in records],
+            "total": total,
+            "page": page,
+            "size": size,
+        }
+
+    @app.get("/api/tasks/{task_id}")
+    async def get_task(m: Manager, task_id: str) -> dict[str, Any]:
+        return _task_doc(m, await _record(m, task_id))
+
+    @app.get("/api/tasks/{task_id}/dependencies")
+    async def dependencies(m: Manager, task_id: str) -> Any:
+        record = await _record(m, task_id)
+        if record.dependencies is None:
+            return problem(
+                409,
+                "task-not-resolved",
+                f"task {task_id} is {record.status}: no dependency tree yet",
+            )
+        return {"task_id": task_id, **record.dependencies}
+
+    @app.post("/api/tasks/{task_id}/download", status_code=202)
+    async def download(m: Manager, task_id: str) -> dict[str, Any]:
+        return _task_doc(m, await m.start_download(task_id))
+
+    @app.post("/api/tasks/{task_id}/cancel")
+    async def cancel(m: Manager, task_id: str) -> dict[str, Any]:
+        return _task_doc(m, await m.cancel(task_id))
+
+    @app.get("/api/tasks/{task_id}/archive", response_model=None)
+    async def archive(m: Manager, task_id: str) -> Response:
+        record = await _record(m, task_id)
+        if record.status != TaskStatus.COMPLETED or not record.archive_path:
+            return problem(
+                409, "task-not-completed", f"task {task_id} is {record.status}: no archive yet"
+            )
+        from pathlib import Path
+
+        path = Path(record.archive_path)
+        filename = f"ferry-{task_id[:12]}{''.join(path.suffixes)}"
+        return FileResponse(path, filename=filename, media_type="application/octet-stream")
+
+    @app.delete("/api/tasks/{task_id}", status_code=204, response_model=None)
+    async def delete(m: Manager, task_id: str) -> Response:
+        if not await m.delete(task_id):
+            return problem(404, "task-not-found", f"no task {task_id}")
+        return Response(status_code=204)
+
+    return app
+
+
+def _options(raw: str) -> TaskOptions:
+    try:
+        data = json.loads(raw or "{}")
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"options: invalid JSON ({exc.msg} at column {exc.colno})") from None
+    if not isinstance(data, dict):
+        raise UsageError("options must be a JSON object")
+    try:
+        return TaskOptions.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "options"
+        raise UploadError(f"options.{field}: {first['msg']}") from None
+
+
+async def _record(m: TaskManager, task_id: str) -> TaskRecord:
+    import asyncio
+
+    from ferry.db.repository import TaskNotFound
+
+    record = await asyncio.to_thread(m.repo.get, task_id)
+    if record is None:
+        raise TaskNotFound(task_id)
+    return record
+
+
+def _task_doc(m: TaskManager, r: TaskRecord) -> dict[str, Any]:
+    live = m.progress.get(r.id)
+    progress = (
+        live.state
+        if live is not None and r.status in ("downloading", "packing")
+        else (r.progress or {})
+    )
+    return {
+        "task_id": r.id,
+        "status": r.status,
+        "files": r.files,
+        "options": r.options,
+        "progress": progress,
+        "error": r.error,
+        "archive_url": f"/api/tasks/{r.id}/archive" if r.status == "completed" else None,
+        "archive_size": r.archive_size,
+        "created_at": r.created_at.isoformat(),
+        "updated_at": r.updated_at.isoformat() if r.updated_at else None,
+        "started_at": r.started_at.isoformat() if r.started_at else None,
+        "completed_at": r.completed_at.isoformat() if r.completed_at else None,
+    }

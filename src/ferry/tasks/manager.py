@@ -1,0 +1,300 @@
+"""Runs bundle tasks: the same services the CLI calls, driven by status transitions.
+
+Every status change goes through the repository, which records it with its reason and
+refuses a transition the state machine does not allow (a 409 at the API). At most
+``max_concurrent_tasks`` tasks work at once; the others wait, in the order they came.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import uuid
+from collections.abc import Coroutine
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from ferry.db.repository import TaskRecord, TaskRepository
+from ferry.errors import FerryError, ManifestError
+from ferry.fetch.progress import ProgressListener
+from ferry.manifests import split_manifests
+from ferry.services.bundle import BundlePlan, bundle
+from ferry.services.python_bundle import ResolutionFailed
+from ferry.services.resolve import Resolved, resolve_all
+from ferry.settings import Settings
+from ferry.targets import (
+    NodeTarget,
+    PythonTarget,
+    host_node_target,
+    host_target,
+    parse_targets,
+)
+from ferry.tasks.options import TaskOptions
+from ferry.tasks.states import TaskStatus, allowed_from
+from ferry.tasks.uploads import Upload, store, validate
+
+_SUFFIX = {"zip": ".zip", "tar.gz": ".tar.gz", "tar.zst": ".tar.zst"}
+
+
+class Progress(ProgressListener):
+    """Live counts for one task, per ecosystem, kept in memory and read by the API."""
+
+    def __init__(self) -> None:
+        self.ecosystem = "pypi"
+        self.state: dict[str, dict[str, Any]] = {}
+
+    def _eco(self) -> dict[str, Any]:
+        return self.state.setdefault(
+            self.ecosystem,
+            {
+                "total": 0,
+                "completed": 0,
+                "failed": 0,
+                "failed_packages": [],
+                "bytes_done": 0,
+                "bytes_total": 0,
+            },
+        )
+
+    def start(self, total_files: int, total_bytes: int) -> None:
+        eco = self._eco()
+        eco["total"] += total_files
+        eco["bytes_total"] += total_bytes
+
+    def advance(self, name: str, nbytes: int) -> None:
+        self._eco()["bytes_done"] += nbytes
+
+    def file_done(self, name: str, *, from_cache: bool) -> None:
+        self._eco()["completed"] += 1
+
+    def file_failed(self, name: str, error: FerryError) -> None:
+        eco = self._eco()
+        eco["failed"] += 1
+        eco["failed_packages"].append({"name": name, "error": error.message})
+
+    def finish(self) -> None:
+        pass
+
+
+def _error_document(exc: FerryError, uploads: Path) -> dict[str, Any]:
+    doc = exc.to_dict()
+    if isinstance(exc, ManifestError):
+        # the uploaded name, not the server's path to it
+        try:
+            doc["file"] = str(exc.path.relative_to(uploads))
+        except ValueError:
+            doc["file"] = exc.path.name
+        doc["message"] = str(doc["message"]).replace(str(uploads) + "/", "")
+    if isinstance(exc, ResolutionFailed):
+        problems = []
+        if exc.outcome is not None:
+            problems += [p.to_dict() for p in exc.outcome.resolution.all_problems]
+        if exc.npm is not None:
+            problems += [p.to_dict() for p in exc.npm.problems]
+        doc["problems"] = problems
+    return doc
+
+
+class TaskManager:
+    def __init__(self, settings: Settings, repo: TaskRepository) -> None:
+        self.settings = settings
+        self.repo = repo
+        self._slots = asyncio.Semaphore(settings.max_concurrent_tasks)
+        self._running: dict[str, asyncio.Task[None]] = {}
+        self.progress: dict[str, Progress] = {}
+
+    # paths
+
+    def task_dir(self, task_id: str) -> Path:
+        return self.settings.tasks_dir / task_id
+
+    def uploads_dir(self, task_id: str) -> Path:
+        return self.task_dir(task_id) / "uploads"
+
+    # use cases
+
+    async def create(self, uploads: list[Upload], options: TaskOptions) -> TaskRecord:
+        validate(uploads, self.settings.upload_max_bytes)
+        task_id = uuid.uuid4().hex
+        await asyncio.to_thread(store, self.uploads_dir(task_id), uploads)
+        expires = datetime.now(UTC) + timedelta(seconds=self.settings.task_expiry)
+        record = await asyncio.to_thread(
+            self.repo.create,
+            task_id,
+            options.model_dump(),
+            [u.name for u in uploads],
+            expires_at=expires,
+        )
+        self._start(task_id, self._analyse(task_id, options))
+        return record
+
+    async def start_download(self, task_id: str) -> TaskRecord:
+        record = await self._transition(task_id, TaskStatus.DOWNLOADING, "download requested")
+        options = TaskOptions.model_validate(record.options)
+        self._start(task_id, self._download(task_id, options))
+        return record
+
+    async def cancel(self, task_id: str) -> TaskRecord:
+        record = await self._transition(task_id, TaskStatus.CANCELLED, "cancelled by the user")
+        running = self._running.get(task_id)
+        if running is not None:
+            running.cancel()
+        return record
+
+    async def delete(self, task_id: str) -> bool:
+        running = self._running.pop(task_id, None)
+        if running is not None:
+            running.cancel()
+        removed = await asyncio.to_thread(self.repo.delete, task_id)
+        await asyncio.to_thread(shutil.rmtree, self.task_dir(task_id), True)
+        self.progress.pop(task_id, None)
+        return bool(removed)
+
+    async def close(self) -> None:
+        tasks = list(self._running.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    # work
+
+    def _start(self, task_id: str, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work, name=f"ferry-task-{task_id}")
+        self._running[task_id] = task
+        task.add_done_callback(lambda _t: self._running.pop(task_id, None))
+
+    async def _transition(self, task_id: str, to: TaskStatus, reason: str) -> TaskRecord:
+        return await asyncio.to_thread(
+            self.repo.transition, task_id, str(to), reason, allowed_from=allowed_from(to)
+        )
+
+    def _targets(
+        self, options: TaskOptions, manifests: list[Path]
+    ) -> tuple[list[PythonTarget], NodeTarget | None]:
+        python_files, npm_files = split_manifests(manifests)
+        pythons: list[PythonTarget] = []
+        if python_files and options.pypi:
+            host = host_target()
+            pythons = parse_targets(
+                options.pythons or [host.python_version], options.platforms or [host.platform]
+            )
+        node: NodeTarget | None = None
+        if npm_files and options.npm:
+            host_node = host_node_target()
+            os_name = options.os or host_node.os
+            node = NodeTarget.parse(
+                options.node_version or host_node.node,
+                os_name,
+                options.cpu or host_node.cpu,
+                options.libc or (host_node.libc if os_name == "linux" else None),
+            )
+        return pythons, node
+
+    def _manifests(self, task_id: str, options: TaskOptions) -> list[Path]:
+        files = sorted(p for p in self.uploads_dir(task_id).iterdir() if p.is_file())
+        python_files, npm_files = split_manifests(files)
+        return (python_files if options.pypi else []) + (npm_files if options.npm else [])
+
+    async def _fail(self, task_id: str, exc: FerryError) -> None:
+        doc = _error_document(exc, self.uploads_dir(task_id))
+        await asyncio.to_thread(self.repo.update, task_id, error=doc)
+        with contextlib.suppress(FerryError):  # cancelled meanwhile: that stays
+            await self._transition(task_id, TaskStatus.FAILED, f"{exc.code}: {exc.message}")
+
+    async def _analyse(self, task_id: str, options: TaskOptions) -> None:
+        async with self._slots:
+            try:
+                await self._transition(task_id, TaskStatus.RESOLVING, "analysis started")
+                manifests = await asyncio.to_thread(self._manifests, task_id, options)
+                pythons, node = self._targets(options, manifests)
+                resolved: Resolved = await asyncio.wait_for(
+                    resolve_all(
+                        self.settings,
+                        manifests,
+                        pythons,
+                        node,
+                        options.selection,
+                        all_platforms=options.all_platforms,
+                    ),
+                    timeout=self.settings.task_timeout,
+                )
+                await asyncio.to_thread(self.repo.update, task_id, dependencies=resolved.to_dict())
+                if resolved.has_errors:
+                    await asyncio.to_thread(
+                        self.repo.update,
+                        task_id,
+                        error={
+                            "code": "resolution-failed",
+                            "message": "the manifests cannot be resolved for the target",
+                            "problems": [
+                                p for eco in resolved.to_dict().values() for p in _problems(eco)
+                            ],
+                        },
+                    )
+                    await self._transition(task_id, TaskStatus.FAILED, "resolution has errors")
+                    return
+                await self._transition(task_id, TaskStatus.RESOLVED, "analysis finished")
+            except FerryError as exc:
+                await self._fail(task_id, exc)
+                return
+            except TimeoutError:
+                await self._fail(task_id, FerryError("the task ran past its time limit"))
+                return
+        if options.auto_download:
+            await self.start_download(task_id)
+
+    async def _download(self, task_id: str, options: TaskOptions) -> None:
+        progress = self.progress.setdefault(task_id, Progress())
+
+        def phase(name: str) -> None:
+            if name.startswith("fetching"):
+                progress.ecosystem = name.split(" ", 1)[-1]
+
+        async with self._slots:
+            try:
+                manifests = await asyncio.to_thread(self._manifests, task_id, options)
+                pythons, node = self._targets(options, manifests)
+                plan = BundlePlan(
+                    manifests,
+                    python_targets=pythons,
+                    node_target=node,
+                    selection=options.selection,
+                    all_platforms=options.all_platforms,
+                )
+                out = self.task_dir(task_id) / f"bundle{_SUFFIX[options.format]}"
+                result = await asyncio.wait_for(
+                    bundle(
+                        self.settings, plan, out, options.format, listener=progress, phase=phase
+                    ),
+                    timeout=self.settings.task_timeout,
+                )
+                await self._transition(task_id, TaskStatus.PACKING, "files fetched")
+                if result.archive_size > self.settings.task_disk_bytes:
+                    out.unlink(missing_ok=True)
+                    raise FerryError(
+                        f"the archive is {result.archive_size} bytes, over the task's "
+                        f"{self.settings.task_disk_bytes}-byte limit"
+                    )
+                await asyncio.to_thread(
+                    self.repo.update,
+                    task_id,
+                    archive_path=str(out),
+                    archive_size=result.archive_size,
+                    progress=progress.state,
+                )
+                await self._transition(task_id, TaskStatus.COMPLETED, "archive written")
+            except FerryError as exc:
+                await asyncio.to_thread(self.repo.update, task_id, progress=progress.state)
+                await self._fail(task_id, exc)
+            except TimeoutError:
+                await self._fail(task_id, FerryError("the task ran past its time limit"))
+
+
+def _problems(section: object) -> list[object]:
+    if isinstance(section, dict):
+        problems = section.get("problems")
+        if isinstance(problems, list):
+            return [p for p in problems if isinstance(p, dict) and p.get("severity") == "error"]
+    return []

@@ -1,0 +1,172 @@
+"""The REST API in-process (httpx over ASGI) against the local index and registry."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import json
+import zipfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+
+from ferry.server.app import create_app
+from ferry.settings import Settings
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture
+async def api(npm_settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(npm_settings)
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://ferry") as client:
+            yield client
+
+
+async def _wait(api: httpx.AsyncClient, task_id: str, *statuses: str) -> dict[str, Any]:
+    for _ in range(600):
+        doc = (await api.get(f"/api/tasks/{task_id}")).json()
+        if doc["status"] in statuses:
+            return doc  # type: ignore[no-any-return]
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"task {task_id} stuck in {doc['status']}")
+
+
+def _files(**named: str | bytes) -> list[tuple[str, tuple[str, bytes, str]]]:
+    return [
+        ("files", (name, data.encode() if isinstance(data, str) else data, "text/plain"))
+        for name, data in named.items()
+    ]
+
+
+async def test_create_analyse_download_archive(api: httpx.AsyncClient) -> None:
+    package = json.dumps({"name": "d", "version": "1.0.0", "dependencies": {"app": "^1.0.0"}})
+    response = await api.post(
+        "/api/tasks",
+        files=_files(**{"requirements.txt": "dep==1.0\n", "package.json": package}),
+        data={
+            "options": json.dumps(
+                {
+                    "platforms": ["manylinux_2_28_x86_64"],
+                    "python_version": "3.11",
+                    "node_version": "20",
+                    "os": "linux",
+                    "cpu": "x64",
+                }
+            )
+        },
+    )
+    assert response.status_code == 201, response.text
+    task_id = response.json()["task_id"]
+    assert response.json()["status"] == "created"
+
+    doc = await _wait(api, task_id, "resolved", "failed")
+    assert doc["status"] == "resolved", doc["error"]
+    deps = (await api.get(f"/api/tasks/{task_id}/dependencies")).json()
+    assert deps["python"]["targets"][0]["count"] == 1
+    assert {p["name"] for p in deps["npm"]["packages"]} == {"app", "lib", "dep"}
+
+    assert (await api.post(f"/api/tasks/{task_id}/download")).status_code == 202
+    doc = await _wait(api, task_id, "completed", "failed")
+    assert doc["status"] == "completed", doc["error"]
+    assert doc["progress"]["npm"]["completed"] == 3
+    assert doc["archive_url"] == f"/api/tasks/{task_id}/archive"
+
+    archive = await api.get(doc["archive_url"])
+    assert archive.status_code == 200 and len(archive.content) == doc["archive_size"]
+    assert archive.headers["content-disposition"].startswith("attachment;")
+    with zipfile.ZipFile(io.BytesIO(archive.content)) as zf:
+        root = zf.namelist()[0].split("/")[0]
+        for line in zf.read(f"{root}/SHA256SUMS").decode().splitlines():
+            digest, name = line.split("  ", 1)
+            assert hashlib.sha256(zf.read(f"{root}/{name}")).hexdigest() == digest
+    ranged = await api.get(doc["archive_url"], headers={"Range": "bytes=0-9"})
+    assert ranged.status_code == 206 and ranged.content == archive.content[:10]
+
+    history = (await api.get("/api/tasks", params={"status": "completed"})).json()
+    assert [t["task_id"] for t in history["tasks"]] == [task_id] and history["total"] == 1
+
+
+async def test_wrong_transition_is_409(api: httpx.AsyncClient) -> None:
+    response = await api.post(
+        "/api/tasks",
+        files=_files(**{"requirements.txt": "dep==1.0\n"}),
+        data={"options": json.dumps({"platforms": ["win_amd64"], "python_version": "3.12"})},
+    )
+    task_id = response.json()["task_id"]
+    await _wait(api, task_id, "resolved", "failed")
+    archive = await api.get(f"/api/tasks/{task_id}/archive")
+    assert archive.status_code == 409 and archive.json()["code"] == "task-not-completed"
+    assert (await api.post(f"/api/tasks/{task_id}/cancel")).status_code == 200
+    again = await api.post(f"/api/tasks/{task_id}/download")
+    assert again.status_code == 409
+    assert again.headers["content-type"] == "application/problem+json"
+    assert again.json()["code"] == "task-invalid-transition"
+
+
+async def test_malformed_manifest_fails_with_file_and_line(api: httpx.AsyncClient) -> None:
+    response = await api.post(
+        "/api/tasks", files=_files(**{"requirements.txt": "dep\nnot valid !!\n"})
+    )
+    task_id = response.json()["task_id"]
+    doc = await _wait(api, task_id, "failed")
+    assert doc["error"]["code"] == "manifest-invalid"
+    assert doc["error"]["file"] == "requirements.txt" and doc["error"]["line"] == 2
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "status", "code"),
+    [
+        ("../../etc/passwd", "x", 400, "upload-invalid"),
+        ("/etc/requirements.txt", "x", 400, "upload-invalid"),
+        ("notes.docx", "x", 415, "upload-unsupported"),
+        ("requirements.txt", b"\x00\x01\x02binary", 415, "upload-unsupported"),
+        ("requirements.txt", "x" * (1024 * 1024 + 1), 413, "upload-too-large"),
+    ],
+)
+async def test_bad_uploads_are_refused(
+    api: httpx.AsyncClient,
+    npm_settings: Settings,
+    name: str,
+    data: str | bytes,
+    status: int,
+    code: str,
+) -> None:
+    response = await api.post("/api/tasks", files=_files(**{name: data}))
+    assert response.status_code == status, response.text
+    assert response.json()["code"] == code
+    assert not list(npm_settings.tasks_dir.glob("*")) if npm_settings.tasks_dir.exists() else True
+    assert not (Path("/etc") / "passwd.ferry").exists()
+
+
+async def test_unknown_option_is_a_400(api: httpx.AsyncClient) -> None:
+    response = await api.post(
+        "/api/tasks",
+        files=_files(**{"requirements.txt": "dep\n"}),
+        data={"options": json.dumps({"colour": "blue"})},
+    )
+    assert response.status_code == 400 and "colour" in response.json()["message"]
+
+
+async def test_delete_removes_files(api: httpx.AsyncClient, npm_settings: Settings) -> None:
+    response = await api.post("/api/tasks", files=_files(**{"requirements.txt": "dep==1.0\n"}))
+    task_id = response.json()["task_id"]
+    await _wait(api, task_id, "resolved", "failed")
+    assert (npm_settings.tasks_dir / task_id).is_dir()
+    assert (await api.delete(f"/api/tasks/{task_id}")).status_code == 204
+    assert not (npm_settings.tasks_dir / task_id).exists()
+    assert (await api.get(f"/api/tasks/{task_id}")).status_code == 404
+    assert (await api.delete(f"/api/tasks/{task_id}")).status_code == 404
+
+
+async def test_health_and_openapi(api: httpx.AsyncClient) -> None:
+    assert (await api.get("/health")).json()["status"] == "ok"
+    schema = (await api.get("/openapi.json")).json()
+    assert "/api/tasks/{task_id}/archive" in schema["paths"]
