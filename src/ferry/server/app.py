@@ -7,7 +7,9 @@ services as the CLI) and shape the answer. Every FerryError becomes a problem do
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -61,9 +63,14 @@ def create_app(settings: Settings) -> FastAPI:
         repo = TaskRepository(make_sessionmaker(engine))
         manager = TaskManager(settings, repo)
         app.state.manager = manager
+        await manager.clean_expired()
+        await manager.recover()
+        cleaner = asyncio.create_task(_clean_periodically(manager, settings.cleanup_interval))
         try:
             yield
         finally:
+            cleaner.cancel()
+            await asyncio.gather(cleaner, return_exceptions=True)
             await manager.close()
             engine.dispose()
 
@@ -146,6 +153,18 @@ def create_app(settings: Settings) -> FastAPI:
     async def cancel(m: Manager, task_id: str) -> dict[str, Any]:
         return _task_doc(m, await m.cancel(task_id))
 
+    @app.post("/api/tasks/{task_id}/pause")
+    async def pause(m: Manager, task_id: str) -> dict[str, Any]:
+        return _task_doc(m, await m.pause(task_id))
+
+    @app.post("/api/tasks/{task_id}/resume", status_code=202)
+    async def resume(m: Manager, task_id: str) -> dict[str, Any]:
+        return _task_doc(m, await m.resume(task_id))
+
+    @app.post("/api/tasks/{task_id}/retry", status_code=202)
+    async def retry(m: Manager, task_id: str) -> dict[str, Any]:
+        return _task_doc(m, await m.retry(task_id))
+
     @app.get("/api/tasks/{task_id}/archive", response_model=None)
     async def archive(m: Manager, task_id: str) -> Response:
         record = await _record(m, task_id)
@@ -166,6 +185,15 @@ def create_app(settings: Settings) -> FastAPI:
         return Response(status_code=204)
 
     return app
+
+
+async def _clean_periodically(manager: TaskManager, interval: float) -> None:
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await manager.clean_expired()
+        except Exception:  # a failed sweep must not end the service; the next one retries
+            logging.getLogger("ferry.server").exception("expiry cleanup failed")
 
 
 def _options(raw: str) -> TaskOptions:

@@ -136,11 +136,84 @@ class TaskManager:
         self._start(task_id, self._download(task_id, options))
         return record
 
+    async def pause(self, task_id: str) -> TaskRecord:
+        """Stop downloading; every file verified so far stays in the store."""
+        record = await self._transition(task_id, TaskStatus.PAUSED, "paused by the user")
+        await self._stop(task_id)
+        return record
+
+    async def resume(self, task_id: str) -> TaskRecord:
+        record = await self._get(task_id)
+        if record.status != TaskStatus.PAUSED:
+            from ferry.db.repository import InvalidTransition
+
+            raise InvalidTransition(task_id, record.status, str(TaskStatus.DOWNLOADING))
+        record = await self._transition(task_id, TaskStatus.DOWNLOADING, "resumed by the user")
+        self._start(task_id, self._download(task_id, TaskOptions.model_validate(record.options)))
+        return record
+
+    async def retry(self, task_id: str) -> TaskRecord:
+        """Download again after a failure: what was fetched and verified is kept, so only
+        the files that failed are requested."""
+        record = await self._get(task_id)
+        if record.status != TaskStatus.FAILED or record.dependencies is None:
+            from ferry.db.repository import InvalidTransition
+
+            raise InvalidTransition(task_id, record.status, str(TaskStatus.DOWNLOADING))
+        await asyncio.to_thread(self.repo.update, task_id, error=None)
+        record = await self._transition(task_id, TaskStatus.DOWNLOADING, "retry requested")
+        self.progress.pop(task_id, None)
+        self._start(task_id, self._download(task_id, TaskOptions.model_validate(record.options)))
+        return record
+
+    async def recover(self) -> int:
+        """At start-up: tasks a killed server left mid-way go on where they stopped (the
+        store holds every file already verified)."""
+        unfinished = await asyncio.to_thread(self.repo.unfinished)
+        for record in unfinished:
+            options = TaskOptions.model_validate(record.options)
+            if record.status == TaskStatus.RESOLVING:
+                self._start(record.id, self._analyse(record.id, options, resumed=True))
+            else:
+                if record.status == TaskStatus.PACKING:
+                    # packing restarts from the download step, which finds every file stored
+                    await asyncio.to_thread(
+                        self.repo.transition,
+                        record.id,
+                        str(TaskStatus.FAILED),
+                        "server restarted while packing",
+                        allowed_from={"packing"},
+                    )
+                    await self._transition(
+                        record.id, TaskStatus.DOWNLOADING, "server restarted: packing again"
+                    )
+                self._start(record.id, self._download(record.id, options))
+        return len(unfinished)
+
+    async def clean_expired(self) -> int:
+        now = datetime.now(UTC)
+        expired = await asyncio.to_thread(self.repo.expired, now)
+        for task_id in expired:
+            await self.delete(task_id)
+        return len(expired)
+
     async def cancel(self, task_id: str) -> TaskRecord:
         record = await self._transition(task_id, TaskStatus.CANCELLED, "cancelled by the user")
-        running = self._running.get(task_id)
+        await self._stop(task_id)
+        return record
+
+    async def _stop(self, task_id: str) -> None:
+        running = self._running.pop(task_id, None)
         if running is not None:
             running.cancel()
+            await asyncio.gather(running, return_exceptions=True)
+
+    async def _get(self, task_id: str) -> TaskRecord:
+        from ferry.db.repository import TaskNotFound
+
+        record = await asyncio.to_thread(self.repo.get, task_id)
+        if record is None:
+            raise TaskNotFound(task_id)
         return record
 
     async def delete(self, task_id: str) -> bool:
@@ -203,10 +276,11 @@ class TaskManager:
         with contextlib.suppress(FerryError):  # cancelled meanwhile: that stays
             await self._transition(task_id, TaskStatus.FAILED, f"{exc.code}: {exc.message}")
 
-    async def _analyse(self, task_id: str, options: TaskOptions) -> None:
+    async def _analyse(self, task_id: str, options: TaskOptions, *, resumed: bool = False) -> None:
         async with self._slots:
             try:
-                await self._transition(task_id, TaskStatus.RESOLVING, "analysis started")
+                if not resumed:
+                    await self._transition(task_id, TaskStatus.RESOLVING, "analysis started")
                 manifests = await asyncio.to_thread(self._manifests, task_id, options)
                 pythons, node = self._targets(options, manifests)
                 resolved: Resolved = await asyncio.wait_for(

@@ -29,7 +29,8 @@ UNFINISHED = frozenset(TaskStatus) - FINISHED
 ALLOWED_FROM: dict[TaskStatus, frozenset[TaskStatus]] = {
     TaskStatus.RESOLVING: frozenset({TaskStatus.CREATED}),
     TaskStatus.RESOLVED: frozenset({TaskStatus.RESOLVING}),
-    TaskStatus.DOWNLOADING: frozenset({TaskStatus.RESOLVED, TaskStatus.PAUSED}),
+    # from failed: a retry, which fetches only what the store does not hold yet
+    TaskStatus.DOWNLOADING: frozenset({TaskStatus.RESOLVED, TaskStatus.PAUSED, TaskStatus.FAILED}),
     TaskStatus.PAUSED: frozenset({TaskStatus.DOWNLOADING}),
     TaskStatus.PACKING: frozenset({TaskStatus.DOWNLOADING}),
     TaskStatus.COMPLETED: frozenset({TaskStatus.PACKING}),
