@@ -1,0 +1,154 @@
+"""A real `ferry serve`, killed with SIGKILL mid-download and started again: the task
+continues from the files already verified and completes with a correct archive."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from conftest import Npm
+from ferry.settings import Settings
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
+
+PACKAGE = json.dumps({"name": "d", "version": "1.0.0", "dependencies": {"app": "^1.0.0"}})
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Server:
+    def __init__(self, settings: Settings, port: int) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FERRY_")}
+        env.update(
+            FERRY_DATA_DIR=str(settings.data_dir),
+            FERRY_NPM_REGISTRY=str(settings.npm_registry),
+            FERRY_INDEX_URL=str(settings.index_url),
+            FERRY_USE_MACHINE_CONFIG="false",
+            FERRY_CONCURRENCY="2",
+        )
+        self.base = f"http://127.0.0.1:{port}"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "ferry.cli.main", "serve", "--port", str(port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(200):
+            try:
+                httpx.get(self.base + "/health", timeout=1).raise_for_status()
+                return
+            except httpx.HTTPError:
+                time.sleep(0.05)
+        raise AssertionError("ferry serve did not start")
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+
+
+@pytest.fixture
+def servers() -> Iterator[list[Server]]:
+    started: list[Server] = []
+    yield started
+    for server in started:
+        server.stop()
+
+
+def _status(base: str, task_id: str) -> dict[str, Any]:
+    return httpx.get(f"{base}/api/tasks/{task_id}", timeout=5).json()  # type: ignore[no-any-return]
+
+
+def _wait(base: str, task_id: str, *statuses: str, seconds: float = 60) -> dict[str, Any]:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        doc = _status(base, task_id)
+        if doc["status"] in statuses:
+            return doc
+        time.sleep(0.1)
+    raise AssertionError(f"stuck in {doc['status']}")
+
+
+def test_sigkill_mid_download_then_restart(
+    npm_settings: Settings, npmreg: Npm, servers: list[Server], tmp_path: Path
+) -> None:
+    port = _free_port()
+    first = Server(npm_settings, port)
+    servers.append(first)
+    created = httpx.post(
+        f"{first.base}/api/tasks",
+        files=[("files", ("package.json", PACKAGE.encode(), "application/json"))],
+        data={
+            "options": json.dumps(
+                {"node_version": "20", "os": "linux", "cpu": "x64", "format": "zip"}
+            )
+        },
+        timeout=10,
+    ).json()
+    task_id = created["task_id"]
+    _wait(first.base, task_id, "resolved")
+
+    npmreg.registry.delay(1.0)  # each tarball takes a second: time to kill mid-way
+    npmreg.registry.clear_log()
+    httpx.post(f"{first.base}/api/tasks/{task_id}/download", timeout=10).raise_for_status()
+    deadline = time.monotonic() + 20
+    while not any(p.endswith(".tgz") for _, p in npmreg.registry.requests):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    time.sleep(1.3)  # the first tarballs are verified and stored by now
+    first.kill()
+    assert _status_after_kill(npm_settings, task_id) == "downloading"
+    blobs = npm_settings.blob_dir / "sha512"
+    kept = {p.name for p in blobs.rglob("*") if p.is_file()}
+    assert 0 < len(kept) < 3
+
+    npmreg.registry.delay(0)
+    npmreg.registry.clear_log()
+    second = Server(npm_settings, port)
+    servers.append(second)
+    doc = _wait(second.base, task_id, "completed", "failed")
+    assert doc["status"] == "completed", doc["error"]
+    fetched_again = [p for m, p in npmreg.registry.requests if p.endswith(".tgz")]
+    assert len(fetched_again) == 3 - len(kept)  # what was verified before is not fetched
+
+    archive = httpx.get(f"{second.base}{doc['archive_url']}", timeout=10).content
+    with zipfile.ZipFile(io.BytesIO(archive)) as zf:
+        root = zf.namelist()[0].split("/")[0]
+        for line in zf.read(f"{root}/SHA256SUMS").decode().splitlines():
+            digest, name = line.split("  ", 1)
+            assert hashlib.sha256(zf.read(f"{root}/{name}")).hexdigest() == digest
+
+
+def _status_after_kill(settings: Settings, task_id: str) -> str:
+    from ferry.db.engine import make_engine, make_sessionmaker
+    from ferry.db.repository import TaskRepository
+
+    engine = make_engine(settings.effective_database_url)
+    try:
+        record = TaskRepository(make_sessionmaker(engine)).get(task_id)
+        assert record is not None
+        return record.status
+    finally:
+        engine.dispose()
