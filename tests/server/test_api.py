@@ -15,19 +15,25 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 
+from db import BACKENDS, fresh_database
 from ferry.server.app import create_app
 from ferry.settings import Settings
 
 pytestmark = pytest.mark.timeout(120)
 
 
-@pytest.fixture
-async def api(npm_settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(npm_settings)
-    async with LifespanManager(app) as manager:
-        transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://ferry") as client:
-            yield client
+@pytest.fixture(params=BACKENDS)
+async def api(
+    request: pytest.FixtureRequest, npm_settings: Settings, tmp_path: Path
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The API on SQLite and on PostgreSQL (a fresh schema at 127.0.0.1)."""
+    with fresh_database(request.param, tmp_path) as url:
+        settings = npm_settings.model_copy(update={"database_url": url})
+        app = create_app(settings)
+        async with LifespanManager(app) as manager:
+            transport = httpx.ASGITransport(app=manager.app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://ferry") as client:
+                yield client
 
 
 async def _wait(api: httpx.AsyncClient, task_id: str, *statuses: str) -> dict[str, Any]:
@@ -170,3 +176,11 @@ async def test_health_and_openapi(api: httpx.AsyncClient) -> None:
     assert (await api.get("/health")).json()["status"] == "ok"
     schema = (await api.get("/openapi.json")).json()
     assert "/api/tasks/{task_id}/archive" in schema["paths"]
+
+
+async def test_metrics_count_tasks_and_transitions(api: httpx.AsyncClient) -> None:
+    response = await api.post("/api/tasks", files=_files(**{"requirements.txt": "dep==1.0\n"}))
+    await _wait(api, response.json()["task_id"], "resolved", "failed")
+    text = (await api.get("/metrics")).text
+    assert "ferry_tasks_created_total 1.0" in text
+    assert 'ferry_task_transitions_total{to="resolving"} 1.0' in text

@@ -87,6 +87,12 @@ def create_app(settings: Settings) -> FastAPI:
         extra = {k: v for k, v in exc.to_dict().items() if k not in ("code", "message")}
         return problem(exc.http_status, exc.code, exc.message, **extra)
 
+    @app.get("/metrics", response_model=None)
+    async def metrics(m: Manager) -> Response:
+        from prometheus_client import CONTENT_TYPE_LATEST
+
+        return Response(m.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
     @app.get("/health")
     async def health() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
@@ -114,7 +120,8 @@ def create_app(settings: Settings) -> FastAPI:
     @app.get("/api/tasks")
     async def list_tasks(
         m: Manager,
-        page: Annotated[int, Query(ge=1)] = 1,
+        # bounded: an offset past 64 bits is a database error, not an empty page
+        page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
         size: Annotated[int, Query(ge=1, le=200)] = 20,
         status: Annotated[TaskStatus | None, Query()] = None,
     ) -> dict[str, Any]:

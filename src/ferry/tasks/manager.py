@@ -20,6 +20,7 @@ from ferry.db.repository import TaskRecord, TaskRepository
 from ferry.errors import FerryError, ManifestError
 from ferry.fetch.progress import ProgressListener
 from ferry.manifests import split_manifests
+from ferry.server.metrics import Metrics
 from ferry.services.bundle import BundlePlan, bundle
 from ferry.services.python_bundle import ResolutionFailed
 from ferry.services.resolve import Resolved, resolve_all
@@ -98,9 +99,12 @@ def _error_document(exc: FerryError, uploads: Path) -> dict[str, Any]:
 
 
 class TaskManager:
-    def __init__(self, settings: Settings, repo: TaskRepository) -> None:
+    def __init__(
+        self, settings: Settings, repo: TaskRepository, metrics: Metrics | None = None
+    ) -> None:
         self.settings = settings
         self.repo = repo
+        self.metrics = metrics or Metrics()
         self._slots = asyncio.Semaphore(settings.max_concurrent_tasks)
         self._running: dict[str, asyncio.Task[None]] = {}
         self.progress: dict[str, Progress] = {}
@@ -127,6 +131,7 @@ class TaskManager:
             [u.name for u in uploads],
             expires_at=expires,
         )
+        self.metrics.tasks_created.inc()
         self._start(task_id, self._analyse(task_id, options))
         return record
 
@@ -236,12 +241,21 @@ class TaskManager:
     def _start(self, task_id: str, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(work, name=f"ferry-task-{task_id}")
         self._running[task_id] = task
-        task.add_done_callback(lambda _t: self._running.pop(task_id, None))
+        self.metrics.tasks_running.inc()
+
+        def done(_t: asyncio.Task[None]) -> None:
+            self.metrics.tasks_running.dec()
+            if self._running.get(task_id) is task:
+                del self._running[task_id]
+
+        task.add_done_callback(done)
 
     async def _transition(self, task_id: str, to: TaskStatus, reason: str) -> TaskRecord:
-        return await asyncio.to_thread(
+        record = await asyncio.to_thread(
             self.repo.transition, task_id, str(to), reason, allowed_from=allowed_from(to)
         )
+        self.metrics.transitions.labels(to=str(to)).inc()
+        return record
 
     def _targets(
         self, options: TaskOptions, manifests: list[Path]
