@@ -22,7 +22,9 @@ from ferry import __version__
 from ferry.db.engine import make_engine, make_sessionmaker, upgrade
 from ferry.db.repository import TaskRecord, TaskRepository
 from ferry.errors import FerryError, UploadError, UsageError
+from ferry.server.ws import add_websocket_routes
 from ferry.settings import Settings
+from ferry.tasks.events import EventHub
 from ferry.tasks.manager import TaskManager
 from ferry.tasks.options import TaskOptions
 from ferry.tasks.states import TaskStatus
@@ -61,7 +63,9 @@ def create_app(settings: Settings) -> FastAPI:
         engine = make_engine(settings.effective_database_url)
         upgrade(engine)
         repo = TaskRepository(make_sessionmaker(engine))
-        manager = TaskManager(settings, repo)
+        hub = EventHub()
+        app.state.hub = hub
+        manager = TaskManager(settings, repo, hub=hub)
         app.state.manager = manager
         await manager.clean_expired()
         await manager.recover()
@@ -72,6 +76,7 @@ def create_app(settings: Settings) -> FastAPI:
             cleaner.cancel()
             await asyncio.gather(cleaner, return_exceptions=True)
             await manager.close()
+            hub.close()
             engine.dispose()
 
     app = FastAPI(
@@ -86,6 +91,12 @@ def create_app(settings: Settings) -> FastAPI:
     async def ferry_error(_request: Request, exc: FerryError) -> JSONResponse:
         extra = {k: v for k, v in exc.to_dict().items() if k not in ("code", "message")}
         return problem(exc.http_status, exc.code, exc.message, **extra)
+
+    async def exists(task_id: str) -> bool:
+        record = await asyncio.to_thread(app.state.manager.repo.get, task_id)
+        return record is not None
+
+    add_websocket_routes(app, lambda ws: ws.app.state.hub, exists)
 
     @app.get("/metrics", response_model=None)
     async def metrics(m: Manager) -> Response:

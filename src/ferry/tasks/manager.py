@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shutil
+import time
 import uuid
 from collections.abc import Coroutine
 from datetime import UTC, datetime, timedelta
@@ -32,6 +33,7 @@ from ferry.targets import (
     host_target,
     parse_targets,
 )
+from ferry.tasks.events import EventHub, HubProgress, TaskEvent
 from ferry.tasks.options import TaskOptions
 from ferry.tasks.states import TaskStatus, allowed_from
 from ferry.tasks.uploads import Upload, store, validate
@@ -100,11 +102,16 @@ def _error_document(exc: FerryError, uploads: Path) -> dict[str, Any]:
 
 class TaskManager:
     def __init__(
-        self, settings: Settings, repo: TaskRepository, metrics: Metrics | None = None
+        self,
+        settings: Settings,
+        repo: TaskRepository,
+        metrics: Metrics | None = None,
+        hub: EventHub | None = None,
     ) -> None:
         self.settings = settings
         self.repo = repo
         self.metrics = metrics or Metrics()
+        self.hub = hub or EventHub()
         self._slots = asyncio.Semaphore(settings.max_concurrent_tasks)
         self._running: dict[str, asyncio.Task[None]] = {}
         self.progress: dict[str, Progress] = {}
@@ -132,6 +139,7 @@ class TaskManager:
             expires_at=expires,
         )
         self.metrics.tasks_created.inc()
+        self.hub.publish(task_id, TaskEvent.status_changed("created"))
         self._start(task_id, self._analyse(task_id, options))
         return record
 
@@ -228,6 +236,7 @@ class TaskManager:
         removed = await asyncio.to_thread(self.repo.delete, task_id)
         await asyncio.to_thread(shutil.rmtree, self.task_dir(task_id), True)
         self.progress.pop(task_id, None)
+        self.hub.forget(task_id)
         return bool(removed)
 
     async def close(self) -> None:
@@ -255,6 +264,7 @@ class TaskManager:
             self.repo.transition, task_id, str(to), reason, allowed_from=allowed_from(to)
         )
         self.metrics.transitions.labels(to=str(to)).inc()
+        self.hub.publish(task_id, TaskEvent.status_changed(str(to), reason))
         return record
 
     def _targets(
@@ -287,6 +297,7 @@ class TaskManager:
     async def _fail(self, task_id: str, exc: FerryError) -> None:
         doc = _error_document(exc, self.uploads_dir(task_id))
         await asyncio.to_thread(self.repo.update, task_id, error=doc)
+        self.hub.publish(task_id, TaskEvent.error(exc.message))
         with contextlib.suppress(FerryError):  # cancelled meanwhile: that stays
             await self._transition(task_id, TaskStatus.FAILED, f"{exc.code}: {exc.message}")
 
@@ -335,10 +346,8 @@ class TaskManager:
 
     async def _download(self, task_id: str, options: TaskOptions) -> None:
         progress = self.progress.setdefault(task_id, Progress())
-
-        def phase(name: str) -> None:
-            if name.startswith("fetching"):
-                progress.ecosystem = name.split(" ", 1)[-1]
+        # live events for WebSocket subscribers, forwarding to the in-memory counts
+        listener = HubProgress(self.hub, task_id, inner=progress)
 
         async with self._slots:
             try:
@@ -352,12 +361,22 @@ class TaskManager:
                     all_platforms=options.all_platforms,
                 )
                 out = self.task_dir(task_id) / f"bundle{_SUFFIX[options.format]}"
+                started = time.perf_counter()
                 result = await asyncio.wait_for(
                     bundle(
-                        self.settings, plan, out, options.format, listener=progress, phase=phase
+                        self.settings,
+                        plan,
+                        out,
+                        options.format,
+                        listener=listener,
+                        phase=listener.announce,
                     ),
                     timeout=self.settings.task_timeout,
                 )
+                self.metrics.task_seconds.labels(phase="download").observe(
+                    time.perf_counter() - started
+                )
+                self.metrics.bytes_fetched.inc(result.bytes_fetched)
                 await self._transition(task_id, TaskStatus.PACKING, "files fetched")
                 if result.archive_size > self.settings.task_disk_bytes:
                     out.unlink(missing_ok=True)
@@ -371,6 +390,9 @@ class TaskManager:
                     archive_path=str(out),
                     archive_size=result.archive_size,
                     progress=progress.state,
+                )
+                self.hub.publish(
+                    task_id, TaskEvent.complete(f"archive written ({result.archive_size} bytes)")
                 )
                 await self._transition(task_id, TaskStatus.COMPLETED, "archive written")
             except FerryError as exc:

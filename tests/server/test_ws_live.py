@@ -1,0 +1,56 @@
+"""Live events from a real task over /ws/tasks/{id}: statuses in order, progress with
+bytes, a complete event; a late subscriber starts from the snapshot."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from ferry.server.app import create_app
+from ferry.settings import Settings
+
+PACKAGE = json.dumps({"name": "d", "version": "1.0.0", "dependencies": {"app": "^1.0.0"}})
+
+
+def _wait(client: TestClient, task_id: str, *statuses: str) -> dict[str, Any]:
+    for _ in range(400):
+        doc: dict[str, Any] = client.get(f"/api/tasks/{task_id}").json()
+        if doc["status"] in statuses:
+            return doc
+        time.sleep(0.05)
+    raise AssertionError("task stuck")
+
+
+def test_events_of_a_task(npm_settings: Settings) -> None:
+    with TestClient(create_app(npm_settings)) as client:
+        created = client.post(
+            "/api/tasks",
+            files=[("files", ("package.json", PACKAGE.encode(), "application/json"))],
+            data={"options": json.dumps({"node_version": "20", "os": "linux", "cpu": "x64"})},
+        ).json()
+        task_id = created["task_id"]
+        _wait(client, task_id, "resolved")
+        with client.websocket_connect(f"/ws/tasks/{task_id}") as ws:
+            first = json.loads(ws.receive_text())
+            assert first["type"] == "status" and first["status"] == "resolved"
+            client.post(f"/api/tasks/{task_id}/download")
+            events = []
+            while True:
+                event = json.loads(ws.receive_text())
+                events.append(event)
+                if event["type"] == "status" and event["status"] in ("completed", "failed"):
+                    break
+        statuses = [e["status"] for e in events if e["type"] == "status"]
+        assert statuses == ["downloading", "packing", "completed"]
+        progress = [e for e in events if e["type"] == "progress"]
+        assert progress and progress[-1]["bytes_done"] > 0 and progress[-1]["ecosystem"] == "npm"
+        assert any(e["type"] == "complete" for e in events)
+        assert any(e["type"] == "log" and e["package_name"] for e in events)
+
+        # a late subscriber gets the current state first
+        with client.websocket_connect(f"/ws/tasks/{task_id}") as late:
+            snapshot = json.loads(late.receive_text())
+            assert snapshot["type"] == "status" and snapshot["status"] == "completed"
