@@ -22,6 +22,7 @@ from ferry import __version__
 from ferry.db.engine import make_engine, make_sessionmaker, upgrade
 from ferry.db.repository import TaskRecord, TaskRepository
 from ferry.errors import FerryError, UploadError, UsageError
+from ferry.server.limits import BodyLimit
 from ferry.server.ws import add_websocket_routes
 from ferry.settings import Settings
 from ferry.tasks.events import EventHub
@@ -86,6 +87,9 @@ def create_app(settings: Settings) -> FastAPI:
         description="Bundle tasks: upload manifests, look at the tree, download "
         "everything verified, take one archive that installs offline.",
     )
+
+    # a whole request may carry a few manifests at the per-file limit, plus form overhead
+    app.add_middleware(BodyLimit, max_bytes=settings.upload_max_bytes * 8 + 64 * 1024)
 
     @app.exception_handler(FerryError)
     async def ferry_error(_request: Request, exc: FerryError) -> JSONResponse:

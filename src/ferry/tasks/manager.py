@@ -294,6 +294,21 @@ class TaskManager:
         python_files, npm_files = split_manifests(files)
         return (python_files if options.pypi else []) + (npm_files if options.npm else [])
 
+    async def _check_disk_budget(self, task_id: str) -> None:
+        """Refuse before downloading when the resolved files alone pass the task's limit."""
+        record = await self._get(task_id)
+        deps = record.dependencies or {}
+        known = 0
+        for section in deps.values():
+            if isinstance(section, dict):
+                known += int(section.get("total_bytes") or 0)
+        if known > self.settings.task_disk_bytes:
+            raise FerryError(
+                f"the bundle needs {known} bytes, over the task's "
+                f"{self.settings.task_disk_bytes}-byte limit",
+                hint="Raise task_disk_bytes, or split the manifests into several tasks.",
+            )
+
     async def _fail(self, task_id: str, exc: FerryError) -> None:
         doc = _error_document(exc, self.uploads_dir(task_id))
         await asyncio.to_thread(self.repo.update, task_id, error=doc)
@@ -360,6 +375,7 @@ class TaskManager:
                     selection=options.selection,
                     all_platforms=options.all_platforms,
                 )
+                await self._check_disk_budget(task_id)
                 out = self.task_dir(task_id) / f"bundle{_SUFFIX[options.format]}"
                 started = time.perf_counter()
                 result = await asyncio.wait_for(

@@ -76,7 +76,18 @@ async def run_npm(
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-    out, err = await proc.communicate()
+    try:
+        out, err = await proc.communicate()
+    except BaseException:
+        # cancelled (a task timeout, a shutdown): npm must not outlive the request
+        await _kill(proc)
+        raise
     return NpmRun(
         proc.returncode or 0, out.decode(errors="replace"), err.decode(errors="replace"), logs_dir
     )
+
+
+async def _kill(proc: asyncio.subprocess.Process) -> None:
+    if proc.returncode is None:
+        proc.kill()
+        await proc.wait()

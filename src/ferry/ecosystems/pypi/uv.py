@@ -242,7 +242,14 @@ async def compile_target(
             )
         except OSError as exc:
             raise ResolverUnavailableError(f"could not run uv at {uv}: {exc}") from exc
-        _, raw_stderr = await proc.communicate()
+        try:
+            _, raw_stderr = await proc.communicate()
+        except BaseException:
+            # cancelled (a task timeout, a shutdown): uv must not outlive the request
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+            raise
         stderr = raw_stderr.decode(errors="replace")
         if proc.returncode != 0:
             return classify_failure(stderr)
