@@ -88,6 +88,17 @@ async def test_create_analyse_download_archive(api: httpx.AsyncClient) -> None:
     archive = await api.get(doc["archive_url"])
     assert archive.status_code == 200 and len(archive.content) == doc["archive_size"]
     assert archive.headers["content-disposition"].startswith("attachment;")
+    assert archive.headers["etag"]
+    assert [
+        (t["from"], t["to"]) for t in (await api.get(f"/api/tasks/{task_id}")).json()["transitions"]
+    ] == [
+        (None, "created"),
+        ("created", "resolving"),
+        ("resolving", "resolved"),
+        ("resolved", "downloading"),
+        ("downloading", "packing"),
+        ("packing", "completed"),
+    ]
     with zipfile.ZipFile(io.BytesIO(archive.content)) as zf:
         root = zf.namelist()[0].split("/")[0]
         for line in zf.read(f"{root}/SHA256SUMS").decode().splitlines():
@@ -184,3 +195,27 @@ async def test_metrics_count_tasks_and_transitions(api: httpx.AsyncClient) -> No
     text = (await api.get("/metrics")).text
     assert "ferry_tasks_created_total 1.0" in text
     assert 'ferry_task_transitions_total{to="resolving"} 1.0' in text
+
+
+async def test_auto_download_and_several_pythons(api: httpx.AsyncClient) -> None:
+    options = {
+        "python_versions": ["3.11", "3.12"],
+        "platforms": ["win_amd64"],
+        "auto_download": True,
+        "format": "tar.zst",
+    }
+    response = await api.post(
+        "/api/tasks",
+        files=_files(**{"requirements.txt": "native\n"}),
+        data={"options": json.dumps(options)},
+    )
+    doc = await _wait(api, response.json()["task_id"], "completed", "failed")
+    assert doc["status"] == "completed", doc["error"]
+    keys = [
+        t["target"]["key"]
+        for t in (await api.get(f"/api/tasks/{doc['task_id']}/dependencies")).json()["python"][
+            "targets"
+        ]
+    ]
+    assert keys == ["cp311-win_amd64", "cp312-win_amd64"]
+    assert doc["progress"]["pypi"]["completed"] == 2  # one native wheel per Python

@@ -154,7 +154,13 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.get("/api/tasks/{task_id}")
     async def get_task(m: Manager, task_id: str) -> dict[str, Any]:
-        return _task_doc(m, await _record(m, task_id))
+        doc = _task_doc(m, await _record(m, task_id))
+        transitions = await asyncio.to_thread(m.repo.transitions, task_id)
+        doc["transitions"] = [
+            {"from": t.from_status, "to": t.to_status, "reason": t.reason, "at": t.at.isoformat()}
+            for t in transitions
+        ]
+        return doc
 
     @app.get("/api/tasks/{task_id}/dependencies")
     async def dependencies(m: Manager, task_id: str) -> Any:
