@@ -54,3 +54,47 @@ def test_events_of_a_task(npm_settings: Settings) -> None:
         with client.websocket_connect(f"/ws/tasks/{task_id}") as late:
             snapshot = json.loads(late.receive_text())
             assert snapshot["type"] == "status" and snapshot["status"] == "completed"
+
+
+def test_hundreds_of_files_are_coalesced(npm_settings: Settings, tmp_path_factory: Any) -> None:
+    from support.npmregistry import LocalRegistry, build_tarball
+
+    count = 300
+    built = tmp_path_factory.mktemp("many")
+    with LocalRegistry() as registry:
+        for i in range(count):
+            registry.publish(build_tarball(built, f"pkg-{i:03d}", "1.0.0"))
+        settings = npm_settings.model_copy(update={"npm_registry": registry.url})
+        package = json.dumps(
+            {
+                "name": "many",
+                "version": "1.0.0",
+                "dependencies": {f"pkg-{i:03d}": "1.0.0" for i in range(count)},
+            }
+        )
+        with TestClient(create_app(settings)) as client:
+            created = client.post(
+                "/api/tasks",
+                files=[("files", ("package.json", package.encode(), "application/json"))],
+                data={"options": json.dumps({"node_version": "20", "os": "linux", "cpu": "x64"})},
+            ).json()
+            task_id = created["task_id"]
+            _wait(client, task_id, "resolved")
+            with client.websocket_connect(f"/ws/tasks/{task_id}") as ws:
+                json.loads(ws.receive_text())  # the snapshot
+                started = time.monotonic()
+                client.post(f"/api/tasks/{task_id}/download")
+                events = []
+                while True:
+                    event = json.loads(ws.receive_text())
+                    events.append(event)
+                    if event["type"] == "status" and event["status"] in ("completed", "failed"):
+                        break
+                seconds = time.monotonic() - started
+    progress = [e for e in events if e["type"] == "progress"]
+    logs = [e for e in events if e["type"] == "log" and e["package_name"]]
+    assert events[-1]["status"] == "completed"
+    assert len(logs) == count  # one line per file, none lost
+    # a few a second, whatever the number of files (the first goes out at once)
+    assert 0 < len(progress) <= 4 * seconds + 3, (len(progress), seconds)
+    assert progress[-1]["current"] == count
