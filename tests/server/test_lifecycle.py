@@ -112,3 +112,28 @@ async def test_unfinished_download_goes_on_after_restart(
     async for api in _client(npm_settings):  # start again: the task resumes by itself
         doc = await _wait(api, task_id, "completed", "failed")
         assert doc["status"] == "completed", doc["error"]
+
+
+async def test_periodic_sweep_removes_expired_tasks(npm_settings: Settings) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from ferry.db.engine import make_engine, make_sessionmaker
+    from ferry.db.repository import TaskRepository
+
+    swept = npm_settings.model_copy(update={"cleanup_interval": 0.2})
+    async for api in _client(swept):
+        task_id = await _resolved_task(api)
+        engine = make_engine(swept.effective_database_url)
+        try:  # the task's time is up now; the running service's sweep must notice
+            TaskRepository(make_sessionmaker(engine)).update(
+                task_id, expires_at=datetime.now(UTC) - timedelta(seconds=1)
+            )
+        finally:
+            engine.dispose()
+        for _ in range(100):
+            if (await api.get(f"/api/tasks/{task_id}")).status_code == 404:
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("the expired task was not swept while running")
+        assert not (swept.tasks_dir / task_id).exists()
