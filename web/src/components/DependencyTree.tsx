@@ -1,0 +1,254 @@
+/**
+ * One dependency tree (npm, or Python for one target): a virtualised antd Tree with a fixed
+ * height (2,000+ nodes stay smooth), expand all / collapse all, a search box (matches
+ * highlighted, their ancestors opened, the first one scrolled to), each node's version
+ * and size, and problems shown in place as coloured tags.
+ *
+ * `ref.focusPackage(name)` opens the first node of that package, selects it and scrolls
+ * to it (the problem summary uses it).
+ */
+import { forwardRef, useCallback, useEffect, useImperativeHandle, useMemo, useRef, useState } from 'react';
+import type { Key, ReactNode } from 'react';
+import { Button, Empty, Input, Space, Tag, Tooltip, Tree, Typography } from 'antd';
+import type { TreeDataNode } from 'antd';
+import { MinusSquareOutlined, PlusSquareOutlined, SearchOutlined } from '@ant-design/icons';
+import type { NpmDeps, Problem, PythonTargetDeps } from '../api/client';
+import { formatBytes } from '../format';
+import { useI18n } from '../i18n';
+import {
+  ancestorsOf,
+  buildNpmModel,
+  buildPythonModel,
+  normalizeFor,
+  searchModel,
+  worstSeverity,
+} from './depModel';
+import type { DepNode, TreeModel } from './depModel';
+
+export type TreeSource =
+  | { ecosystem: 'npm'; doc: NpmDeps }
+  | { ecosystem: 'pypi'; doc: PythonTargetDeps };
+
+export interface DependencyTreeProps {
+  source: TreeSource;
+  /** Pixel height of the (virtualised) list. */
+  height?: number;
+  /** Used in data-testid values: `dependency-tree-<id>`, `tree-search-<id>`, ... */
+  id?: string;
+}
+
+export interface DependencyTreeHandle {
+  /** Open, select and scroll to the first node of `name`; false when it is not in the tree. */
+  focusPackage: (name: string) => boolean;
+  model: TreeModel;
+}
+
+interface Item extends TreeDataNode {
+  key: string;
+  dep: DepNode;
+  children?: Item[];
+}
+
+export const SEVERITY_COLOR: Record<Problem['severity'], string> = {
+  error: 'red',
+  warning: 'orange',
+  info: 'blue',
+};
+
+const ITEM_HEIGHT = 28;
+
+function toItems(nodes: DepNode[]): Item[] {
+  return nodes.map((dep) => ({
+    key: dep.key,
+    title: dep.name,
+    dep,
+    isLeaf: dep.children.length === 0,
+    children: dep.children.length > 0 ? toItems(dep.children) : undefined,
+  }));
+}
+
+function highlight(text: string, query: string): ReactNode {
+  const q = query.trim().toLowerCase();
+  if (!q) return text;
+  const i = text.toLowerCase().indexOf(q);
+  if (i < 0) return text;
+  return (
+    <>
+      {text.slice(0, i)}
+      <mark className="tree-match-text">{text.slice(i, i + q.length)}</mark>
+      {text.slice(i + q.length)}
+    </>
+  );
+}
+
+export const DependencyTree = forwardRef<DependencyTreeHandle, DependencyTreeProps>(
+  function DependencyTree({ source, height = 480, id }, ref) {
+    const { t } = useI18n();
+    const model = useMemo<TreeModel>(
+      () => (source.ecosystem === 'npm' ? buildNpmModel(source.doc) : buildPythonModel(source.doc)),
+      [source.ecosystem, source.doc],
+    );
+    const treeId = id ?? model.id;
+    const items = useMemo(() => toItems(model.roots), [model]);
+    const initialExpanded = useMemo(
+      () => model.roots.filter((r) => r.children.length > 0).map((r) => r.key),
+      [model],
+    );
+    const [expandedKeys, setExpandedKeys] = useState<Key[]>(initialExpanded);
+    const [selectedKeys, setSelectedKeys] = useState<Key[]>([]);
+    const [query, setQuery] = useState('');
+    const treeRef = useRef<{ scrollTo: (arg: { key: Key; align?: 'top' | 'bottom' | 'auto'; offset?: number }) => void } | null>(null);
+    const pendingScroll = useRef<Key | null>(null);
+
+    useEffect(() => {
+      setExpandedKeys(initialExpanded);
+      setSelectedKeys([]);
+      setQuery('');
+    }, [initialExpanded]);
+
+    const matches = useMemo(() => searchModel(model, query), [model, query]);
+    const matchSet = useMemo(() => new Set(matches), [matches]);
+
+    const scrollToKey = useCallback((key: Key) => {
+      pendingScroll.current = key;
+    }, []);
+
+    // scroll once the expansion that reveals the node has rendered
+    useEffect(() => {
+      const key = pendingScroll.current;
+      if (key === null) return;
+      pendingScroll.current = null;
+      const handle = window.setTimeout(() => {
+        treeRef.current?.scrollTo({ key, align: 'top', offset: ITEM_HEIGHT });
+      }, 0);
+      return () => window.clearTimeout(handle);
+    });
+
+    const onSearch = (value: string) => {
+      setQuery(value);
+      const found = searchModel(model, value);
+      if (found.length === 0) return;
+      const open = new Set<Key>();
+      for (const key of found) for (const a of ancestorsOf(model, key)) open.add(a);
+      setExpandedKeys(Array.from(open));
+      scrollToKey(found[0]);
+    };
+
+    const focusPackage = useCallback(
+      (name: string): boolean => {
+        const keys = model.keysByName.get(normalizeFor(model.ecosystem, name));
+        if (!keys || keys.length === 0) return false;
+        const key = keys[0];
+        const ancestors = ancestorsOf(model, key);
+        setExpandedKeys((prev) => Array.from(new Set([...prev, ...ancestors])));
+        setSelectedKeys([key]);
+        scrollToKey(key);
+        return true;
+      },
+      [model, scrollToKey],
+    );
+
+    useImperativeHandle(ref, () => ({ focusPackage, model }), [focusPackage, model]);
+
+    const titleRender = (item: Item) => {
+      const dep = item.dep;
+      const severity = worstSeverity(dep);
+      const matched = matchSet.has(dep.key);
+      return (
+        <span
+          className={`dep-node${severity ? ` dep-node-${severity}` : ''}${matched ? ' tree-match' : ''}`}
+          data-testid="tree-node"
+          data-name={dep.name}
+          data-match={matched ? 'true' : undefined}
+          data-severity={severity ?? undefined}
+        >
+          <span className="dep-name">{highlight(dep.name, query)}</span>
+          {dep.version && <span className="dep-version">@{dep.version}</span>}
+          {dep.size != null && <span className="dep-size">{formatBytes(dep.size)}</span>}
+          {dep.spec && dep.spec !== dep.version && (
+            <Typography.Text type="secondary" className="dep-spec">
+              {dep.spec}
+            </Typography.Text>
+          )}
+          {dep.deduped && <Tag className="dep-flag">{t('tree.deduped')}</Tag>}
+          {dep.buildOnly && <Tag className="dep-flag">{t('tree.buildOnly')}</Tag>}
+          {dep.sdist && !dep.problems.some((p) => p.kind === 'no-wheel-for-target') && (
+            <Tag className="dep-flag">{t('tree.sdist')}</Tag>
+          )}
+          {dep.problems.map((p, i) => (
+            <Tooltip key={`${p.kind}-${i}`} title={p.message}>
+              <Tag color={SEVERITY_COLOR[p.severity]} data-testid="problem-tag" data-kind={p.kind}>
+                {p.kind}
+              </Tag>
+            </Tooltip>
+          ))}
+          {dep.nodeProblems.map((text, i) => (
+            <Tooltip key={`np-${i}`} title={text}>
+              <Tag color="orange" data-testid="problem-tag" data-kind="node-problem">
+                {text.length > 40 ? `${text.slice(0, 40)}…` : text}
+              </Tag>
+            </Tooltip>
+          ))}
+        </span>
+      );
+    };
+
+    return (
+      <div className="dependency-tree" data-testid={`dependency-tree-${treeId}`} data-nodes={model.size}>
+        <Space wrap className="dependency-tree-toolbar">
+          <Button
+            size="small"
+            icon={<PlusSquareOutlined />}
+            data-testid={`tree-expand-all-${treeId}`}
+            onClick={() => setExpandedKeys(model.parentKeys)}
+          >
+            {t('tree.expandAll')}
+          </Button>
+          <Button
+            size="small"
+            icon={<MinusSquareOutlined />}
+            data-testid={`tree-collapse-all-${treeId}`}
+            onClick={() => setExpandedKeys([])}
+          >
+            {t('tree.collapseAll')}
+          </Button>
+          <Input
+            allowClear
+            size="small"
+            prefix={<SearchOutlined />}
+            placeholder={t('tree.search')}
+            value={query}
+            onChange={(e) => onSearch(e.target.value)}
+            data-testid={`tree-search-${treeId}`}
+            style={{ width: 240 }}
+          />
+          {query.trim() && (
+            <Typography.Text type="secondary" data-testid={`tree-match-count-${treeId}`}>
+              {t('tree.matches', { count: matches.length })}
+            </Typography.Text>
+          )}
+        </Space>
+        {items.length === 0 ? (
+          <Empty image={Empty.PRESENTED_IMAGE_SIMPLE} description={t('tree.empty')} />
+        ) : (
+          <Tree<Item>
+            ref={treeRef as never}
+            className="dependency-tree-list"
+            treeData={items}
+            height={height}
+            itemHeight={ITEM_HEIGHT}
+            virtual
+            blockNode
+            showLine={{ showLeafIcon: false }}
+            expandedKeys={expandedKeys}
+            selectedKeys={selectedKeys}
+            autoExpandParent={false}
+            onExpand={(keys) => setExpandedKeys(keys)}
+            onSelect={(keys) => setSelectedKeys(keys)}
+            titleRender={titleRender}
+          />
+        )}
+      </div>
+    );
+  },
+);

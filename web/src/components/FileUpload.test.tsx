@@ -1,0 +1,100 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { fireEvent, render, screen, waitFor, within } from '@testing-library/react';
+import { App } from 'antd';
+import { I18nProvider } from '../i18n';
+import { FileUpload } from './FileUpload';
+
+function renderUpload(onCreated = vi.fn()) {
+  render(
+    <I18nProvider initial="en">
+      <App>
+        <FileUpload options={{ npm: true, pypi: true, python_versions: ['3.12'] }} onCreated={onCreated} />
+      </App>
+    </I18nProvider>,
+  );
+  return onCreated;
+}
+
+function addFiles(...files: File[]) {
+  const input = screen.getByTestId('upload-dragger').querySelector('input[type="file"]') as HTMLInputElement;
+  expect(input).not.toBeNull();
+  expect(input.multiple).toBe(true);
+  fireEvent.change(input, { target: { files } });
+}
+
+function jsonResponse(status: number, body: unknown, type = 'application/json') {
+  return new Response(JSON.stringify(body), { status, headers: { 'content-type': type } });
+}
+
+afterEach(() => {
+  vi.unstubAllGlobals();
+});
+
+describe('FileUpload', () => {
+  it('names the accepted types and lists chosen files with remove buttons', async () => {
+    renderUpload();
+    expect(screen.getByTestId('upload-accepted')).toHaveTextContent('requirements*.txt');
+    expect(screen.getByTestId('upload-accepted')).toHaveTextContent('package.json');
+    expect(screen.getByTestId('submit-button')).toBeDisabled();
+    addFiles(new File(['flask\n'], 'requirements.txt'), new File(['{}'], 'package.json'));
+    await waitFor(() => expect(screen.getAllByTestId('upload-file')).toHaveLength(2));
+    expect(screen.getByTestId('submit-button')).toBeEnabled();
+    const first = screen.getAllByTestId('upload-file')[0];
+    fireEvent.click(within(first).getByTestId('upload-remove'));
+    await waitFor(() => expect(screen.getAllByTestId('upload-file')).toHaveLength(1));
+    expect(screen.getByTestId('upload-file').getAttribute('data-name')).toBe('package.json');
+  });
+
+  it("shows the server's refusal with file, line and reason", async () => {
+    const fetchMock = vi.fn(async () =>
+      jsonResponse(
+        422,
+        {
+          type: 'urn:ferry:manifest-invalid',
+          title: 'requirements.txt:3: not a requirement',
+          status: 422,
+          code: 'manifest-invalid',
+          message: 'requirements.txt:3: not a requirement',
+          file: 'requirements.txt',
+          line: 3,
+          reason: 'not a requirement',
+        },
+        'application/problem+json',
+      ),
+    );
+    vi.stubGlobal('fetch', fetchMock);
+    const onCreated = renderUpload();
+    addFiles(new File(['flask\n???\n'], 'requirements.txt'));
+    await waitFor(() => expect(screen.getAllByTestId('upload-file')).toHaveLength(1));
+    fireEvent.click(screen.getByTestId('submit-button'));
+
+    const alert = await screen.findByTestId('upload-error');
+    expect(alert).toHaveTextContent('manifest-invalid');
+    expect(within(alert).getByTestId('upload-error-message')).toHaveTextContent('requirements.txt:3: not a requirement');
+    expect(within(alert).getByTestId('upload-error-where')).toHaveTextContent('File requirements.txt, line 3');
+    expect(within(alert).getByTestId('upload-error-reason')).toHaveTextContent('not a requirement');
+    expect(onCreated).not.toHaveBeenCalled();
+
+    // what was sent: the files and the options as a JSON string, as multipart
+    expect(fetchMock).toHaveBeenCalledTimes(1);
+    const [url, init] = fetchMock.mock.calls[0] as unknown as [string, RequestInit];
+    expect(url).toBe('/api/tasks');
+    expect(init.method).toBe('POST');
+    const form = init.body as FormData;
+    expect((form.getAll('files') as File[]).map((f) => f.name)).toEqual(['requirements.txt']);
+    expect(JSON.parse(String(form.get('options')))).toEqual({ npm: true, pypi: true, python_versions: ['3.12'] });
+  });
+
+  it('hands the created task on', async () => {
+    vi.stubGlobal(
+      'fetch',
+      vi.fn(async () => jsonResponse(201, { task_id: 'abc123', status: 'created', files: ['package.json'], created_at: '2025-01-01T00:00:00Z' })),
+    );
+    const onCreated = renderUpload();
+    addFiles(new File(['{}'], 'package.json'));
+    await waitFor(() => expect(screen.getAllByTestId('upload-file')).toHaveLength(1));
+    fireEvent.click(screen.getByTestId('submit-button'));
+    await waitFor(() => expect(onCreated).toHaveBeenCalledTimes(1));
+    expect(onCreated.mock.calls[0][0].task_id).toBe('abc123');
+  });
+});

@@ -1,0 +1,194 @@
+/**
+ * Step ① — the manifests: drag and drop or click, several files, the list with remove
+ * buttons, the accepted types named. Submitting POSTs them (with the target options) to
+ * /api/tasks; a refusal is shown here with the server's message, file, line and reason.
+ */
+import { useState } from 'react';
+import type { ReactNode } from 'react';
+import { Alert, Button, Space, Typography, Upload } from 'antd';
+import type { UploadFile } from 'antd';
+import { DeleteOutlined, FileTextOutlined, InboxOutlined, RocketOutlined } from '@ant-design/icons';
+import { ApiError, createTask } from '../api/client';
+import type { Task, TaskOptions } from '../api/client';
+import { formatBytes } from '../format';
+import { useI18n } from '../i18n';
+
+export const ACCEPTED_TYPES = [
+  'requirements*.txt',
+  '*.in',
+  'pyproject.toml',
+  'Pipfile',
+  'Pipfile.lock',
+  'package.json',
+  'package-lock.json',
+  'npm-shrinkwrap.json',
+];
+
+export interface FileUploadProps {
+  /** The options sent with the files. */
+  options: Partial<TaskOptions>;
+  /** Called with the created task. */
+  onCreated: (task: Task) => void;
+  /** Rendered between the file list and the submit button (the target options). */
+  children?: ReactNode;
+}
+
+interface ShownError {
+  message: string;
+  code?: string;
+  file?: string;
+  line?: number;
+  reason?: string;
+  hint?: string;
+  problems?: { severity: string; kind: string; message: string }[];
+}
+
+function toShown(err: unknown): ShownError {
+  if (err instanceof ApiError) {
+    return {
+      message: err.message,
+      code: err.code,
+      file: err.file,
+      line: err.line,
+      reason: err.reason,
+      hint: err.hint,
+      problems: err.problems,
+    };
+  }
+  return { message: err instanceof Error ? err.message : String(err) };
+}
+
+export function FileUpload({ options, onCreated, children }: FileUploadProps) {
+  const { t } = useI18n();
+  const [files, setFiles] = useState<UploadFile[]>([]);
+  const [submitting, setSubmitting] = useState(false);
+  const [error, setError] = useState<ShownError | null>(null);
+
+  const onChange = (list: UploadFile[]) => {
+    // a file chosen again under the same name replaces the earlier one
+    const byName = new Map<string, UploadFile>();
+    for (const f of list) byName.set(f.name, f);
+    setFiles(Array.from(byName.values()));
+    setError(null);
+  };
+
+  const submit = async () => {
+    const chosen = files
+      .map((f) => f.originFileObj)
+      .filter((f): f is NonNullable<typeof f> => Boolean(f)) as File[];
+    if (chosen.length === 0) return;
+    setSubmitting(true);
+    setError(null);
+    try {
+      const task = await createTask(chosen, options);
+      onCreated(task);
+    } catch (err) {
+      setError(toShown(err));
+    } finally {
+      setSubmitting(false);
+    }
+  };
+
+  return (
+    <Space direction="vertical" size="middle" style={{ width: '100%' }} data-testid="file-upload">
+      <div data-testid="upload-dragger">
+      <Upload.Dragger
+        multiple
+        fileList={files}
+        beforeUpload={() => false}
+        onChange={({ fileList }) => onChange(fileList)}
+        itemRender={(_node, file, _list, actions) => (
+          <div className="upload-file" data-testid="upload-file" data-name={file.name}>
+            <FileTextOutlined />
+            <span className="upload-file-name">{file.name}</span>
+            {file.size != null && (
+              <Typography.Text type="secondary">{formatBytes(file.size)}</Typography.Text>
+            )}
+            <Button
+              size="small"
+              type="text"
+              danger
+              icon={<DeleteOutlined />}
+              aria-label={`${t('upload.remove')} ${file.name}`}
+              data-testid="upload-remove"
+              onClick={actions.remove}
+            />
+          </div>
+        )}
+      >
+        <p className="ant-upload-drag-icon">
+          <InboxOutlined />
+        </p>
+        <p className="ant-upload-text">{t('upload.drag')}</p>
+        <p className="ant-upload-hint" data-testid="upload-accepted">
+          {t('upload.hint', { types: ACCEPTED_TYPES.join(', ') })}
+        </p>
+      </Upload.Dragger>
+      </div>
+      {files.length === 0 && (
+        <Typography.Text type="secondary" data-testid="upload-empty">
+          {t('upload.noFiles')}
+        </Typography.Text>
+      )}
+
+      {children}
+
+      {error && (
+        <Alert
+          type="error"
+          showIcon
+          closable
+          onClose={() => setError(null)}
+          data-testid="upload-error"
+          message={
+            <span>
+              {t('upload.refused')}
+              {error.code ? <Typography.Text code>{error.code}</Typography.Text> : null}
+            </span>
+          }
+          description={
+            <div>
+              <div data-testid="upload-error-message">{error.message}</div>
+              {error.file && (
+                <div data-testid="upload-error-where">
+                  <strong>
+                    {error.line != null
+                      ? t('upload.where', { file: error.file, line: error.line })
+                      : t('upload.whereFile', { file: error.file })}
+                  </strong>
+                </div>
+              )}
+              {error.reason && (
+                <div data-testid="upload-error-reason">
+                  {t('upload.reason')}: {error.reason}
+                </div>
+              )}
+              {error.hint && <div className="error-hint">{error.hint}</div>}
+              {error.problems && error.problems.length > 0 && (
+                <ul className="error-problems">
+                  {error.problems.map((p, i) => (
+                    <li key={i}>
+                      [{p.severity}] {p.kind}: {p.message}
+                    </li>
+                  ))}
+                </ul>
+              )}
+            </div>
+          }
+        />
+      )}
+
+      <Button
+        type="primary"
+        size="large"
+        icon={<RocketOutlined />}
+        loading={submitting}
+        disabled={files.length === 0}
+        onClick={submit}
+        data-testid="submit-button"
+      >
+        {t('upload.submit')}
+      </Button>
+    </Space>
+  );
+}

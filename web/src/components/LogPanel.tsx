@@ -1,0 +1,103 @@
+/**
+ * The live log under the steps. It follows new lines (auto-scroll) until the user scrolls
+ * up; scrolling back to the bottom, or the "follow" button, turns following on again.
+ */
+import { useEffect, useLayoutEffect, useRef, useState } from 'react';
+import { Badge, Button, Card, Empty } from 'antd';
+import { VerticalAlignBottomOutlined } from '@ant-design/icons';
+import type { ConnectionState, LogEntry } from '../hooks/useTaskSocket';
+import { formatClock } from '../format';
+import { useI18n } from '../i18n';
+
+const NEAR_BOTTOM_PX = 24;
+
+export function LogPanel({
+  logs,
+  connection,
+  height = 220,
+}: {
+  logs: LogEntry[];
+  connection?: ConnectionState;
+  height?: number;
+}) {
+  const { t } = useI18n();
+  const box = useRef<HTMLDivElement | null>(null);
+  const [follow, setFollow] = useState(true);
+  const followRef = useRef(true);
+
+  const toBottom = () => {
+    const el = box.current;
+    if (!el) return;
+    el.scrollTop = el.scrollHeight;
+  };
+
+  useLayoutEffect(() => {
+    if (followRef.current) toBottom();
+  }, [logs]);
+
+  useEffect(() => {
+    followRef.current = follow;
+    if (follow) toBottom();
+  }, [follow]);
+
+  const onScroll = () => {
+    const el = box.current;
+    if (!el) return;
+    const atBottom = el.scrollHeight - el.scrollTop - el.clientHeight <= NEAR_BOTTOM_PX;
+    if (atBottom !== followRef.current) {
+      followRef.current = atBottom;
+      setFollow(atBottom);
+    }
+  };
+
+  const live =
+    connection === 'open' ? (
+      <Badge status="processing" text={t('log.connected')} />
+    ) : connection === 'reconnecting' || connection === 'connecting' ? (
+      <Badge status="warning" text={t('log.reconnecting')} />
+    ) : null;
+
+  return (
+    <Card
+      size="small"
+      title={t('log.title')}
+      className="log-card"
+      extra={
+        <span className="log-extra">
+          {live}
+          {!follow && (
+            <Button
+              size="small"
+              type="link"
+              icon={<VerticalAlignBottomOutlined />}
+              data-testid="log-follow"
+              onClick={() => setFollow(true)}
+            >
+              {t('log.follow')}
+            </Button>
+          )}
+        </span>
+      }
+    >
+      <div
+        ref={box}
+        className="log-panel"
+        data-testid="log-panel"
+        data-following={follow ? 'true' : 'false'}
+        style={{ height }}
+        onScroll={onScroll}
+      >
+        {logs.length === 0 ? (
+          <Empty image={Empty.PRESENTED_IMAGE_SIMPLE} description={t('log.empty')} />
+        ) : (
+          logs.map((entry) => (
+            <div key={entry.id} className={`log-line log-${entry.level}`} data-testid="log-line">
+              <span className="log-time">[{formatClock(entry.timestamp)}]</span>{' '}
+              {entry.ecosystem && <span className="log-eco">{entry.ecosystem}</span>} {entry.message}
+            </div>
+          ))
+        )}
+      </div>
+    </Card>
+  );
+}

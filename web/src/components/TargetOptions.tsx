@@ -1,0 +1,300 @@
+/**
+ * What machine the bundle is for: ecosystems, Python version(s), platform tags (common
+ * ones offered, any tag can be typed), Node version, os/cpu/libc, archive format, and
+ * extras/groups. The last choice is remembered in localStorage (`ferry.targetOptions`)
+ * and comes back as the default on the next visit.
+ */
+import { useCallback, useState } from 'react';
+import { Button, Card, Checkbox, Col, Form, Radio, Row, Select, Space } from 'antd';
+import { UndoOutlined } from '@ant-design/icons';
+import type { TaskOptions } from '../api/client';
+import { useI18n } from '../i18n';
+
+export const OPTIONS_STORAGE_KEY = 'ferry.targetOptions';
+
+export const PYTHON_VERSIONS = ['3.9', '3.10', '3.11', '3.12', '3.13', '3.14'];
+export const COMMON_PLATFORMS = [
+  'manylinux2014_x86_64',
+  'manylinux_2_28_x86_64',
+  'manylinux_2_28_aarch64',
+  'musllinux_1_2_x86_64',
+  'win_amd64',
+  'win_arm64',
+  'macosx_11_0_arm64',
+  'macosx_10_13_x86_64',
+];
+export const NODE_VERSIONS = ['18', '20', '22', '24'];
+export const OS_CHOICES = ['linux', 'win32', 'darwin'];
+export const CPU_CHOICES = ['x64', 'arm64'];
+export const LIBC_CHOICES = ['glibc', 'musl'];
+export const FORMATS: TaskOptions['format'][] = ['zip', 'tar.gz', 'tar.zst'];
+
+export type TargetOptionsValue = Omit<TaskOptions, 'auto_download'>;
+
+export const DEFAULT_OPTIONS: TargetOptionsValue = {
+  npm: true,
+  pypi: true,
+  python_versions: ['3.12'],
+  platforms: ['manylinux2014_x86_64'],
+  node_version: '20',
+  os: 'linux',
+  cpu: 'x64',
+  libc: 'glibc',
+  format: 'zip',
+  groups: [],
+  all_groups: false,
+  all_platforms: false,
+};
+
+const strings = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === 'string');
+
+/** The remembered options, checked field by field (anything odd falls back to the default). */
+export function loadOptions(): TargetOptionsValue {
+  let raw: unknown = null;
+  try {
+    raw = JSON.parse(window.localStorage.getItem(OPTIONS_STORAGE_KEY) ?? 'null');
+  } catch {
+    raw = null;
+  }
+  if (typeof raw !== 'object' || raw === null) return { ...DEFAULT_OPTIONS };
+  const r = raw as Record<string, unknown>;
+  const pick = <K extends keyof TargetOptionsValue>(
+    key: K,
+    ok: (v: unknown) => boolean,
+  ): TargetOptionsValue[K] => (ok(r[key]) ? (r[key] as TargetOptionsValue[K]) : DEFAULT_OPTIONS[key]);
+  const isBool = (v: unknown) => typeof v === 'boolean';
+  const oneOf = (list: readonly string[]) => (v: unknown) => typeof v === 'string' && list.includes(v);
+  const value: TargetOptionsValue = {
+    npm: pick('npm', isBool),
+    pypi: pick('pypi', isBool),
+    python_versions: pick('python_versions', (v) => strings(v) && v.length > 0),
+    platforms: pick('platforms', strings),
+    node_version: pick('node_version', oneOf(NODE_VERSIONS)),
+    os: pick('os', oneOf(OS_CHOICES)),
+    cpu: pick('cpu', oneOf(CPU_CHOICES)),
+    libc: pick('libc', (v) => v === null || oneOf(LIBC_CHOICES)(v)),
+    format: pick('format', oneOf(FORMATS)),
+    groups: pick('groups', strings),
+    all_groups: pick('all_groups', isBool),
+    all_platforms: pick('all_platforms', isBool),
+  };
+  if (!value.npm && !value.pypi) value.npm = value.pypi = true;
+  return value;
+}
+
+export function saveOptions(value: TargetOptionsValue): void {
+  try {
+    window.localStorage.setItem(OPTIONS_STORAGE_KEY, JSON.stringify(value));
+  } catch {
+    // not remembered; still used for this task
+  }
+}
+
+/** The options state, loaded from and saved to localStorage. */
+export function useTargetOptions(): [TargetOptionsValue, (next: TargetOptionsValue) => void] {
+  const [value, setValue] = useState<TargetOptionsValue>(loadOptions);
+  const update = useCallback((next: TargetOptionsValue) => {
+    setValue(next);
+    saveOptions(next);
+  }, []);
+  return [value, update];
+}
+
+/** The options as the server takes them (libc only for linux). */
+export function toTaskOptions(value: TargetOptionsValue): Partial<TaskOptions> {
+  return {
+    ...value,
+    libc: value.os === 'linux' ? value.libc : null,
+    auto_download: false,
+  };
+}
+
+export interface TargetOptionsProps {
+  value?: TargetOptionsValue;
+  onChange?: (next: TargetOptionsValue) => void;
+}
+
+/**
+ * Controlled when `value`/`onChange` are given; otherwise it keeps (and remembers) its
+ * own state.
+ */
+export function TargetOptions({ value, onChange }: TargetOptionsProps) {
+  const [own, setOwn] = useTargetOptions();
+  const current = value ?? own;
+  const change = onChange ?? setOwn;
+  const { t } = useI18n();
+  const set = <K extends keyof TargetOptionsValue>(key: K, v: TargetOptionsValue[K]) =>
+    change({ ...current, [key]: v });
+
+  return (
+    <Card
+      size="small"
+      title={t('options.title')}
+      data-testid="target-options"
+      extra={
+        <Button
+          size="small"
+          type="text"
+          icon={<UndoOutlined />}
+          data-testid="options-reset"
+          onClick={() => change({ ...DEFAULT_OPTIONS })}
+        >
+          {t('options.reset')}
+        </Button>
+      }
+    >
+      <Form layout="vertical" component="div">
+        <Form.Item label={t('options.ecosystems')}>
+          <Space>
+            <Checkbox
+              data-testid="option-npm"
+              checked={current.npm}
+              disabled={current.npm && !current.pypi}
+              onChange={(e) => set('npm', e.target.checked)}
+            >
+              {t('options.npm')}
+            </Checkbox>
+            <Checkbox
+              data-testid="option-pypi"
+              checked={current.pypi}
+              disabled={current.pypi && !current.npm}
+              onChange={(e) => set('pypi', e.target.checked)}
+            >
+              {t('options.pypi')}
+            </Checkbox>
+          </Space>
+        </Form.Item>
+        <Row gutter={16}>
+          <Col xs={24} md={12}>
+            <Form.Item label={t('options.python')}>
+              <Select
+                mode="multiple"
+                data-testid="option-python-versions"
+                disabled={!current.pypi}
+                value={current.python_versions}
+                onChange={(v: string[]) => set('python_versions', v.length > 0 ? v : current.python_versions)}
+                options={PYTHON_VERSIONS.map((v) => ({ value: v, label: v }))}
+              />
+            </Form.Item>
+          </Col>
+          <Col xs={24} md={12}>
+            <Form.Item label={t('options.platforms')}>
+              <Select
+                mode="tags"
+                showSearch
+                allowClear
+                data-testid="option-platforms"
+                disabled={!current.pypi}
+                placeholder={t('options.platforms.placeholder')}
+                value={current.platforms}
+                tokenSeparators={[',', ' ']}
+                onChange={(v: string[]) => set('platforms', Array.from(new Set(v.map((s) => s.trim()).filter(Boolean))))}
+                options={COMMON_PLATFORMS.map((v) => ({ value: v, label: v }))}
+              />
+            </Form.Item>
+          </Col>
+        </Row>
+        <Row gutter={16}>
+          <Col xs={24} md={12}>
+            <Form.Item label={t('options.node')}>
+              <Radio.Group
+                data-testid="option-node-version"
+                optionType="button"
+                buttonStyle="solid"
+                disabled={!current.npm}
+                value={current.node_version}
+                onChange={(e) => set('node_version', e.target.value as string)}
+                options={NODE_VERSIONS.map((v) => ({ value: v, label: v }))}
+              />
+            </Form.Item>
+          </Col>
+          <Col xs={24} md={12}>
+            <Form.Item label={t('options.format')}>
+              <Radio.Group
+                data-testid="option-format"
+                optionType="button"
+                value={current.format}
+                onChange={(e) => set('format', e.target.value as TargetOptionsValue['format'])}
+                options={FORMATS.map((v) => ({ value: v, label: v }))}
+              />
+            </Form.Item>
+          </Col>
+        </Row>
+        <Row gutter={16}>
+          <Col xs={8}>
+            <Form.Item label={t('options.os')}>
+              <Select
+                data-testid="option-os"
+                disabled={!current.npm}
+                value={current.os}
+                onChange={(v: string) =>
+                  change({ ...current, os: v, libc: v === 'linux' ? (current.libc ?? 'glibc') : current.libc })
+                }
+                options={OS_CHOICES.map((v) => ({ value: v, label: v }))}
+              />
+            </Form.Item>
+          </Col>
+          <Col xs={8}>
+            <Form.Item label={t('options.cpu')}>
+              <Select
+                data-testid="option-cpu"
+                disabled={!current.npm}
+                value={current.cpu}
+                onChange={(v: string) => set('cpu', v)}
+                options={CPU_CHOICES.map((v) => ({ value: v, label: v }))}
+              />
+            </Form.Item>
+          </Col>
+          <Col xs={8}>
+            <Form.Item label={t('options.libc')}>
+              <Select
+                data-testid="option-libc"
+                disabled={!current.npm || current.os !== 'linux'}
+                value={current.os === 'linux' ? current.libc : undefined}
+                onChange={(v: string) => set('libc', v)}
+                options={LIBC_CHOICES.map((v) => ({ value: v, label: v }))}
+              />
+            </Form.Item>
+          </Col>
+        </Row>
+        <Row gutter={16}>
+          <Col xs={24} md={12}>
+            <Form.Item label={t('options.groups')}>
+              <Select
+                mode="tags"
+                data-testid="option-groups"
+                placeholder={t('options.groups.placeholder')}
+                value={current.groups}
+                disabled={current.all_groups}
+                tokenSeparators={[',', ' ']}
+                onChange={(v: string[]) => set('groups', v)}
+                options={[]}
+              />
+            </Form.Item>
+          </Col>
+          <Col xs={24} md={12}>
+            <Form.Item label=" ">
+              <Space direction="vertical" size={2}>
+                <Checkbox
+                  data-testid="option-all-groups"
+                  checked={current.all_groups}
+                  onChange={(e) => set('all_groups', e.target.checked)}
+                >
+                  {t('options.allGroups')}
+                </Checkbox>
+                <Checkbox
+                  data-testid="option-all-platforms"
+                  checked={current.all_platforms}
+                  disabled={!current.npm}
+                  onChange={(e) => set('all_platforms', e.target.checked)}
+                >
+                  {t('options.allPlatforms')}
+                </Checkbox>
+              </Space>
+            </Form.Item>
+          </Col>
+        </Row>
+      </Form>
+    </Card>
+  );
+}

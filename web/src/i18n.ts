@@ -1,0 +1,380 @@
+/**
+ * English and Simplified Chinese strings, the language switch, and Ant Design's locale.
+ *
+ * `I18nProvider` wraps the app (and antd's ConfigProvider with en_US / zh_CN); the choice
+ * is remembered in localStorage under `ferry.lang`. `useI18n().t(key, vars)` looks a
+ * string up; `{name}` placeholders are filled from `vars`.
+ */
+import { createContext, createElement, useCallback, useContext, useMemo, useState } from 'react';
+import type { ReactNode } from 'react';
+import { ConfigProvider, Segmented } from 'antd';
+import type { Locale } from 'antd/es/locale';
+import enUS from 'antd/locale/en_US';
+import zhCN from 'antd/locale/zh_CN';
+
+export type Lang = 'en' | 'zh';
+export const LANG_STORAGE_KEY = 'ferry.lang';
+
+const en = {
+  'app.title': 'Ferry',
+  'app.subtitle': 'Packages across the air gap',
+  'nav.newTask': 'New task',
+  'nav.tasks': 'Tasks',
+  'lang.label': 'Language',
+
+  'step.upload': 'Upload',
+  'step.analyse': 'Analyse',
+  'step.download': 'Download & pack',
+  'step.upload.desc': 'Manifests and target',
+  'step.analyse.desc': 'Dependency tree',
+  'step.download.desc': 'Fetch, verify, archive',
+
+  'upload.drag': 'Drag files here, or click to choose',
+  'upload.hint': 'Several files at once. Accepted: {types}',
+  'upload.files': 'Files to upload',
+  'upload.noFiles': 'No files yet',
+  'upload.remove': 'Remove',
+  'upload.submit': 'Analyse',
+  'upload.refused': 'The server refused the upload',
+  'upload.where': 'File {file}, line {line}',
+  'upload.whereFile': 'File {file}',
+  'upload.reason': 'Reason',
+
+  'options.title': 'Target machine',
+  'options.ecosystems': 'Ecosystems',
+  'options.npm': 'npm packages',
+  'options.pypi': 'Python packages',
+  'options.python': 'Python version(s)',
+  'options.platforms': 'Platform tags',
+  'options.platforms.placeholder': 'Pick or type a wheel platform tag',
+  'options.node': 'Node.js version',
+  'options.os': 'OS',
+  'options.cpu': 'CPU',
+  'options.libc': 'libc',
+  'options.format': 'Archive format',
+  'options.groups': 'Extras / dependency groups',
+  'options.groups.placeholder': 'e.g. dev, docs',
+  'options.allGroups': 'All groups',
+  'options.allPlatforms': 'Keep npm optional packages for every platform',
+  'options.reset': 'Reset to defaults',
+
+  'analyse.resolving': 'Resolving dependencies…',
+  'analyse.failed': 'Analysis failed',
+  'analyse.start': 'Start download',
+  'analyse.noTree': 'No dependency tree yet',
+  'analyse.npmTitle': 'npm dependencies ({count} packages)',
+  'analyse.pythonTitle': 'Python dependencies ({count} packages)',
+  'analyse.target': 'Target {key}',
+
+  'tree.expandAll': 'Expand all',
+  'tree.collapseAll': 'Collapse all',
+  'tree.search': 'Search dependencies…',
+  'tree.matches': '{count} match(es)',
+  'tree.deduped': 'deduped',
+  'tree.buildOnly': 'build only',
+  'tree.sdist': 'sdist',
+  'tree.empty': 'No packages',
+
+  'stats.npm': 'npm',
+  'stats.pypi': 'Python',
+  'stats.packages': 'Packages',
+  'stats.files': 'Files',
+  'stats.size': 'Total size',
+  'stats.problems': 'Problems',
+  'stats.targets': 'Targets',
+  'stats.excluded': 'Left out',
+
+  'problems.title': 'Problems',
+  'problems.none': 'No problems found',
+  'problems.goto': 'Show in tree',
+  'problems.errors': '{count} error(s)',
+  'problems.warnings': '{count} warning(s)',
+  'problems.infos': '{count} note(s)',
+
+  'download.title': 'Download progress',
+  'download.files': 'Files {current} / {total}',
+  'download.failedCount': 'failed {count}',
+  'download.bytes': '{done} / {total}',
+  'download.speed': 'Speed {speed}',
+  'download.eta': 'ETA {eta}',
+  'download.pause': 'Pause',
+  'download.resume': 'Resume',
+  'download.cancel': 'Cancel',
+  'download.cancelConfirm': 'Cancel this task?',
+  'download.retry': 'Retry failed',
+  'download.failedList': 'Failed files',
+  'download.complete': 'Download complete',
+  'download.archive': 'Archive',
+  'download.archiveSize': 'Size {size}',
+  'download.downloadArchive': 'Download archive',
+  'download.cancelled': 'The task was cancelled',
+  'download.failed': 'The task failed',
+  'download.packing': 'Packing the archive…',
+  'download.paused': 'Paused',
+  'download.waiting': 'Waiting for the first progress report…',
+  'download.newTask': 'Start a new task',
+
+  'log.title': 'Live log',
+  'log.empty': 'Nothing logged yet',
+  'log.follow': 'Follow the log',
+  'log.connected': 'live',
+  'log.reconnecting': 'reconnecting…',
+
+  'status.created': 'created',
+  'status.resolving': 'resolving',
+  'status.resolved': 'resolved',
+  'status.downloading': 'downloading',
+  'status.paused': 'paused',
+  'status.packing': 'packing',
+  'status.completed': 'completed',
+  'status.failed': 'failed',
+  'status.cancelled': 'cancelled',
+
+  'list.title': 'Tasks',
+  'list.filter': 'Status',
+  'list.all': 'All statuses',
+  'list.id': 'Task',
+  'list.status': 'Status',
+  'list.files': 'Files',
+  'list.created': 'Created',
+  'list.archive': 'Archive',
+  'list.actions': 'Actions',
+  'list.open': 'Open',
+  'list.delete': 'Delete',
+  'list.deleteConfirm': 'Delete this task and its files?',
+  'list.deleted': 'Task deleted',
+  'list.refresh': 'Refresh',
+
+  'task.notFound': 'Task not found',
+  'task.loadFailed': 'The task could not be loaded',
+  'task.id': 'Task {id}',
+  'common.yes': 'Yes',
+  'common.no': 'No',
+  'common.error': 'Error',
+} as const;
+
+export type MessageKey = keyof typeof en;
+
+const zh: Record<MessageKey, string> = {
+  'app.title': 'Ferry',
+  'app.subtitle': '跨越网闸的依赖包',
+  'nav.newTask': '新建任务',
+  'nav.tasks': '任务列表',
+  'lang.label': '语言',
+
+  'step.upload': '上传文件',
+  'step.analyse': '依赖分析',
+  'step.download': '下载打包',
+  'step.upload.desc': '清单文件与目标机器',
+  'step.analyse.desc': '依赖树',
+  'step.download.desc': '下载、校验、打包',
+
+  'upload.drag': '拖拽文件到此处，或点击选择文件',
+  'upload.hint': '可同时上传多个文件。支持：{types}',
+  'upload.files': '已选择的文件',
+  'upload.noFiles': '尚未选择文件',
+  'upload.remove': '移除',
+  'upload.submit': '开始分析',
+  'upload.refused': '服务器拒绝了上传',
+  'upload.where': '文件 {file}，第 {line} 行',
+  'upload.whereFile': '文件 {file}',
+  'upload.reason': '原因',
+
+  'options.title': '目标机器',
+  'options.ecosystems': '依赖类型',
+  'options.npm': 'NPM 依赖',
+  'options.pypi': 'Python 依赖',
+  'options.python': 'Python 版本',
+  'options.platforms': '平台标签',
+  'options.platforms.placeholder': '选择或输入 wheel 平台标签',
+  'options.node': 'Node.js 版本',
+  'options.os': '操作系统',
+  'options.cpu': 'CPU',
+  'options.libc': 'libc',
+  'options.format': '压缩包格式',
+  'options.groups': 'Extras / 依赖组',
+  'options.groups.placeholder': '例如 dev, docs',
+  'options.allGroups': '全部依赖组',
+  'options.allPlatforms': '保留所有平台的 npm 可选依赖',
+  'options.reset': '恢复默认',
+
+  'analyse.resolving': '正在解析依赖…',
+  'analyse.failed': '依赖分析失败',
+  'analyse.start': '开始下载',
+  'analyse.noTree': '尚无依赖树',
+  'analyse.npmTitle': 'NPM 依赖（{count} 个包）',
+  'analyse.pythonTitle': 'Python 依赖（{count} 个包）',
+  'analyse.target': '目标 {key}',
+
+  'tree.expandAll': '展开全部',
+  'tree.collapseAll': '收起全部',
+  'tree.search': '搜索依赖…',
+  'tree.matches': '{count} 个匹配',
+  'tree.deduped': '已去重',
+  'tree.buildOnly': '仅构建',
+  'tree.sdist': '源码包',
+  'tree.empty': '没有依赖包',
+
+  'stats.npm': 'NPM',
+  'stats.pypi': 'Python',
+  'stats.packages': '包数量',
+  'stats.files': '文件数',
+  'stats.size': '总大小',
+  'stats.problems': '问题',
+  'stats.targets': '目标',
+  'stats.excluded': '已排除',
+
+  'problems.title': '问题',
+  'problems.none': '未发现问题',
+  'problems.goto': '在依赖树中显示',
+  'problems.errors': '{count} 个错误',
+  'problems.warnings': '{count} 个警告',
+  'problems.infos': '{count} 条提示',
+
+  'download.title': '下载进度',
+  'download.files': '已下载 {current} / {total}',
+  'download.failedCount': '失败 {count}',
+  'download.bytes': '{done} / {total}',
+  'download.speed': '速度 {speed}',
+  'download.eta': '剩余 {eta}',
+  'download.pause': '暂停',
+  'download.resume': '继续',
+  'download.cancel': '取消',
+  'download.cancelConfirm': '确定取消此任务？',
+  'download.retry': '重试失败项',
+  'download.failedList': '失败列表',
+  'download.complete': '下载完成',
+  'download.archive': '压缩包',
+  'download.archiveSize': '大小 {size}',
+  'download.downloadArchive': '下载压缩包',
+  'download.cancelled': '任务已取消',
+  'download.failed': '任务失败',
+  'download.packing': '正在打包…',
+  'download.paused': '已暂停',
+  'download.waiting': '等待第一次进度报告…',
+  'download.newTask': '新建任务',
+
+  'log.title': '实时日志',
+  'log.empty': '暂无日志',
+  'log.follow': '跟随最新日志',
+  'log.connected': '已连接',
+  'log.reconnecting': '重新连接中…',
+
+  'status.created': '已创建',
+  'status.resolving': '解析中',
+  'status.resolved': '已解析',
+  'status.downloading': '下载中',
+  'status.paused': '已暂停',
+  'status.packing': '打包中',
+  'status.completed': '已完成',
+  'status.failed': '失败',
+  'status.cancelled': '已取消',
+
+  'list.title': '任务列表',
+  'list.filter': '状态',
+  'list.all': '全部状态',
+  'list.id': '任务',
+  'list.status': '状态',
+  'list.files': '文件',
+  'list.created': '创建时间',
+  'list.archive': '压缩包',
+  'list.actions': '操作',
+  'list.open': '打开',
+  'list.delete': '删除',
+  'list.deleteConfirm': '删除此任务及其文件？',
+  'list.deleted': '任务已删除',
+  'list.refresh': '刷新',
+
+  'task.notFound': '任务不存在',
+  'task.loadFailed': '无法加载任务',
+  'task.id': '任务 {id}',
+  'common.yes': '是',
+  'common.no': '否',
+  'common.error': '错误',
+};
+
+export const messages: Record<Lang, Record<MessageKey, string>> = { en, zh };
+export const antdLocales: Record<Lang, Locale> = { en: enUS, zh: zhCN };
+
+export type Translate = (key: MessageKey, vars?: Record<string, string | number>) => string;
+
+export function translate(
+  lang: Lang,
+  key: MessageKey,
+  vars?: Record<string, string | number>,
+): string {
+  const text = messages[lang][key] ?? messages.en[key] ?? key;
+  if (!vars) return text;
+  return text.replace(/\{(\w+)\}/g, (m, name: string) =>
+    name in vars ? String(vars[name]) : m,
+  );
+}
+
+function storedLang(): Lang {
+  try {
+    const saved = window.localStorage.getItem(LANG_STORAGE_KEY);
+    if (saved === 'en' || saved === 'zh') return saved;
+  } catch {
+    // storage blocked: fall through to the browser's language
+  }
+  const nav = typeof navigator !== 'undefined' ? navigator.language : 'en';
+  return nav && nav.toLowerCase().startsWith('zh') ? 'zh' : 'en';
+}
+
+interface I18nValue {
+  lang: Lang;
+  setLang: (lang: Lang) => void;
+  t: Translate;
+}
+
+const I18nContext = createContext<I18nValue>({
+  lang: 'en',
+  setLang: () => undefined,
+  t: (key, vars) => translate('en', key, vars),
+});
+
+export function I18nProvider({ children, initial }: { children?: ReactNode; initial?: Lang }) {
+  const [lang, setLangState] = useState<Lang>(() => initial ?? storedLang());
+  const setLang = useCallback((next: Lang) => {
+    setLangState(next);
+    try {
+      window.localStorage.setItem(LANG_STORAGE_KEY, next);
+    } catch {
+      // not remembered: still switched for this visit
+    }
+    document.documentElement.lang = next === 'zh' ? 'zh-CN' : 'en';
+  }, []);
+  const value = useMemo<I18nValue>(
+    () => ({ lang, setLang, t: (key, vars) => translate(lang, key, vars) }),
+    [lang, setLang],
+  );
+  return createElement(
+    I18nContext.Provider,
+    { value },
+    createElement(
+      ConfigProvider,
+      { locale: antdLocales[lang], theme: { token: { colorPrimary: '#1668dc' } } },
+      children,
+    ),
+  );
+}
+
+export function useI18n(): I18nValue {
+  return useContext(I18nContext);
+}
+
+/** The header's switch: English / 中文. */
+export function LanguageSwitch() {
+  const { lang, setLang, t } = useI18n();
+  return createElement(Segmented<Lang>, {
+    'aria-label': t('lang.label'),
+    'data-testid': 'lang-switch',
+    size: 'small',
+    value: lang,
+    onChange: (value: Lang) => setLang(value),
+    options: [
+      { label: 'English', value: 'en' },
+      { label: '中文', value: 'zh' },
+    ],
+  } as Parameters<typeof Segmented<Lang>>[0]);
+}

@@ -1,0 +1,264 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { act, fireEvent, render, screen, waitFor, within } from '@testing-library/react';
+import type { Dependencies, Task } from '../api/client';
+import { App } from '../App';
+import { I18nProvider } from '../i18n';
+import { FakeWebSocket, fakeFetch } from '../test/fakes';
+
+const baseTask: Task = {
+  task_id: 't1',
+  status: 'resolved',
+  files: ['requirements.txt', 'package.json'],
+  options: { npm: true, pypi: true },
+  progress: {},
+  error: null,
+  archive_url: null,
+  archive_size: null,
+  created_at: '2025-01-01T12:00:00Z',
+};
+
+const deps: Dependencies = {
+  task_id: 't1',
+  python: {
+    targets: [
+      {
+        target: { key: 'cp312-win_amd64', python: '3.12', platform: 'win_amd64' },
+        count: 2,
+        total_bytes: 2048,
+        packages: [
+          { name: 'flask', version: '3.0.3', filename: 'flask.whl', size: 1024, kind: 'wheel', yanked: null, build_only: false },
+          { name: 'click', version: '8.1.7', filename: 'click.whl', size: 1024, kind: 'wheel', yanked: 'bad', build_only: false },
+        ],
+        edges: [
+          { parent: null, child: 'flask', specifier: '', extras: [], origin: 'requirements.txt' },
+          { parent: 'flask', child: 'click', specifier: '>=8', extras: [], origin: null },
+        ],
+        problems: [{ severity: 'warning', kind: 'yanked', message: 'click 8.1.7 is yanked: bad', package: 'click', target: 'cp312-win_amd64', chain: [] }],
+      },
+    ],
+    file_count: 2,
+    total_bytes: 2048,
+    problems: [{ severity: 'warning', kind: 'yanked', message: 'click 8.1.7 is yanked: bad', package: 'click', target: 'cp312-win_amd64', chain: [] }],
+  },
+  npm: {
+    target: { key: 'node20-linux-x64-glibc', node: '20', os: 'linux', cpu: 'x64', libc: 'glibc' },
+    root: { name: 'app', version: '1.0.0' },
+    count: 1,
+    total_bytes: 500,
+    packages: [{ path: 'node_modules/left-pad', name: 'left-pad', version: '1.3.0', size: 500, deprecated: 'old', has_install_script: false }],
+    excluded: [],
+    tree: [{ name: 'left-pad', version: '1.3.0', spec: '^1', children: [] }],
+    problems: [{ severity: 'warning', kind: 'deprecated', message: 'left-pad@1.3.0 is deprecated: old', package: 'left-pad', target: 'node20-linux-x64-glibc', chain: [] }],
+  },
+};
+
+function renderAt(search: string) {
+  window.history.replaceState(null, '', `/${search}`);
+  return render(
+    <I18nProvider initial="en">
+      <App />
+    </I18nProvider>,
+  );
+}
+
+beforeEach(() => {
+  FakeWebSocket.instances = [];
+  vi.stubGlobal('WebSocket', FakeWebSocket);
+});
+
+afterEach(() => {
+  vi.unstubAllGlobals();
+  window.history.replaceState(null, '', '/');
+});
+
+describe('TaskPage', () => {
+  it('starts at the upload step with the target options', () => {
+    vi.stubGlobal('fetch', fakeFetch({}));
+    renderAt('');
+    expect(screen.getByTestId('step-content').getAttribute('data-step')).toBe('0');
+    expect(screen.getByTestId('upload-dragger')).toBeInTheDocument();
+    expect(screen.getByTestId('target-options')).toBeInTheDocument();
+    expect(screen.queryByTestId('log-panel')).toBeNull();
+    expect(FakeWebSocket.instances).toHaveLength(0);
+  });
+
+  it('shows the analysis from the URL: trees, counts, problems; a problem selects its node; start downloads', async () => {
+    let started = false;
+    const fetchMock = fakeFetch({
+      'GET /api/tasks/t1': () => ({ status: 200, body: { ...baseTask, status: started ? 'downloading' : 'resolved' } }),
+      'GET /api/tasks/t1/dependencies': () => ({ status: 200, body: deps }),
+      'POST /api/tasks/t1/download': () => {
+        started = true;
+        return { status: 202, body: { ...baseTask, status: 'downloading' } };
+      },
+    });
+    vi.stubGlobal('fetch', fetchMock);
+    renderAt('?task=t1');
+    expect(FakeWebSocket.latest().url).toMatch(/\/ws\/tasks\/t1$/);
+
+    await screen.findByTestId('analyse-view');
+    expect(screen.getByTestId('step-content').getAttribute('data-step')).toBe('1');
+    expect(screen.getByTestId('stats-npm')).toHaveTextContent('1');
+    expect(screen.getByTestId('stats-pypi')).toHaveTextContent('2.00 KB');
+    expect(screen.getByTestId('dependency-tree-npm')).toBeInTheDocument();
+    expect(screen.getByTestId('dependency-tree-pypi-cp312-win_amd64')).toBeInTheDocument();
+    expect(screen.getAllByTestId('problem-item')).toHaveLength(2);
+
+    // the Python tree's roots are open: click is visible with its yanked tag
+    const pyTree = screen.getByTestId('dependency-tree-pypi-cp312-win_amd64');
+    fireEvent.click(within(pyTree).getByTestId('tree-collapse-all-pypi-cp312-win_amd64'));
+    expect(pyTree.querySelector('[data-name="click"]')).toBeNull();
+    const clickProblem = screen.getAllByTestId('problem-item').find((el) => el.getAttribute('data-package') === 'click')!;
+    fireEvent.click(clickProblem);
+    await waitFor(() =>
+      expect(pyTree.querySelector('.ant-tree-node-selected [data-testid="tree-node"]')?.getAttribute('data-name')).toBe('click'),
+    );
+
+    fireEvent.click(screen.getByTestId('start-download'));
+    await waitFor(() => expect(screen.getByTestId('step-content').getAttribute('data-step')).toBe('2'));
+    expect(fetchMock).toHaveBeenCalledWith('/api/tasks/t1/download', expect.objectContaining({ method: 'POST' }));
+    expect(screen.getByTestId('pause-button')).toBeInTheDocument();
+    expect(screen.getByTestId('cancel-button')).toBeInTheDocument();
+  });
+
+  it('shows live progress, speed, ETA and the log from the socket', async () => {
+    vi.stubGlobal(
+      'fetch',
+      fakeFetch({
+        'GET /api/tasks/t1': () => ({ status: 200, body: { ...baseTask, status: 'downloading' } }),
+        'GET /api/tasks/t1/dependencies': () => ({ status: 200, body: deps }),
+      }),
+    );
+    renderAt('?task=t1');
+    await screen.findByTestId('download-panel');
+    act(() => {
+      const ws = FakeWebSocket.latest();
+      ws.open();
+      ws.receive({ type: 'status', status: 'downloading' });
+      ws.receive({ type: 'progress', ecosystem: 'pypi', current: 1, total: 2, bytes_done: 1024, bytes_total: 2048, speed: 512, eta: 2 });
+      ws.receive({ type: 'progress', ecosystem: 'npm', current: 0, total: 1, bytes_done: 0, bytes_total: 500 });
+      ws.receive({ type: 'log', message: 'fetched flask.whl', ecosystem: 'pypi' });
+    });
+    await waitFor(() => expect(screen.getByTestId('progress-pypi')).toBeInTheDocument());
+    expect(screen.getByTestId('progress-pypi').getAttribute('data-percent')).toBe('50');
+    expect(screen.getByTestId('progress-pypi-files')).toHaveTextContent('Files 1 / 2');
+    expect(screen.getByTestId('progress-pypi-bytes')).toHaveTextContent('1.00 KB / 2.00 KB');
+    expect(screen.getByTestId('progress-pypi-speed')).toHaveTextContent('512 B/s');
+    expect(screen.getByTestId('progress-pypi-eta')).toHaveTextContent('0:02');
+    expect(screen.getByTestId('progress-npm')).toBeInTheDocument();
+    expect(within(screen.getByTestId('log-panel')).getByText(/fetched flask\.whl/)).toBeInTheDocument();
+  });
+
+  it('offers the archive when complete', async () => {
+    vi.stubGlobal(
+      'fetch',
+      fakeFetch({
+        'GET /api/tasks/t1': () => ({
+          status: 200,
+          body: {
+            ...baseTask,
+            status: 'completed',
+            archive_url: '/api/tasks/t1/archive',
+            archive_size: 5 * 1024 * 1024,
+            progress: { pypi: { total: 2, completed: 2, failed: 0, failed_packages: [], bytes_done: 2048, bytes_total: 2048 } },
+          },
+        }),
+        'GET /api/tasks/t1/dependencies': () => ({ status: 200, body: deps }),
+      }),
+    );
+    renderAt('?task=t1');
+    const button = await screen.findByTestId('download-button');
+    expect(button.getAttribute('href')).toBe('/api/tasks/t1/archive');
+    expect(screen.getByTestId('archive-size')).toHaveTextContent('5.00 MB');
+    expect(screen.getByTestId('progress-pypi').getAttribute('data-percent')).toBe('100');
+  });
+
+  it('lists failed files and retries', async () => {
+    let retried = false;
+    const fetchMock = fakeFetch({
+      'GET /api/tasks/t1': () => ({
+        status: 200,
+        body: {
+          ...baseTask,
+          status: retried ? 'downloading' : 'failed',
+          error: retried ? null : { code: 'fetch-failed', message: '1 file failed' },
+          progress: {
+            npm: { total: 1, completed: 0, failed: 1, failed_packages: [{ name: 'left-pad-1.3.0.tgz', error: 'HTTP 500' }], bytes_done: 0, bytes_total: 500 },
+          },
+        },
+      }),
+      'GET /api/tasks/t1/dependencies': () => ({ status: 200, body: deps }),
+      'POST /api/tasks/t1/retry': () => {
+        retried = true;
+        return { status: 202, body: { ...baseTask, status: 'downloading' } };
+      },
+    });
+    vi.stubGlobal('fetch', fetchMock);
+    renderAt('?task=t1');
+    await screen.findByTestId('failed-list');
+    expect(screen.getByTestId('failed-item')).toHaveTextContent('left-pad-1.3.0.tgz');
+    expect(screen.getByTestId('task-error')).toHaveTextContent('fetch-failed');
+    fireEvent.click(screen.getByTestId('retry-button'));
+    await waitFor(() => expect(screen.queryByTestId('retry-button')).toBeNull());
+    expect(fetchMock).toHaveBeenCalledWith('/api/tasks/t1/retry', expect.objectContaining({ method: 'POST' }));
+    expect(screen.getByTestId('pause-button')).toBeInTheDocument();
+  });
+
+  it('shows an analysis failure with file and line', async () => {
+    vi.stubGlobal(
+      'fetch',
+      fakeFetch({
+        'GET /api/tasks/t1': () => ({
+          status: 200,
+          body: {
+            ...baseTask,
+            status: 'failed',
+            error: { code: 'manifest-invalid', message: 'pyproject.toml:4: bad', file: 'pyproject.toml', line: 4, reason: 'bad' },
+          },
+        }),
+        'GET /api/tasks/t1/dependencies': () => ({ status: 409, body: { code: 'task-not-resolved', message: 'no tree' } }),
+      }),
+    );
+    renderAt('?task=t1');
+    const alert = await screen.findByTestId('analyse-error');
+    expect(alert).toHaveTextContent('manifest-invalid');
+    expect(screen.getByTestId('analyse-error-where')).toHaveTextContent('File pyproject.toml, line 4');
+  });
+
+  it('lists tasks with a status filter, opens and deletes them', async () => {
+    let deleted = false;
+    const fetchMock = fakeFetch({
+      'GET /api/tasks': () => ({
+        status: 200,
+        body: {
+          tasks: deleted ? [] : [{ ...baseTask, status: 'completed', archive_size: 1024 }],
+          total: deleted ? 0 : 1,
+          page: 1,
+          size: 20,
+        },
+      }),
+      'DELETE /api/tasks/t1': () => {
+        deleted = true;
+        return { status: 204 };
+      },
+      'GET /api/tasks/t1': () => ({ status: 200, body: baseTask }),
+      'GET /api/tasks/t1/dependencies': () => ({ status: 200, body: deps }),
+    });
+    vi.stubGlobal('fetch', fetchMock);
+    renderAt('?view=tasks');
+    const row = await screen.findByTestId('task-row');
+    expect(row.getAttribute('data-task-id')).toBe('t1');
+    expect(fetchMock).toHaveBeenCalledWith('/api/tasks?page=1&size=20', expect.anything());
+
+    fireEvent.click(within(row).getByTestId('task-delete'));
+    fireEvent.click(await screen.findByTestId('task-delete-confirm'));
+    await waitFor(() => expect(screen.queryByTestId('task-row')).toBeNull());
+    expect(deleted).toBe(true);
+
+    deleted = false;
+    fireEvent.click(screen.getByTestId('task-list-refresh'));
+    fireEvent.click(within(await screen.findByTestId('task-row')).getByTestId('task-open'));
+    await screen.findByTestId('analyse-view');
+    expect(window.location.search).toBe('?task=t1');
+  });
+});

@@ -1,0 +1,341 @@
+/**
+ * The task page: antd Steps ① upload ② analyse ③ download & pack, the current step's
+ * content, and the live log below. The task id lives in the URL (`?task=<id>`), so a
+ * reload fetches the task again and the socket's snapshot restores progress and log.
+ */
+import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
+import { Alert, App, Button, Card, Descriptions, Result, Space, Spin, Steps, Tag, Typography } from 'antd';
+import { LoadingOutlined, PlusOutlined } from '@ant-design/icons';
+import { ApiError, getDependencies, getTask, taskAction } from '../api/client';
+import type { Dependencies, Task, TaskAction, TaskStatus } from '../api/client';
+import { AnalyseView } from '../components/AnalyseView';
+import { DownloadPanel } from '../components/DownloadPanel';
+import { FileUpload } from '../components/FileUpload';
+import { LogPanel } from '../components/LogPanel';
+import { ProblemSummary } from '../components/ProblemSummary';
+import { TargetOptions, toTaskOptions, useTargetOptions } from '../components/TargetOptions';
+import { useTaskSocket } from '../hooks/useTaskSocket';
+import { formatDateTime } from '../format';
+import { useI18n } from '../i18n';
+
+const HAS_TREE: TaskStatus[] = ['resolved', 'downloading', 'paused', 'packing', 'completed', 'failed', 'cancelled'];
+const ACTIVE: TaskStatus[] = ['created', 'resolving', 'downloading', 'packing'];
+const POLL_MS = 4000;
+
+export const STATUS_COLOR: Record<TaskStatus, string> = {
+  created: 'default',
+  resolving: 'processing',
+  resolved: 'cyan',
+  downloading: 'processing',
+  paused: 'warning',
+  packing: 'processing',
+  completed: 'success',
+  failed: 'error',
+  cancelled: 'default',
+};
+
+export function stepOf(status: TaskStatus | null, hasDeps: boolean): number {
+  switch (status) {
+    case null:
+      return 0;
+    case 'created':
+    case 'resolving':
+    case 'resolved':
+      return 1;
+    case 'failed':
+      return hasDeps ? 2 : 1;
+    default:
+      return 2;
+  }
+}
+
+export interface TaskPageProps {
+  taskId: string | null;
+  onOpenTask: (taskId: string) => void;
+  onNewTask: () => void;
+}
+
+export function TaskPage({ taskId, onOpenTask, onNewTask }: TaskPageProps) {
+  const { t } = useI18n();
+  const { message } = App.useApp();
+  const [options, setOptions] = useTargetOptions();
+  const [task, setTask] = useState<Task | null>(null);
+  const [loadError, setLoadError] = useState<ApiError | Error | null>(null);
+  const [deps, setDeps] = useState<Dependencies | null>(null);
+  const [depsMissing, setDepsMissing] = useState(false);
+  const [busy, setBusy] = useState<TaskAction | null>(null);
+  const [viewStep, setViewStep] = useState<number | null>(null);
+  const socket = useTaskSocket(taskId);
+  const taskIdRef = useRef(taskId);
+  taskIdRef.current = taskId;
+
+  const status: TaskStatus | null = taskId ? (socket.status ?? task?.status ?? null) : null;
+
+  const refresh = useCallback(async () => {
+    const id = taskIdRef.current;
+    if (!id) return;
+    try {
+      const doc = await getTask(id);
+      if (taskIdRef.current === id) {
+        setTask(doc);
+        setLoadError(null);
+      }
+    } catch (err) {
+      if (taskIdRef.current === id) setLoadError(err as Error);
+    }
+  }, []);
+
+  // a new task id: start over
+  useEffect(() => {
+    setTask(null);
+    setDeps(null);
+    setDepsMissing(false);
+    setLoadError(null);
+    setViewStep(null);
+    if (taskId) void refresh();
+  }, [taskId, refresh]);
+
+  // the socket says something changed: fetch the task document again (a little later,
+  // so a burst of events costs one request)
+  useEffect(() => {
+    if (!taskId || socket.revision === 0) return;
+    const handle = window.setTimeout(() => void refresh(), 150);
+    return () => window.clearTimeout(handle);
+  }, [taskId, socket.revision, refresh]);
+
+  // while the task runs, refresh now and then (failed counts, and in case the socket is down)
+  useEffect(() => {
+    if (!taskId || !status || !ACTIVE.includes(status)) return;
+    const handle = window.setInterval(() => void refresh(), POLL_MS);
+    return () => window.clearInterval(handle);
+  }, [taskId, status, refresh]);
+
+  // the dependency tree, once there is one
+  useEffect(() => {
+    if (!taskId || !status || !HAS_TREE.includes(status) || deps || depsMissing) return;
+    const ctrl = new AbortController();
+    getDependencies(taskId, ctrl.signal)
+      .then((doc) => {
+        if (taskIdRef.current === taskId) setDeps(doc);
+      })
+      .catch((err: unknown) => {
+        if (err instanceof DOMException && err.name === 'AbortError') return;
+        if (taskIdRef.current === taskId) setDepsMissing(true);
+      });
+    return () => ctrl.abort();
+  }, [taskId, status, deps, depsMissing]);
+
+  // a status change may bring a tree that was missing (a retried analysis)
+  useEffect(() => {
+    setDepsMissing(false);
+  }, [status]);
+
+  const derivedStep = stepOf(status, deps !== null);
+  useEffect(() => {
+    setViewStep(null);
+  }, [derivedStep]);
+  const current = viewStep ?? derivedStep;
+
+  const act = async (action: TaskAction) => {
+    if (!taskId) return;
+    setBusy(action);
+    try {
+      const doc = await taskAction(taskId, action);
+      setTask(doc);
+      if (action === 'download') setViewStep(null);
+    } catch (err) {
+      const e = err as ApiError;
+      void message.error(`${e.code ? `${e.code}: ` : ''}${e.message}`);
+      void refresh();
+    } finally {
+      setBusy(null);
+    }
+  };
+
+  const stepItems = useMemo(
+    () => [
+      {
+        title: <span data-testid="step-upload" data-current={current === 0}>{t('step.upload')}</span>,
+        description: t('step.upload.desc'),
+      },
+      {
+        title: <span data-testid="step-analyse" data-current={current === 1}>{t('step.analyse')}</span>,
+        description: t('step.analyse.desc'),
+        icon: status === 'resolving' || status === 'created' ? <LoadingOutlined /> : undefined,
+      },
+      {
+        title: <span data-testid="step-download" data-current={current === 2}>{t('step.download')}</span>,
+        description: t('step.download.desc'),
+        icon: status === 'downloading' || status === 'packing' ? <LoadingOutlined /> : undefined,
+      },
+    ],
+    [current, status, t],
+  );
+
+  const stepStatus =
+    status === 'failed' ? 'error' : status === 'completed' ? 'finish' : status === 'cancelled' ? 'wait' : 'process';
+
+  let content: React.ReactNode = null;
+  if (!taskId) {
+    content = (
+      <FileUpload options={toTaskOptions(options)} onCreated={(created) => onOpenTask(created.task_id)}>
+        <TargetOptions value={options} onChange={setOptions} />
+      </FileUpload>
+    );
+  } else if (loadError && !task) {
+    const notFound = loadError instanceof ApiError && loadError.status === 404;
+    content = (
+      <Result
+        status={notFound ? '404' : 'error'}
+        title={notFound ? t('task.notFound') : t('task.loadFailed')}
+        subTitle={loadError.message}
+        data-testid="task-load-error"
+        extra={
+          <Button type="primary" icon={<PlusOutlined />} onClick={onNewTask}>
+            {t('download.newTask')}
+          </Button>
+        }
+      />
+    );
+  } else if (!task || !status) {
+    content = (
+      <div className="center-spin">
+        <Spin />
+      </div>
+    );
+  } else if (current === 0) {
+    content = (
+      <Card size="small" data-testid="task-summary">
+        <Descriptions size="small" column={1}>
+          <Descriptions.Item label={t('list.files')}>
+            {task.files.map((f) => (
+              <Tag key={f}>{f}</Tag>
+            ))}
+          </Descriptions.Item>
+          <Descriptions.Item label={t('list.created')}>{formatDateTime(task.created_at)}</Descriptions.Item>
+          <Descriptions.Item label={t('options.title')}>
+            <Typography.Text code className="options-json">
+              {JSON.stringify(task.options ?? {})}
+            </Typography.Text>
+          </Descriptions.Item>
+        </Descriptions>
+        <Button icon={<PlusOutlined />} onClick={onNewTask} data-testid="new-task-button">
+          {t('download.newTask')}
+        </Button>
+      </Card>
+    );
+  } else if (current === 1) {
+    if (status === 'created' || status === 'resolving') {
+      content = (
+        <div className="center-spin" data-testid="analyse-resolving">
+          <Spin tip={t('analyse.resolving')} size="large">
+            <div style={{ height: 80 }} />
+          </Spin>
+          <Button danger onClick={() => void act('cancel')} loading={busy === 'cancel'} data-testid="cancel-button">
+            {t('download.cancel')}
+          </Button>
+        </div>
+      );
+    } else if (deps) {
+      content = (
+        <AnalyseView
+          deps={deps}
+          onStart={status === 'resolved' ? () => void act('download') : undefined}
+          starting={busy === 'download'}
+        />
+      );
+    } else if (status === 'failed' || depsMissing) {
+      const err = task.error;
+      content = (
+        <Space direction="vertical" style={{ width: '100%' }} data-testid="analyse-failed">
+          <Alert
+            type="error"
+            showIcon
+            data-testid="analyse-error"
+            message={`${t('analyse.failed')}${err?.code ? ` — ${err.code}` : ''}`}
+            description={
+              err ? (
+                <div>
+                  <div>{err.message}</div>
+                  {err.file && (
+                    <strong data-testid="analyse-error-where">
+                      {err.line != null
+                        ? t('upload.where', { file: err.file, line: err.line })
+                        : t('upload.whereFile', { file: err.file })}
+                    </strong>
+                  )}
+                  {err.reason && (
+                    <div>
+                      {t('upload.reason')}: {err.reason}
+                    </div>
+                  )}
+                  {err.hint && <div className="error-hint">{err.hint}</div>}
+                </div>
+              ) : (
+                t('analyse.noTree')
+              )
+            }
+          />
+          {err?.problems && err.problems.length > 0 && (
+            <ProblemSummary
+              items={err.problems.map((p) => ({
+                problem: p,
+                ecosystem: p.target && /^(cp|pp|py)\d/.test(p.target) ? 'pypi' : 'npm',
+              }))}
+            />
+          )}
+          <Button icon={<PlusOutlined />} onClick={onNewTask}>
+            {t('download.newTask')}
+          </Button>
+        </Space>
+      );
+    } else {
+      content = (
+        <div className="center-spin">
+          <Spin />
+        </div>
+      );
+    }
+  } else {
+    content = (
+      <DownloadPanel
+        task={task}
+        status={status}
+        progress={socket.progress}
+        busy={busy}
+        onAction={(a) => void act(a)}
+        onNewTask={onNewTask}
+      />
+    );
+  }
+
+  const maxStep = taskId ? derivedStep : 0;
+
+  return (
+    <Space direction="vertical" size="large" style={{ width: '100%' }} data-testid="task-page" data-task-id={taskId ?? undefined}>
+      {taskId && task && status && (
+        <div className="task-heading">
+          <Typography.Title level={4} style={{ margin: 0 }}>
+            {t('task.id', { id: taskId.slice(0, 12) })}
+          </Typography.Title>
+          <Tag color={STATUS_COLOR[status]} data-testid="task-status-tag" data-status={status}>
+            {t(`status.${status}`)}
+          </Tag>
+        </div>
+      )}
+      <Steps
+        data-testid="steps"
+        current={current}
+        status={current === derivedStep && taskId ? stepStatus : 'process'}
+        items={stepItems.map((item, i) => ({ ...item, disabled: !taskId || i > maxStep }))}
+        onChange={(next) => {
+          if (taskId && next <= maxStep) setViewStep(next === derivedStep ? null : next);
+        }}
+      />
+      <div className="step-content" data-testid="step-content" data-step={current}>
+        {content}
+      </div>
+      {taskId && <LogPanel logs={socket.logs} connection={socket.connection} />}
+    </Space>
+  );
+}

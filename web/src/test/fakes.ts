@@ -1,0 +1,82 @@
+/** Test doubles shared by the page tests: a WebSocket the test drives, and a fetch router. */
+import { vi } from 'vitest';
+import type { WsMessage } from '../hooks/useTaskSocket';
+
+export class FakeWebSocket {
+  static instances: FakeWebSocket[] = [];
+  url: string;
+  readyState = 0;
+  onopen: ((ev: Event) => void) | null = null;
+  onmessage: ((ev: MessageEvent) => void) | null = null;
+  onclose: ((ev: CloseEvent) => void) | null = null;
+  onerror: ((ev: Event) => void) | null = null;
+  closedByClient = false;
+
+  constructor(url: string) {
+    this.url = url;
+    FakeWebSocket.instances.push(this);
+  }
+
+  static latest(): FakeWebSocket {
+    return FakeWebSocket.instances[FakeWebSocket.instances.length - 1];
+  }
+
+  open() {
+    this.readyState = 1;
+    this.onopen?.(new Event('open'));
+  }
+
+  receive(msg: Partial<WsMessage>) {
+    const full = {
+      phase: null,
+      current: null,
+      total: null,
+      bytes_done: null,
+      bytes_total: null,
+      speed: null,
+      eta: null,
+      message: null,
+      package_name: null,
+      timestamp: '2025-01-01T12:00:00Z',
+      ecosystem: null,
+      status: null,
+      ...msg,
+    };
+    this.onmessage?.(new MessageEvent('message', { data: JSON.stringify(full) }));
+  }
+
+  serverClose(code = 1006) {
+    this.readyState = 3;
+    this.onclose?.({ code, reason: '', wasClean: false } as CloseEvent);
+  }
+
+  close() {
+    this.closedByClient = true;
+    this.readyState = 3;
+  }
+
+  send() {}
+}
+
+
+/** A fetch that answers from `routes` ("GET /api/tasks/x" → handler). */
+export function fakeFetch(routes: Record<string, (init: RequestInit) => { status: number; body?: unknown }>) {
+  return vi.fn(async (input: RequestInfo | URL, init: RequestInit = {}) => {
+    const url = String(input);
+    const method = (init.method ?? 'GET').toUpperCase();
+    const path = url.split('?')[0];
+    const handler = routes[`${method} ${url}`] ?? routes[`${method} ${path}`];
+    if (!handler) {
+      return new Response(JSON.stringify({ code: 'not-mocked', message: `${method} ${url}` }), {
+        status: 404,
+        headers: { 'content-type': 'application/problem+json' },
+      });
+    }
+    const { status, body } = handler(init);
+    const problem = status >= 400;
+    return new Response(status === 204 ? null : JSON.stringify(body ?? {}), {
+      status,
+      headers: { 'content-type': problem ? 'application/problem+json' : 'application/json' },
+    });
+  });
+}
