@@ -13,6 +13,10 @@ command -v unzip >/dev/null || need_apt+=(unzip)
 # npm bundles resolve with npm itself and check engines with its semver
 command -v node >/dev/null || need_apt+=(nodejs)
 command -v npm >/dev/null || need_apt+=(npm)
+# the browser the end-to-end tests drive (test tools may not download their own)
+if [ "${1:-}" = "--dev" ]; then
+    [ -x /usr/bin/chromium ] || need_apt+=(chromium)
+fi
 if [ ${#need_apt[@]} -gt 0 ]; then
     if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
     $SUDO apt-get update -qq
@@ -29,3 +33,6 @@ if [ "${1:-}" = "--dev" ]; then
 else
     .venv/bin/python -m pip install -q -e .
 fi
+
+# The web UI, served by `ferry serve` at / (built here, never committed).
+(cd web && npm ci --no-audit --no-fund --loglevel=error && npm run build --silent)

@@ -7,6 +7,7 @@ scripts/install.sh --dev
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy
+(cd web && npm test --silent)
 set +e
 .venv/bin/pytest -q "$@"
 status=$?

@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
     database_url: str | None = Field(None, description="Default: SQLite in the data directory.")
+    ui_dir: Path | None = Field(
+        None, description="Built web UI; default: web/dist of the checkout."
+    )
     max_concurrent_tasks: int = Field(5, ge=1, le=100, description="Others queue, in order.")
     task_timeout: float = Field(1800.0, gt=0, description="Seconds a task may run.")
     task_disk_bytes: int = Field(2 * 1024**3, gt=0, description="Largest archive per task.")

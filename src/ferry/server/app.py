@@ -12,10 +12,12 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, File, Form, Query, Request, UploadFile
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
 
 from ferry import __version__
@@ -200,7 +202,6 @@ def create_app(settings: Settings) -> FastAPI:
             return problem(
                 409, "task-not-completed", f"task {task_id} is {record.status}: no archive yet"
             )
-        from pathlib import Path
 
         path = Path(record.archive_path)
         filename = f"ferry-{task_id[:12]}{''.join(path.suffixes)}"
@@ -212,7 +213,32 @@ def create_app(settings: Settings) -> FastAPI:
             return problem(404, "task-not-found", f"no task {task_id}")
         return Response(status_code=204)
 
+    _mount_ui(app, settings)
     return app
+
+
+def _ui_dir(settings: Settings) -> Path | None:
+    """The built web UI: `ui_dir` in the settings, else web/dist of a source checkout."""
+    if settings.ui_dir is not None:
+        return settings.ui_dir
+    checkout = Path(__file__).resolve().parents[3] / "web" / "dist"
+    return checkout if (checkout / "index.html").is_file() else None
+
+
+def _mount_ui(app: FastAPI, settings: Settings) -> None:
+    ui = _ui_dir(settings)
+    if ui is not None and (ui / "index.html").is_file():
+        # mounted last: /api, /ws, /docs, /health and /metrics keep their routes
+        app.mount("/", StaticFiles(directory=ui, html=True), name="ui")
+        return
+
+    @app.get("/", include_in_schema=False)
+    async def no_ui() -> HTMLResponse:
+        return HTMLResponse(
+            "<!doctype html><title>Ferry</title><p>The web UI is not built here: run "
+            "<code>scripts/start.sh</code> (it builds <code>web/</code>), or use the API at "
+            "<a href='/docs'>/docs</a>.</p>"
+        )
 
 
 async def _clean_periodically(manager: TaskManager, interval: float) -> None:

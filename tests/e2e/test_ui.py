@@ -1,0 +1,136 @@
+"""The web UI in a real headless Chromium (Debian's, driven by Playwright) against a real
+`ferry serve` on 127.0.0.1 with the local package index and npm registry.
+
+Screenshots of each step are kept in tests/e2e/artifacts/ (CI keeps them as artifacts).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect, sync_playwright
+
+from conftest import Npm, write
+from ferry.settings import Settings
+from server.test_restart import Server, _free_port
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(300)]
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "tests" / "e2e" / "artifacts"
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+PACKAGE = {"name": "demo", "version": "1.0.0", "dependencies": {"app": "^1.0.0", "old": "1.0.0"}}
+
+
+@pytest.fixture
+def served(npm_settings: Settings, npmreg: Npm) -> Iterator[str]:
+    assert (ROOT / "web" / "dist" / "index.html").is_file(), (
+        "the web UI is not built: scripts/install.sh builds web/ (npm ci && npm run build)"
+    )
+    server = Server(npm_settings, _free_port())
+    try:
+        yield server.base
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def page() -> Iterator[Page]:
+    assert Path(CHROMIUM).is_file(), "Debian's chromium is not installed (scripts/install.sh --dev)"
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        context = browser.new_context(
+            viewport={"width": 1400, "height": 1000}, accept_downloads=True
+        )
+        try:
+            yield context.new_page()
+        finally:
+            context.close()
+            browser.close()
+
+
+def _shot(page: Page, name: str) -> None:
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def _upload(page: Page, base: str, tmp_path: Path) -> None:
+    req = write(tmp_path / "in" / "requirements.txt", "dep==1.0\nlib==2.0\n")
+    pkg = write(tmp_path / "in" / "package.json", json.dumps(PACKAGE))
+    page.goto(base)
+    page.locator("[data-testid=upload-dragger] input[type=file]").set_input_files([req, pkg])
+    expect(page.locator("[data-testid=upload-file]")).to_have_count(2)
+    _shot(page, "1-upload")
+    page.get_by_test_id("submit-button").click()
+    expect(page.get_by_test_id("analyse-view")).to_be_visible(timeout=60_000)
+
+
+def test_upload_analyse_download(served: str, page: Page, npmreg: Npm, tmp_path: Path) -> None:
+    _upload(page, served, tmp_path)
+    expect(page.get_by_test_id("npm-tree-card")).to_be_visible()
+    expect(page.get_by_test_id("pypi-tree-card")).to_be_visible()
+    # problems highlighted in place: the deprecated npm package, the yanked Python pin
+    kinds = page.locator("[data-testid=problem-tag]").evaluate_all(
+        "els => els.map(e => e.dataset.kind)"
+    )
+    assert "deprecated" in kinds and "yanked" in kinds, kinds
+    search = page.locator("[data-testid^=tree-search-]").first
+    search.fill("dep")
+    expect(page.locator("[data-testid^=tree-match-count-]").first).not_to_have_text("")
+    _shot(page, "2-analyse")
+
+    npmreg.registry.delay(0.4)  # slow enough to watch progress and reload mid-way
+    page.get_by_test_id("start-download").click()
+    expect(page.get_by_test_id("download-panel")).to_be_visible()
+    expect(page.locator("[data-testid=log-line]").first).to_be_visible(timeout=30_000)
+    page.reload()  # the page reconnects and gets the snapshot
+    expect(page.get_by_test_id("download-panel")).to_be_visible(timeout=30_000)
+    _shot(page, "3-download")
+    npmreg.registry.delay(0)
+    expect(page.get_by_test_id("download-complete")).to_be_visible(timeout=60_000)
+    expect(page.get_by_test_id("progress-npm")).to_have_attribute("data-percent", "100")
+    _shot(page, "4-complete")
+
+    with page.expect_download() as info:
+        page.get_by_test_id("download-button").click()
+    archive = tmp_path / "bundle.zip"
+    info.value.save_as(archive)
+    with zipfile.ZipFile(archive) as zf:
+        root = zf.namelist()[0].split("/")[0]
+        lines = zf.read(f"{root}/SHA256SUMS").decode().splitlines()
+        assert any("npm-packages/app-1.0.0.tgz" in line for line in lines)
+        for line in lines:
+            digest, name = line.split("  ", 1)
+            assert hashlib.sha256(zf.read(f"{root}/{name}")).hexdigest() == digest
+
+
+def test_cancel_and_retry(served: str, page: Page, npmreg: Npm, tmp_path: Path) -> None:
+    # a failing tarball: the task fails, the failed file is listed, retry succeeds
+    npmreg.registry.fail("dep", "1.0.0", times=1000, status=503)
+    _upload(page, served, tmp_path)
+    page.get_by_test_id("start-download").click()
+    expect(page.get_by_test_id("failed-card")).to_be_visible(timeout=60_000)
+    expect(page.locator("[data-testid=failed-item]").first).to_be_visible()
+    _shot(page, "5-failed")
+    npmreg.registry.fail("dep", "1.0.0", times=0)
+    page.get_by_test_id("retry-button").click()
+    expect(page.get_by_test_id("download-complete")).to_be_visible(timeout=60_000)
+
+    # a second task, cancelled while it downloads
+    page.get_by_test_id("nav-new-task").click()
+    npmreg.registry.delay(1.0)
+    _upload(page, served, tmp_path / "second")
+    page.get_by_test_id("start-download").click()
+    expect(page.get_by_test_id("cancel-button")).to_be_visible(timeout=30_000)
+    page.get_by_test_id("cancel-button").click()
+    page.get_by_test_id("cancel-confirm").click()
+    expect(page.get_by_test_id("task-status-tag")).to_have_attribute(
+        "data-status", "cancelled", timeout=30_000
+    )
+    npmreg.registry.delay(0)
