@@ -75,7 +75,9 @@ async def test_create_analyse_download_archive(api: httpx.AsyncClient) -> None:
 
     doc = await _wait(api, task_id, "resolved", "failed")
     assert doc["status"] == "resolved", doc["error"]
-    deps = (await api.get(f"/api/tasks/{task_id}/dependencies")).json()
+    raw = (await api.get(f"/api/tasks/{task_id}/dependencies")).text
+    assert "/uploads/" not in raw  # origins name the uploaded file, not the server's path
+    deps = json.loads(raw)
     assert deps["python"]["targets"][0]["count"] == 1
     assert {p["name"] for p in deps["npm"]["packages"]} == {"app", "lib", "dep"}
 

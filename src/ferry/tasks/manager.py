@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import shutil
 import time
 import uuid
 from collections.abc import Coroutine
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ferry.db.repository import TaskRecord, TaskRepository
 from ferry.errors import FerryError, ManifestError
@@ -38,6 +39,7 @@ from ferry.tasks.options import TaskOptions
 from ferry.tasks.states import TaskStatus, allowed_from
 from ferry.tasks.uploads import Upload, store, validate
 
+_T = TypeVar("_T")
 _SUFFIX = {"zip": ".zip", "tar.gz": ".tar.gz", "tar.zst": ".tar.zst"}
 
 
@@ -294,6 +296,15 @@ class TaskManager:
         python_files, npm_files = split_manifests(files)
         return (python_files if options.pypi else []) + (npm_files if options.npm else [])
 
+    def _public(self, task_id: str, value: _T) -> _T:
+        """``value`` with the server's upload directory taken out of every path in it:
+        clients see `requirements.txt:3`, not where the server keeps the file."""
+        prefix = str(self.uploads_dir(task_id)) + "/"
+        if isinstance(value, str):
+            return value.replace(prefix, "")  # type: ignore[return-value]
+        text = json.dumps(value).replace(json.dumps(prefix)[1:-1], "")
+        return json.loads(text)  # type: ignore[no-any-return]
+
     async def _check_disk_budget(self, task_id: str) -> None:
         """Refuse before downloading when the resolved files alone pass the task's limit."""
         record = await self._get(task_id)
@@ -314,7 +325,8 @@ class TaskManager:
         await asyncio.to_thread(self.repo.update, task_id, error=doc)
         self.hub.publish(task_id, TaskEvent.error(exc.message))
         with contextlib.suppress(FerryError):  # cancelled meanwhile: that stays
-            await self._transition(task_id, TaskStatus.FAILED, f"{exc.code}: {exc.message}")
+            reason = self._public(task_id, f"{exc.code}: {exc.message}")
+            await self._transition(task_id, TaskStatus.FAILED, reason)
 
     async def _analyse(self, task_id: str, options: TaskOptions, *, resumed: bool = False) -> None:
         async with self._slots:
@@ -334,7 +346,11 @@ class TaskManager:
                     ),
                     timeout=self.settings.task_timeout,
                 )
-                await asyncio.to_thread(self.repo.update, task_id, dependencies=resolved.to_dict())
+                await asyncio.to_thread(
+                    self.repo.update,
+                    task_id,
+                    dependencies=self._public(task_id, resolved.to_dict()),
+                )
                 if resolved.has_errors:
                     await asyncio.to_thread(
                         self.repo.update,
