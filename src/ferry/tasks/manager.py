@@ -323,7 +323,7 @@ class TaskManager:
     async def _fail(self, task_id: str, exc: FerryError) -> None:
         doc = _error_document(exc, self.uploads_dir(task_id))
         await asyncio.to_thread(self.repo.update, task_id, error=doc)
-        self.hub.publish(task_id, TaskEvent.error(exc.message))
+        self.hub.publish(task_id, TaskEvent.error(self._public(task_id, exc.message)))
         with contextlib.suppress(FerryError):  # cancelled meanwhile: that stays
             reason = self._public(task_id, f"{exc.code}: {exc.message}")
             await self._transition(task_id, TaskStatus.FAILED, reason)
