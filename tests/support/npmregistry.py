@@ -58,11 +58,12 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.message import Message
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
+
+from support.served import ServedOnLoopback
 
 __all__ = [
     "ABBREVIATED",
@@ -369,61 +370,13 @@ _ABBREVIATED_KEYS = (
 )
 
 
-class LocalRegistry:
+class LocalRegistry(ServedOnLoopback):
     """An npm registry on 127.0.0.1:<ephemeral>; use as a context manager."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._state = _State()
-        # Bind now (port 0 → ephemeral) so `.url` and tarball URLs are known before start().
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
-        self._server.daemon_threads = True  # a hung client must never keep pytest alive
-        self._thread: threading.Thread | None = None
-        self._closed = False
-        # Open client sockets, so stop() also ends keep-alive connections: otherwise a pooled
-        # client could still be answered by the "stopped" registry.
-        self._conns: set[socket.socket] = set()
-
-    # -- lifecycle
-
-    def start(self) -> LocalRegistry:
-        if self._closed:
-            raise RuntimeError("LocalRegistry was stopped; make a new one")
-        if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-            )
-            self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join(timeout=5)
-        self._server.server_close()
-        with self._lock:
-            conns, self._conns = set(self._conns), set()
-        for conn in conns:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-
-    def __enter__(self) -> LocalRegistry:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        super().__init__(_make_handler(self))
 
     @property
     def url(self) -> str:
@@ -783,12 +736,10 @@ def _make_handler(registry: LocalRegistry) -> type[BaseHTTPRequestHandler]:
             # the client's delayed ACK (~40 ms per response), which adds up across tests.
             with contextlib.suppress(OSError):
                 self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            with registry._lock:
-                registry._conns.add(self.connection)
+            registry.track(self.connection)
 
         def finish(self) -> None:
-            with registry._lock:
-                registry._conns.discard(self.connection)
+            registry.untrack(self.connection)
             super().finish()
 
         def log_message(self, format: str, *args: object) -> None:

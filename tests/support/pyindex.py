@@ -41,7 +41,6 @@ import html
 import io
 import json
 import re
-import socket
 import tarfile
 import threading
 import time
@@ -51,9 +50,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.parser import HeaderParser
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from types import TracebackType
 from urllib.parse import quote, unquote, urlsplit
 
 from packaging.requirements import Requirement
@@ -64,6 +62,8 @@ from packaging.utils import (
     parse_wheel_filename,
 )
 from packaging.version import Version
+
+from support.served import ServedOnLoopback
 
 __all__ = [
     "BACKEND_MODULE",
@@ -444,61 +444,13 @@ def _read_core_metadata(path: Path) -> bytes | None:
     return None
 
 
-class LocalIndex:
+class LocalIndex(ServedOnLoopback):
     """A PEP 503/691/658 index on 127.0.0.1:<ephemeral>; use as a context manager."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._state = _State()
-        # Bind now (port 0 → ephemeral) so `.url` and artifact URLs are known before start().
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
-        self._server.daemon_threads = True  # a hung client must never keep pytest alive
-        self._thread: threading.Thread | None = None
-        self._closed = False
-        # Open client sockets, so stop() also ends keep-alive connections: otherwise a pooled
-        # client could still be answered by the "stopped" index.
-        self._conns: set[socket.socket] = set()
-
-    # -- lifecycle
-
-    def start(self) -> LocalIndex:
-        if self._closed:
-            raise RuntimeError("LocalIndex was stopped; make a new one")
-        if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-            )
-            self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join(timeout=5)
-        self._server.server_close()
-        with self._lock:
-            conns, self._conns = set(self._conns), set()
-        for conn in conns:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-
-    def __enter__(self) -> LocalIndex:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        super().__init__(_make_handler(self))
 
     @property
     def url(self) -> str:
@@ -730,12 +682,10 @@ def _make_handler(index: LocalIndex) -> type[BaseHTTPRequestHandler]:
 
         def setup(self) -> None:
             super().setup()
-            with index._lock:
-                index._conns.add(self.connection)
+            index.track(self.connection)
 
         def finish(self) -> None:
-            with index._lock:
-                index._conns.discard(self.connection)
+            index.untrack(self.connection)
             super().finish()
 
         def log_message(self, format: str, *args: object) -> None:

@@ -1,0 +1,72 @@
+"""The lifecycle both local test servers share (the package index and the npm registry):
+a threaded HTTP server bound to 127.0.0.1 on an ephemeral port, started and stopped as a
+context manager, whose stop also ends open keep-alive connections."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Self
+
+
+class ServedOnLoopback:
+    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        # Bind now (port 0 → ephemeral) so `.base` and file URLs are known before start().
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server.daemon_threads = True  # a hung client must never keep pytest alive
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        # Open client sockets, so stop() also ends keep-alive connections: otherwise a pooled
+        # client could still be answered by the "stopped" server.
+        self._conns: set[socket.socket] = set()
+        self._conns_lock = threading.Lock()
+
+    def track(self, conn: socket.socket) -> None:
+        with self._conns_lock:
+            self._conns.add(conn)
+
+    def untrack(self, conn: socket.socket) -> None:
+        with self._conns_lock:
+            self._conns.discard(conn)
+
+    def start(self) -> Self:
+        if self._closed:
+            raise RuntimeError(f"{type(self).__name__} was stopped; make a new one")
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+            )
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join(timeout=5)
+        self._server.server_close()
+        with self._conns_lock:
+            conns, self._conns = set(self._conns), set()
+        for conn in conns:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
