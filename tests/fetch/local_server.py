@@ -1,20 +1,33 @@
-"""A real HTTP server on 127.0.0.1 whose misbehaviour each test scripts per path."""
+"""A real HTTP server on 127.0.0.1 whose misbehaviour each test scripts per path.
+
+It speaks HTTP/1.1 with keep-alive and serves a body from memory or from a file on
+disk (``pread`` slices, so a sparse 2 GB file costs no memory), with ``Range`` (open and
+bounded) + ``If-Range`` when the route has a validator. Faults are set per route: status
+codes before the body, bodies cut short or reset, a route that ignores ``Range``, a file
+replaced after some requests, a slow or stalling body, a per-connection rate.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import socket
 import ssl
+import struct
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 from ferry.fetch import FetchRequest
+
+_RANGE = re.compile(r"bytes=(\d+)-(\d*)")
+_SLICE = 256 * 1024
 
 
 @dataclass
@@ -22,26 +35,55 @@ class Route:
     """What the server answers on one path.
 
     ``statuses`` are answered (and consumed) before the body is served. The first ``drops``
-    body responses are cut after ``drop_after`` bytes by closing the socket. With an
-    ``etag`` the route honours ``Range`` + ``If-Range`` like a static file server.
+    body responses are cut after ``drop_after`` bytes of that response, by closing the
+    socket (``reset`` sends a TCP RST instead). With an ``etag`` (or ``last_modified``)
+    the route honours ``Range`` + ``If-Range`` like a static file server, unless
+    ``ignore_range``. After ``replace_after`` body responses, ``replacement`` (with
+    ``replacement_etag``) is served instead: the file changed on the server.
     """
 
     body: bytes = b""
+    file: Path | None = None
     chunks: Callable[[], Iterable[bytes]] | None = None
     length: int | None = None
     statuses: list[int] = field(default_factory=list)
     retry_after: str | None = None
     drops: int = 0
     drop_after: int = 0
+    reset: bool = False
     etag: str | None = None
     etag_after_drop: str | None = None
+    last_modified: str | None = None
+    ignore_range: bool = False
+    replace_after: int | None = None
+    replacement: bytes = b""
+    replacement_etag: str | None = None
     content_length: int | None = None
     close_delimited: bool = False
     delay: float = 0.0
+    stall_after: int | None = None
+    stall: float = 0.0
+    rate: float | None = None  # bytes per second per connection
+    served: int = 0  # body responses so far
+    bytes_sent: int = 0
 
     @property
     def size(self) -> int:
-        return self.length if self.length is not None else len(self.body)
+        if self.length is not None:
+            return self.length
+        if self.file is not None:
+            return self.file.stat().st_size
+        return len(self.body)
+
+    @property
+    def validator(self) -> str | None:
+        return self.etag or self.last_modified
+
+    def read(self, start: int, end: int) -> bytes:
+        if self.file is not None:
+            with self.file.open("rb") as fh:
+                return os.pread(fh.fileno(), end - start, start)
+        return self.body[start:end]
 
 
 @dataclass
@@ -71,7 +113,10 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:
         pass
 
-    def do_GET(self) -> None:
+    def do_HEAD(self) -> None:
+        self.do_GET(head=True)
+
+    def do_GET(self, head: bool = False) -> None:
         path = self.path.split("?", 1)[0]
         srv = self.server
         with srv.lock:
@@ -82,12 +127,12 @@ class _Handler(BaseHTTPRequestHandler):
             srv.active += 1
             srv.max_active = max(srv.max_active, srv.active)
         try:
-            self._answer(route, status)
+            self._answer(route, status, head)
         finally:
             with srv.lock:
                 srv.active -= 1
 
-    def _answer(self, route: Route | None, status: int | None) -> None:
+    def _answer(self, route: Route | None, status: int | None, head: bool) -> None:
         if route is None:
             self._short(404, b"not found\n")
             return
@@ -98,41 +143,93 @@ class _Handler(BaseHTTPRequestHandler):
             self._short(status, b"try later\n", extra)
             return
 
-        start = 0
+        with self.server.lock:
+            if not head:
+                route.served += 1
+            if route.replace_after is not None and route.served > route.replace_after:
+                route.body = route.replacement
+                route.etag = route.replacement_etag
+                route.replace_after = None
+            drop = not head and route.drops > 0
+            if drop:
+                route.drops -= 1
+
+        size = route.size
+        start, end = 0, size
+        ranged = False
         range_header = self.headers.get("Range")
         if_range = self.headers.get("If-Range")
-        if route.etag and range_header and (if_range is None or if_range == route.etag):
-            match = re.fullmatch(r"bytes=(\d+)-", range_header)
+        if (
+            route.validator
+            and range_header
+            and not route.ignore_range
+            and (if_range is None or if_range == route.validator)
+        ):
+            match = _RANGE.fullmatch(range_header)
             assert match, range_header
             start = int(match.group(1))
-        size = route.size
-        self.send_response(206 if start else 200)
+            end = min(size, int(match.group(2)) + 1) if match.group(2) else size
+            if start >= size:
+                self._short(416, b"", {"Content-Range": f"bytes */{size}"})
+                return
+            ranged = True
+        self.send_response(206 if ranged else 200)
         if route.close_delimited:
             # No length at all: the body ends when the server closes the connection.
             self.close_connection = True
         else:
-            self.send_header("Content-Length", str(route.content_length or size - start))
-        if start:
-            self.send_header("Content-Range", f"bytes {start}-{size - 1}/{size}")
+            self.send_header("Content-Length", str(route.content_length or end - start))
+        if ranged:
+            self.send_header("Content-Range", f"bytes {start}-{end - 1}/{size}")
         if route.etag:
             self.send_header("ETag", route.etag)
+        if route.last_modified:
+            self.send_header("Last-Modified", route.last_modified)
+        if route.validator and not route.ignore_range:
             self.send_header("Accept-Ranges", "bytes")
         self.end_headers()
+        if head:
+            return
 
-        if route.drops > 0:
-            route.drops -= 1
-            self.wfile.write(route.body[start : start + route.drop_after])
+        if drop:
+            self.wfile.write(route.read(start, min(end, start + route.drop_after)))
             self.wfile.flush()
             if route.etag_after_drop:
                 route.etag = route.etag_after_drop
             self.close_connection = True
-            self.connection.shutdown(socket.SHUT_RDWR)
+            if route.reset:
+                # SO_LINGER 0: close() sends RST, the client sees "connection reset".
+                self.connection.setsockopt(
+                    socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+                )
+                self.connection.close()
+            else:
+                self.connection.shutdown(socket.SHUT_RDWR)
             return
         if route.chunks is not None:
             for chunk in route.chunks():
                 self.wfile.write(chunk)
-        else:
-            self.wfile.write(route.body[start:])
+            return
+        self._send_body(route, start, end)
+
+    def _send_body(self, route: Route, start: int, end: int) -> None:
+        began = time.monotonic()
+        sent = 0
+        pos = start
+        while pos < end:
+            if route.stall_after is not None and pos >= route.stall_after and route.stall:
+                time.sleep(route.stall)
+                route.stall = 0.0
+            data = route.read(pos, min(end, pos + _SLICE))
+            self.wfile.write(data)
+            pos += len(data)
+            sent += len(data)
+            with self.server.lock:
+                route.bytes_sent += len(data)
+            if route.rate:
+                ahead = sent / route.rate - (time.monotonic() - began)
+                if ahead > 0:
+                    time.sleep(ahead)
 
     def _short(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
         self.send_response(status)
@@ -164,6 +261,9 @@ class LocalServer:
     def add(self, path: str, route: Route) -> str:
         self._httpd.routes[path] = route
         return self.base + path
+
+    def route(self, url_or_path: str) -> Route:
+        return self._httpd.routes[url_or_path.removeprefix(self.base)]
 
     def serve(self, name: str, body: bytes, **route: Any) -> FetchRequest:
         """Serve ``body`` at ``/files/<name>`` and return the matching request."""

@@ -1,6 +1,7 @@
 """Downloads: the async engine, the HTTP client it uses, and progress reporting."""
 
-from ferry.fetch.engine import Fetcher, FetchReport, FetchRequest, FetchResult
+from ferry.fetch.control import Batch, Cancelled
+from ferry.fetch.engine import Fetcher
 from ferry.fetch.http import build_client
 from ferry.fetch.progress import (
     NullProgress,
@@ -9,8 +10,12 @@ from ferry.fetch.progress import (
     RichProgress,
     make_progress,
 )
+from ferry.fetch.request import FetchReport, FetchRequest, FetchResult
+from ferry.fetch.transfer import Segmenting
 
 __all__ = [
+    "Batch",
+    "Cancelled",
     "FetchReport",
     "FetchRequest",
     "FetchResult",
@@ -19,6 +24,7 @@ __all__ = [
     "PlainProgress",
     "ProgressListener",
     "RichProgress",
+    "Segmenting",
     "build_client",
     "make_progress",
 ]

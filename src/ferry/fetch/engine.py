@@ -1,176 +1,59 @@
 """The async download engine: many files, concurrently, into the content store.
 
-Each file is streamed into a staging file of the :class:`~ferry.store.ContentStore` and
-hashed on the way, so memory stays flat whatever the size. Only bytes whose digest matches
-what the index promised are committed; a mismatch is an :class:`IntegrityError` and is
-never retried, since a second copy from the same source proves nothing.
+For each file the engine looks in the content store first, then joins a download of the
+same file already under way (in this process, or, through a lock file, in another), and
+only then downloads it: from its URL, falling back to its mirrors in order, through a
+:class:`~ferry.fetch.transfer.Transfer` that streams (large files over several
+connections) into a partial file on disk while :class:`~ferry.fetch.hashing.FollowingHash`
+hashes it. Only bytes whose digest and size match what was promised are moved into place
+(fsync, then an atomic rename); a mismatch is an :class:`IntegrityError`, never retried,
+and its bytes are deleted. A download that fails for any other reason, is paused, or is
+killed keeps its bytes and control file, and the next attempt resumes from them.
 
-Transient failures (connection errors, timeouts, 5xx, 429) are retried with exponential
-backoff and jitter, honouring ``Retry-After``. When the server gave a strong ``ETag``, a
-retry after a partial body resumes with ``Range`` + ``If-Range``; the hash state of the
-kept prefix stays in memory, so nothing is re-read. Otherwise the file restarts cleanly.
+Connections are limited globally and per host and handed out by priority; files in
+flight are limited by ``concurrency``; bandwidth by a global and a per-batch limit.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
-import re
-import ssl
-import time
-from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
+import os
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import BinaryIO
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
 import httpx
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_exception_type,
-    stop_after_attempt,
-    wait_exponential_jitter,
-)
+from filelock import AsyncFileLock
+from tenacity import wait_exponential_jitter
 
 from ferry.errors import FerryError, FetchError, IntegrityError
+from ferry.fetch.control import Batch, Cancelled, Paused
+from ferry.fetch.failures import integrity_error, redact
+from ferry.fetch.hashing import FollowingHash
+from ferry.fetch.partial import PartialFile
 from ferry.fetch.progress import NullProgress, ProgressListener
+from ferry.fetch.ratelimit import RateLimit
+from ferry.fetch.request import FetchReport, FetchRequest, FetchResult
+from ferry.fetch.slots import PrioritySlots, SlotPool
+from ferry.fetch.transfer import Segmenting, Transfer
 from ferry.store.cas import CHUNK_SIZE, ContentStore, check_digest
 
-__all__ = ["FetchReport", "FetchRequest", "FetchResult", "Fetcher"]
+__all__ = ["FetchReport", "FetchRequest", "FetchResult", "Fetcher", "Segmenting"]
 
 # Longer than this and a stuck download would look like a hang to the user.
 _MAX_WAIT_S = 30.0
-
-_RETRY_HINT = (
-    "Check the network connection and proxy settings, then run again: "
-    "files already fetched are kept in the store."
-)
-_INTEGRITY_HINT = (
-    "The bytes served differ from what the index promised; do not install them. A proxy "
-    "rewriting downloads or a mirror out of sync with its index are the usual causes."
-)
-_TLS_HINT = (
-    "If your network uses its own certificate authority, point Ferry at its CA bundle "
-    "(the cert setting) or set SSL_CERT_FILE."
-)
-
-
-@dataclass(frozen=True)
-class FetchRequest:
-    """One file to fetch: where from, and the digest (and size, if known) it must have.
-
-    ``digest`` is hex of ``algorithm`` (sha256 for Python files; npm locks record sha512,
-    or sha1 for very old entries); the blob is stored under that algorithm.
-
-    ``url`` is ``http(s)://``, ``file://`` or a plain absolute path. ``name`` is only for
-    display; it defaults to the last segment of the URL.
-    """
-
-    url: str
-    digest: str
-    size: int | None = None
-    name: str = ""
-    algorithm: str = "sha256"
-
-    @property
-    def key(self) -> tuple[str, str]:
-        return (self.algorithm, self.digest)
-
-    @property
-    def display_name(self) -> str:
-        if self.name:
-            return self.name
-        tail = unquote(urlsplit(self.url).path.rstrip("/").rsplit("/", 1)[-1])
-        return tail or self.digest[:12]
-
-
-@dataclass
-class FetchResult:
-    """A blob that is in the store. ``bytes_fetched`` is its size, or 0 when it was cached."""
-
-    request: FetchRequest
-    path: Path
-    bytes_fetched: int
-    from_cache: bool
-
-
-@dataclass
-class FetchReport:
-    """The outcome of :meth:`Fetcher.fetch_all`: one entry per distinct digest, in order."""
-
-    results: list[FetchResult] = field(default_factory=list)
-    failures: list[tuple[FetchRequest, FerryError]] = field(default_factory=list)
-
-    @property
-    def bytes_fetched(self) -> int:
-        return sum(r.bytes_fetched for r in self.results)
-
-    @property
-    def from_cache(self) -> int:
-        return sum(1 for r in self.results if r.from_cache)
-
-    @property
-    def ok(self) -> bool:
-        return not self.failures
-
-    def raise_for_failures(self) -> None:
-        """Raise the first failure (an IntegrityError as is), naming every failed file."""
-        if not self.failures:
-            return
-        _, error = self.failures[0]
-        if isinstance(error, IntegrityError):
-            raise error
-        names = ", ".join(r.display_name for r, _ in self.failures)
-        raise type(error)(
-            f"{len(self.failures)} file(s) could not be fetched: {names}; first: {error.message}",
-            hint=error.hint,
-        )
-
-
-class _TransientError(Exception):
-    """An attempt failed in a way worth retrying; ``error`` is what the user sees if not."""
-
-    def __init__(self, error: FetchError, *, retry_after: float | None = None) -> None:
-        super().__init__(error.message)
-        self.error = error
-        self.retry_after = retry_after
-
-
-class _Partial:
-    """The staging file of one download plus the running hash of what it holds."""
-
-    def __init__(self, fh: BinaryIO, algorithm: str) -> None:
-        self.fh = fh
-        self.algorithm = algorithm
-        self.hasher = hashlib.new(algorithm)
-        self.written = 0
-        self.etag: str | None = None
-        self.attempts = 0
-
-    def write(self, chunk: bytes) -> None:
-        self.fh.write(chunk)
-        self.hasher.update(chunk)
-        self.written += len(chunk)
-
-    def reset(self) -> int:
-        """Throw the kept bytes away; return how many there were."""
-        dropped = self.written
-        self.fh.seek(0)
-        self.fh.truncate()
-        self.hasher = hashlib.new(self.algorithm)
-        self.written = 0
-        self.etag = None
-        return dropped
+_PART_SUFFIX = ".ferry-part"
 
 
 class Fetcher:
-    """Fetches :class:`FetchRequest` s into a :class:`ContentStore`.
+    """Fetches :class:`FetchRequest` s into a :class:`ContentStore` (or to their ``dest``).
 
-    One ``Fetcher`` belongs to one event loop. Two calls running at once may download the
-    same blob twice; that wastes bandwidth but is safe, since commits are idempotent.
+    One ``Fetcher`` belongs to one event loop; calls running at once share its limits,
+    and two calls wanting the same file share one download of it.
     """
 
     def __init__(
@@ -182,6 +65,11 @@ class Fetcher:
         retries: int = 4,
         backoff: float = 0.5,
         listener: ProgressListener | None = None,
+        segmenting: Segmenting | None = None,
+        max_connections: int | None = None,
+        max_connections_per_host: int | None = None,
+        rate_limit: float | None = None,
+        mirrors: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, not {concurrency}")
@@ -190,14 +78,26 @@ class Fetcher:
         self._store = store
         self._client = client
         self._retries = retries
-        self._backoff = wait_exponential_jitter(multiplier=backoff, max=_MAX_WAIT_S, jitter=backoff)
+        self._wait = wait_exponential_jitter(multiplier=backoff, max=_MAX_WAIT_S, jitter=backoff)
         self._listener: ProgressListener = listener or NullProgress()
-        self._slots = asyncio.Semaphore(concurrency)
+        self._segmenting = segmenting or Segmenting()
+        connections = max_connections or max(concurrency, self._segmenting.connections)
+        self._files = PrioritySlots(concurrency)
+        self._pool = SlotPool(connections, max_connections_per_host or connections)
+        self._limit = RateLimit(rate_limit) if rate_limit else None
+        self._mirrors = dict(mirrors or {})
+        self._inflight: dict[tuple[str, str], _Shared] = {}
 
-    async def fetch_all(self, requests: Sequence[FetchRequest]) -> FetchReport:
-        """Fetch every distinct blob; failures are collected, never raised.
+    @property
+    def listener(self) -> ProgressListener:
+        return self._listener
 
-        Requests with the same digest are one blob: only the first is fetched and reported.
+    async def fetch_all(
+        self, requests: Sequence[FetchRequest], *, batch: Batch | None = None
+    ) -> FetchReport:
+        """Fetch every distinct file; failures are collected, never raised.
+
+        Requests for the same file are one: only the first is fetched and reported.
         """
         unique: dict[tuple[str, str], FetchRequest] = {}
         for request in requests:
@@ -208,7 +108,7 @@ class Fetcher:
         for key, request in unique.items():
             try:
                 cached = self._cached(request)
-            except FetchError as exc:
+            except FerryError as exc:
                 outcomes[key] = exc
                 continue
             if cached is None:
@@ -228,7 +128,7 @@ class Fetcher:
             # A TaskGroup, unlike gather, cancels the siblings if one hits a bug, so no
             # orphaned download keeps writing after this call has returned.
             async with asyncio.TaskGroup() as group:
-                tasks = [(r.key, group.create_task(self._settle(r))) for r in pending]
+                tasks = [(r.key, group.create_task(self._settle(r, batch))) for r in pending]
             outcomes.update((key, task.result()) for key, task in tasks)
         finally:
             listener.finish()
@@ -242,216 +142,320 @@ class Fetcher:
                 report.results.append(outcome)
         return report
 
-    async def fetch_one(self, request: FetchRequest) -> FetchResult:
-        """Fetch a single blob, raising :class:`FetchError` / :class:`IntegrityError`.
+    async def fetch_one(self, request: FetchRequest, *, batch: Batch | None = None) -> FetchResult:
+        """Fetch a single file, raising :class:`FetchError` / :class:`IntegrityError`.
 
         Reports ``advance`` / ``file_done`` / ``file_failed`` but not ``start`` / ``finish``,
         which belong to whoever drives the whole batch.
         """
         try:
             cached = self._cached(request)
-        except FetchError as exc:
+        except FerryError as exc:
             self._listener.file_failed(request.display_name, exc)
             raise
         if cached is not None:
             self._listener.file_done(request.display_name, from_cache=True)
             return cached
-        outcome = await self._settle(request)
+        outcome = await self._settle(request, batch)
         if isinstance(outcome, FerryError):
             raise outcome
         return outcome
 
+    # ---- one file -----------------------------------------------------------------------
+
     def _cached(self, request: FetchRequest) -> FetchResult | None:
-        """The result for a blob already stored, None if it is not."""
-        try:
-            check_digest(request.digest, request.algorithm)
-        except ValueError as exc:
+        """The result for a file already in place, None if it is not."""
+        if request.digest:
+            try:
+                check_digest(request.digest, request.algorithm)
+            except ValueError as exc:
+                raise FetchError(
+                    f"{request.display_name}: refusing to fetch {redact(request.url)}: {exc}",
+                    context=f"fetching {request.display_name}",
+                    hint="The index entry for this file is malformed; report it to the index.",
+                ) from exc
+        elif request.dest is None:
             raise FetchError(
-                f"{request.display_name}: refusing to fetch {_redact(request.url)}: {exc}",
+                f"{request.display_name}: no digest to store it under",
                 context=f"fetching {request.display_name}",
-                hint="The index entry for this file is malformed; report it to the index.",
-            ) from exc
+            )
+        if request.dest is not None:
+            return None  # copied from the store, if there, by the download itself
         if not self._store.has(request.digest, request.size, request.algorithm):
             return None
         path = self._store.path_for(request.digest, request.algorithm)
-        return FetchResult(request, path, 0, from_cache=True)
+        return FetchResult(request, path, 0, from_cache=True, digest=request.digest)
 
-    async def _settle(self, request: FetchRequest) -> FetchResult | FerryError:
-        """Download one blob and tell the listener; the error is returned, not raised."""
+    async def _settle(self, request: FetchRequest, batch: Batch | None) -> FetchResult | FerryError:
+        """Fetch one file and tell the listener; the error is returned, not raised."""
         name = request.display_name
         try:
-            async with self._slots:
-                result = await self._download(request)
+            result = await self._join(request, batch)
         except FerryError as exc:
             self._listener.file_failed(name, exc)
             return exc
+        except OSError as exc:
+            error = FetchError(
+                f"{name}: cannot write {exc.filename or self._store.root}: {exc.strerror or exc}",
+                context=f"fetching {name}",
+                hint="Check free space and permissions of the destination.",
+            )
+            self._listener.file_failed(name, error)
+            return error
         self._listener.file_done(name, from_cache=result.from_cache)
         return result
 
-    async def _download(self, request: FetchRequest) -> FetchResult:
-        # Waiting for a slot can take a while; someone else may have stored it meanwhile.
-        cached = self._cached(request)
-        if cached is not None:
-            return cached
-        source = _local_source(request)
-        try:
-            if source is not None:
-                return await self._copy_local(request, source)
-            return await self._fetch_http(request)
-        except OSError as exc:
-            raise FetchError(
-                f"{request.display_name}: cannot write to the store at {self._store.root}: "
-                f"{exc.strerror or exc}",
-                context=f"fetching {request.display_name}",
-                hint="Check free space and permissions of the store directory.",
-            ) from exc
+    async def _join(self, request: FetchRequest, batch: Batch | None) -> FetchResult:
+        """Download ``request``, or wait for the download of the same file under way."""
+        key = request.key
+        while True:
+            shared = self._inflight.get(key)
+            owner = shared is None
+            if shared is None:
+                shared = self._inflight[key] = _Shared(
+                    asyncio.create_task(self._obtain(request, batch))
+                )
+                shared.task.add_done_callback(self._forget(key))
+            shared.waiters += 1
+            try:
+                result = await asyncio.shield(shared.task)
+            except Cancelled:
+                if owner or (batch is not None and batch.is_cancelled(key)):
+                    raise
+                continue  # the other batch gave it up; this one still wants it
+            except asyncio.CancelledError:
+                shared.waiters -= 1
+                if shared.waiters == 0:
+                    shared.task.cancel()
+                raise
+            shared.waiters -= 1
+            if result.request is request:
+                return result
+            return FetchResult(request, result.path, 0, from_cache=True, digest=result.digest)
 
-    async def _copy_local(self, request: FetchRequest, source: Path) -> FetchResult:
+    def _forget(self, key: tuple[str, str]) -> Callable[[asyncio.Task[FetchResult]], None]:
+        def forget(_task: asyncio.Task[FetchResult]) -> None:
+            self._inflight.pop(key, None)
+
+        return forget
+
+    async def _obtain(self, request: FetchRequest, batch: Batch | None) -> FetchResult:
         name = request.display_name
+        while True:
+            if batch is not None:
+                await batch.wait_until_runnable(request.key, name)
+            async with self._files.hold(request.priority):
+                # Waiting for a slot can take a while; someone else may have stored it.
+                cached = self._cached(request)
+                if cached is not None:
+                    return cached
+                try:
+                    return await self._download(request, batch)
+                except Paused:
+                    continue  # give the slot back until the batch resumes
+
+    async def _download(self, request: FetchRequest, batch: Batch | None) -> FetchResult:
+        store = self._store
+        if request.dest is not None and store.has(request.digest, request.size, request.algorithm):
+            blob = store.path_for(request.digest, request.algorithm)
+            return await self._copy_in(request, blob, cached=True)
+        source = _local_source(request)
+        if source is not None:
+            return await self._copy_in(request, source, cached=False)
+        partial_path = self._partial_path(request)
+        partial_path.parent.mkdir(parents=True, exist_ok=True)
+        # Another process (the server and a CLI run sharing a store) may be fetching the
+        # same file: wait for it, then find the file in place.
+        async with AsyncFileLock(str(partial_path) + ".lock", timeout=-1, poll_interval=0.2):
+            if request.dest is None:
+                cached = self._cached(request)
+                if cached is not None:
+                    return cached
+            return await self._fetch_http(request, partial_path, batch)
+
+    def _partial_path(self, request: FetchRequest) -> Path:
+        if request.dest is not None:
+            return request.dest.with_name(request.dest.name + _PART_SUFFIX)
+        return self._store.root / "partial" / f"{request.algorithm}-{request.digest}"
+
+    async def _fetch_http(
+        self, request: FetchRequest, path: Path, batch: Batch | None
+    ) -> FetchResult:
+        name = request.display_name
+        algorithm = request.algorithm if request.digest else "sha256"
+        partial = await asyncio.to_thread(PartialFile.open, path, "|".join(request.key))
+        hasher = FollowingHash(partial, algorithm)
+        kept = partial.kept
+        if kept:
+            self._listener.advance(name, kept)
+            hasher.catch_up()  # hash what a previous run left while this one goes on
+        limits = [limit for limit in (self._limit, batch.limit if batch else None) if limit]
+        keep = False
+        try:
+            errors: list[FetchError] = []
+            for url in self._urls(request):
+                transfer = Transfer(
+                    client=self._client,
+                    pool=self._pool,
+                    url=url,
+                    name=name,
+                    key=request.key,
+                    size=request.size,
+                    partial=partial,
+                    hasher=hasher,
+                    listener=self._listener,
+                    limits=limits,
+                    batch=batch,
+                    retries=self._retries,
+                    backoff=self._backoff,
+                    segmenting=self._segmenting,
+                    may_segment=bool(request.digest) or partial.validator is not None,
+                    priority=request.priority,
+                )
+                try:
+                    await transfer.run()
+                    break
+                except IntegrityError:
+                    raise
+                except (Paused, Cancelled):
+                    raise
+                except FetchError as exc:
+                    errors.append(exc)
+            else:
+                keep = True
+                raise _all_failed(errors)
+            digest = await hasher.hexdigest()
+            size = partial.total if partial.total is not None else partial.kept
+            self._check(request, size, algorithm, digest)
+            dest = request.dest or self._store.path_for(request.digest, request.algorithm)
+            fetched = size - kept
+            await asyncio.to_thread(partial.finish, dest)
+            return FetchResult(request, dest, max(fetched, 0), from_cache=False, digest=digest)
+        except Paused:
+            keep = True
+            raise
+        except IntegrityError:
+            self._listener.advance(name, -partial.kept)
+            raise
+        except Cancelled:
+            self._listener.advance(name, -partial.kept)
+            raise
+        except asyncio.CancelledError:
+            keep = True
+            raise
+        finally:
+            await hasher.aclose()
+            if keep and partial.kept:
+                partial.save(force=True)
+                partial.close()
+            elif partial.path.exists():
+                partial.discard()
+
+    def _urls(self, request: FetchRequest) -> list[str]:
+        urls = list(request.urls)
+        for prefix, alternatives in self._mirrors.items():
+            for url in request.urls:
+                if url.startswith(prefix):
+                    urls += [alt + url[len(prefix) :] for alt in alternatives]
+        return list(dict.fromkeys(urls))
+
+    def _backoff(self, failures: int) -> float:
+        return float(self._wait(_Attempt(failures)))  # type: ignore[arg-type]
+
+    def _check(self, request: FetchRequest, size: int, algorithm: str, actual: str) -> None:
+        source = redact(request.url)
+        if request.size is not None and size != request.size:
+            raise integrity_error(
+                request.display_name,
+                f"{source} does not match the index: expected {request.size} bytes "
+                f"({algorithm} {request.digest}), got {size}",
+            )
+        if request.digest and actual != request.digest:
+            raise integrity_error(
+                request.display_name,
+                f"{source} does not match the index: expected {algorithm} {request.digest}, "
+                f"got {actual}",
+            )
+
+    async def _copy_in(self, request: FetchRequest, source: Path, *, cached: bool) -> FetchResult:
+        """Copy a local file (a ``file://`` source, or a blob from the store) into place."""
+        name = request.display_name
+        algorithm = request.algorithm if request.digest else "sha256"
         try:
             src = source.open("rb")
         except OSError as exc:
             raise FetchError(
                 f"{name}: cannot read {source}: {exc.strerror or exc}",
-                context=f"copying {name} into the store",
+                context=f"copying {name}",
                 hint="Check that the file exists and is readable.",
             ) from exc
-        hasher = hashlib.new(request.algorithm)
+        hasher = hashlib.new(algorithm)
         copied = 0
         try:
-            with src, self._store.open_staging() as (tmp, out):
+            with src, self._staging(request) as (tmp, out):
                 # Reading and hashing run in a thread so a slow disk never stalls downloads.
                 while n := await asyncio.to_thread(_copy_chunk, src, out, hasher):
                     copied += n
-                    self._listener.advance(name, n)
+                    if not cached:
+                        self._listener.advance(name, n)
                     if request.size is not None and copied > request.size:
                         break
-                self._check_integrity(request, source.as_uri(), copied, hasher.hexdigest())
-                # fsync blocks: off the event loop, so other downloads keep streaming
-                path = await asyncio.to_thread(
-                    self._store.commit, tmp, request.digest, request.algorithm
-                )
+                digest = hasher.hexdigest()
+                self._check(request, copied, algorithm, digest)
+                dest = await asyncio.to_thread(self._commit, request, tmp, out)
         except BaseException:
-            self._listener.advance(name, -copied)
+            if not cached:
+                self._listener.advance(name, -copied)
             raise
-        return FetchResult(request, path, copied, from_cache=False)
+        return FetchResult(request, dest, 0 if cached else copied, from_cache=cached, digest=digest)
 
-    async def _fetch_http(self, request: FetchRequest) -> FetchResult:
-        name = request.display_name
-        with self._store.open_staging() as (tmp, fh):
-            part = _Partial(fh, request.algorithm)
-            try:
-                try:
-                    async for attempt in AsyncRetrying(
-                        stop=stop_after_attempt(self._retries + 1),
-                        wait=self._wait,
-                        retry=retry_if_exception_type(_TransientError),
-                        reraise=True,
-                    ):
-                        with attempt:
-                            await self._attempt(request, part)
-                except _TransientError as exc:
-                    raise FetchError(
-                        f"{exc.error.message} (gave up after {part.attempts} attempts)",
-                        context=exc.error.context,
-                        hint=exc.error.hint or _RETRY_HINT,
-                    ) from (exc.__cause__ or exc)
-                self._check_integrity(request, request.url, part.written, part.hasher.hexdigest())
-                # fsync blocks: off the event loop, so other downloads keep streaming
-                path = await asyncio.to_thread(
-                    self._store.commit, tmp, request.digest, request.algorithm
-                )
-            except BaseException:
-                self._listener.advance(name, -part.written)
-                raise
-        return FetchResult(request, path, part.written, from_cache=False)
+    def _commit(self, request: FetchRequest, tmp: Path, out: BinaryIO) -> Path:
+        if request.dest is None:
+            return self._store.commit(tmp, request.digest, request.algorithm)
+        out.flush()
+        os.fsync(out.fileno())
+        tmp.replace(request.dest)
+        return request.dest
 
-    async def _attempt(self, request: FetchRequest, part: _Partial) -> None:
-        name = request.display_name
-        url = _redact(request.url)
-        part.attempts += 1
-        # Identity, and raw bytes below: the hash is of the file as stored on the server.
-        headers = {"Accept-Encoding": "identity"}
-        resuming = part.written > 0 and part.etag is not None
-        if resuming:
-            headers["Range"] = f"bytes={part.written}-"
-            headers["If-Range"] = part.etag or ""
-        elif part.written:
-            self._listener.advance(name, -part.reset())
-
-        try:
-            async with self._client.stream("GET", request.url, headers=headers) as resp:
-                status = resp.status_code
-                if status == 206 and resuming:
-                    if _content_range_start(resp) != part.written:
-                        self._listener.advance(name, -part.reset())
-                        raise _TransientError(
-                            _fetch_error(name, f"{url} answered a resume with the wrong range")
-                        )
-                elif status == 200:
-                    if part.written:
-                        # If-Range failed: the file changed on the server, start over.
-                        self._listener.advance(name, -part.reset())
-                    _check_announced_size(request, resp)
-                elif status == 416 and resuming:
-                    self._listener.advance(name, -part.reset())
-                    raise _TransientError(_fetch_error(name, f"{url} refused to resume (416)"))
-                else:
-                    raise _status_error(request, resp)
-                part.etag = _strong_etag(resp) or (part.etag if status == 206 else None)
-                async for chunk in _raw_chunks(resp):
-                    part.write(chunk)
-                    self._listener.advance(name, len(chunk))
-                    if request.size is not None and part.written > request.size:
-                        # Don't let a wrong file fill the disk before the hash check.
-                        break
-        except httpx.TransportError as exc:
-            raise _transport_error(name, url, exc) from exc
-        except httpx.InvalidURL as exc:
-            raise FetchError(
-                f"{name}: invalid URL {url}: {exc}",
-                context=f"fetching {name}",
-                hint="The index entry for this file is malformed.",
-            ) from exc
-        except httpx.HTTPError as exc:
-            # TooManyRedirects, DecodingError and the like: retrying will not change them.
-            raise _fetch_error(name, f"{url}: {exc}") from exc
-
-    def _wait(self, state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome is not None else None
-        if isinstance(exc, _TransientError) and exc.retry_after is not None:
-            return min(exc.retry_after, _MAX_WAIT_S)
-        return self._backoff(state)
-
-    def _check_integrity(
-        self, request: FetchRequest, source: str, nbytes: int, actual: str
-    ) -> None:
-        name = request.display_name
-        if request.size is not None and nbytes != request.size:
-            # The hash of a cut-off or overlong body says nothing useful; the size does.
-            got = f"more than {request.size}" if nbytes > request.size else str(nbytes)
-            problem = (
-                f"expected {request.size} bytes ({request.algorithm} {request.digest}), got {got}"
-            )
-        elif actual != request.digest:
-            problem = f"expected {request.algorithm} {request.digest}, got {actual}"
-        else:
+    @contextlib.contextmanager
+    def _staging(self, request: FetchRequest) -> Iterator[tuple[Path, BinaryIO]]:
+        if request.dest is None:
+            with self._store.open_staging() as (tmp, fh):
+                yield tmp, fh
             return
-        raise IntegrityError(
-            f"{name}: {_redact(source)} does not match the index: {problem}",
-            context=f"verifying {name}",
-            hint=_INTEGRITY_HINT,
-        )
+        tmp = request.dest.with_name(request.dest.name + _PART_SUFFIX)
+        tmp.parent.mkdir(parents=True, exist_ok=True)
+        fh = tmp.open("wb")
+        try:
+            yield tmp, fh
+        finally:
+            fh.close()
+            tmp.unlink(missing_ok=True)
 
 
-async def _raw_chunks(resp: httpx.Response) -> AsyncIterator[bytes]:
-    if resp.is_stream_consumed:
-        # Only responses built in memory (httpx.MockTransport in tests) arrive already
-        # read, and aiter_raw() refuses those.
-        yield resp.content
-        return
-    async for chunk in resp.aiter_raw():
-        yield chunk
+class _Shared:
+    """A download several callers wait for; cancelled when the last of them gives up."""
+
+    def __init__(self, task: asyncio.Task[FetchResult]) -> None:
+        self.task = task
+        self.waiters = 0
+
+
+class _Attempt:
+    """The one field of tenacity's retry state its wait strategies read."""
+
+    def __init__(self, number: int) -> None:
+        self.attempt_number = number
+
+
+def _all_failed(errors: list[FetchError]) -> FetchError:
+    first = errors[0]
+    if len(errors) == 1:
+        return first
+    others = "; ".join(e.message for e in errors[1:])
+    return type(first)(
+        f"{first.message} (mirrors failed too: {others})", context=first.context, hint=first.hint
+    )
 
 
 def _copy_chunk(src: BinaryIO, dst: BinaryIO, hasher: hashlib._Hash) -> int:
@@ -478,115 +482,3 @@ def _local_source(request: FetchRequest) -> Path | None:
             hint="Mount the share and use a local path instead.",
         )
     return Path(url2pathname(parts.path))
-
-
-def _fetch_error(name: str, message: str, *, hint: str | None = None) -> FetchError:
-    return FetchError(f"{name}: {message}", context=f"fetching {name}", hint=hint)
-
-
-def _status_error(request: FetchRequest, resp: httpx.Response) -> Exception:
-    """Map an unwanted status to a retryable or a final error."""
-    name = request.display_name
-    status = resp.status_code
-    what = f"HTTP {status} {resp.reason_phrase} from {_redact(str(resp.url))}".rstrip()
-    if status == 429 or status >= 500:
-        return _TransientError(
-            _fetch_error(name, what, hint=_RETRY_HINT), retry_after=_retry_after(resp)
-        )
-    if status in (401, 403, 407):
-        hint = (
-            "The server wants credentials or denies access: check the index URL, its "
-            "credentials (netrc, keyring) and the proxy settings."
-        )
-    elif status in (404, 410):
-        hint = (
-            "The file is no longer at this URL (deleted, or an index out of date); "
-            "resolve again to pick a file that exists."
-        )
-    else:
-        hint = "Check the index URL and that it serves files directly."
-    return _fetch_error(name, what, hint=hint)
-
-
-def _transport_error(name: str, url: str, exc: httpx.TransportError) -> Exception:
-    if isinstance(exc, httpx.UnsupportedProtocol):
-        return _fetch_error(
-            name,
-            f"unsupported URL {url}",
-            hint="Only http(s)://, file:// URLs and absolute paths can be fetched.",
-        )
-    if _caused_by(exc, ssl.SSLCertVerificationError):
-        # A certificate problem does not heal by itself; retrying only delays the hint.
-        return _fetch_error(name, f"TLS certificate not trusted for {url}: {exc}", hint=_TLS_HINT)
-    if isinstance(exc, httpx.TimeoutException):
-        reason = f"timed out ({type(exc).__name__})"
-    else:
-        reason = str(exc) or type(exc).__name__
-    return _TransientError(_fetch_error(name, f"{url}: {reason}", hint=_RETRY_HINT))
-
-
-def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
-    seen: set[int] = set()
-    cur: BaseException | None = exc
-    while cur is not None and id(cur) not in seen:
-        if isinstance(cur, kind):
-            return True
-        seen.add(id(cur))
-        cur = cur.__cause__ or cur.__context__
-    return False
-
-
-def _retry_after(resp: httpx.Response) -> float | None:
-    value = resp.headers.get("Retry-After")
-    if value is None:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
-def _strong_etag(resp: httpx.Response) -> str | None:
-    # If-Range needs a strong validator (RFC 9110 §13.1.5); a weak one could splice two
-    # different versions of the file together.
-    etag: str | None = resp.headers.get("ETag")
-    if etag is None or etag.startswith("W/"):
-        return None
-    return etag
-
-
-_CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-\d+/(?:\d+|\*)")
-
-
-def _content_range_start(resp: httpx.Response) -> int | None:
-    match = _CONTENT_RANGE.fullmatch(resp.headers.get("Content-Range", "").strip())
-    return int(match.group(1)) if match else None
-
-
-def _check_announced_size(request: FetchRequest, resp: httpx.Response) -> None:
-    if request.size is None:
-        return
-    announced = resp.headers.get("Content-Length")
-    if announced is None or not announced.isdigit() or int(announced) == request.size:
-        return
-    name = request.display_name
-    raise IntegrityError(
-        f"{name}: {_redact(request.url)} announces {announced} bytes, the index promised "
-        f"{request.size}",
-        context=f"fetching {name}",
-        hint=_INTEGRITY_HINT,
-    )
-
-
-_USERINFO = re.compile(r"(?<=://)[^/@]*@")
-
-
-def _redact(url: str) -> str:
-    """Hide credentials embedded in a URL before it reaches a message or a log."""
-    return _USERINFO.sub("***@", url)

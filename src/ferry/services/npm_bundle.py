@@ -12,7 +12,7 @@ from ferry.ecosystems.npm.model import NpmResolution
 from ferry.ecosystems.npm.npmcli import find_npm
 from ferry.ecosystems.npm.resolver import NpmContext, resolve_npm
 from ferry.ecosystems.npm.sources import discover_npm_sources
-from ferry.fetch.engine import Fetcher, FetchReport, FetchRequest
+from ferry.fetch import Fetcher, FetchReport, FetchRequest
 from ferry.fetch.http import build_client
 from ferry.fetch.progress import NullProgress, ProgressListener
 from ferry.manifests.npm import NpmInput, parse_npm_manifests

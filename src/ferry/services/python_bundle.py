@@ -21,7 +21,7 @@ from ferry.ecosystems.pypi.resolver import ResolveContext, annotate, choose, res
 from ferry.ecosystems.pypi.sources import IndexSources, discover_sources
 from ferry.ecosystems.pypi.uv import find_uv
 from ferry.errors import ExitCode, FerryError
-from ferry.fetch.engine import Fetcher, FetchReport, FetchRequest
+from ferry.fetch import Fetcher, FetchReport, FetchRequest
 from ferry.fetch.http import build_client
 from ferry.fetch.progress import NullProgress, ProgressListener
 from ferry.manifests import RUNTIME_ONLY, parse_manifests

@@ -1,0 +1,165 @@
+"""How download failures are classified and worded: retry, give up, or distrust the bytes.
+
+Transient failures (connection errors, timeouts, 5xx, 429) become :class:`TransientError`
+and are retried; everything else is a final :class:`~ferry.errors.FetchError` with a hint.
+A hash or size mismatch is an :class:`~ferry.errors.IntegrityError` and never retried,
+since a second copy from the same source proves nothing.
+"""
+
+from __future__ import annotations
+
+import re
+import ssl
+import time
+from email.utils import parsedate_to_datetime
+
+import httpx
+
+from ferry.errors import FetchError, IntegrityError
+
+__all__ = [
+    "INTEGRITY_HINT",
+    "RETRY_HINT",
+    "TransientError",
+    "content_range",
+    "fetch_error",
+    "integrity_error",
+    "redact",
+    "retry_after",
+    "status_error",
+    "transport_error",
+    "validator",
+]
+
+RETRY_HINT = (
+    "Check the network connection and proxy settings, then run again: "
+    "files already fetched are kept, and unfinished ones resume where they stopped."
+)
+INTEGRITY_HINT = (
+    "The bytes served differ from what the index promised; do not install them. A proxy "
+    "rewriting downloads or a mirror out of sync with its index are the usual causes."
+)
+_TLS_HINT = (
+    "If your network uses its own certificate authority, point Ferry at its CA bundle "
+    "(the cert setting) or set SSL_CERT_FILE."
+)
+
+
+class TransientError(Exception):
+    """An attempt failed in a way worth retrying; ``error`` is what the user sees if not."""
+
+    def __init__(self, error: FetchError, *, retry_after: float | None = None) -> None:
+        super().__init__(error.message)
+        self.error = error
+        self.retry_after = retry_after
+
+
+def fetch_error(name: str, message: str, *, hint: str | None = None) -> FetchError:
+    return FetchError(f"{name}: {message}", context=f"fetching {name}", hint=hint)
+
+
+def integrity_error(name: str, message: str) -> IntegrityError:
+    return IntegrityError(f"{name}: {message}", context=f"verifying {name}", hint=INTEGRITY_HINT)
+
+
+def status_error(name: str, resp: httpx.Response) -> Exception:
+    """Map an unwanted status to a retryable or a final error.
+
+    408 and 429 and every 5xx are worth another try; other 4xx are answers, not accidents.
+    """
+    status = resp.status_code
+    what = f"HTTP {status} {resp.reason_phrase} from {redact(str(resp.url))}".rstrip()
+    if status in (408, 429) or status >= 500:
+        return TransientError(
+            fetch_error(name, what, hint=RETRY_HINT), retry_after=retry_after(resp)
+        )
+    if status in (401, 403, 407):
+        hint = (
+            "The server wants credentials or denies access: check the index URL, its "
+            "credentials (netrc, keyring) and the proxy settings."
+        )
+    elif status in (404, 410):
+        hint = (
+            "The file is no longer at this URL (deleted, or an index out of date); "
+            "resolve again to pick a file that exists."
+        )
+    else:
+        hint = "Check the URL and that the server serves files directly."
+    return fetch_error(name, what, hint=hint)
+
+
+def transport_error(name: str, url: str, exc: httpx.TransportError) -> Exception:
+    if isinstance(exc, httpx.UnsupportedProtocol):
+        return fetch_error(
+            name,
+            f"unsupported URL {url}",
+            hint="Only http(s)://, file:// URLs and absolute paths can be fetched.",
+        )
+    if _caused_by(exc, ssl.SSLCertVerificationError):
+        # A certificate problem does not heal by itself; retrying only delays the hint.
+        return fetch_error(name, f"TLS certificate not trusted for {url}: {exc}", hint=_TLS_HINT)
+    if isinstance(exc, httpx.TimeoutException):
+        reason = f"timed out ({type(exc).__name__})"
+    else:
+        reason = str(exc) or type(exc).__name__
+    return TransientError(fetch_error(name, f"{url}: {reason}", hint=RETRY_HINT))
+
+
+def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        if isinstance(cur, kind):
+            return True
+        seen.add(id(cur))
+        cur = cur.__cause__ or cur.__context__
+    return False
+
+
+def retry_after(resp: httpx.Response) -> float | None:
+    value = resp.headers.get("Retry-After")
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def validator(resp: httpx.Response) -> str | None:
+    """What ``If-Range`` may carry to make sure a resumed range is of the same file.
+
+    A strong ``ETag`` (RFC 9110 §13.1.5: a weak one could splice two versions of the file
+    together), else ``Last-Modified``, which servers compare exactly.
+    """
+    etag: str | None = resp.headers.get("ETag")
+    if etag is not None and not etag.startswith("W/"):
+        return etag
+    modified: str | None = resp.headers.get("Last-Modified")
+    return modified
+
+
+_CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
+
+
+def content_range(resp: httpx.Response) -> tuple[int, int, int | None] | None:
+    """``(first, last, total)`` of a 206 answer, or None if it has no usable header."""
+    match = _CONTENT_RANGE.fullmatch(resp.headers.get("Content-Range", "").strip())
+    if match is None:
+        return None
+    total = None if match.group(3) == "*" else int(match.group(3))
+    return int(match.group(1)), int(match.group(2)), total
+
+
+_USERINFO = re.compile(r"(?<=://)[^/@]*@")
+
+
+def redact(url: str) -> str:
+    """Hide credentials embedded in a URL before it reaches a message or a log."""
+    return _USERINFO.sub("***@", url)

@@ -1,0 +1,385 @@
+"""One file from one URL into a :class:`PartialFile`: a single stream, or many ranges.
+
+A small file (or one from a server without ``Range``) is one ``GET``. A large one is cut
+into pieces fetched in order by several connections at once, each piece a bounded
+``Range`` request guarded by ``If-Range``; the pieces are handed out in file order so the
+hash can follow close behind the download (see :mod:`ferry.fetch.hashing`). Every
+connection retries on its own, resuming its piece where it stopped.
+
+When the size is unknown the first request asks for the first piece only: a ``206`` tells
+the total and that ranges work, a ``200`` means the server ignores ``Range`` and its body
+is simply read as the whole file. A ``200`` to a later range means the file changed on the
+server (``If-Range`` failed): everything is dropped and the file restarts as one stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import httpx
+
+from ferry.errors import FetchError
+from ferry.fetch.control import Batch
+from ferry.fetch.failures import (
+    RETRY_HINT,
+    TransientError,
+    content_range,
+    fetch_error,
+    integrity_error,
+    redact,
+    status_error,
+    transport_error,
+    validator,
+)
+from ferry.fetch.hashing import FollowingHash
+from ferry.fetch.partial import PartialFile, Piece
+from ferry.fetch.progress import ProgressListener
+from ferry.fetch.ratelimit import RateLimit
+from ferry.fetch.slots import SlotPool
+
+__all__ = ["Segmenting", "Transfer"]
+
+_MIN_PIECE = 4 << 20
+_MAX_PIECE = 64 << 20
+# A file that changes on the server this many times during one download is not worth
+# chasing; the user hears about it instead.
+_MAX_RESTARTS = 3
+
+
+@dataclass(frozen=True)
+class Segmenting:
+    """When and how a large file is fetched over several connections at once."""
+
+    connections: int = 8
+    min_size: int = 16 << 20  # each connection gets at least this much of the file
+    min_piece: int = _MIN_PIECE
+    max_piece: int = _MAX_PIECE
+
+    def workers(self, total: int) -> int:
+        return max(1, min(self.connections, total // self.min_size))
+
+    def piece_size(self, total: int) -> int:
+        # Four pieces per connection keep the connections busy to the end while the
+        # hash follows in order; more would only cost requests.
+        workers = self.workers(total)
+        return min(self.max_piece, max(self.min_piece, math.ceil(total / (workers * 4))))
+
+
+class _FileChanged(Exception):
+    """The server's copy changed mid-download (or it stopped honouring ``Range``)."""
+
+
+class Transfer:
+    """Fills ``partial`` with the bytes at ``url``; raises FetchError / IntegrityError,
+    or :class:`~ferry.fetch.control.Paused` / ``Cancelled`` from the batch."""
+
+    def __init__(
+        self,
+        *,
+        client: httpx.AsyncClient,
+        pool: SlotPool,
+        url: str,
+        name: str,
+        key: object,
+        size: int | None,
+        partial: PartialFile,
+        hasher: FollowingHash,
+        listener: ProgressListener,
+        limits: Sequence[RateLimit],
+        batch: Batch | None,
+        retries: int,
+        backoff: Callable[[int], float],
+        segmenting: Segmenting,
+        may_segment: bool,
+        priority: int,
+    ) -> None:
+        self.client = client
+        self.pool = pool
+        self.url = url
+        self.shown_url = redact(url)
+        self.host = urlsplit(url).netloc
+        self.name = name
+        self.key = key
+        self.size = size
+        self.partial = partial
+        self.hasher = hasher
+        self.listener = listener
+        self.limits = limits
+        self.batch = batch
+        self.retries = retries
+        self.backoff = backoff
+        self.segmenting = segmenting
+        # Without a digest to check at the end, pieces are only trusted with a validator.
+        self.may_segment = may_segment and segmenting.connections > 1
+        self.priority = priority
+        self.attempts = 0
+        self._ranges_known = asyncio.Event()
+        self._ranges_ok = False
+
+    # ---- the whole file ---------------------------------------------------------------
+
+    async def run(self) -> None:
+        for _ in range(_MAX_RESTARTS):
+            for piece in self.partial.pieces:
+                piece.claimed = False
+            try:
+                await self._run_once()
+                return
+            except _FileChanged:
+                self._drop()
+                self.may_segment = False
+        raise fetch_error(
+            self.name,
+            f"{self.shown_url} kept changing while it was downloaded",
+            hint="Try again once the file on the server is no longer being replaced.",
+        )
+
+    async def _run_once(self) -> None:
+        partial = self.partial
+        if partial.pieces:
+            # A resumed plan of several pieces already proved the server honours ranges.
+            self._ranges_ok = len(partial.pieces) > 1
+        else:
+            self._plan_fresh()
+        if len(partial.pieces) == 1:
+            self._ranges_known.set()
+            async with self.pool.connection(self.host, self.priority):
+                await self._drive(partial.pieces[0])
+        if len(partial.pieces) > 1 and not partial.complete:
+            if self._ranges_ok:
+                self._ranges_known.set()
+            left = sum(1 for p in partial.pieces if not p.complete)
+            await self._crew(min(self.segmenting.workers(partial.total or 0), left))
+        if not partial.complete:
+            raise fetch_error(self.name, f"{self.shown_url} ended before the whole file arrived")
+
+    def _plan_fresh(self) -> None:
+        size = self.size
+        if size is not None and self.may_segment and self.segmenting.workers(size) > 1:
+            self.partial.plan(size, self.segmenting.piece_size(size))
+        else:
+            self.partial.plan(size, None)
+
+    async def _crew(self, workers: int) -> None:
+        """Run ``workers`` connections over the pieces until every piece is complete."""
+
+        async def worker(index: int) -> None:
+            if index > 0:
+                await self._ranges_known.wait()
+                if not self._ranges_ok:
+                    return
+            # Extra connections queue behind other files' first connection.
+            async with self.pool.connection(self.host, self.priority + (index > 0)):
+                while (piece := self._claim()) is not None:
+                    await self._drive(piece)
+
+        tasks = [asyncio.create_task(worker(i)) for i in range(max(1, workers))]
+        try:
+            pending: set[asyncio.Task[None]] = set(tasks)
+            while pending and not self.partial.complete:
+                finished, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for task in finished:
+                    error = task.exception()
+                    if error is not None:
+                        raise error
+        finally:
+            # Connections still queueing for a slot have nothing left to do; a failed
+            # one takes the others down with it (their bytes stay on disk).
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _claim(self) -> Piece | None:
+        for piece in self.partial.pieces:
+            if not piece.complete and not piece.claimed:
+                piece.claimed = True
+                return piece
+        return None
+
+    def _drop(self) -> None:
+        dropped = self.partial.reset()
+        self.hasher.restart()
+        if dropped:
+            self.listener.advance(self.name, -dropped)
+
+    # ---- one piece, with retries ------------------------------------------------------
+
+    async def _drive(self, piece: Piece) -> None:
+        failures = 0
+        while not piece.complete:
+            before = self.partial.kept
+            try:
+                piece = await self._attempt(piece)
+                if piece.end is None:
+                    return  # a body of unknown length ends when the server says so
+            except TransientError as exc:
+                # A connection that made progress before it broke has not failed as such:
+                # a flaky link still gets the file, a dead one is given up on.
+                failures = 0 if self.partial.kept > before else failures + 1
+                if failures > self.retries:
+                    raise FetchError(
+                        f"{exc.error.message} (gave up after {self.attempts} attempts)",
+                        context=exc.error.context,
+                        hint=exc.error.hint or RETRY_HINT,
+                    ) from (exc.__cause__ or exc)
+                wait = exc.retry_after if exc.retry_after is not None else self.backoff(failures)
+                await asyncio.sleep(wait)
+            finally:
+                self.partial.save(force=piece.complete)
+
+    async def _attempt(self, piece: Piece) -> Piece:
+        """One request for the rest of ``piece``; returns the piece the body went into."""
+        self.attempts += 1
+        if self.batch is not None:
+            self.batch.checkpoint(self.key, self.name)
+        headers = {"Accept-Encoding": "identity"}  # the hash is of the file as stored
+        partial = self.partial
+        segmented = len(partial.pieces) > 1
+        probing = not segmented and partial.total is None and self.may_segment and not piece.done
+        ranged = segmented or piece.done > 0 or probing
+        if piece.done > 0 and not segmented and partial.validator is None:
+            # Nothing to prove the server still has the same file: start over.
+            self._drop()
+            partial.plan(self.size, None)
+            piece = partial.pieces[0]
+            ranged = probing
+        if ranged:
+            # One stream asks for the rest of the file; a piece for exactly its bytes.
+            last = str(piece.end - 1) if segmented and piece.end is not None else ""
+            if probing and piece.done == 0:
+                last = str(self.segmenting.min_size - 1)
+            headers["Range"] = f"bytes={piece.pos}-{last}"
+            if partial.validator is not None:
+                headers["If-Range"] = partial.validator
+        try:
+            async with self.client.stream("GET", self.url, headers=headers) as resp:
+                piece = self._accept(resp, piece, ranged=ranged, probing=probing)
+                await self._receive(resp, piece)
+        except httpx.TransportError as exc:
+            raise transport_error(self.name, self.shown_url, exc) from exc
+        except httpx.InvalidURL as exc:
+            raise fetch_error(
+                self.name,
+                f"invalid URL {self.shown_url}: {exc}",
+                hint="The URL of this file is malformed.",
+            ) from exc
+        except httpx.HTTPError as exc:
+            # TooManyRedirects, DecodingError and the like: retrying will not change them.
+            raise fetch_error(self.name, f"{self.shown_url}: {exc}") from exc
+        if piece.end is None:
+            piece.end = piece.pos
+            partial.total = piece.end
+        elif not piece.complete:
+            raise TransientError(
+                fetch_error(self.name, f"{self.shown_url} ended the body early", hint=RETRY_HINT)
+            )
+        return piece
+
+    def _accept(self, resp: httpx.Response, piece: Piece, *, ranged: bool, probing: bool) -> Piece:
+        """Check the answer's status and headers; return the piece its body fills."""
+        partial = self.partial
+        status = resp.status_code
+        if status == 200:
+            if len(partial.pieces) > 1:
+                if self._ranges_known.is_set():
+                    raise _FileChanged
+                # The first range request of a fresh plan: the server ignores Range.
+                self._ranges_known.set()
+            elif piece.done:
+                self._drop()  # the file changed (If-Range failed): start over
+            self._ranges_known.set()
+            total = _content_length(resp)
+            self._check_total(total)
+            partial.plan(total if total is not None else self.size, None)
+            partial.validator = validator(resp)
+            # The same piece object goes on, so a retry of this connection resumes it.
+            whole = partial.pieces[0]
+            piece.start, piece.end, piece.done, piece.claimed = whole.start, whole.end, 0, True
+            partial.pieces[0] = piece
+            return piece
+        if status == 206 and ranged:
+            span = content_range(resp)
+            if span is None or span[0] != piece.pos:
+                raise TransientError(
+                    fetch_error(self.name, f"{self.shown_url} answered with the wrong range")
+                )
+            total = span[2]
+            self._check_total(total)
+            fresh = validator(resp)
+            if partial.validator is not None and fresh is not None and fresh != partial.validator:
+                raise _FileChanged
+            partial.validator = partial.validator or fresh
+            if probing and total is not None:
+                partial.total = total
+                piece.end = min(span[1] + 1, total)
+                if total > piece.end:
+                    partial.pieces += _pieces_after(
+                        piece.end, total, self.segmenting.piece_size(total)
+                    )
+            elif piece.end is None and total is not None:
+                piece.end = total
+                partial.total = total
+            self._ranges_ok = True
+            self._ranges_known.set()
+            return piece
+        if status == 416 and ranged:
+            if probing:
+                # An empty file has no byte 0 to give; ask for it plainly.
+                self.may_segment = False
+                partial.plan(self.size, None)
+                raise TransientError(fetch_error(self.name, "empty file"), retry_after=0)
+            self._drop()
+            raise TransientError(
+                fetch_error(self.name, f"{self.shown_url} refused to resume (416)")
+            )
+        raise status_error(self.name, resp)
+
+    def _check_total(self, total: int | None) -> None:
+        if self.size is not None and total is not None and total != self.size:
+            raise integrity_error(
+                self.name, f"{self.shown_url} announces {total} bytes, expected {self.size}"
+            )
+
+    async def _receive(self, resp: httpx.Response, piece: Piece) -> None:
+        partial = self.partial
+        async for chunk in _raw_chunks(resp):
+            if self.batch is not None:
+                self.batch.checkpoint(self.key, self.name)
+            remaining = piece.remaining
+            if remaining is not None and len(chunk) > remaining:
+                # Don't let a wrong file fill the disk before the hash check.
+                raise integrity_error(
+                    self.name, f"{self.shown_url} sends more than the {piece.end} bytes expected"
+                )
+            offset = piece.pos
+            partial.write(piece, chunk)
+            self.hasher.feed(offset, chunk)
+            self.listener.advance(self.name, len(chunk))
+            partial.save()
+            for limit in self.limits:
+                await limit.consume(len(chunk))
+            if piece.complete:
+                break
+
+
+def _pieces_after(start: int, total: int, size: int) -> list[Piece]:
+    return [Piece(s, min(s + size, total)) for s in range(start, total, size)]
+
+
+def _content_length(resp: httpx.Response) -> int | None:
+    value = resp.headers.get("Content-Length")
+    return int(value) if value is not None and value.isdigit() else None
+
+
+async def _raw_chunks(resp: httpx.Response) -> AsyncIterator[bytes]:
+    if resp.is_stream_consumed:
+        # Only responses built in memory (httpx.MockTransport in tests) arrive already
+        # read, and aiter_raw() refuses those.
+        yield resp.content
+        return
+    async for chunk in resp.aiter_raw():
+        yield chunk
