@@ -104,7 +104,9 @@ async def test_truncated_body_without_validator_restarts(
 async def test_server_errors_are_retried_with_retry_after(
     server: LocalServer, store: ContentStore, fetcher: Fetcher, status: int
 ) -> None:
-    request = server.serve("e.bin", _blob(4), etag='"e"', statuses=[status, status], retry_after="0")
+    request = server.serve(
+        "e.bin", _blob(4), etag='"e"', statuses=[status, status], retry_after="0"
+    )
 
     await fetcher.fetch_one(request)
 
