@@ -13,9 +13,12 @@ command -v unzip >/dev/null || need_apt+=(unzip)
 # npm bundles resolve with npm itself and check engines with its semver
 command -v node >/dev/null || need_apt+=(nodejs)
 command -v npm >/dev/null || need_apt+=(npm)
-# the browser the end-to-end tests drive (test tools may not download their own)
+# the browser the end-to-end tests drive (test tools may not download their own), and
+# the fonts its screenshot of the UI in Chinese needs (else every glyph is a box)
 if [ "${1:-}" = "--dev" ]; then
     [ -x /usr/bin/chromium ] || need_apt+=(chromium)
+    dpkg-query -W -f='${Status}' fonts-noto-cjk 2>/dev/null | grep -q "ok installed" ||
+        need_apt+=(fonts-noto-cjk)
 fi
 if [ ${#need_apt[@]} -gt 0 ]; then
     if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi

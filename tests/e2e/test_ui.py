@@ -1,13 +1,16 @@
 """The web UI in a real headless Chromium (Debian's, driven by Playwright) against a real
 `ferry serve` on 127.0.0.1 with the local package index and npm registry.
 
-Screenshots of each step are kept in tests/e2e/artifacts/ (CI keeps them as artifacts).
+Screenshots of each step are kept in tests/e2e/artifacts/ (CI keeps them as artifacts),
+one of them with the UI in Simplified Chinese; docs/screenshots/ holds copies of them.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
+import subprocess
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -60,6 +63,21 @@ def _shot(page: Page, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
+def _chinese_shot(page: Page, name: str) -> None:
+    """Switch the UI to 简体中文, check it shows Chinese, take a screenshot, switch back."""
+    fonts = subprocess.run(
+        ["fc-list", ":lang=zh", "family"], capture_output=True, text=True, check=False
+    ).stdout
+    assert fonts.strip(), "no Chinese font: the screenshot would show boxes (fonts-noto-cjk)"
+    page.get_by_test_id("lang-switch").get_by_text("中文", exact=True).click()
+    expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
+    expect(page.get_by_test_id("step-analyse")).to_have_text("依赖分析")
+    expect(page.get_by_test_id("start-download")).to_have_text(re.compile("开始下载"))
+    _shot(page, name)
+    page.get_by_test_id("lang-switch").get_by_text("English", exact=True).click()
+    expect(page.get_by_test_id("step-analyse")).to_have_text("Analyse")
+
+
 def _upload(page: Page, base: str, tmp_path: Path) -> None:
     req = write(tmp_path / "in" / "requirements.txt", "dep==1.0\nlib==2.0\n")
     pkg = write(tmp_path / "in" / "package.json", json.dumps(PACKAGE))
@@ -84,6 +102,7 @@ def test_upload_analyse_download(served: str, page: Page, npmreg: Npm, tmp_path:
     search.fill("dep")
     expect(page.locator("[data-testid^=tree-match-count-]").first).not_to_have_text("")
     _shot(page, "2-analyse")
+    _chinese_shot(page, "2-analyse-zh")
 
     npmreg.registry.delay(0.4)  # slow enough to watch progress and reload mid-way
     page.get_by_test_id("start-download").click()

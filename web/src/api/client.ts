@@ -1,15 +1,15 @@
 /**
  * The one API module: typed fetch wrappers over the server's REST API.
  *
- * Routes, path/query parameters, the request body and the TaskStatus enum come from
- * `schema.d.ts`, generated from the server's OpenAPI schema (`npm run gen:api`). The
- * server declares its answers as free-form JSON objects (`additionalProperties: true`),
- * so the documents below extend the generated answer type with the fields the UI reads;
- * once the server publishes response models, they can be replaced by
- * `components['schemas'][...]` one by one.
+ * Every type of what the server sends or takes comes from `schema.d.ts`, generated from
+ * the server's OpenAPI schema (`npm run gen:api`; the server's pydantic models in
+ * `ferry/server/schemas.py`): routes, path/query parameters, the multipart body, every
+ * answer (`paths[...]` responses), and the documents below, which are aliases of
+ * `components['schemas'][...]` and nothing more. Nothing here copies a server shape by
+ * hand; only UI-side types (`ApiProblem`, `TaskAction`) are written here.
  *
- * Every error answer (application/problem+json: code, message, file?, line?, reason?,
- * problems?) becomes an `ApiError`.
+ * Every error answer (application/problem+json, `ProblemDocument`: code, message, file?,
+ * line?, reason?, problems?) becomes an `ApiError`.
  */
 import type { components, paths } from './schema';
 
@@ -30,176 +30,62 @@ type SuccessOf<O> = O extends { responses: infer R }
 type PathParams<O> = O extends { parameters: { path: infer X } } ? X : never;
 type QueryParams<O> = O extends { parameters: { query?: infer X } } ? X : never;
 
-export type TaskStatus = components['schemas']['TaskStatus'];
-export type CreateTaskBody = components['schemas']['Body_create_task_api_tasks_post'];
+type Schemas = components['schemas'];
 
-export const TASK_STATUSES: readonly TaskStatus[] = [
-  'created',
-  'resolving',
-  'resolved',
-  'downloading',
-  'paused',
-  'packing',
-  'completed',
-  'failed',
-  'cancelled',
-] as const;
+export type TaskStatus = Schemas['TaskStatus'];
+export type CreateTaskBody = Schemas['Body_create_task_api_tasks_post'];
 
-// ---- the documents the UI reads ---------------------------------------------------------
+// a runtime list of the generated union, in lifecycle order; `satisfies` makes the compiler
+// refuse it the day the server's enum and this list differ
+const STATUS_ORDER = {
+  created: 0,
+  resolving: 1,
+  resolved: 2,
+  downloading: 3,
+  paused: 4,
+  packing: 5,
+  completed: 6,
+  failed: 7,
+  cancelled: 8,
+} as const satisfies Record<TaskStatus, number>;
 
-export type Ecosystem = 'pypi' | 'npm';
+export const TASK_STATUSES: readonly TaskStatus[] = Object.keys(STATUS_ORDER) as TaskStatus[];
 
-/** What the server's TaskOptions accepts (sent as the `options` JSON string). */
-export interface TaskOptions {
-  npm: boolean;
-  pypi: boolean;
-  python_versions: string[];
-  platforms: string[];
-  node_version: string | null;
-  os: string | null;
-  cpu: string | null;
-  libc: string | null;
-  format: 'zip' | 'tar.gz' | 'tar.zst';
-  groups: string[];
-  all_groups: boolean;
-  all_platforms: boolean;
-  auto_download: boolean;
-}
+// ---- the documents (generated) ---------------------------------------------------------
 
-export interface Problem {
-  severity: 'error' | 'warning' | 'info';
-  kind: string;
-  message: string;
-  package?: string | null;
-  target?: string | null;
-  chain?: string[];
-}
-
-export interface ProblemDoc {
-  code: string;
-  message: string;
-  file?: string | null;
-  line?: number | null;
-  column?: number | null;
-  reason?: string | null;
-  hint?: string | null;
-  context?: string | null;
-  problems?: Problem[];
-}
-
-export interface EcosystemProgress {
-  total: number;
-  completed: number;
-  failed: number;
-  failed_packages: { name: string; error: string }[];
-  bytes_done: number;
-  bytes_total: number;
-}
-
-export interface Transition {
-  from: string | null;
-  to: string;
-  reason: string | null;
-  at: string;
-}
-
-type TaskAnswer = SuccessOf<Operation<'/api/tasks/{task_id}', 'get'>>;
-
-export type Task = TaskAnswer & {
-  task_id: string;
-  status: TaskStatus;
-  files: string[];
-  options?: Partial<TaskOptions> | null;
-  progress?: Partial<Record<Ecosystem, EcosystemProgress>> | null;
-  error?: ProblemDoc | null;
-  archive_url?: string | null;
-  archive_size?: number | null;
-  created_at: string;
-  updated_at?: string | null;
-  started_at?: string | null;
-  completed_at?: string | null;
-  transitions?: Transition[];
-};
-
-export type TaskList = SuccessOf<Operation<'/api/tasks', 'get'>> & {
-  tasks: Task[];
-  total: number;
-  page: number;
-  size: number;
-};
-
-export interface PythonPackage {
-  name: string;
-  version: string;
-  filename: string;
-  size: number | null;
-  kind: 'wheel' | 'sdist';
-  yanked: string | null;
-  build_only: boolean;
-}
-
-export interface PythonEdge {
-  parent: string | null;
-  child: string;
-  specifier: string;
-  extras: string[];
-  origin: string | null;
-}
-
-export interface PythonTargetDeps {
-  target: { key: string; python: string; platform: string; implementation?: string };
-  count: number;
-  total_bytes: number;
-  packages: PythonPackage[];
-  edges: PythonEdge[];
-  problems: Problem[];
-}
-
-export interface PythonDeps {
-  targets: PythonTargetDeps[];
-  file_count: number;
-  total_bytes: number;
-  problems: Problem[];
-}
-
-export interface NpmTreeNode {
-  name: string;
-  version: string;
-  spec?: string;
-  deduped?: boolean;
-  problems?: string[];
-  children: NpmTreeNode[];
-}
-
-export interface NpmPackage {
-  path: string;
-  name: string;
-  version: string;
-  size: number | null;
-  deprecated: string | null;
-  has_install_script: boolean;
-  dev?: boolean;
-  optional?: boolean;
-}
-
-export interface NpmDeps {
-  target: { key: string; node: string; os: string; cpu: string; libc: string | null };
-  root?: { name: string; version: string };
-  count: number;
-  total_bytes: number;
-  packages: NpmPackage[];
-  excluded: { name: string; version: string; reason: string }[];
-  tree: NpmTreeNode[];
-  problems: Problem[];
-}
-
-export type Dependencies = SuccessOf<Operation<'/api/tasks/{task_id}/dependencies', 'get'>> & {
-  task_id: string;
-  python?: PythonDeps | null;
-  npm?: NpmDeps | null;
-};
+/** What a task is asked to build (sent as the `options` JSON string; every field optional). */
+export type TaskOptions = Schemas['TaskOptions'];
+/** A task as lists and actions show it. */
+export type Task = Schemas['TaskDocument'];
+/** One task with its status history (`GET /api/tasks/{id}`). */
+export type TaskDetail = Schemas['TaskDetail'];
+/** The answer to an upload. */
+export type TaskCreated = Schemas['TaskCreated'];
+export type TaskList = Schemas['TaskList'];
+export type TaskError = Schemas['TaskError'];
+export type Transition = Schemas['Transition'];
+export type EcosystemProgress = Schemas['EcosystemProgress'];
+export type FailedPackage = Schemas['FailedPackage'];
+export type Problem = Schemas['Problem'];
+export type ProblemDocument = Schemas['ProblemDocument'];
+export type Dependencies = Schemas['DependenciesDocument'];
+export type PythonDeps = Schemas['PythonDependencies'];
+export type PythonTargetDeps = Schemas['PythonTargetDependencies'];
+export type PythonPackage = Schemas['PythonPackage'];
+export type NpmDeps = Schemas['NpmDependencies'];
+export type NpmPackage = Schemas['NpmPackage'];
+export type NpmTreeNode = Schemas['NpmTreeNode'];
+/** One WebSocket message of `/ws/tasks/{id}` (published in the schema's components). */
+export type TaskEventMessage = Schemas['TaskEventMessage'];
 
 // ---- errors ------------------------------------------------------------------------------
+
+/**
+ * What an `ApiError` carries: the server's problem document, or one made here (network
+ * error, FastAPI's 422 `detail`, a proxy's plain-text answer) with at least code and
+ * message.
+ */
+export type ApiProblem = Partial<ProblemDocument> & Pick<ProblemDocument, 'code' | 'message'>;
 
 export class ApiError extends Error {
   readonly status: number;
@@ -211,7 +97,7 @@ export class ApiError extends Error {
   readonly problems?: Problem[];
   readonly body: unknown;
 
-  constructor(status: number, doc: ProblemDoc, body?: unknown) {
+  constructor(status: number, doc: ApiProblem, body?: unknown) {
     super(doc.message);
     this.name = 'ApiError';
     this.status = status;
@@ -220,7 +106,7 @@ export class ApiError extends Error {
     this.line = doc.line ?? undefined;
     this.reason = doc.reason ?? undefined;
     this.hint = doc.hint ?? undefined;
-    this.problems = doc.problems;
+    this.problems = doc.problems ?? undefined;
     this.body = body ?? doc;
   }
 
@@ -236,10 +122,10 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 }
 
 /** Turns any error answer into a problem document (FastAPI's 422 `detail` included). */
-export function toProblem(status: number, body: unknown, fallback: string): ProblemDoc {
+export function toProblem(status: number, body: unknown, fallback: string): ApiProblem {
   if (isRecord(body)) {
     if (typeof body.code === 'string' && typeof body.message === 'string') {
-      return body as unknown as ProblemDoc;
+      return body as ApiProblem;
     }
     if (Array.isArray(body.detail) && body.detail.length > 0 && isRecord(body.detail[0])) {
       const first = body.detail[0];
@@ -328,30 +214,30 @@ export async function call<P extends keyof paths, M extends Method>(
 
 // ---- the wrappers the pages use ----------------------------------------------------------
 
-export async function createTask(files: File[], options: Partial<TaskOptions>): Promise<Task> {
+export async function createTask(
+  files: File[],
+  options: TaskOptions,
+): Promise<TaskCreated> {
   const form = new FormData();
   for (const file of files) form.append('files', file, file.name);
   const optionsField: CreateTaskBody['options'] = JSON.stringify(options);
   form.append('options', optionsField ?? '{}');
-  return (await call('post', '/api/tasks', { body: form })) as Task;
+  return call('post', '/api/tasks', { body: form });
 }
 
 export async function listTasks(
   query: NonNullable<QueryParams<Operation<'/api/tasks', 'get'>>>,
   signal?: AbortSignal,
 ): Promise<TaskList> {
-  return (await call('get', '/api/tasks', { query, signal })) as TaskList;
+  return call('get', '/api/tasks', { query, signal });
 }
 
-export async function getTask(taskId: string, signal?: AbortSignal): Promise<Task> {
-  return (await call('get', '/api/tasks/{task_id}', { path: { task_id: taskId }, signal })) as Task;
+export async function getTask(taskId: string, signal?: AbortSignal): Promise<TaskDetail> {
+  return call('get', '/api/tasks/{task_id}', { path: { task_id: taskId }, signal });
 }
 
 export async function getDependencies(taskId: string, signal?: AbortSignal): Promise<Dependencies> {
-  return (await call('get', '/api/tasks/{task_id}/dependencies', {
-    path: { task_id: taskId },
-    signal,
-  })) as Dependencies;
+  return call('get', '/api/tasks/{task_id}/dependencies', { path: { task_id: taskId }, signal });
 }
 
 export type TaskAction = 'download' | 'pause' | 'resume' | 'retry' | 'cancel';
@@ -360,15 +246,15 @@ export async function taskAction(taskId: string, action: TaskAction): Promise<Ta
   const path = { task_id: taskId };
   switch (action) {
     case 'download':
-      return (await call('post', '/api/tasks/{task_id}/download', { path })) as Task;
+      return call('post', '/api/tasks/{task_id}/download', { path });
     case 'pause':
-      return (await call('post', '/api/tasks/{task_id}/pause', { path })) as Task;
+      return call('post', '/api/tasks/{task_id}/pause', { path });
     case 'resume':
-      return (await call('post', '/api/tasks/{task_id}/resume', { path })) as Task;
+      return call('post', '/api/tasks/{task_id}/resume', { path });
     case 'retry':
-      return (await call('post', '/api/tasks/{task_id}/retry', { path })) as Task;
+      return call('post', '/api/tasks/{task_id}/retry', { path });
     case 'cancel':
-      return (await call('post', '/api/tasks/{task_id}/cancel', { path })) as Task;
+      return call('post', '/api/tasks/{task_id}/cancel', { path });
   }
 }
 

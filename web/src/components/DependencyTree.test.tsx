@@ -6,17 +6,10 @@ import { I18nProvider } from '../i18n';
 import { DependencyTree } from './DependencyTree';
 import type { DependencyTreeHandle } from './DependencyTree';
 import { buildPythonModel } from './depModel';
+import { npmPackage, pythonPackage } from '../test/fakes';
 
-const pkg = (name: string, version: string, size: number, extra: Partial<PythonTargetDeps['packages'][number]> = {}) => ({
-  name,
-  version,
-  filename: `${name}-${version}-py3-none-any.whl`,
-  size,
-  kind: 'wheel' as const,
-  yanked: null,
-  build_only: false,
-  ...extra,
-});
+const pkg = (name: string, version: string, size: number, extra: Partial<PythonTargetDeps['packages'][number]> = {}) =>
+  pythonPackage({ name, version, size, ...extra });
 
 const edge = (parent: string | null, child: string, specifier = '') => ({
   parent,
@@ -28,7 +21,7 @@ const edge = (parent: string | null, child: string, specifier = '') => ({
 
 // flask → werkzeug → markupsafe, flask → jinja2 → markupsafe, flask → click; requests → idna
 const python: PythonTargetDeps = {
-  target: { key: 'cp312-manylinux2014_x86_64', python: '3.12', platform: 'manylinux2014_x86_64' },
+  target: { key: 'cp312-manylinux2014_x86_64', python: '3.12', platform: 'manylinux2014_x86_64', implementation: 'cp' },
   count: 8,
   total_bytes: 3_000_000,
   packages: [
@@ -164,13 +157,15 @@ describe('DependencyTree', () => {
 
   it('shows the npm tree under its root with problems from the problem list', () => {
     const npm: NpmDeps = {
+      ecosystem: 'npm',
+      lock_generated: false,
       target: { key: 'node20-linux-x64-glibc', node: '20', os: 'linux', cpu: 'x64', libc: 'glibc' },
       root: { name: 'app', version: '1.0.0' },
       count: 2,
       total_bytes: 3000,
       packages: [
-        { path: 'node_modules/left-pad', name: 'left-pad', version: '1.3.0', size: 1000, deprecated: 'use padStart', has_install_script: false },
-        { path: 'node_modules/esbuild', name: 'esbuild', version: '0.25.0', size: 2000, deprecated: null, has_install_script: true },
+        npmPackage({ name: 'left-pad', version: '1.3.0', size: 1000, deprecated: 'use padStart' }),
+        npmPackage({ name: 'esbuild', version: '0.25.0', size: 2000, has_install_script: true }),
       ],
       excluded: [],
       tree: [
@@ -193,10 +188,12 @@ describe('DependencyTree', () => {
     const children: NpmTreeNode[] = [];
     for (let i = 0; i < 50; i += 1) {
       const grand: NpmTreeNode[] = [];
-      for (let j = 0; j < 49; j += 1) grand.push({ name: `dep-${i}-${j}`, version: '1.0.0', children: [] });
-      children.push({ name: `pkg-${i}`, version: '2.0.0', children: grand });
+      for (let j = 0; j < 49; j += 1) grand.push({ name: `dep-${i}-${j}`, version: '1.0.0', spec: '^1', children: [] });
+      children.push({ name: `pkg-${i}`, version: '2.0.0', spec: '^2', children: grand });
     }
     const npm: NpmDeps = {
+      ecosystem: 'npm',
+      lock_generated: false,
       target: { key: 'node20-linux-x64-glibc', node: '20', os: 'linux', cpu: 'x64', libc: 'glibc' },
       root: { name: 'big', version: '1.0.0' },
       count: 2500,

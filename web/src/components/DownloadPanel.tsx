@@ -12,7 +12,7 @@ import {
   PlusOutlined,
   RedoOutlined,
 } from '@ant-design/icons';
-import type { EcosystemProgress, Task, TaskAction, TaskStatus } from '../api/client';
+import type { EcosystemProgress, FailedPackage, Task, TaskAction, TaskStatus } from '../api/client';
 import { archiveUrl } from '../api/client';
 import type { SocketProgress } from '../hooks/useTaskSocket';
 import { formatBytes, formatCount, formatEta, formatSpeed } from '../format';
@@ -41,11 +41,12 @@ interface Row {
   speed: number | null;
   eta: number | null;
   failed: number;
-  failedPackages: { name: string; error: string }[];
+  failedPackages: FailedPackage[];
 }
 
 function rows(task: Task, live: Record<string, SocketProgress>): Row[] {
-  const stored = (task.progress ?? {}) as Record<string, EcosystemProgress | undefined>;
+  // keyed by ecosystem: a key that is not there reads as undefined
+  const stored: Partial<Record<string, EcosystemProgress>> = task.progress;
   const ecos = Array.from(new Set([...Object.keys(stored), ...Object.keys(live)]));
   ecos.sort((a, b) => {
     const ia = ECO_ORDER.indexOf(a);

@@ -9,7 +9,7 @@ import { Alert, Button, Space, Typography, Upload } from 'antd';
 import type { UploadFile } from 'antd';
 import { DeleteOutlined, FileTextOutlined, InboxOutlined, RocketOutlined } from '@ant-design/icons';
 import { ApiError, createTask } from '../api/client';
-import type { Task, TaskOptions } from '../api/client';
+import type { TaskCreated, TaskOptions } from '../api/client';
 import { formatBytes } from '../format';
 import { useI18n } from '../i18n';
 
@@ -26,9 +26,9 @@ export const ACCEPTED_TYPES = [
 
 export interface FileUploadProps {
   /** The options sent with the files. */
-  options: Partial<TaskOptions>;
+  options: TaskOptions;
   /** Called with the created task. */
-  onCreated: (task: Task) => void;
+  onCreated: (task: TaskCreated) => void;
   /** Rendered between the file list and the submit button (the target options). */
   children?: ReactNode;
 }

@@ -27,9 +27,10 @@ export const NODE_VERSIONS = ['18', '20', '22', '24'];
 export const OS_CHOICES = ['linux', 'win32', 'darwin'];
 export const CPU_CHOICES = ['x64', 'arm64'];
 export const LIBC_CHOICES = ['glibc', 'musl'];
-export const FORMATS: TaskOptions['format'][] = ['zip', 'tar.gz', 'tar.zst'];
+/** The form's state: every option the form sets (all of them but two), each one present. */
+export type TargetOptionsValue = Required<Omit<TaskOptions, 'auto_download' | 'python_version'>>;
 
-export type TargetOptionsValue = Omit<TaskOptions, 'auto_download'>;
+export const FORMATS: TargetOptionsValue['format'][] = ['zip', 'tar.gz', 'tar.zst'];
 
 export const DEFAULT_OPTIONS: TargetOptionsValue = {
   npm: true,
@@ -101,7 +102,7 @@ export function useTargetOptions(): [TargetOptionsValue, (next: TargetOptionsVal
 }
 
 /** The options as the server takes them (libc only for linux). */
-export function toTaskOptions(value: TargetOptionsValue): Partial<TaskOptions> {
+export function toTaskOptions(value: TargetOptionsValue): TaskOptions {
   return {
     ...value,
     libc: value.os === 'linux' ? value.libc : null,

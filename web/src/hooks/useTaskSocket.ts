@@ -12,25 +12,11 @@
  * cached files costs a few renders, not thousands.
  */
 import { useEffect, useRef, useState } from 'react';
-import type { TaskStatus } from '../api/client';
+import type { TaskEventMessage, TaskStatus } from '../api/client';
 
-export type WsMessageType = 'progress' | 'log' | 'status' | 'error' | 'complete';
-
-export interface WsMessage {
-  type: WsMessageType;
-  phase?: string | null;
-  current?: number | null;
-  total?: number | null;
-  bytes_done?: number | null;
-  bytes_total?: number | null;
-  speed?: number | null;
-  eta?: number | null;
-  message?: string | null;
-  package_name?: string | null;
-  timestamp?: string | null;
-  ecosystem?: string | null;
-  status?: string | null;
-}
+/** One message of the socket: the server's `TaskEventMessage`, generated from its schema. */
+export type WsMessage = TaskEventMessage;
+export type WsMessageType = WsMessage['type'];
 
 export interface SocketProgress {
   current: number;
@@ -146,7 +132,7 @@ export function applyMessages(
         break;
       }
       case 'status': {
-        if (msg.status) status = msg.status as TaskStatus;
+        if (msg.status) status = msg.status;
         if (status && !['completed', 'failed', 'cancelled'].includes(status)) final = null;
         revision += 1;
         if (msg.status) {
@@ -165,7 +151,7 @@ export function applyMessages(
       case 'error':
       case 'complete': {
         final = msg;
-        if (msg.status) status = msg.status as TaskStatus;
+        if (msg.status) status = msg.status;
         revision += 1;
         if (msg.message) {
           newLogs.push({

@@ -3,7 +3,7 @@ import { act, fireEvent, render, screen, waitFor, within } from '@testing-librar
 import type { Dependencies, Task } from '../api/client';
 import { App } from '../App';
 import { I18nProvider } from '../i18n';
-import { FakeWebSocket, fakeFetch } from '../test/fakes';
+import { FakeWebSocket, fakeFetch, npmPackage, pythonPackage } from '../test/fakes';
 
 const baseTask: Task = {
   task_id: 't1',
@@ -15,19 +15,23 @@ const baseTask: Task = {
   archive_url: null,
   archive_size: null,
   created_at: '2025-01-01T12:00:00Z',
+  updated_at: '2025-01-01T12:00:01Z',
+  started_at: null,
+  completed_at: null,
 };
 
 const deps: Dependencies = {
   task_id: 't1',
   python: {
+    ecosystem: 'pypi',
     targets: [
       {
-        target: { key: 'cp312-win_amd64', python: '3.12', platform: 'win_amd64' },
+        target: { key: 'cp312-win_amd64', python: '3.12', platform: 'win_amd64', implementation: 'cp' },
         count: 2,
         total_bytes: 2048,
         packages: [
-          { name: 'flask', version: '3.0.3', filename: 'flask.whl', size: 1024, kind: 'wheel', yanked: null, build_only: false },
-          { name: 'click', version: '8.1.7', filename: 'click.whl', size: 1024, kind: 'wheel', yanked: 'bad', build_only: false },
+          pythonPackage({ name: 'flask', version: '3.0.3', filename: 'flask.whl', size: 1024 }),
+          pythonPackage({ name: 'click', version: '8.1.7', filename: 'click.whl', size: 1024, yanked: 'bad' }),
         ],
         edges: [
           { parent: null, child: 'flask', specifier: '', extras: [], origin: 'requirements.txt' },
@@ -41,11 +45,13 @@ const deps: Dependencies = {
     problems: [{ severity: 'warning', kind: 'yanked', message: 'click 8.1.7 is yanked: bad', package: 'click', target: 'cp312-win_amd64', chain: [] }],
   },
   npm: {
+    ecosystem: 'npm',
+    lock_generated: false,
     target: { key: 'node20-linux-x64-glibc', node: '20', os: 'linux', cpu: 'x64', libc: 'glibc' },
     root: { name: 'app', version: '1.0.0' },
     count: 1,
     total_bytes: 500,
-    packages: [{ path: 'node_modules/left-pad', name: 'left-pad', version: '1.3.0', size: 500, deprecated: 'old', has_install_script: false }],
+    packages: [npmPackage({ name: 'left-pad', version: '1.3.0', size: 500, deprecated: 'old' })],
     excluded: [],
     tree: [{ name: 'left-pad', version: '1.3.0', spec: '^1', children: [] }],
     problems: [{ severity: 'warning', kind: 'deprecated', message: 'left-pad@1.3.0 is deprecated: old', package: 'left-pad', target: 'node20-linux-x64-glibc', chain: [] }],

@@ -1,5 +1,6 @@
 /** Test doubles shared by the page tests: a WebSocket the test drives, and a fetch router. */
 import { vi } from 'vitest';
+import type { NpmPackage, PythonPackage } from '../api/client';
 import type { WsMessage } from '../hooks/useTaskSocket';
 
 export class FakeWebSocket {
@@ -79,4 +80,42 @@ export function fakeFetch(routes: Record<string, (init: RequestInit) => { status
       headers: { 'content-type': problem ? 'application/problem+json' : 'application/json' },
     });
   });
+}
+
+/** A Python package as the server lists it, with made-up url and hash. */
+export function pythonPackage(
+  p: Pick<PythonPackage, 'name' | 'version'> & Partial<PythonPackage>,
+): PythonPackage {
+  const filename = p.filename ?? `${p.name}-${p.version}-py3-none-any.whl`;
+  return {
+    filename,
+    url: `http://index.invalid/files/${filename}`,
+    sha256: '0'.repeat(64),
+    size: null,
+    kind: 'wheel',
+    yanked: null,
+    build_only: false,
+    ...p,
+  };
+}
+
+/** An npm package as the server lists it, with made-up tarball and integrity. */
+export function npmPackage(p: Pick<NpmPackage, 'name' | 'version'> & Partial<NpmPackage>): NpmPackage {
+  return {
+    path: `node_modules/${p.name}`,
+    resolved: `http://registry.invalid/${p.name}/-/${p.name}-${p.version}.tgz`,
+    integrity: null,
+    filename: `${p.name.replace(/^@/, '').replace('/', '-')}-${p.version}.tgz`,
+    size: null,
+    dev: false,
+    optional: false,
+    peer: false,
+    os: null,
+    cpu: null,
+    libc: null,
+    engines: {},
+    has_install_script: false,
+    deprecated: null,
+    ...p,
+  };
 }

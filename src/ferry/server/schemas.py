@@ -1,0 +1,341 @@
+"""The documents the service sends, as pydantic models: the OpenAPI schema publishes them
+and the web UI's TypeScript types are generated from it (`npm run gen:api`).
+
+They describe the JSON exactly as it always was. A field that is always sent is required
+(nullable where it can be null); a field that is sometimes left out has a default and is
+optional. Routes serialize with ``exclude_unset``, so a left-out field stays left out
+rather than turning into ``null``.
+
+Documents assembled from stored JSON (dependency trees, errors) are validated on the way
+out; extra keys there are ignored, except in error documents, whose own fields vary by
+error and are all kept.
+
+The WebSocket's messages (``/ws/tasks/{task_id}``) are not covered by OpenAPI; their
+model, :class:`TaskEventMessage`, is added to ``components.schemas`` all the same
+(:func:`ferry.server.app.create_app` does this) so the UI's socket types are generated too.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ferry.tasks.options import TaskOptions
+from ferry.tasks.states import TaskStatus
+
+__all__ = [
+    "SOCKET_MODELS",
+    "DependenciesDocument",
+    "EcosystemProgress",
+    "FailedPackage",
+    "Health",
+    "NpmDependencies",
+    "NpmExcludedPackage",
+    "NpmPackage",
+    "NpmRoot",
+    "NpmTarget",
+    "NpmTreeNode",
+    "Problem",
+    "ProblemDocument",
+    "PythonDependencies",
+    "PythonEdge",
+    "PythonPackage",
+    "PythonTarget",
+    "PythonTargetDependencies",
+    "TaskCreated",
+    "TaskDetail",
+    "TaskDocument",
+    "TaskError",
+    "TaskEventMessage",
+    "TaskList",
+    "TaskOptions",
+    "Transition",
+]
+
+_DATETIME: dict[str, Any] = {"format": "date-time"}
+
+
+class _Document(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+# ---- problems and errors ----------------------------------------------------------------
+
+
+class Problem(_Document):
+    """Something found while resolving: shown, never hidden. ``kind`` is a stable code;
+    ``chain`` is who asked for the package, outermost first."""
+
+    severity: Literal["error", "warning", "info"]
+    kind: str
+    message: str
+    package: str | None
+    target: str | None
+    chain: list[str]
+
+
+class _ErrorFields(BaseModel):
+    # an error's own fields vary by error: every one is kept
+    model_config = ConfigDict(extra="allow")
+
+    code: str = Field(description="Stable error code, e.g. 'manifest-invalid'.")
+    message: str
+    context: str | None = Field(None, description="What Ferry was doing.")
+    hint: str | None = Field(None, description="What the user can do next.")
+    file: str | None = Field(None, description="The uploaded manifest at fault.")
+    line: int | None = None
+    column: int | None = None
+    reason: str | None = None
+    task_id: str | None = None
+    requested: str | None = Field(None, description="The status a refused transition asked for.")
+    problems: list[Problem] | None = Field(None, description="What made resolution fail.")
+
+
+class TaskError(_ErrorFields):
+    """Why a task failed (its ``error`` field)."""
+
+
+class ProblemDocument(_ErrorFields):
+    """Every error answer: an RFC 9457 problem document (``application/problem+json``)
+    with Ferry's stable ``code``. An error's own field that clashes with a standard member
+    (a task's status) is sent as ``task_<name>``."""
+
+    type: str = Field(description="urn:ferry:<code>")
+    title: str
+    status: int = Field(description="The HTTP status.")
+    task_status: TaskStatus | None = None
+
+
+# ---- tasks --------------------------------------------------------------------------------
+
+
+class FailedPackage(_Document):
+    name: str
+    error: str
+
+
+class EcosystemProgress(_Document):
+    """Download counts of one ecosystem."""
+
+    total: int
+    completed: int
+    failed: int
+    failed_packages: list[FailedPackage]
+    bytes_done: int
+    bytes_total: int
+
+
+class TaskCreated(_Document):
+    """The answer to an upload: the task is analysed next (watch it, or poll it)."""
+
+    task_id: str
+    status: TaskStatus
+    files: list[str]
+    created_at: str = Field(json_schema_extra=_DATETIME)
+
+
+class TaskDocument(_Document):
+    """A task as lists and actions show it."""
+
+    task_id: str
+    status: TaskStatus
+    files: list[str] = Field(description="The uploaded manifests' names.")
+    options: TaskOptions
+    progress: dict[str, EcosystemProgress] = Field(
+        description="Download counts by ecosystem ('pypi', 'npm'); live while it runs."
+    )
+    error: TaskError | None
+    archive_url: str | None = Field(description="Set once the task is completed.")
+    archive_size: int | None
+    created_at: str = Field(json_schema_extra=_DATETIME)
+    updated_at: str | None = Field(json_schema_extra=_DATETIME)
+    started_at: str | None = Field(json_schema_extra=_DATETIME)
+    completed_at: str | None = Field(json_schema_extra=_DATETIME)
+
+
+class Transition(_Document):
+    model_config = ConfigDict(populate_by_name=True)
+
+    from_: TaskStatus | None = Field(alias="from")
+    to: TaskStatus
+    reason: str | None
+    at: str = Field(json_schema_extra=_DATETIME)
+
+
+class TaskDetail(TaskDocument):
+    """One task, with every status change it went through."""
+
+    transitions: list[Transition]
+
+
+class TaskList(_Document):
+    """One page of tasks, newest first."""
+
+    tasks: list[TaskDocument]
+    total: int
+    page: int
+    size: int
+
+
+class Health(_Document):
+    status: Literal["ok"]
+    version: str
+
+
+# ---- dependency trees ---------------------------------------------------------------------
+
+
+class PythonTarget(_Document):
+    key: str
+    python: str
+    platform: str
+    implementation: str
+
+
+class PythonPackage(_Document):
+    name: str
+    version: str
+    filename: str
+    url: str
+    sha256: str
+    size: int | None
+    kind: Literal["wheel", "sdist"]
+    yanked: str | None = Field(description="The reason ('' for none given); null: not yanked.")
+    build_only: bool = Field(description="Only there to build an sdist on the target.")
+
+
+class PythonEdge(_Document):
+    """``parent`` asked for ``child`` (parent null: a manifest did)."""
+
+    parent: str | None
+    child: str
+    specifier: str
+    extras: list[str]
+    origin: str | None = Field(description="The manifest line that asked, for a root.")
+
+
+class PythonTargetDependencies(_Document):
+    target: PythonTarget
+    count: int
+    total_bytes: int
+    packages: list[PythonPackage]
+    edges: list[PythonEdge]
+    problems: list[Problem]
+
+
+class PythonDependencies(_Document):
+    ecosystem: Literal["pypi"]
+    targets: list[PythonTargetDependencies]
+    file_count: int = Field(description="Distinct files over all targets.")
+    total_bytes: int
+    problems: list[Problem] = Field(description="All of them, the targets' included.")
+
+
+class NpmTarget(_Document):
+    key: str
+    node: str
+    os: str
+    cpu: str
+    libc: str | None
+
+
+class NpmRoot(_Document):
+    name: str
+    version: str
+
+
+class NpmPackage(_Document):
+    """One installed copy of a package (an entry of the lock's ``packages``)."""
+
+    path: str
+    name: str
+    version: str
+    resolved: str | None
+    integrity: str | None
+    filename: str
+    size: int | None
+    dev: bool
+    optional: bool
+    peer: bool
+    os: list[str] | None
+    cpu: list[str] | None
+    libc: list[str] | None
+    engines: dict[str, str]
+    has_install_script: bool
+    deprecated: str | None
+
+
+class NpmExcludedPackage(_Document):
+    name: str
+    version: str
+    os: list[str] | None
+    cpu: list[str] | None
+    libc: list[str] | None
+    reason: Literal["dev", "platform"]
+
+
+class NpmTreeNode(_Document):
+    """`npm ls`-shaped: a package and what it pulls in."""
+
+    name: str
+    version: str
+    spec: str = Field(description="The range the parent asked for.")
+    deduped: bool = Field(False, description="Shown in full higher up; sent only when true.")
+    problems: list[str] = Field(default_factory=list, description="Sent only when any.")
+    children: list[NpmTreeNode]
+
+
+class NpmDependencies(_Document):
+    ecosystem: Literal["npm"]
+    target: NpmTarget
+    root: NpmRoot
+    lock_generated: bool
+    count: int
+    total_bytes: int
+    packages: list[NpmPackage]
+    excluded: list[NpmExcludedPackage]
+    tree: list[NpmTreeNode]
+    problems: list[Problem]
+
+
+class DependenciesDocument(_Document):
+    """What analysis found, per ecosystem (each only when the task has its manifests)."""
+
+    task_id: str
+    python: PythonDependencies | None = None
+    npm: NpmDependencies | None = None
+
+
+# ---- the WebSocket ------------------------------------------------------------------------
+
+
+class TaskEventMessage(BaseModel):
+    """One text frame of ``/ws/tasks/{task_id}``: a task's live event.
+
+    A watcher first gets a snapshot (latest status, latest progress per ecosystem, recent
+    log lines, the final error or completion), then every event as it happens. Every field
+    is always present, null when it does not apply.
+
+    Close codes: 4404 unknown task (after an error event), 1013 the watcher fell behind
+    (after an error event: reconnect), 1000 the task was deleted, 1001 server shutdown,
+    1011 server error.
+    """
+
+    type: Literal["progress", "log", "status", "error", "complete"]
+    phase: str | None = Field(description="'resolving', 'fetching <ecosystem>', 'packing'.")
+    current: int | None = Field(description="Files done (fetched or failed).")
+    total: int | None
+    bytes_done: int | None
+    bytes_total: int | None
+    speed: float | None = Field(description="Bytes per second.")
+    eta: float | None = Field(description="Seconds.")
+    message: str | None
+    package_name: str | None
+    timestamp: str = Field(json_schema_extra=_DATETIME)
+    ecosystem: str | None
+    status: TaskStatus | None
+
+
+# what OpenAPI cannot reach by a route but the schema publishes
+SOCKET_MODELS: tuple[type[BaseModel], ...] = (TaskEventMessage,)

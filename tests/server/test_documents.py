@@ -1,0 +1,174 @@
+"""The response models (`ferry.server.schemas`) describe the JSON the service always sent:
+no field dropped, none added, nothing renamed; and the WebSocket's message model matches
+the events the hub sends."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+
+from ferry.server.app import _task_fields, create_app
+from ferry.server.schemas import ProblemDocument, TaskCreated, TaskEventMessage
+from ferry.settings import Settings
+from ferry.tasks.events import TaskEvent
+from ferry.tasks.manager import TaskManager
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture
+async def app(npm_settings: Settings, tmp_path: Path) -> AsyncIterator[FastAPI]:
+    settings = npm_settings.model_copy(update={"database_url": f"sqlite:///{tmp_path / 'f.db'}"})
+    application = create_app(settings)
+    async with LifespanManager(application):
+        yield application
+
+
+@pytest.fixture
+async def api(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://ferry") as client:
+        yield client
+
+
+async def _wait(api: httpx.AsyncClient, task_id: str, *statuses: str) -> dict[str, Any]:
+    for _ in range(600):
+        doc = (await api.get(f"/api/tasks/{task_id}")).json()
+        if doc["status"] in statuses:
+            return doc  # type: ignore[no-any-return]
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"task {task_id} stuck in {doc['status']}")
+
+
+async def _create(api: httpx.AsyncClient, options: dict[str, Any], **named: str) -> str:
+    files = [("files", (name, text.encode(), "text/plain")) for name, text in named.items()]
+    response = await api.post("/api/tasks", files=files, data={"options": json.dumps(options)})
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert set(body) == set(TaskCreated.model_fields)
+    return str(body["task_id"])
+
+
+async def _stored(app: FastAPI, task_id: str) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The task document's fields and the dependencies as stored, before any model."""
+    manager: TaskManager = app.state.manager
+    record = await asyncio.to_thread(manager.repo.get, task_id)
+    assert record is not None
+    # through JSON, as the answer goes: tuples become lists, and so on
+    fields = json.loads(json.dumps(_task_fields(manager, record)))
+    return fields, record.dependencies
+
+
+async def _same_task(api: httpx.AsyncClient, app: FastAPI, task_id: str) -> dict[str, Any]:
+    doc = (await api.get(f"/api/tasks/{task_id}")).json()
+    fields, _ = await _stored(app, task_id)
+    transitions = doc.pop("transitions")
+    assert doc == fields
+    assert all(set(t) == {"from", "to", "reason", "at"} for t in transitions)
+    listed = (await api.get("/api/tasks")).json()["tasks"]
+    assert [t for t in listed if t["task_id"] == task_id] == [fields]
+    return doc
+
+
+async def test_task_and_dependency_documents_are_the_stored_json(
+    api: httpx.AsyncClient, app: FastAPI
+) -> None:
+    package = json.dumps({"name": "d", "version": "1.0.0", "dependencies": {"app": "^1.0.0"}})
+    options = {
+        "platforms": ["manylinux_2_28_x86_64"],
+        "python_version": "3.11",
+        "node_version": "20",
+        "os": "linux",
+        "cpu": "x64",
+    }
+    task_id = await _create(
+        api, options, **{"requirements.txt": "dep==1.0\nlib==2.0\n", "package.json": package}
+    )
+    doc = await _wait(api, task_id, "resolved", "failed")
+    assert doc["status"] == "resolved", doc["error"]
+    await _same_task(api, app, task_id)
+
+    deps = (await api.get(f"/api/tasks/{task_id}/dependencies")).json()
+    _, stored = await _stored(app, task_id)
+    assert stored is not None and stored["npm"]["tree"] and stored["python"]["targets"]
+    assert deps == {"task_id": task_id, **stored}
+
+    answer = await api.post(f"/api/tasks/{task_id}/download")
+    assert answer.status_code == 202 and answer.json()["status"] == "downloading"
+    doc = await _wait(api, task_id, "completed", "failed")
+    assert doc["status"] == "completed", doc["error"]
+    assert doc["progress"]["npm"]["completed"] > 0
+    await _same_task(api, app, task_id)
+
+
+async def test_a_failed_tasks_error_keeps_every_field(api: httpx.AsyncClient, app: FastAPI) -> None:
+    task_id = await _create(api, {}, **{"requirements.txt": "dep\nnot valid !!\n"})
+    doc = await _wait(api, task_id, "failed")
+    assert {"code", "message", "file", "line", "reason"} <= set(doc["error"])
+    await _same_task(api, app, task_id)
+
+
+async def test_problem_documents_keep_their_own_fields(api: httpx.AsyncClient) -> None:
+    missing = await api.get("/api/tasks/nope")
+    assert missing.status_code == 404
+    assert missing.headers["content-type"] == "application/problem+json"
+    body = missing.json()
+    assert body["task_id"] == "nope" and body["hint"]
+    parsed = ProblemDocument.model_validate(body)
+    assert parsed.model_dump(mode="json", exclude_unset=True) == body
+
+    task_id = await _create(api, {}, **{"requirements.txt": "dep==1.0\n"})
+    await _wait(api, task_id, "resolved", "failed")
+    refused = (await api.post(f"/api/tasks/{task_id}/resume")).json()
+    assert refused["code"] == "task-invalid-transition"
+    assert refused["status"] == 409 and refused["task_status"] in ("resolved", "failed")
+    assert ProblemDocument.model_validate(refused).model_dump(exclude_unset=True) == refused
+
+
+async def test_the_schema_declares_answers_errors_and_socket_messages(
+    api: httpx.AsyncClient,
+) -> None:
+    schema = (await api.get("/openapi.json")).json()
+    problem = {"$ref": "#/components/schemas/ProblemDocument"}
+    for path, operations in schema["paths"].items():
+        if not path.startswith("/api/tasks/{task_id}"):
+            continue
+        for operation in operations.values():
+            answer = operation["responses"]["404"]
+            assert answer["content"] == {"application/problem+json": {"schema": problem}}, path
+    ok = schema["paths"]["/api/tasks/{task_id}"]["get"]["responses"]["200"]
+    assert ok["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/TaskDetail"
+    }
+
+    message = schema["components"]["schemas"]["TaskEventMessage"]
+    names = [f.name for f in dataclasses.fields(TaskEvent)]
+    assert message["required"] == names
+    assert message["properties"]["status"]["anyOf"][0] == {
+        "$ref": "#/components/schemas/TaskStatus"
+    }
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        TaskEvent.status_changed("resolving", "analysis started"),
+        TaskEvent.log("fetched a-1.0.tgz", package_name="a", ecosystem="npm", phase="x"),
+        TaskEvent.error("no task t1"),
+        TaskEvent.complete("archive written"),
+        TaskEvent(type="progress", ecosystem="pypi", current=1, total=2, speed=1.5, eta=0.5),
+    ],
+)
+def test_socket_messages_match_their_model(event: TaskEvent) -> None:
+    assert list(TaskEventMessage.model_fields) == [f.name for f in dataclasses.fields(TaskEvent)]
+    sent = json.loads(event.to_json())
+    assert TaskEventMessage.model_validate(sent).model_dump(mode="json") == sent
