@@ -13,6 +13,8 @@ command -v unzip >/dev/null || need_apt+=(unzip)
 # npm bundles resolve with npm itself and check engines with its semver
 command -v node >/dev/null || need_apt+=(nodejs)
 command -v npm >/dev/null || need_apt+=(npm)
+# the second download backend (fetch_backend = "aria2") drives aria2c over JSON-RPC
+command -v aria2c >/dev/null || need_apt+=(aria2)
 # the browser the end-to-end tests drive (test tools may not download their own), and
 # the fonts its screenshot of the UI in Chinese needs (else every glyph is a box)
 if [ "${1:-}" = "--dev" ]; then

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import platformdirs
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -65,6 +65,27 @@ class Settings(BaseSettings):
     http2: bool = Field(
         False, description="HTTP/2 to the index (off: httpx's HTTP/2 fails under many streams)."
     )
+    segments: int = Field(
+        8, ge=1, le=64, description="Connections one large file is fetched over at once."
+    )
+    segment_min_size: int = Field(
+        16 * 1024 * 1024,
+        ge=64 * 1024,
+        description="A file is split only so far that each connection gets at least this.",
+    )
+    max_connections: int = Field(16, ge=1, le=512, description="Connections, all hosts.")
+    max_connections_per_host: int = Field(16, ge=1, le=512)
+    limit_rate: int = Field(
+        0, ge=0, description="Bytes per second for all downloads together (0: no limit)."
+    )
+    mirrors: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="URL prefix -> mirror prefixes tried in order when a download fails.",
+    )
+    fetch_backend: Literal["native", "aria2"] = Field(
+        "native", description="Download engine: Ferry's own, or aria2c over JSON-RPC."
+    )
+    aria2_binary: Path | None = Field(None, description="aria2c to run; default: on PATH.")
 
     npm_registry: str | None = Field(None, description="npm registry; default: npm's config.")
     npm_binary: Path | None = Field(None, description="npm to run; default: the one on PATH.")
@@ -86,6 +107,16 @@ class Settings(BaseSettings):
     task_expiry: float = Field(86400.0, gt=0, description="Seconds before a task is removed.")
     cleanup_interval: float = Field(600.0, gt=0, description="Seconds between cleanups.")
 
+    @field_validator("limit_rate", mode="before")
+    @classmethod
+    def _rate(cls, value: object) -> object:
+        # "10M" like aria2's and curl's --limit-rate, or a plain number of bytes.
+        if isinstance(value, str):
+            from ferry.fetch.ratelimit import parse_rate
+
+            return parse_rate(value)
+        return value
+
     @property
     def cache_dir(self) -> Path:
         return self.data_dir / "cache"
@@ -101,6 +132,10 @@ class Settings(BaseSettings):
     @property
     def uv_cache_dir(self) -> Path:
         return self.cache_dir / "uv"
+
+    @property
+    def aria2_dir(self) -> Path:
+        return self.data_dir / "aria2"
 
     @property
     def tasks_dir(self) -> Path:

