@@ -254,7 +254,9 @@ def _sparse(path: Path, size: int) -> str:
 
 @pytest.mark.slow
 def test_memory_stays_flat_for_a_2_gb_file(server: LocalServer, tmp_path: Path) -> None:
-    sizes = {"small.bin": 128 << 20, "large.bin": 2 << 30}
+    # The smaller one is big enough for the allocator to reach its steady state (glibc
+    # raises its mmap threshold as big chunks are freed, moving them onto the heap).
+    sizes = {"small.bin": 512 << 20, "large.bin": 2 << 30}
     peaks: dict[str, int] = {}
     for name, size in sizes.items():
         digest = _sparse(tmp_path / name, size)
@@ -265,5 +267,5 @@ def test_memory_stays_flat_for_a_2_gb_file(server: LocalServer, tmp_path: Path) 
         assert (out / name).stat().st_size == size
         (out / name).unlink()
     print(f"peak RSS: {peaks}")
-    # Sixteen times the bytes, and the peak may not grow by more than noise.
+    # Four times the bytes, and the peak may not grow by more than noise.
     assert peaks["large.bin"] < peaks["small.bin"] + 24 * 1024, peaks

@@ -55,6 +55,7 @@ class Route:
     etag_after_drop: str | None = None
     last_modified: str | None = None
     ignore_range: bool = False
+    ranges: bool = False  # honour Range even without a validator (ETag / Last-Modified)
     replace_after: int | None = None
     replacement: bytes = b""
     replacement_etag: str | None = None
@@ -160,7 +161,7 @@ class _Handler(BaseHTTPRequestHandler):
         range_header = self.headers.get("Range")
         if_range = self.headers.get("If-Range")
         if (
-            route.validator
+            (route.validator or route.ranges)
             and range_header
             and not route.ignore_range
             and (if_range is None or if_range == route.validator)

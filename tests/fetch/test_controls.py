@@ -10,11 +10,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import httpx
+import aiohttp
 import pytest
 
 from ferry.errors import FetchError
-from ferry.fetch import Batch, Cancelled, Fetcher, FetchRequest, Segmenting, build_client
+from ferry.fetch import Batch, Cancelled, Fetcher, FetchRequest, Segmenting, open_session
 from ferry.store import ContentStore
 from fetch.local_server import LocalServer, Route
 
@@ -54,7 +54,7 @@ async def _until(predicate: Callable[[], bool]) -> None:
 
 
 async def test_pause_gives_connections_back_and_resume_continues_from_disk(
-    server: LocalServer, store: ContentStore, client: httpx.AsyncClient
+    server: LocalServer, store: ContentStore, client: aiohttp.ClientSession
 ) -> None:
     body = _blob(1, 2_000_000)
     request = server.serve("p.bin", body, etag='"p"', rate=2_000_000)
@@ -85,7 +85,7 @@ def _active(server: LocalServer) -> int:
 
 
 async def test_cancel_one_file_keeps_the_others(
-    server: LocalServer, store: ContentStore, client: httpx.AsyncClient
+    server: LocalServer, store: ContentStore, client: aiohttp.ClientSession
 ) -> None:
     slow = server.serve("slow.bin", _blob(2, 3_000_000), etag='"s"', rate=1_000_000)
     quick = server.serve("quick.bin", _blob(3, 10_000))
@@ -121,7 +121,7 @@ async def test_cancel_a_whole_batch_before_it_starts(
 
 
 async def test_a_small_manifest_jumps_ahead_of_queued_blobs(
-    server: LocalServer, store: ContentStore, client: httpx.AsyncClient
+    server: LocalServer, store: ContentStore, client: aiohttp.ClientSession
 ) -> None:
     fetcher = Fetcher(store, client, concurrency=1)
     first = server.serve("first.bin", _blob(20, 400_000), rate=2_000_000)
@@ -144,7 +144,7 @@ async def test_a_small_manifest_jumps_ahead_of_queued_blobs(
 
 
 async def test_global_and_batch_bandwidth_limits(
-    server: LocalServer, store: ContentStore, client: httpx.AsyncClient
+    server: LocalServer, store: ContentStore, client: aiohttp.ClientSession
 ) -> None:
     body = _blob(30, 600_000)
     request = server.serve("r.bin", body)
@@ -181,8 +181,8 @@ async def test_two_fetchers_on_one_store_share_one_download(
     # Two engines (as the server and a CLI run would be) meet at the lock file.
     request = server.serve("locked.bin", _blob(41, 1_000_000), rate=5_000_000)
     async with (
-        build_client(trust_env=False) as one,
-        build_client(trust_env=False) as two,
+        open_session(trust_env=False) as one,
+        open_session(trust_env=False) as two,
     ):
         results = await asyncio.gather(
             Fetcher(store, one).fetch_one(request),
@@ -193,7 +193,7 @@ async def test_two_fetchers_on_one_store_share_one_download(
 
 
 async def test_mirrors_are_tried_in_order(
-    server: LocalServer, store: ContentStore, client: httpx.AsyncClient
+    server: LocalServer, store: ContentStore, client: aiohttp.ClientSession
 ) -> None:
     body = _blob(50, 5000)
     good = server.add("/mirror-b/m.whl", Route(body=body))
@@ -217,7 +217,7 @@ async def test_mirrors_are_tried_in_order(
 
 
 async def test_mirror_prefixes_from_settings(
-    server: LocalServer, store: ContentStore, client: httpx.AsyncClient
+    server: LocalServer, store: ContentStore, client: aiohttp.ClientSession
 ) -> None:
     body = _blob(51, 5000)
     server.add("/backup/packages/x.whl", Route(body=body))
@@ -232,7 +232,7 @@ async def test_mirror_prefixes_from_settings(
 
 
 async def test_every_mirror_failing_names_them_all(
-    server: LocalServer, store: ContentStore, client: httpx.AsyncClient
+    server: LocalServer, store: ContentStore, client: aiohttp.ClientSession
 ) -> None:
     request = FetchRequest(server.base + "/a/z.whl", "c" * 64, mirrors=(server.base + "/b/z.whl",))
     with pytest.raises(FetchError) as info:
@@ -241,7 +241,7 @@ async def test_every_mirror_failing_names_them_all(
 
 
 async def test_a_new_engine_resumes_what_a_stopped_one_left_on_disk(
-    server: LocalServer, store: ContentStore, client: httpx.AsyncClient
+    server: LocalServer, store: ContentStore, client: aiohttp.ClientSession
 ) -> None:
     body = _blob(60, 1_000_000)
     request = server.serve("half.bin", body, etag='"h"', rate=2_000_000)
@@ -266,7 +266,7 @@ async def test_a_new_engine_resumes_what_a_stopped_one_left_on_disk(
 
 
 async def test_a_control_file_from_another_file_is_not_trusted(
-    server: LocalServer, store: ContentStore, client: httpx.AsyncClient
+    server: LocalServer, store: ContentStore, client: aiohttp.ClientSession
 ) -> None:
     body = _blob(61, 200_000)
     request = server.serve("odd.bin", body, etag='"o"')
@@ -282,7 +282,7 @@ async def test_a_control_file_from_another_file_is_not_trusted(
 
 
 async def test_large_file_over_several_connections(
-    server: LocalServer, store: ContentStore, client: httpx.AsyncClient
+    server: LocalServer, store: ContentStore, client: aiohttp.ClientSession
 ) -> None:
     body = _blob(70, 4_000_000)
     request = server.serve("seg.bin", body, etag='"g"', rate=4_000_000)
@@ -328,3 +328,41 @@ async def test_a_digest_already_in_the_store_is_copied_not_fetched(
 
     assert result.from_cache and dest.read_bytes() == _blob(81, 5000)
     assert server.hits(request.url) == 1
+
+
+async def test_without_digest_or_validator_pieces_are_not_trusted(
+    server: LocalServer, store: ContentStore, client: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    # Ranges work, but nothing proves two ranges come from the same version of the file
+    # and there is no digest to check at the end: the engine takes one stream instead.
+    body = _blob(90, 3_000_000)
+    url = server.add("/files/nv.bin", Route(body=body, ranges=True))
+    fetcher = Fetcher(
+        store,
+        client,
+        segmenting=Segmenting(connections=4, min_size=256 * 1024, min_piece=256 * 1024),
+    )
+
+    result = await fetcher.fetch_one(FetchRequest(url, "", dest=tmp_path / "nv.bin"))
+
+    assert (tmp_path / "nv.bin").read_bytes() == body
+    assert result.digest == hashlib.sha256(body).hexdigest()
+    assert [s.headers.get("Range") for s in server.seen(url)][-1] is None
+
+
+async def test_without_digest_a_validator_allows_pieces(
+    server: LocalServer, store: ContentStore, client: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    body = _blob(91, 3_000_000)
+    url = server.add("/files/v.bin", Route(body=body, etag='"v"'))
+    fetcher = Fetcher(
+        store,
+        client,
+        segmenting=Segmenting(connections=4, min_size=256 * 1024, min_piece=256 * 1024),
+    )
+
+    await fetcher.fetch_one(FetchRequest(url, "", dest=tmp_path / "v.bin"))
+
+    assert (tmp_path / "v.bin").read_bytes() == body
+    seen = server.seen(url)
+    assert len(seen) > 2 and all(s.headers.get("If-Range") == '"v"' for s in seen[1:])

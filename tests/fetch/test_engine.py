@@ -7,7 +7,7 @@ import time
 import tracemalloc
 from pathlib import Path
 
-import httpx
+import aiohttp
 import pytest
 
 from ferry.errors import FetchError, IntegrityError
@@ -146,7 +146,7 @@ async def test_429_with_retry_after_zero_is_retried(server: LocalServer, fetcher
 
 
 async def test_retry_after_is_honoured(
-    server: LocalServer, store: ContentStore, client: httpx.AsyncClient
+    server: LocalServer, store: ContentStore, client: aiohttp.ClientSession
 ) -> None:
     fetcher = Fetcher(store, client, retries=1, backoff=0)
     request = server.serve("a.whl", _blob(7, 1000), statuses=[503], retry_after="1")

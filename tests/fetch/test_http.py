@@ -1,11 +1,10 @@
 from __future__ import annotations
 
-import hashlib
 import shutil
 import ssl
 import subprocess
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from importlib.metadata import version
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import httpx
 import pytest
 
 from ferry.errors import FetchError
-from ferry.fetch import Fetcher, FetchRequest, build_client
+from ferry.fetch import Fetcher, build_client, open_session
 from ferry.store import ContentStore
 from fetch.local_server import LocalServer
 
@@ -35,36 +34,20 @@ async def test_client_sends_user_agent_and_follows_redirects() -> None:
     assert seen[0].headers["User-Agent"] == f"ferry/{version('ferry')}"
 
 
-class _BrokenStream(httpx.AsyncByteStream):
-    """Yields a prefix, then fails the way a dropped connection does."""
-
-    def __init__(self, prefix: bytes) -> None:
-        self._prefix = prefix
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        yield self._prefix
-        raise httpx.ReadError("connection reset")
-
-
 async def test_weak_etag_is_never_used_to_resume(tmp_path: Path) -> None:
-    body = b"x" * 1000
-    seen: list[httpx.Request] = []
+    body = b"x" * 100_000
+    server = LocalServer()
+    try:
+        request = server.serve("f.bin", body, etag='W/"weak"', drops=1, drop_after=40_000)
+        store = ContentStore(tmp_path)
+        async with open_session(trust_env=False) as session:
+            result = await Fetcher(store, session, backoff=0).fetch_one(request)
+        seen = server.seen(request.url)
+    finally:
+        server.close()
 
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        headers = {"ETag": 'W/"weak"', "Content-Length": str(len(body))}
-        if len(seen) == 1:
-            return httpx.Response(200, headers=headers, stream=_BrokenStream(body[:400]))
-        return httpx.Response(200, headers=headers, content=body)
-
-    store = ContentStore(tmp_path)
-    async with build_client(transport=httpx.MockTransport(handler)) as client:
-        fetcher = Fetcher(store, client, backoff=0)
-        request = FetchRequest("http://127.0.0.1/f", hashlib.sha256(body).hexdigest(), 1000)
-        result = await fetcher.fetch_one(request)
-
-    assert result.bytes_fetched == 1000
-    assert "Range" not in seen[1].headers
+    assert result.bytes_fetched == 100_000
+    assert len(seen) == 2 and "Range" not in seen[1].headers
     assert store.verify(request.digest)
 
 
@@ -105,8 +88,8 @@ async def test_cert_option_trusts_a_private_ca(
     tls_server: LocalServer, certificate: tuple[Path, Path], tmp_path: Path
 ) -> None:
     request = tls_server.serve("a.whl", b"over tls")
-    async with build_client(cert=certificate[0], trust_env=False) as client:
-        result = await Fetcher(ContentStore(tmp_path), client).fetch_one(request)
+    async with open_session(cert=certificate[0], trust_env=False) as session:
+        result = await Fetcher(ContentStore(tmp_path), session).fetch_one(request)
     assert result.bytes_fetched == len(b"over tls")
 
 
@@ -120,8 +103,8 @@ async def test_ssl_cert_file_is_honoured_from_the_environment(
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("SSL_CERT_FILE", str(certificate[0]))
     request = tls_server.serve("a.whl", b"over tls")
-    async with build_client() as client:
-        result = await Fetcher(ContentStore(tmp_path), client).fetch_one(request)
+    async with open_session() as session:
+        result = await Fetcher(ContentStore(tmp_path), session).fetch_one(request)
     assert result.bytes_fetched == len(b"over tls")
 
 
@@ -129,8 +112,8 @@ async def test_untrusted_certificate_fails_at_once_with_a_hint(
     tls_server: LocalServer, tmp_path: Path
 ) -> None:
     request = tls_server.serve("a.whl", b"over tls")
-    async with build_client(trust_env=False) as client:
-        fetcher = Fetcher(ContentStore(tmp_path), client, retries=4, backoff=5.0)
+    async with open_session(trust_env=False) as session:
+        fetcher = Fetcher(ContentStore(tmp_path), session, retries=4, backoff=5.0)
         started = time.monotonic()
         with pytest.raises(FetchError) as info:
             await fetcher.fetch_one(request)

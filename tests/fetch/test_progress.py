@@ -3,7 +3,7 @@ from __future__ import annotations
 import io
 import re
 
-import httpx
+import aiohttp
 from rich.console import Console
 
 from ferry.errors import FetchError
@@ -47,7 +47,7 @@ def test_plain_progress_lines() -> None:
 
 
 async def test_plain_progress_from_a_real_fetch(
-    server: LocalServer, store: ContentStore, client: httpx.AsyncClient
+    server: LocalServer, store: ContentStore, client: aiohttp.ClientSession
 ) -> None:
     cached = server.serve("cached.whl", b"c" * 1000)
     await Fetcher(store, client).fetch_one(cached)

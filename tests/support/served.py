@@ -25,6 +25,10 @@ class ServedOnLoopback:
         self._conns_lock = threading.Lock()
 
     def track(self, conn: socket.socket) -> None:
+        # http.server writes headers and body separately; with Nagle's algorithm on, the
+        # body waits for the client's delayed ACK (~40 ms a response on Linux).
+        with contextlib.suppress(OSError):
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         with self._conns_lock:
             self._conns.add(conn)
 

@@ -11,6 +11,7 @@ from ferry.fetch.progress import (
     make_progress,
 )
 from ferry.fetch.request import FetchReport, FetchRequest, FetchResult
+from ferry.fetch.session import open_session
 from ferry.fetch.transfer import Segmenting
 
 __all__ = [
@@ -27,4 +28,5 @@ __all__ = [
     "Segmenting",
     "build_client",
     "make_progress",
+    "open_session",
 ]

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Protocol
 
-import httpx
+import aiohttp
 
 from ferry.fetch.control import Batch
 from ferry.fetch.engine import Fetcher
@@ -39,12 +39,12 @@ class Downloader(Protocol):
 def native_fetcher(
     settings: Settings,
     store: ContentStore,
-    client: httpx.AsyncClient,
+    session: aiohttp.ClientSession,
     listener: ProgressListener | None = None,
 ) -> Fetcher:
     return Fetcher(
         store,
-        client,
+        session,
         concurrency=settings.concurrency,
         retries=settings.retries,
         listener=listener,
@@ -60,8 +60,8 @@ def native_fetcher(
 async def open_fetcher(
     settings: Settings,
     store: ContentStore,
-    client: httpx.AsyncClient,
+    session: aiohttp.ClientSession,
     listener: ProgressListener | None = None,
 ) -> AsyncIterator[Downloader]:
     """The backend ``settings.fetch_backend`` names, started, and stopped on exit."""
-    yield native_fetcher(settings, store, client, listener)
+    yield native_fetcher(settings, store, session, listener)

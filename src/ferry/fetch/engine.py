@@ -26,15 +26,14 @@ from typing import BinaryIO
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
-import httpx
-from filelock import AsyncFileLock
+import aiohttp
 from tenacity import wait_exponential_jitter
 
 from ferry.errors import FerryError, FetchError, IntegrityError
 from ferry.fetch.control import Batch, Cancelled, Paused
 from ferry.fetch.failures import integrity_error, redact
 from ferry.fetch.hashing import FollowingHash
-from ferry.fetch.partial import PartialFile
+from ferry.fetch.partial import PartialBusy, PartialFile
 from ferry.fetch.progress import NullProgress, ProgressListener
 from ferry.fetch.ratelimit import RateLimit
 from ferry.fetch.request import FetchReport, FetchRequest, FetchResult
@@ -50,7 +49,8 @@ _PART_SUFFIX = ".ferry-part"
 
 
 class Fetcher:
-    """Fetches :class:`FetchRequest` s into a :class:`ContentStore` (or to their ``dest``).
+    """Fetches :class:`FetchRequest` s into a :class:`ContentStore` (or to their ``dest``)
+    over ``session`` (see :func:`ferry.fetch.session.open_session`).
 
     One ``Fetcher`` belongs to one event loop; calls running at once share its limits,
     and two calls wanting the same file share one download of it.
@@ -59,7 +59,7 @@ class Fetcher:
     def __init__(
         self,
         store: ContentStore,
-        client: httpx.AsyncClient,
+        session: aiohttp.ClientSession,
         *,
         concurrency: int = 16,
         retries: int = 4,
@@ -76,7 +76,7 @@ class Fetcher:
         if retries < 0:
             raise ValueError(f"retries must not be negative, not {retries}")
         self._store = store
-        self._client = client
+        self._session = session
         self._retries = retries
         self._wait = wait_exponential_jitter(multiplier=backoff, max=_MAX_WAIT_S, jitter=backoff)
         self._listener: ProgressListener = listener or NullProgress()
@@ -87,6 +87,7 @@ class Fetcher:
         self._limit = RateLimit(rate_limit) if rate_limit else None
         self._mirrors = dict(mirrors or {})
         self._inflight: dict[tuple[str, str], _Shared] = {}
+        self._dirs: set[Path] = set()
 
     @property
     def listener(self) -> ProgressListener:
@@ -266,23 +267,36 @@ class Fetcher:
         if source is not None:
             return await self._copy_in(request, source, cached=False)
         partial_path = self._partial_path(request)
-        partial_path.parent.mkdir(parents=True, exist_ok=True)
-        # Another process (the server and a CLI run sharing a store) may be fetching the
-        # same file: wait for it, then find the file in place.
-        async with AsyncFileLock(self._lock_path(request), timeout=-1, poll_interval=0.2):
-            if request.dest is None:
-                cached = self._cached(request)
-                if cached is not None:
-                    return cached
-            return await self._fetch_http(request, partial_path, batch)
+        self._ensure_dir(partial_path.parent)
+        while True:
+            try:
+                partial = PartialFile.open(partial_path, "|".join(request.key))
+                break
+            except PartialBusy:
+                # Another process (the server and a CLI run sharing a store) is fetching
+                # the same file: wait for it, then take its result.
+                await asyncio.sleep(0.2)
+                done = await self._finished_elsewhere(request)
+                if done is not None:
+                    return done
+        return await self._fetch_http(request, partial, batch)
 
-    def _lock_path(self, request: FetchRequest) -> str:
-        # In the store, not beside a destination: lock files are never removed (that
-        # would race with a process about to take them) and must not litter a user's dir.
-        name = hashlib.sha256("|".join(request.key).encode()).hexdigest()
-        folder = self._store.root / "locks"
-        folder.mkdir(parents=True, exist_ok=True)
-        return str(folder / f"{name}.lock")
+    async def _finished_elsewhere(self, request: FetchRequest) -> FetchResult | None:
+        if request.dest is None:
+            return self._cached(request)
+        dest = request.dest
+        if not dest.is_file() or dest.with_name(dest.name + _PART_SUFFIX).exists():
+            return None
+        algorithm = request.algorithm if request.digest else "sha256"
+        digest = await asyncio.to_thread(_file_digest, dest, algorithm)
+        if request.digest and digest != request.digest:
+            return None
+        return FetchResult(request, dest, 0, from_cache=True, digest=digest)
+
+    def _ensure_dir(self, folder: Path) -> None:
+        if folder not in self._dirs:
+            folder.mkdir(parents=True, exist_ok=True)
+            self._dirs.add(folder)
 
     def _partial_path(self, request: FetchRequest) -> Path:
         if request.dest is not None:
@@ -290,11 +304,10 @@ class Fetcher:
         return self._store.root / "partial" / f"{request.algorithm}-{request.digest}"
 
     async def _fetch_http(
-        self, request: FetchRequest, path: Path, batch: Batch | None
+        self, request: FetchRequest, partial: PartialFile, batch: Batch | None
     ) -> FetchResult:
         name = request.display_name
         algorithm = request.algorithm if request.digest else "sha256"
-        partial = await asyncio.to_thread(PartialFile.open, path, "|".join(request.key))
         hasher = FollowingHash(partial, algorithm)
         kept = partial.kept
         if kept:
@@ -306,7 +319,7 @@ class Fetcher:
             errors: list[FetchError] = []
             for url in self._urls(request):
                 transfer = Transfer(
-                    client=self._client,
+                    session=self._session,
                     pool=self._pool,
                     url=url,
                     name=name,
@@ -320,7 +333,7 @@ class Fetcher:
                     retries=self._retries,
                     backoff=self._backoff,
                     segmenting=self._segmenting,
-                    may_segment=bool(request.digest) or partial.validator is not None,
+                    needs_validator=not request.digest,
                     priority=request.priority,
                 )
                 try:
@@ -466,6 +479,11 @@ def _all_failed(errors: list[FetchError]) -> FetchError:
     return type(first)(
         f"{first.message} (mirrors failed too: {others})", context=first.context, hint=first.hint
     )
+
+
+def _file_digest(path: Path, algorithm: str) -> str:
+    with path.open("rb") as fh:
+        return hashlib.file_digest(fh, algorithm).hexdigest()
 
 
 def _copy_chunk(src: BinaryIO, dst: BinaryIO, hasher: hashlib._Hash) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import ssl
 import time
+from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
 
 import httpx
@@ -23,10 +24,12 @@ __all__ = [
     "TransientError",
     "content_range",
     "fetch_error",
+    "http_status_error",
     "integrity_error",
     "redact",
     "retry_after",
     "status_error",
+    "tls_error",
     "transport_error",
     "validator",
 ]
@@ -63,16 +66,31 @@ def integrity_error(name: str, message: str) -> IntegrityError:
 
 
 def status_error(name: str, resp: httpx.Response) -> Exception:
+    """:func:`http_status_error` for an httpx response."""
+    return http_status_error(
+        name,
+        resp.status_code,
+        str(resp.url),
+        reason=resp.reason_phrase,
+        retry_after=retry_after(resp.headers),
+    )
+
+
+def http_status_error(
+    name: str,
+    status: int,
+    url: str,
+    *,
+    reason: str = "",
+    retry_after: float | None = None,
+) -> Exception:
     """Map an unwanted status to a retryable or a final error.
 
     408 and 429 and every 5xx are worth another try; other 4xx are answers, not accidents.
     """
-    status = resp.status_code
-    what = f"HTTP {status} {resp.reason_phrase} from {redact(str(resp.url))}".rstrip()
+    what = f"HTTP {status} {reason} from {redact(url)}".replace("  ", " ")
     if status in (408, 429) or status >= 500:
-        return TransientError(
-            fetch_error(name, what, hint=RETRY_HINT), retry_after=retry_after(resp)
-        )
+        return TransientError(fetch_error(name, what, hint=RETRY_HINT), retry_after=retry_after)
     if status in (401, 403, 407):
         hint = (
             "The server wants credentials or denies access: check the index URL, its "
@@ -88,6 +106,11 @@ def status_error(name: str, resp: httpx.Response) -> Exception:
     return fetch_error(name, what, hint=hint)
 
 
+def tls_error(name: str, url: str, exc: BaseException) -> FetchError:
+    # A certificate problem does not heal by itself; retrying only delays the hint.
+    return fetch_error(name, f"TLS certificate not trusted for {url}: {exc}", hint=_TLS_HINT)
+
+
 def transport_error(name: str, url: str, exc: httpx.TransportError) -> Exception:
     if isinstance(exc, httpx.UnsupportedProtocol):
         return fetch_error(
@@ -96,8 +119,7 @@ def transport_error(name: str, url: str, exc: httpx.TransportError) -> Exception
             hint="Only http(s)://, file:// URLs and absolute paths can be fetched.",
         )
     if _caused_by(exc, ssl.SSLCertVerificationError):
-        # A certificate problem does not heal by itself; retrying only delays the hint.
-        return fetch_error(name, f"TLS certificate not trusted for {url}: {exc}", hint=_TLS_HINT)
+        return tls_error(name, url, exc)
     if isinstance(exc, httpx.TimeoutException):
         reason = f"timed out ({type(exc).__name__})"
     else:
@@ -116,8 +138,8 @@ def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
     return False
 
 
-def retry_after(resp: httpx.Response) -> float | None:
-    value = resp.headers.get("Retry-After")
+def retry_after(headers: Mapping[str, str]) -> float | None:
+    value = headers.get("Retry-After")
     if value is None:
         return None
     value = value.strip()
@@ -132,25 +154,25 @@ def retry_after(resp: httpx.Response) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-def validator(resp: httpx.Response) -> str | None:
+def validator(headers: Mapping[str, str]) -> str | None:
     """What ``If-Range`` may carry to make sure a resumed range is of the same file.
 
     A strong ``ETag`` (RFC 9110 §13.1.5: a weak one could splice two versions of the file
     together), else ``Last-Modified``, which servers compare exactly.
     """
-    etag: str | None = resp.headers.get("ETag")
+    etag: str | None = headers.get("ETag")
     if etag is not None and not etag.startswith("W/"):
         return etag
-    modified: str | None = resp.headers.get("Last-Modified")
+    modified: str | None = headers.get("Last-Modified")
     return modified
 
 
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
 
 
-def content_range(resp: httpx.Response) -> tuple[int, int, int | None] | None:
+def content_range(headers: Mapping[str, str]) -> tuple[int, int, int | None] | None:
     """``(first, last, total)`` of a 206 answer, or None if it has no usable header."""
-    match = _CONTENT_RANGE.fullmatch(resp.headers.get("Content-Range", "").strip())
+    match = _CONTENT_RANGE.fullmatch(headers.get("Content-Range", "").strip())
     if match is None:
         return None
     total = None if match.group(3) == "*" else int(match.group(3))

@@ -17,14 +17,36 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
-__all__ = ["PartialFile", "Piece"]
+fcntl: ModuleType | None
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None
+
+__all__ = ["PartialBusy", "PartialFile", "Piece"]
 
 _FORMAT = 1
 # How often the control file is rewritten while bytes stream in: a killed run loses at
 # most this much progress, and a busy download does not spend its time writing JSON.
 _SAVE_EVERY_S = 0.5
+
+
+class PartialBusy(Exception):
+    """Another process holds this partial download: it is fetching the same file."""
+
+
+def _lock(fd: int) -> bool:
+    """Take an exclusive lock on ``fd`` without waiting; False if someone else has it."""
+    if fcntl is None:  # pragma: no cover - Windows: no cross-process guard
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
 
 
 @dataclass
@@ -60,24 +82,50 @@ class PartialFile:
         self.total: int | None = None
         self.pieces: list[Piece] = []
         self._fd: int | None = None
-        self._saved_at = 0.0
+        self._meta_exists = False
+        # A file that completes within the first interval never writes its control file.
+        self._saved_at = time.monotonic()
 
     # ---- opening and closing --------------------------------------------------------
 
     @classmethod
     def open(cls, path: Path, source: str) -> PartialFile:
-        """Open (creating if needed) the partial at ``path``, keeping what a previous run
-        left there when its control file is readable and names the same ``source``."""
-        path.parent.mkdir(parents=True, exist_ok=True)
+        """Open (creating if needed) and lock the partial at ``path``, keeping what a
+        previous run left there when its control file names the same ``source``.
+
+        Raises :class:`PartialBusy` if another process holds it: that process is
+        downloading the same file. The lock is an ``flock`` on the data file itself, held
+        until the file is finished, discarded or closed (a killed process drops it).
+        """
         part = cls(path, source)
-        part._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        for _ in range(3):
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            if not _lock(fd):
+                os.close(fd)
+                raise PartialBusy(path)
+            try:
+                same = os.fstat(fd).st_ino == path.stat().st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                part._fd = fd
+                break
+            # Locked a file the previous holder has just renamed into place: try again.
+            os.close(fd)
+        else:
+            raise PartialBusy(path)
         if not part._load():
             part.reset()
         return part
 
     def _load(self) -> bool:
         try:
-            meta = json.loads(self.meta_path.read_text("utf-8"))
+            text = self.meta_path.read_text("utf-8")
+        except FileNotFoundError:
+            return False
+        self._meta_exists = True
+        try:
+            meta = json.loads(text)
             if meta.get("format") != _FORMAT or meta.get("source") != self.source:
                 return False
             pieces = [
@@ -109,18 +157,24 @@ class PartialFile:
             self._fd = None
 
     def discard(self) -> None:
-        """Delete the bytes and the control file."""
-        self.close()
+        """Delete the bytes and the control file (still locked, then unlocked)."""
         self.path.unlink(missing_ok=True)
-        self.meta_path.unlink(missing_ok=True)
+        if self._meta_exists:
+            self.meta_path.unlink(missing_ok=True)
+        self.close()
 
     def finish(self, dest: Path) -> Path:
-        """Make the complete bytes durable and move them to ``dest`` atomically."""
+        """Make the complete bytes durable and move them to ``dest`` atomically.
+
+        Renamed while still locked: a process waiting for the lock then finds the path
+        gone (or another file) and looks for the finished file instead.
+        """
         os.fsync(self.fd)
-        self.close()
         dest.parent.mkdir(parents=True, exist_ok=True)
         self.path.replace(dest)
-        self.meta_path.unlink(missing_ok=True)
+        if self._meta_exists:
+            self.meta_path.unlink(missing_ok=True)
+        self.close()
         return dest
 
     # ---- state ------------------------------------------------------------------------
@@ -128,11 +182,14 @@ class PartialFile:
     def reset(self) -> int:
         """Forget every byte (the file changed, or a restart from zero); return how many."""
         dropped = self.kept
-        os.ftruncate(self.fd, 0)
+        if dropped or os.fstat(self.fd).st_size:
+            os.ftruncate(self.fd, 0)
         self.pieces = []
         self.total = None
         self.validator = None
-        self.meta_path.unlink(missing_ok=True)
+        if self._meta_exists:
+            self.meta_path.unlink(missing_ok=True)
+            self._meta_exists = False
         return dropped
 
     @property
@@ -217,3 +274,4 @@ class PartialFile:
             # Losing the control file costs a restart from zero, never wrong bytes.
             tmp.write_text(json.dumps(meta), "utf-8")
             tmp.replace(self.meta_path)
+            self._meta_exists = True

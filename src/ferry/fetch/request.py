@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -44,7 +45,7 @@ class FetchRequest:
     def urls(self) -> tuple[str, ...]:
         return (self.url, *self.mirrors)
 
-    @property
+    @functools.cached_property
     def display_name(self) -> str:
         if self.name:
             return self.name

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-import httpx
+import aiohttp
 
 from ferry.errors import FetchError
 from ferry.fetch.control import Batch
@@ -29,10 +29,11 @@ from ferry.fetch.failures import (
     TransientError,
     content_range,
     fetch_error,
+    http_status_error,
     integrity_error,
     redact,
-    status_error,
-    transport_error,
+    retry_after,
+    tls_error,
     validator,
 )
 from ferry.fetch.hashing import FollowingHash
@@ -80,7 +81,7 @@ class Transfer:
     def __init__(
         self,
         *,
-        client: httpx.AsyncClient,
+        session: aiohttp.ClientSession,
         pool: SlotPool,
         url: str,
         name: str,
@@ -94,10 +95,10 @@ class Transfer:
         retries: int,
         backoff: Callable[[int], float],
         segmenting: Segmenting,
-        may_segment: bool,
+        needs_validator: bool,
         priority: int,
     ) -> None:
-        self.client = client
+        self.session = session
         self.pool = pool
         self.url = url
         self.shown_url = redact(url)
@@ -114,7 +115,8 @@ class Transfer:
         self.backoff = backoff
         self.segmenting = segmenting
         # Without a digest to check at the end, pieces are only trusted with a validator.
-        self.may_segment = may_segment and segmenting.connections > 1
+        self.needs_validator = needs_validator
+        self.may_segment = segmenting.connections > 1
         self.priority = priority
         self.attempts = 0
         self._ranges_known = asyncio.Event()
@@ -229,7 +231,9 @@ class Transfer:
                 wait = exc.retry_after if exc.retry_after is not None else self.backoff(failures)
                 await asyncio.sleep(wait)
             finally:
-                self.partial.save(force=piece.complete)
+                # A finished piece is worth recording at once, unless it finished the file
+                # (whose control file is about to be deleted anyway).
+                self.partial.save(force=piece.complete and not self.partial.complete)
 
     async def _attempt(self, piece: Piece) -> Piece:
         """One request for the rest of ``piece``; returns the piece the body went into."""
@@ -256,19 +260,35 @@ class Transfer:
             if partial.validator is not None:
                 headers["If-Range"] = partial.validator
         try:
-            async with self.client.stream("GET", self.url, headers=headers) as resp:
+            async with self.session.get(self.url, headers=headers) as resp:
                 piece = self._accept(resp, piece, ranged=ranged, probing=probing)
                 await self._receive(resp, piece)
-        except httpx.TransportError as exc:
-            raise transport_error(self.name, self.shown_url, exc) from exc
-        except httpx.InvalidURL as exc:
+        except (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError) as exc:
+            raise tls_error(self.name, self.shown_url, exc) from exc
+        except aiohttp.NonHttpUrlClientError as exc:
+            raise fetch_error(
+                self.name,
+                f"unsupported URL {self.shown_url}",
+                hint="Only http(s)://, file:// URLs and absolute paths can be fetched.",
+            ) from exc
+        except aiohttp.InvalidURL as exc:
             raise fetch_error(
                 self.name,
                 f"invalid URL {self.shown_url}: {exc}",
                 hint="The URL of this file is malformed.",
             ) from exc
-        except httpx.HTTPError as exc:
-            # TooManyRedirects, DecodingError and the like: retrying will not change them.
+        except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, TimeoutError) as exc:
+            # Cut bodies, resets, refused connections and stalled reads: worth a retry.
+            reason = "timed out" if isinstance(exc, TimeoutError) else str(exc)
+            raise TransientError(
+                fetch_error(
+                    self.name,
+                    f"{self.shown_url}: {reason or type(exc).__name__}",
+                    hint=RETRY_HINT,
+                )
+            ) from exc
+        except aiohttp.ClientError as exc:
+            # Too many redirects and the like: retrying will not change them.
             raise fetch_error(self.name, f"{self.shown_url}: {exc}") from exc
         if piece.end is None:
             piece.end = piece.pos
@@ -279,10 +299,13 @@ class Transfer:
             )
         return piece
 
-    def _accept(self, resp: httpx.Response, piece: Piece, *, ranged: bool, probing: bool) -> Piece:
+    def _accept(
+        self, resp: aiohttp.ClientResponse, piece: Piece, *, ranged: bool, probing: bool
+    ) -> Piece:
         """Check the answer's status and headers; return the piece its body fills."""
         partial = self.partial
-        status = resp.status_code
+        segmented = len(partial.pieces) > 1
+        status = resp.status
         if status == 200:
             if len(partial.pieces) > 1:
                 if self._ranges_known.is_set():
@@ -292,27 +315,31 @@ class Transfer:
             elif piece.done:
                 self._drop()  # the file changed (If-Range failed): start over
             self._ranges_known.set()
-            total = _content_length(resp)
+            total = resp.content_length
             self._check_total(total)
             partial.plan(total if total is not None else self.size, None)
-            partial.validator = validator(resp)
+            partial.validator = validator(resp.headers)
             # The same piece object goes on, so a retry of this connection resumes it.
             whole = partial.pieces[0]
             piece.start, piece.end, piece.done, piece.claimed = whole.start, whole.end, 0, True
             partial.pieces[0] = piece
             return piece
         if status == 206 and ranged:
-            span = content_range(resp)
+            span = content_range(resp.headers)
             if span is None or span[0] != piece.pos:
                 raise TransientError(
                     fetch_error(self.name, f"{self.shown_url} answered with the wrong range")
                 )
             total = span[2]
             self._check_total(total)
-            fresh = validator(resp)
+            fresh = validator(resp.headers)
             if partial.validator is not None and fresh is not None and fresh != partial.validator:
                 raise _FileChanged
             partial.validator = partial.validator or fresh
+            if self.needs_validator and partial.validator is None and (probing or segmented):
+                # Pieces of a file with no digest to check and no validator to keep them
+                # consistent could be spliced from two versions: one stream instead.
+                raise _FileChanged
             if probing and total is not None:
                 partial.total = total
                 piece.end = min(span[1] + 1, total)
@@ -336,7 +363,13 @@ class Transfer:
             raise TransientError(
                 fetch_error(self.name, f"{self.shown_url} refused to resume (416)")
             )
-        raise status_error(self.name, resp)
+        raise http_status_error(
+            self.name,
+            status,
+            str(resp.url),
+            reason=resp.reason or "",
+            retry_after=retry_after(resp.headers),
+        )
 
     def _check_total(self, total: int | None) -> None:
         if self.size is not None and total is not None and total != self.size:
@@ -344,9 +377,9 @@ class Transfer:
                 self.name, f"{self.shown_url} announces {total} bytes, expected {self.size}"
             )
 
-    async def _receive(self, resp: httpx.Response, piece: Piece) -> None:
+    async def _receive(self, resp: aiohttp.ClientResponse, piece: Piece) -> None:
         partial = self.partial
-        async for chunk in _raw_chunks(resp):
+        async for chunk in resp.content.iter_any():
             if self.batch is not None:
                 self.batch.checkpoint(self.key, self.name)
             remaining = piece.remaining
@@ -362,24 +395,9 @@ class Transfer:
             partial.save()
             for limit in self.limits:
                 await limit.consume(len(chunk))
-            if piece.complete:
-                break
+        # No early break once the piece is complete: a body read to its end lets the
+        # connection go back to the pool (keep-alive) instead of being closed.
 
 
 def _pieces_after(start: int, total: int, size: int) -> list[Piece]:
     return [Piece(s, min(s + size, total)) for s in range(start, total, size)]
-
-
-def _content_length(resp: httpx.Response) -> int | None:
-    value = resp.headers.get("Content-Length")
-    return int(value) if value is not None and value.isdigit() else None
-
-
-async def _raw_chunks(resp: httpx.Response) -> AsyncIterator[bytes]:
-    if resp.is_stream_consumed:
-        # Only responses built in memory (httpx.MockTransport in tests) arrive already
-        # read, and aiter_raw() refuses those.
-        yield resp.content
-        return
-    async for chunk in resp.aiter_raw():
-        yield chunk

@@ -10,10 +10,10 @@ from urllib.parse import unquote, urlsplit
 
 from ferry.errors import UsageError
 from ferry.fetch.backends import open_fetcher
-from ferry.fetch.http import build_client
 from ferry.fetch.inputfile import parse_input_file
 from ferry.fetch.progress import ProgressListener
 from ferry.fetch.request import FetchReport, FetchRequest
+from ferry.fetch.session import open_session
 from ferry.settings import Settings
 from ferry.store.cas import ContentStore, check_digest
 
@@ -112,14 +112,13 @@ async def run_downloads(
 ) -> FetchReport:
     store = ContentStore(settings.blob_dir)
     async with (
-        build_client(
+        open_session(
             cert=settings.cert,
             proxy=settings.proxy,
             timeout=settings.timeout,
             max_connections=settings.max_connections,
-            http2=settings.http2,
-        ) as client,
-        open_fetcher(settings, store, client, listener) as fetcher,
+        ) as session,
+        open_fetcher(settings, store, session, listener) as fetcher,
     ):
         return await fetcher.fetch_all(requests)
 

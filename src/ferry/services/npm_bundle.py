@@ -12,9 +12,11 @@ from ferry.ecosystems.npm.model import NpmResolution
 from ferry.ecosystems.npm.npmcli import find_npm
 from ferry.ecosystems.npm.resolver import NpmContext, resolve_npm
 from ferry.ecosystems.npm.sources import discover_npm_sources
-from ferry.fetch import Fetcher, FetchReport, FetchRequest
+from ferry.fetch import FetchReport, FetchRequest
+from ferry.fetch.backends import native_fetcher
 from ferry.fetch.http import build_client
 from ferry.fetch.progress import NullProgress, ProgressListener
+from ferry.fetch.session import open_session
 from ferry.manifests.npm import NpmInput, parse_npm_manifests
 from ferry.settings import Settings
 from ferry.store.cas import ContentStore
@@ -25,13 +27,21 @@ from ferry.targets import NodeTarget
 async def open_npm_context(settings: Settings) -> AsyncIterator[NpmContext]:
     npm = find_npm(settings.npm_binary)
     sources = await asyncio.to_thread(discover_npm_sources, settings, npm)
-    async with build_client(
-        cert=sources.cafile,
-        proxy=sources.proxy,
-        timeout=settings.timeout,
-        max_connections=max(settings.concurrency, 8),
-        http2=settings.http2,
-    ) as client:
+    async with (
+        build_client(
+            cert=sources.cafile,
+            proxy=sources.proxy,
+            timeout=settings.timeout,
+            max_connections=max(settings.concurrency, 8),
+            http2=settings.http2,
+        ) as client,
+        open_session(
+            cert=sources.cafile,
+            proxy=sources.proxy,
+            timeout=settings.timeout,
+            max_connections=settings.max_connections,
+        ) as downloads,
+    ):
         yield NpmContext(
             npm,
             sources,
@@ -39,6 +49,7 @@ async def open_npm_context(settings: Settings) -> AsyncIterator[NpmContext]:
             client,
             ContentStore(settings.blob_dir),
             concurrency=settings.concurrency,
+            downloads=downloads,
         )
 
 
@@ -88,14 +99,16 @@ async def fetch_tarballs(
     resolution: NpmResolution,
     listener: ProgressListener | None = None,
 ) -> NpmFetched:
-    fetcher = Fetcher(
-        ctx.store,
-        ctx.client,
-        concurrency=settings.concurrency,
-        retries=settings.retries,
-        listener=listener or NullProgress(),
-    )
-    report = await fetcher.fetch_all(tarball_requests(resolution))
+    requests = tarball_requests(resolution)
+    if ctx.downloads is not None:
+        fetcher = native_fetcher(settings, ctx.store, ctx.downloads, listener or NullProgress())
+        report = await fetcher.fetch_all(requests)
+    else:
+        async with open_session(
+            cert=ctx.sources.cafile, proxy=ctx.sources.proxy, timeout=settings.timeout
+        ) as downloads:
+            fetcher = native_fetcher(settings, ctx.store, downloads, listener or NullProgress())
+            report = await fetcher.fetch_all(requests)
     by_key = {r.request.key: r.path for r in report.results}
     paths: dict[str, Path] = {}
     for pkg in resolution.packages:

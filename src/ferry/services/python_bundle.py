@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import aiohttp
 import httpx
 
 from ferry.bundle.archive import ArchiveFormat
@@ -22,8 +23,10 @@ from ferry.ecosystems.pypi.sources import IndexSources, discover_sources
 from ferry.ecosystems.pypi.uv import find_uv
 from ferry.errors import ExitCode, FerryError
 from ferry.fetch import Fetcher, FetchReport, FetchRequest
+from ferry.fetch.backends import native_fetcher
 from ferry.fetch.http import build_client
 from ferry.fetch.progress import NullProgress, ProgressListener
+from ferry.fetch.session import open_session as open_download_session
 from ferry.manifests import RUNTIME_ONLY, parse_manifests
 from ferry.manifests.model import PythonInput, Selection
 from ferry.settings import Settings
@@ -88,11 +91,13 @@ class Session:
         settings: Settings,
         sources: IndexSources,
         client: httpx.AsyncClient,
+        downloads: aiohttp.ClientSession,
         store: ContentStore,
     ) -> None:
         self.settings = settings
         self.sources = sources
         self.client = client
+        self.downloads = downloads
         self.store = store
         self.index = IndexClient(client, retries=settings.retries)
         self.fetcher = self.make_fetcher()
@@ -101,13 +106,7 @@ class Session:
         self.fetched_during_resolve: dict[str, int] = {}
 
     def make_fetcher(self, listener: ProgressListener | None = None) -> Fetcher:
-        return Fetcher(
-            self.store,
-            self.client,
-            concurrency=self.settings.concurrency,
-            retries=self.settings.retries,
-            listener=listener,
-        )
+        return native_fetcher(self.settings, self.store, self.downloads, listener)
 
     async def get_file(self, file: ArtifactFile, name: str) -> Path:
         result = await self.fetcher.fetch_one(
@@ -138,14 +137,22 @@ async def open_session(settings: Settings, sources: IndexSources) -> AsyncIterat
     store = ContentStore(settings.blob_dir)
     # A killed run leaves staging files behind; an hour is longer than any single download.
     await asyncio.to_thread(store.clean_staging)
-    async with build_client(
-        cert=sources.cert,
-        proxy=sources.proxy,
-        timeout=settings.timeout,
-        max_connections=max(settings.concurrency, 8),
-        http2=settings.http2,
-    ) as client:
-        yield Session(settings, sources, client, store)
+    async with (
+        build_client(
+            cert=sources.cert,
+            proxy=sources.proxy,
+            timeout=settings.timeout,
+            max_connections=max(settings.concurrency, 8),
+            http2=settings.http2,
+        ) as client,
+        open_download_session(
+            cert=sources.cert,
+            proxy=sources.proxy,
+            timeout=settings.timeout,
+            max_connections=settings.max_connections,
+        ) as downloads,
+    ):
+        yield Session(settings, sources, client, downloads, store)
 
 
 async def resolve_python(

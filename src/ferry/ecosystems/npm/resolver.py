@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import aiohttp
 import httpx
 
 from ferry.ecosystems.npm.lockfile import build_tree, lock_packages, root_dependencies, select
@@ -42,6 +43,8 @@ class NpmContext:
     client: httpx.AsyncClient
     store: ContentStore
     concurrency: int = 8
+    # Tarballs stream over the download engine's own session (see ferry.fetch.session).
+    downloads: aiohttp.ClientSession | None = None
 
 
 @dataclass(frozen=True)
