@@ -101,6 +101,7 @@ class _Server(ThreadingHTTPServer):
     lock: threading.Lock
     active: int
     max_active: int
+    proxied: list[str]
 
     def handle_error(self, request: object, client_address: object) -> None:
         # Clients hanging up mid-response is what several tests do on purpose.
@@ -119,6 +120,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self, head: bool = False) -> None:
         path = self.path.split("?", 1)[0]
+        if path.startswith("http://"):
+            # Asked as a forward proxy (absolute URI): serve the path, note the host asked for.
+            host, _, rest = path[len("http://") :].partition("/")
+            with self.server.lock:
+                self.server.proxied.append(host)
+            path = "/" + rest
         srv = self.server
         with srv.lock:
             srv.hits[path] += 1
@@ -250,6 +257,7 @@ class LocalServer:
         self._httpd.lock = threading.Lock()
         self._httpd.active = 0
         self._httpd.max_active = 0
+        self._httpd.proxied = []
         if tls is not None:
             self._httpd.socket = tls.wrap_socket(self._httpd.socket, server_side=True)
         scheme = "https" if tls is not None else "http"
@@ -281,6 +289,11 @@ class LocalServer:
     @property
     def max_active(self) -> int:
         return self._httpd.max_active
+
+    @property
+    def proxied(self) -> list[str]:
+        """Hosts asked for through this server as a forward proxy, in order."""
+        return list(self._httpd.proxied)
 
     def seen(self, url_or_path: str) -> list[Seen]:
         path = url_or_path.removeprefix(self.base)

@@ -366,3 +366,54 @@ async def test_without_digest_a_validator_allows_pieces(
     assert (tmp_path / "v.bin").read_bytes() == body
     seen = server.seen(url)
     assert len(seen) > 2 and all(s.headers.get("If-Range") == '"v"' for s in seen[1:])
+
+
+async def test_per_host_connection_limit(server: LocalServer, store: ContentStore) -> None:
+    requests = [
+        server.serve(f"h{i}.bin", _blob(100 + i, 200_000), rate=2_000_000) for i in range(6)
+    ]
+    async with open_session(trust_env=False) as session:
+        fetcher = Fetcher(store, session, concurrency=6, max_connections_per_host=2)
+        report = await fetcher.fetch_all(requests)
+    assert report.ok
+    assert server.max_active == 2
+
+
+async def test_proxy_from_the_environment(
+    server: LocalServer, store: ContentStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The URL names a host that does not exist: only the proxy can answer it.
+    body = _blob(110, 20_000)
+    server.add("/files/p.whl", Route(body=body))
+    request = FetchRequest(
+        "http://pkgs.ferry-test.invalid/files/p.whl", hashlib.sha256(body).hexdigest(), len(body)
+    )
+    monkeypatch.setenv("HTTP_PROXY", server.base)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    async with open_session() as session:
+        await Fetcher(store, session, retries=0).fetch_one(request)
+    assert store.verify(request.digest)
+    assert server.proxied == ["pkgs.ferry-test.invalid"]
+
+
+async def test_no_proxy_is_honoured(
+    server: LocalServer, store: ContentStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    request = server.serve("np.whl", _blob(111, 20_000))
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    async with open_session() as session:
+        await Fetcher(store, session, retries=0).fetch_one(request)
+    assert store.verify(request.digest) and server.proxied == []
+
+
+async def test_explicit_proxy_setting_wins(server: LocalServer, store: ContentStore) -> None:
+    body = _blob(112, 20_000)
+    server.add("/files/q.whl", Route(body=body))
+    request = FetchRequest(
+        "http://other.ferry-test.invalid/files/q.whl", hashlib.sha256(body).hexdigest()
+    )
+    async with open_session(proxy=server.base, trust_env=False) as session:
+        await Fetcher(store, session, retries=0).fetch_one(request)
+    assert server.proxied == ["other.ferry-test.invalid"]
