@@ -63,7 +63,9 @@ class Settings(BaseSettings):
         description="Wheels this big without PEP 658 metadata are read by Range, not downloaded.",
     )
     http2: bool = Field(
-        False, description="HTTP/2 to the index (off: httpx's HTTP/2 fails under many streams)."
+        False,
+        description="HTTP/2 where servers offer it, for index requests and downloads (off: "
+        "HTTP/1.1 streams faster here, and httpx's HTTP/2 failed under many streams).",
     )
     segments: int = Field(
         8, ge=1, le=64, description="Connections one large file is fetched over at once."

@@ -269,3 +269,22 @@ def test_memory_stays_flat_for_a_2_gb_file(server: LocalServer, tmp_path: Path) 
     print(f"peak RSS: {peaks}")
     # Four times the bytes, and the peak may not grow by more than noise.
     assert peaks["large.bin"] < peaks["small.bin"] + 24 * 1024, peaks
+
+
+def test_fetch_with_the_aria2_backend(
+    server: LocalServer, data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    body = _blob(6, 3_000_000)
+    url = server.add("/dl/model.bin", Route(body=body, etag='"m"'))
+    digest = hashlib.sha256(body).hexdigest()
+    out = tmp_path / "out"
+
+    code = main(["fetch", url, "-o", str(out), "--sha256", digest, "--backend", "aria2", "--json"])
+
+    assert code == ExitCode.OK
+    assert (out / "model.bin").read_bytes() == body
+    [doc] = json.loads(capsys.readouterr().out)
+    assert doc["status"] == "fetched" and doc["sha256"] == digest
+    # aria2c made the request (it asks for metalinks and digests; Ferry's engine does not).
+    assert "metalink" in server.seen(url)[0].headers.get("Accept", "")
+    assert sorted(p.name for p in out.iterdir()) == ["model.bin"]

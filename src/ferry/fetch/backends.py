@@ -9,19 +9,23 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Protocol
 
 import aiohttp
+import httpx
 
 from ferry.fetch.control import Batch
 from ferry.fetch.engine import Fetcher
+from ferry.fetch.http import build_client
 from ferry.fetch.progress import ProgressListener
 from ferry.fetch.request import FetchReport, FetchRequest, FetchResult
+from ferry.fetch.session import open_session
 from ferry.fetch.transfer import Segmenting
 from ferry.settings import Settings
 from ferry.store.cas import ContentStore
 
-__all__ = ["Downloader", "native_fetcher", "open_fetcher"]
+__all__ = ["Downloader", "native_fetcher", "open_fetcher", "open_transport"]
 
 
 class Downloader(Protocol):
@@ -36,10 +40,32 @@ class Downloader(Protocol):
     ) -> FetchResult: ...
 
 
+@asynccontextmanager
+async def open_transport(
+    settings: Settings, *, cert: Path | None = None, proxy: str | None = None
+) -> AsyncIterator[aiohttp.ClientSession | httpx.AsyncClient]:
+    """What downloads stream over: aiohttp (HTTP/1.1, the fastest here), or with the
+    ``http2`` setting an httpx client speaking HTTP/2 to servers that offer it."""
+    if settings.http2:
+        async with build_client(
+            cert=cert,
+            proxy=proxy,
+            timeout=settings.timeout,
+            max_connections=settings.max_connections,
+            http2=True,
+        ) as client:
+            yield client
+        return
+    async with open_session(
+        cert=cert, proxy=proxy, timeout=settings.timeout, max_connections=settings.max_connections
+    ) as session:
+        yield session
+
+
 def native_fetcher(
     settings: Settings,
     store: ContentStore,
-    session: aiohttp.ClientSession,
+    session: aiohttp.ClientSession | httpx.AsyncClient,
     listener: ProgressListener | None = None,
 ) -> Fetcher:
     return Fetcher(
@@ -60,8 +86,30 @@ def native_fetcher(
 async def open_fetcher(
     settings: Settings,
     store: ContentStore,
-    session: aiohttp.ClientSession,
+    session: aiohttp.ClientSession | httpx.AsyncClient,
     listener: ProgressListener | None = None,
+    *,
+    cert: Path | None = None,
+    proxy: str | None = None,
 ) -> AsyncIterator[Downloader]:
     """The backend ``settings.fetch_backend`` names, started, and stopped on exit."""
+    if settings.fetch_backend == "aria2":
+        from ferry.fetch.aria2 import Aria2Fetcher
+
+        async with Aria2Fetcher(
+            store,
+            binary=settings.aria2_binary,
+            state_dir=settings.aria2_dir,
+            concurrency=settings.concurrency,
+            retries=settings.retries,
+            listener=listener,
+            segmenting=Segmenting(settings.segments, settings.segment_min_size),
+            rate_limit=settings.limit_rate or None,
+            cert=cert,
+            proxy=proxy,
+            timeout=settings.timeout,
+            mirrors=settings.mirrors,
+        ) as fetcher:
+            yield fetcher
+        return
     yield native_fetcher(settings, store, session, listener)

@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
 import aiohttp
+import httpx
 from tenacity import wait_exponential_jitter
 
 from ferry.errors import FerryError, FetchError, IntegrityError
@@ -39,6 +40,7 @@ from ferry.fetch.ratelimit import RateLimit
 from ferry.fetch.request import FetchReport, FetchRequest, FetchResult
 from ferry.fetch.slots import PrioritySlots, SlotPool
 from ferry.fetch.transfer import Segmenting, Transfer
+from ferry.fetch.wire import Wire, as_wire
 from ferry.store.cas import CHUNK_SIZE, ContentStore, check_digest
 
 __all__ = ["FetchReport", "FetchRequest", "FetchResult", "Fetcher", "Segmenting"]
@@ -50,7 +52,8 @@ _PART_SUFFIX = ".ferry-part"
 
 class Fetcher:
     """Fetches :class:`FetchRequest` s into a :class:`ContentStore` (or to their ``dest``)
-    over ``session`` (see :func:`ferry.fetch.session.open_session`).
+    over ``session``: an aiohttp session (see :func:`ferry.fetch.session.open_session`),
+    or an httpx client, which speaks HTTP/2 where the server offers it.
 
     One ``Fetcher`` belongs to one event loop; calls running at once share its limits,
     and two calls wanting the same file share one download of it.
@@ -59,7 +62,7 @@ class Fetcher:
     def __init__(
         self,
         store: ContentStore,
-        session: aiohttp.ClientSession,
+        session: aiohttp.ClientSession | httpx.AsyncClient | Wire,
         *,
         concurrency: int = 16,
         retries: int = 4,
@@ -76,7 +79,7 @@ class Fetcher:
         if retries < 0:
             raise ValueError(f"retries must not be negative, not {retries}")
         self._store = store
-        self._session = session
+        self._wire = as_wire(session)
         self._retries = retries
         self._wait = wait_exponential_jitter(multiplier=backoff, max=_MAX_WAIT_S, jitter=backoff)
         self._listener: ProgressListener = listener or NullProgress()
@@ -244,20 +247,38 @@ class Fetcher:
 
     async def _obtain(self, request: FetchRequest, batch: Batch | None) -> FetchResult:
         name = request.display_name
+        reported = False  # the bytes on disk were shown to the listener before a pause
         while True:
             if batch is not None:
-                await batch.wait_until_runnable(request.key, name)
+                try:
+                    await batch.wait_until_runnable(request.key, name)
+                except Cancelled:
+                    # Cancelled while paused: its bytes on disk go too.
+                    self._discard_partial(request)
+                    raise
             async with self._files.hold(request.priority):
                 # Waiting for a slot can take a while; someone else may have stored it.
                 cached = self._cached(request)
                 if cached is not None:
                     return cached
                 try:
-                    return await self._download(request, batch)
+                    return await self._download(request, batch, reported=reported)
                 except Paused:
+                    reported = True
                     continue  # give the slot back until the batch resumes
 
-    async def _download(self, request: FetchRequest, batch: Batch | None) -> FetchResult:
+    def _discard_partial(self, request: FetchRequest) -> None:
+        path = self._partial_path(request)
+        try:
+            partial = PartialFile.open(path, "|".join(request.key))
+        except (PartialBusy, FileNotFoundError):
+            return
+        self._listener.advance(request.display_name, -partial.kept)
+        partial.discard()
+
+    async def _download(
+        self, request: FetchRequest, batch: Batch | None, *, reported: bool = False
+    ) -> FetchResult:
         store = self._store
         in_store = request.digest and store.has(request.digest, request.size, request.algorithm)
         if request.dest is not None and in_store:
@@ -279,7 +300,7 @@ class Fetcher:
                 done = await self._finished_elsewhere(request)
                 if done is not None:
                     return done
-        return await self._fetch_http(request, partial, batch)
+        return await self._fetch_http(request, partial, batch, reported=reported)
 
     async def _finished_elsewhere(self, request: FetchRequest) -> FetchResult | None:
         if request.dest is None:
@@ -304,14 +325,20 @@ class Fetcher:
         return self._store.root / "partial" / f"{request.algorithm}-{request.digest}"
 
     async def _fetch_http(
-        self, request: FetchRequest, partial: PartialFile, batch: Batch | None
+        self,
+        request: FetchRequest,
+        partial: PartialFile,
+        batch: Batch | None,
+        *,
+        reported: bool = False,
     ) -> FetchResult:
         name = request.display_name
         algorithm = request.algorithm if request.digest else "sha256"
         hasher = FollowingHash(partial, algorithm)
         kept = partial.kept
         if kept:
-            self._listener.advance(name, kept)
+            if not reported:
+                self._listener.advance(name, kept)
             hasher.catch_up()  # hash what a previous run left while this one goes on
         limits = [limit for limit in (self._limit, batch.limit if batch else None) if limit]
         keep = False
@@ -319,7 +346,7 @@ class Fetcher:
             errors: list[FetchError] = []
             for url in self._urls(request):
                 transfer = Transfer(
-                    session=self._session,
+                    wire=self._wire,
                     pool=self._pool,
                     url=url,
                     name=name,

@@ -20,8 +20,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-import aiohttp
-
 from ferry.errors import FetchError
 from ferry.fetch.control import Batch
 from ferry.fetch.failures import (
@@ -41,6 +39,7 @@ from ferry.fetch.partial import PartialFile, Piece
 from ferry.fetch.progress import ProgressListener
 from ferry.fetch.ratelimit import RateLimit
 from ferry.fetch.slots import SlotPool
+from ferry.fetch.wire import Answer, Failure, Wire, WireError
 
 __all__ = ["Segmenting", "Transfer"]
 
@@ -81,7 +80,7 @@ class Transfer:
     def __init__(
         self,
         *,
-        session: aiohttp.ClientSession,
+        wire: Wire,
         pool: SlotPool,
         url: str,
         name: str,
@@ -98,7 +97,7 @@ class Transfer:
         needs_validator: bool,
         priority: int,
     ) -> None:
-        self.session = session
+        self.wire = wire
         self.pool = pool
         self.url = url
         self.shown_url = redact(url)
@@ -260,36 +259,11 @@ class Transfer:
             if partial.validator is not None:
                 headers["If-Range"] = partial.validator
         try:
-            async with self.session.get(self.url, headers=headers) as resp:
+            async with self.wire.get(self.url, headers) as resp:
                 piece = self._accept(resp, piece, ranged=ranged, probing=probing)
                 await self._receive(resp, piece)
-        except (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError) as exc:
-            raise tls_error(self.name, self.shown_url, exc) from exc
-        except aiohttp.NonHttpUrlClientError as exc:
-            raise fetch_error(
-                self.name,
-                f"unsupported URL {self.shown_url}",
-                hint="Only http(s)://, file:// URLs and absolute paths can be fetched.",
-            ) from exc
-        except aiohttp.InvalidURL as exc:
-            raise fetch_error(
-                self.name,
-                f"invalid URL {self.shown_url}: {exc}",
-                hint="The URL of this file is malformed.",
-            ) from exc
-        except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, TimeoutError) as exc:
-            # Cut bodies, resets, refused connections and stalled reads: worth a retry.
-            reason = "timed out" if isinstance(exc, TimeoutError) else str(exc)
-            raise TransientError(
-                fetch_error(
-                    self.name,
-                    f"{self.shown_url}: {reason or type(exc).__name__}",
-                    hint=RETRY_HINT,
-                )
-            ) from exc
-        except aiohttp.ClientError as exc:
-            # Too many redirects and the like: retrying will not change them.
-            raise fetch_error(self.name, f"{self.shown_url}: {exc}") from exc
+        except WireError as exc:
+            raise self._failure(exc) from exc
         if piece.end is None:
             piece.end = piece.pos
             partial.total = piece.end
@@ -299,9 +273,27 @@ class Transfer:
             )
         return piece
 
-    def _accept(
-        self, resp: aiohttp.ClientResponse, piece: Piece, *, ranged: bool, probing: bool
-    ) -> Piece:
+    def _failure(self, exc: WireError) -> Exception:
+        url = self.shown_url
+        if exc.kind is Failure.TLS:
+            return tls_error(self.name, url, exc)
+        if exc.kind is Failure.UNSUPPORTED:
+            return fetch_error(
+                self.name,
+                f"unsupported URL {url}",
+                hint="Only http(s)://, file:// URLs and absolute paths can be fetched.",
+            )
+        if exc.kind is Failure.INVALID_URL:
+            return fetch_error(
+                self.name, f"invalid URL {url}: {exc}", hint="The URL of this file is malformed."
+            )
+        if exc.kind is Failure.TRANSIENT:
+            # Cut bodies, resets, refused connections and stalled reads: worth a retry.
+            return TransientError(fetch_error(self.name, f"{url}: {exc}", hint=RETRY_HINT))
+        # Too many redirects and the like: retrying will not change them.
+        return fetch_error(self.name, f"{url}: {exc}")
+
+    def _accept(self, resp: Answer, piece: Piece, *, ranged: bool, probing: bool) -> Piece:
         """Check the answer's status and headers; return the piece its body fills."""
         partial = self.partial
         segmented = len(partial.pieces) > 1
@@ -366,8 +358,8 @@ class Transfer:
         raise http_status_error(
             self.name,
             status,
-            str(resp.url),
-            reason=resp.reason or "",
+            resp.url,
+            reason=resp.reason,
             retry_after=retry_after(resp.headers),
         )
 
@@ -377,9 +369,9 @@ class Transfer:
                 self.name, f"{self.shown_url} announces {total} bytes, expected {self.size}"
             )
 
-    async def _receive(self, resp: aiohttp.ClientResponse, piece: Piece) -> None:
+    async def _receive(self, resp: Answer, piece: Piece) -> None:
         partial = self.partial
-        async for chunk in resp.content.iter_any():
+        async for chunk in resp.chunks:
             if self.batch is not None:
                 self.batch.checkpoint(self.key, self.name)
             remaining = piece.remaining

@@ -9,11 +9,10 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from ferry.errors import UsageError
-from ferry.fetch.backends import open_fetcher
+from ferry.fetch.backends import open_fetcher, open_transport
 from ferry.fetch.inputfile import parse_input_file
 from ferry.fetch.progress import ProgressListener
 from ferry.fetch.request import FetchReport, FetchRequest
-from ferry.fetch.session import open_session
 from ferry.settings import Settings
 from ferry.store.cas import ContentStore, check_digest
 
@@ -112,13 +111,10 @@ async def run_downloads(
 ) -> FetchReport:
     store = ContentStore(settings.blob_dir)
     async with (
-        open_session(
-            cert=settings.cert,
-            proxy=settings.proxy,
-            timeout=settings.timeout,
-            max_connections=settings.max_connections,
-        ) as session,
-        open_fetcher(settings, store, session, listener) as fetcher,
+        open_transport(settings, cert=settings.cert, proxy=settings.proxy) as session,
+        open_fetcher(
+            settings, store, session, listener, cert=settings.cert, proxy=settings.proxy
+        ) as fetcher,
     ):
         return await fetcher.fetch_all(requests)
 

@@ -13,10 +13,9 @@ from ferry.ecosystems.npm.npmcli import find_npm
 from ferry.ecosystems.npm.resolver import NpmContext, resolve_npm
 from ferry.ecosystems.npm.sources import discover_npm_sources
 from ferry.fetch import FetchReport, FetchRequest
-from ferry.fetch.backends import native_fetcher
+from ferry.fetch.backends import native_fetcher, open_transport
 from ferry.fetch.http import build_client
 from ferry.fetch.progress import NullProgress, ProgressListener
-from ferry.fetch.session import open_session
 from ferry.manifests.npm import NpmInput, parse_npm_manifests
 from ferry.settings import Settings
 from ferry.store.cas import ContentStore
@@ -35,12 +34,7 @@ async def open_npm_context(settings: Settings) -> AsyncIterator[NpmContext]:
             max_connections=max(settings.concurrency, 8),
             http2=settings.http2,
         ) as client,
-        open_session(
-            cert=sources.cafile,
-            proxy=sources.proxy,
-            timeout=settings.timeout,
-            max_connections=settings.max_connections,
-        ) as downloads,
+        open_transport(settings, cert=sources.cafile, proxy=sources.proxy) as downloads,
     ):
         yield NpmContext(
             npm,
@@ -104,8 +98,8 @@ async def fetch_tarballs(
         fetcher = native_fetcher(settings, ctx.store, ctx.downloads, listener or NullProgress())
         report = await fetcher.fetch_all(requests)
     else:
-        async with open_session(
-            cert=ctx.sources.cafile, proxy=ctx.sources.proxy, timeout=settings.timeout
+        async with open_transport(
+            settings, cert=ctx.sources.cafile, proxy=ctx.sources.proxy
         ) as downloads:
             fetcher = native_fetcher(settings, ctx.store, downloads, listener or NullProgress())
             report = await fetcher.fetch_all(requests)

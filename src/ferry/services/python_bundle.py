@@ -23,10 +23,9 @@ from ferry.ecosystems.pypi.sources import IndexSources, discover_sources
 from ferry.ecosystems.pypi.uv import find_uv
 from ferry.errors import ExitCode, FerryError
 from ferry.fetch import Fetcher, FetchReport, FetchRequest
-from ferry.fetch.backends import native_fetcher
+from ferry.fetch.backends import native_fetcher, open_transport
 from ferry.fetch.http import build_client
 from ferry.fetch.progress import NullProgress, ProgressListener
-from ferry.fetch.session import open_session as open_download_session
 from ferry.manifests import RUNTIME_ONLY, parse_manifests
 from ferry.manifests.model import PythonInput, Selection
 from ferry.settings import Settings
@@ -91,7 +90,7 @@ class Session:
         settings: Settings,
         sources: IndexSources,
         client: httpx.AsyncClient,
-        downloads: aiohttp.ClientSession,
+        downloads: aiohttp.ClientSession | httpx.AsyncClient,
         store: ContentStore,
     ) -> None:
         self.settings = settings
@@ -145,12 +144,7 @@ async def open_session(settings: Settings, sources: IndexSources) -> AsyncIterat
             max_connections=max(settings.concurrency, 8),
             http2=settings.http2,
         ) as client,
-        open_download_session(
-            cert=sources.cert,
-            proxy=sources.proxy,
-            timeout=settings.timeout,
-            max_connections=settings.max_connections,
-        ) as downloads,
+        open_transport(settings, cert=sources.cert, proxy=sources.proxy) as downloads,
     ):
         yield Session(settings, sources, client, downloads, store)
 

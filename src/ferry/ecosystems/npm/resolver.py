@@ -44,7 +44,7 @@ class NpmContext:
     store: ContentStore
     concurrency: int = 8
     # Tarballs stream over the download engine's own session (see ferry.fetch.session).
-    downloads: aiohttp.ClientSession | None = None
+    downloads: aiohttp.ClientSession | httpx.AsyncClient | None = None
 
 
 @dataclass(frozen=True)
