@@ -15,7 +15,6 @@ from ferry import __version__
 from ferry.bundle.archive import SUPPORTED_FORMATS, ArchiveFormat, format_from_name
 from ferry.cli.render import human_bytes, render_error, render_npm, render_resolution
 from ferry.errors import ExitCode, FerryError, UsageError
-from ferry.manifests.model import Selection
 from ferry.settings import Settings, load_settings
 
 # The services (HTTP client, resolver driver) are imported inside the commands that use
@@ -135,6 +134,8 @@ def resolve(
     python_files, npm_files = split_manifests(manifests)
     targets = _targets(python, platform) if python_files else []
     node_target = _node_target(node, os, cpu, libc) if npm_files else None
+    from ferry.manifests.model import Selection
+
     selection = Selection(frozenset(group or ()), all_groups)
 
     resolved = _run(
@@ -187,6 +188,7 @@ def bundle(
     """
     from ferry.fetch.progress import make_progress
     from ferry.manifests import split_manifests
+    from ferry.manifests.model import Selection
     from ferry.services.bundle import BundlePlan
     from ferry.services.bundle import bundle as make_bundle
     from ferry.services.python_bundle import ResolutionFailed

@@ -2,7 +2,6 @@
 
 from ferry.fetch.control import Batch, Cancelled
 from ferry.fetch.engine import Fetcher
-from ferry.fetch.http import build_client
 from ferry.fetch.progress import (
     NullProgress,
     PlainProgress,
@@ -30,3 +29,12 @@ __all__ = [
     "make_progress",
     "open_session",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # httpx is only needed by callers of build_client; `ferry fetch` should not pay for it.
+    if name == "build_client":
+        from ferry.fetch.http import build_client
+
+        return build_client
+    raise AttributeError(f"module 'ferry.fetch' has no attribute {name!r}")

@@ -10,20 +10,21 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import aiohttp
-import httpx
 
 from ferry.fetch.control import Batch
 from ferry.fetch.engine import Fetcher
-from ferry.fetch.http import build_client
 from ferry.fetch.progress import ProgressListener
 from ferry.fetch.request import FetchReport, FetchRequest, FetchResult
 from ferry.fetch.session import open_session
 from ferry.fetch.transfer import Segmenting
 from ferry.settings import Settings
 from ferry.store.cas import ContentStore
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["Downloader", "native_fetcher", "open_fetcher", "open_transport"]
 
@@ -47,6 +48,8 @@ async def open_transport(
     """What downloads stream over: aiohttp (HTTP/1.1, the fastest here), or with the
     ``http2`` setting an httpx client speaking HTTP/2 to servers that offer it."""
     if settings.http2:
+        from ferry.fetch.http import build_client
+
         async with build_client(
             cert=cert,
             proxy=proxy,

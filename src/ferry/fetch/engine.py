@@ -22,12 +22,11 @@ import hashlib
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
 import aiohttp
-import httpx
 from tenacity import wait_exponential_jitter
 
 from ferry.errors import FerryError, FetchError, IntegrityError
@@ -42,6 +41,9 @@ from ferry.fetch.slots import PrioritySlots, SlotPool
 from ferry.fetch.transfer import Segmenting, Transfer
 from ferry.fetch.wire import Wire, as_wire
 from ferry.store.cas import CHUNK_SIZE, ContentStore, check_digest
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["FetchReport", "FetchRequest", "FetchResult", "Fetcher", "Segmenting"]
 

@@ -9,14 +9,15 @@ since a second copy from the same source proves nothing.
 from __future__ import annotations
 
 import re
-import ssl
 import time
 from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
-
-import httpx
+from typing import TYPE_CHECKING
 
 from ferry.errors import FetchError, IntegrityError
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = [
     "INTEGRITY_HINT",
@@ -30,7 +31,6 @@ __all__ = [
     "retry_after",
     "status_error",
     "tls_error",
-    "transport_error",
     "validator",
 ]
 
@@ -109,33 +109,6 @@ def http_status_error(
 def tls_error(name: str, url: str, exc: BaseException) -> FetchError:
     # A certificate problem does not heal by itself; retrying only delays the hint.
     return fetch_error(name, f"TLS certificate not trusted for {url}: {exc}", hint=_TLS_HINT)
-
-
-def transport_error(name: str, url: str, exc: httpx.TransportError) -> Exception:
-    if isinstance(exc, httpx.UnsupportedProtocol):
-        return fetch_error(
-            name,
-            f"unsupported URL {url}",
-            hint="Only http(s)://, file:// URLs and absolute paths can be fetched.",
-        )
-    if _caused_by(exc, ssl.SSLCertVerificationError):
-        return tls_error(name, url, exc)
-    if isinstance(exc, httpx.TimeoutException):
-        reason = f"timed out ({type(exc).__name__})"
-    else:
-        reason = str(exc) or type(exc).__name__
-    return TransientError(fetch_error(name, f"{url}: {reason}", hint=RETRY_HINT))
-
-
-def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
-    seen: set[int] = set()
-    cur: BaseException | None = exc
-    while cur is not None and id(cur) not in seen:
-        if isinstance(cur, kind):
-            return True
-        seen.add(id(cur))
-        cur = cur.__cause__ or cur.__context__
-    return False
 
 
 def retry_after(headers: Mapping[str, str]) -> float | None:

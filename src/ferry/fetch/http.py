@@ -8,22 +8,14 @@ pooling and the User-Agent are decided once. Tests pass ``transport=`` (an
 from __future__ import annotations
 
 import ssl
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import httpx
 
 from ferry.fetch.dns import install_resolver_cache
+from ferry.fetch.useragent import user_agent
 
 __all__ = ["build_client", "user_agent"]
-
-
-def user_agent() -> str:
-    try:
-        ver = version("ferry")
-    except PackageNotFoundError:
-        ver = "0"
-    return f"ferry/{ver}"
 
 
 def build_client(

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import aiohttp
 
-from ferry.fetch.http import user_agent
+from ferry.fetch.useragent import user_agent
 
 __all__ = ["open_session", "ssl_context"]
 

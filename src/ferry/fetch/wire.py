@@ -14,10 +14,12 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from enum import Enum
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import aiohttp
-import httpx
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["Answer", "Failure", "Wire", "WireError", "as_wire"]
 
@@ -55,6 +57,8 @@ class Wire(Protocol):
 def as_wire(session: aiohttp.ClientSession | httpx.AsyncClient | Wire) -> Wire:
     if isinstance(session, aiohttp.ClientSession):
         return AiohttpWire(session)
+    import httpx  # only for HTTP/2: not worth its import time otherwise
+
     if isinstance(session, httpx.AsyncClient):
         return HttpxWire(session)
     return session
@@ -145,6 +149,8 @@ async def _httpx_chunks(resp: httpx.Response) -> AsyncIterator[bytes]:
 
 
 def _httpx_failure(exc: Exception) -> Exception:
+    import httpx
+
     if isinstance(exc, httpx.UnsupportedProtocol):
         return WireError(Failure.UNSUPPORTED, str(exc))
     if isinstance(exc, httpx.InvalidURL):

@@ -29,7 +29,7 @@ from types import TracebackType
 
 from ferry.errors import ConfigError, FetchError
 from ferry.fetch.aria2.rpc import Aria2RPC, RPCError, RPCUnavailable
-from ferry.fetch.http import user_agent
+from ferry.fetch.useragent import user_agent
 
 __all__ = ["BINARY_SETTING", "Aria2Daemon", "DaemonOptions", "find_binary", "render_config"]
 
