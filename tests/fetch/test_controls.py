@@ -14,7 +14,15 @@ import aiohttp
 import pytest
 
 from ferry.errors import FetchError
-from ferry.fetch import Batch, Cancelled, Fetcher, FetchRequest, Segmenting, open_session
+from ferry.fetch import (
+    Batch,
+    Cancelled,
+    Fetcher,
+    FetchRequest,
+    Segmenting,
+    batch_scope,
+    open_session,
+)
 from ferry.store import ContentStore
 from fetch.local_server import LocalServer, Route
 
@@ -417,3 +425,35 @@ async def test_explicit_proxy_setting_wins(server: LocalServer, store: ContentSt
     async with open_session(proxy=server.base, trust_env=False) as session:
         await Fetcher(store, session, retries=0).fetch_one(request)
     assert server.proxied == ["other.ferry-test.invalid"]
+
+
+async def test_a_batch_scope_applies_to_fetches_inside_it(
+    server: LocalServer, store: ContentStore, fetcher: Fetcher
+) -> None:
+    # How a service task gives all of its downloads its own limit and controls.
+    limited = server.serve("scoped.bin", _blob(120, 600_000))
+    began = time.monotonic()
+    with batch_scope(Batch(rate_limit=1_000_000)):
+        await fetcher.fetch_one(limited)
+    assert time.monotonic() - began > 0.3
+
+    stopped = server.serve("stopped.bin", _blob(121, 1000))
+    cancelled = Batch()
+    cancelled.cancel()
+    with batch_scope(cancelled), pytest.raises(Cancelled):
+        await fetcher.fetch_one(stopped)
+    assert server.hits(stopped.url) == 0
+
+
+async def test_the_global_limit_is_shared_by_every_engine(
+    server: LocalServer, store: ContentStore, client: aiohttp.ClientSession
+) -> None:
+    one = server.serve("g1.bin", _blob(122, 500_000))
+    two = server.serve("g2.bin", _blob(123, 500_000))
+    first = Fetcher(store, client, rate_limit=1_000_000)
+    second = Fetcher(store, client, rate_limit=1_000_000)
+    began = time.monotonic()
+    await asyncio.gather(first.fetch_one(one), second.fetch_one(two))
+    # 1 MB at 1 MB/s in all (250 KB burst): one limit between the two engines, ~0.75 s;
+    # a limit each would take ~0.25 s.
+    assert time.monotonic() - began > 0.6

@@ -165,6 +165,23 @@ async def test_bad_uploads_are_refused(
     assert not (Path("/etc") / "passwd.ferry").exists()
 
 
+async def test_limit_rate_option_is_validated_by_name(api: httpx.AsyncClient) -> None:
+    response = await api.post(
+        "/api/tasks",
+        files=_files(**{"requirements.txt": "dep\n"}),
+        data={"options": json.dumps({"limit_rate": "fast"})},
+    )
+    assert response.status_code == 400 and "limit_rate" in response.json()["message"]
+
+
+def test_limit_rate_option_takes_units() -> None:
+    from ferry.tasks.options import TaskOptions
+
+    assert TaskOptions(limit_rate="10M").limit_rate == 10 << 20  # type: ignore[arg-type]
+    assert TaskOptions(limit_rate=5000).limit_rate == 5000
+    assert TaskOptions().limit_rate is None
+
+
 async def test_unknown_option_is_a_400(api: httpx.AsyncClient) -> None:
     response = await api.post(
         "/api/tasks",

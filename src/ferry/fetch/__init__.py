@@ -1,6 +1,6 @@
 """Downloads: the async engine, the HTTP client it uses, and progress reporting."""
 
-from ferry.fetch.control import Batch, Cancelled
+from ferry.fetch.control import Batch, Cancelled, batch_scope
 from ferry.fetch.engine import Fetcher
 from ferry.fetch.progress import (
     NullProgress,
@@ -25,6 +25,7 @@ __all__ = [
     "ProgressListener",
     "RichProgress",
     "Segmenting",
+    "batch_scope",
     "build_client",
     "make_progress",
     "open_session",

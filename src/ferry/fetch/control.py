@@ -9,12 +9,32 @@ are deleted. The batch may also carry its own bandwidth limit.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Hashable
+import contextlib
+from collections.abc import Hashable, Iterator
+from contextvars import ContextVar
 
 from ferry.errors import FetchError
 from ferry.fetch.ratelimit import RateLimit
 
-__all__ = ["Batch", "Cancelled", "Paused"]
+__all__ = ["Batch", "Cancelled", "Paused", "batch_scope", "current_batch"]
+
+# The batch of the task being worked on (a service task's downloads), for fetches that are
+# not handed one explicitly: every fetch inside the scope shares its limit and controls.
+_current: ContextVar[Batch | None] = ContextVar("ferry_fetch_batch", default=None)
+
+
+def current_batch() -> Batch | None:
+    return _current.get()
+
+
+@contextlib.contextmanager
+def batch_scope(batch: Batch) -> Iterator[Batch]:
+    """Make ``batch`` the one fetches in this context (and tasks it starts) belong to."""
+    token = _current.set(batch)
+    try:
+        yield batch
+    finally:
+        _current.reset(token)
 
 
 class Paused(Exception):

@@ -30,12 +30,12 @@ import aiohttp
 from tenacity import wait_exponential_jitter
 
 from ferry.errors import FerryError, FetchError, IntegrityError
-from ferry.fetch.control import Batch, Cancelled, Paused
+from ferry.fetch.control import Batch, Cancelled, Paused, current_batch
 from ferry.fetch.failures import integrity_error, redact
 from ferry.fetch.hashing import FollowingHash
 from ferry.fetch.partial import PartialBusy, PartialFile
 from ferry.fetch.progress import NullProgress, ProgressListener
-from ferry.fetch.ratelimit import RateLimit
+from ferry.fetch.ratelimit import shared_limit
 from ferry.fetch.request import FetchReport, FetchRequest, FetchResult
 from ferry.fetch.slots import PrioritySlots, SlotPool
 from ferry.fetch.transfer import Segmenting, Transfer
@@ -89,7 +89,8 @@ class Fetcher:
         connections = max_connections or max(concurrency, self._segmenting.connections)
         self._files = PrioritySlots(concurrency)
         self._pool = SlotPool(connections, max_connections_per_host or connections)
-        self._limit = RateLimit(rate_limit) if rate_limit else None
+        # One limit for the whole process: every engine (each task's) shares it.
+        self._limit = shared_limit(rate_limit) if rate_limit else None
         self._mirrors = dict(mirrors or {})
         self._inflight: dict[tuple[str, str], _Shared] = {}
         self._dirs: set[Path] = set()
@@ -104,7 +105,9 @@ class Fetcher:
         """Fetch every distinct file; failures are collected, never raised.
 
         Requests for the same file are one: only the first is fetched and reported.
+        Without ``batch``, the batch of the surrounding :func:`batch_scope` applies.
         """
+        batch = batch or current_batch()
         unique: dict[tuple[str, str], FetchRequest] = {}
         for request in requests:
             unique.setdefault(request.key, request)
@@ -154,6 +157,7 @@ class Fetcher:
         Reports ``advance`` / ``file_done`` / ``file_failed`` but not ``start`` / ``finish``,
         which belong to whoever drives the whole batch.
         """
+        batch = batch or current_batch()
         try:
             cached = self._cached(request)
         except FerryError as exc:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-__all__ = ["RateLimit", "parse_rate"]
+__all__ = ["RateLimit", "parse_rate", "shared_limit"]
 
 _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
 
@@ -60,3 +60,19 @@ class RateLimit:
             self._tokens -= nbytes
             if self._tokens < 0:
                 await asyncio.sleep(-self._tokens / self.rate)
+
+
+_SHARED: dict[tuple[int, float], RateLimit] = {}
+
+
+def shared_limit(rate: float) -> RateLimit:
+    """The process-wide limit of ``rate`` bytes/s on the running event loop.
+
+    The ``limit_rate`` setting caps everything a process downloads, however many engines
+    (one per service task) are at work; a task's own limit is a :class:`Batch`'s.
+    """
+    key = (id(asyncio.get_running_loop()), float(rate))
+    limit = _SHARED.get(key)
+    if limit is None:
+        limit = _SHARED[key] = RateLimit(rate)
+    return limit

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 from ferry.db.repository import TaskRecord, TaskRepository
 from ferry.errors import FerryError, ManifestError
+from ferry.fetch.control import Batch, batch_scope
 from ferry.fetch.progress import ProgressListener
 from ferry.manifests import split_manifests
 from ferry.server.metrics import Metrics
@@ -394,17 +395,19 @@ class TaskManager:
                 await self._check_disk_budget(task_id)
                 out = self.task_dir(task_id) / f"bundle{_SUFFIX[options.format]}"
                 started = time.perf_counter()
-                result = await asyncio.wait_for(
-                    bundle(
-                        self.settings,
-                        plan,
-                        out,
-                        options.format,
-                        listener=listener,
-                        phase=listener.announce,
-                    ),
-                    timeout=self.settings.task_timeout,
-                )
+                # The task's downloads share its own bandwidth limit, if it has one.
+                with batch_scope(Batch(rate_limit=options.limit_rate)):
+                    result = await asyncio.wait_for(
+                        bundle(
+                            self.settings,
+                            plan,
+                            out,
+                            options.format,
+                            listener=listener,
+                            phase=listener.announce,
+                        ),
+                        timeout=self.settings.task_timeout,
+                    )
                 self.metrics.task_seconds.labels(phase="download").observe(
                     time.perf_counter() - started
                 )

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ferry.manifests.model import Selection
 
@@ -29,6 +29,18 @@ class TaskOptions(BaseModel):
     all_groups: bool = False
     all_platforms: bool = Field(False, description="Keep npm optional packages for all.")
     auto_download: bool = Field(False, description="Start downloading once resolved.")
+    limit_rate: int | None = Field(
+        None, ge=1, description="This task's bandwidth in bytes/s (or e.g. '10M'); none if unset."
+    )
+
+    @field_validator("limit_rate", mode="before")
+    @classmethod
+    def _rate(cls, value: object) -> object:
+        if isinstance(value, str):
+            from ferry.fetch.ratelimit import parse_rate
+
+            return parse_rate(value) or None
+        return value
 
     @model_validator(mode="after")
     def _some_ecosystem(self) -> TaskOptions:

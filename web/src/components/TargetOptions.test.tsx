@@ -74,8 +74,20 @@ describe('TargetOptions', () => {
     expect(toTaskOptions({ ...DEFAULT_OPTIONS, os: 'win32', libc: 'glibc' }).libc).toBeNull();
   });
 
+  it('sets a bandwidth limit for the task, sent in bytes per second', () => {
+    renderOptions();
+    openSelect('option-limit-rate');
+    pickOption('10 MB/s');
+    const saved = JSON.parse(window.localStorage.getItem(OPTIONS_STORAGE_KEY) ?? '{}');
+    expect(saved.limit_rate).toBe(10 * 1024 * 1024);
+    expect(toTaskOptions(loadOptions()).limit_rate).toBe(10 * 1024 * 1024);
+    openSelect('option-limit-rate');
+    pickOption('No limit');
+    expect(loadOptions().limit_rate).toBeNull();
+  });
+
   it('ignores broken remembered values', () => {
-    window.localStorage.setItem(OPTIONS_STORAGE_KEY, JSON.stringify({ node_version: '7', format: 'rar', python_versions: [], npm: false, pypi: false }));
+    window.localStorage.setItem(OPTIONS_STORAGE_KEY, JSON.stringify({ node_version: '7', format: 'rar', python_versions: [], npm: false, pypi: false, limit_rate: -5 }));
     expect(loadOptions()).toEqual(DEFAULT_OPTIONS);
   });
 });

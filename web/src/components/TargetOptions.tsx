@@ -45,7 +45,11 @@ export const DEFAULT_OPTIONS: TargetOptionsValue = {
   groups: [],
   all_groups: false,
   all_platforms: false,
+  limit_rate: null,
 };
+
+/** Bandwidth limits offered per task (bytes per second); null is no limit. */
+export const RATE_LIMITS: (number | null)[] = [null, 1 << 20, 10 << 20, 50 << 20, 100 << 20];
 
 const strings = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === 'string');
 
@@ -78,6 +82,7 @@ export function loadOptions(): TargetOptionsValue {
     groups: pick('groups', strings),
     all_groups: pick('all_groups', isBool),
     all_platforms: pick('all_platforms', isBool),
+    limit_rate: pick('limit_rate', (v) => v === null || (typeof v === 'number' && v > 0)),
   };
   if (!value.npm && !value.pypi) value.npm = value.pypi = true;
   return value;
@@ -221,6 +226,17 @@ export function TargetOptions({ value, onChange }: TargetOptionsProps) {
             </Form.Item>
           </Col>
         </Row>
+        <Form.Item label={t('options.limitRate')}>
+          <Select
+            data-testid="option-limit-rate"
+            value={current.limit_rate ?? 0}
+            onChange={(v: number) => set('limit_rate', v === 0 ? null : v)}
+            options={RATE_LIMITS.map((v) => ({
+              value: v ?? 0,
+              label: v === null ? t('options.limitRate.none') : `${v >> 20} MB/s`,
+            }))}
+          />
+        </Form.Item>
         <Row gutter={16}>
           <Col xs={8}>
             <Form.Item label={t('options.os')}>

@@ -47,7 +47,7 @@ from ferry.fetch.aria2.local import copy_in, local_source
 from ferry.fetch.aria2.monitor import Status, StatusMonitor
 from ferry.fetch.aria2.rpc import RPCError, RPCUnavailable
 from ferry.fetch.aria2.verify import check, digest_algorithm, hash_file, place
-from ferry.fetch.control import Batch, Cancelled, Paused
+from ferry.fetch.control import Batch, Cancelled, Paused, current_batch
 from ferry.fetch.failures import integrity_error, redact
 from ferry.fetch.partial import PartialBusy, PartialFile
 from ferry.fetch.progress import NullProgress, ProgressListener
@@ -187,7 +187,9 @@ class Aria2Fetcher:
         """Fetch every distinct file; failures are collected, never raised.
 
         Requests for the same file are one: only the first is fetched and reported.
+        Without ``batch``, the batch of the surrounding ``batch_scope`` applies.
         """
+        batch = batch or current_batch()
         unique: dict[tuple[str, str], FetchRequest] = {}
         for request in requests:
             unique.setdefault(request.key, request)
@@ -234,6 +236,7 @@ class Aria2Fetcher:
 
         Reports ``advance`` / ``file_done`` / ``file_failed`` but not ``start`` / ``finish``.
         """
+        batch = batch or current_batch()
         try:
             cached = self._cached(request)
         except FerryError as exc:
