@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import hashlib
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 from urllib.parse import urlsplit
@@ -29,18 +29,19 @@ from urllib.request import url2pathname
 import aiohttp
 from tenacity import wait_exponential_jitter
 
-from ferry.errors import FerryError, FetchError, IntegrityError
-from ferry.fetch.control import Batch, Cancelled, Paused, current_batch
+from ferry.errors import FetchError, IntegrityError
+from ferry.fetch.control import Batch, Cancelled, Paused
+from ferry.fetch.dispatch import Dispatcher
 from ferry.fetch.failures import integrity_error, redact
 from ferry.fetch.hashing import FollowingHash
 from ferry.fetch.partial import PartialBusy, PartialFile
-from ferry.fetch.progress import NullProgress, ProgressListener
+from ferry.fetch.progress import ProgressListener
 from ferry.fetch.ratelimit import shared_limit
 from ferry.fetch.request import FetchReport, FetchRequest, FetchResult
 from ferry.fetch.slots import PrioritySlots, SlotPool
 from ferry.fetch.transfer import Segmenting, Transfer
 from ferry.fetch.wire import Wire, as_wire
-from ferry.store.cas import CHUNK_SIZE, ContentStore, check_digest
+from ferry.store.cas import CHUNK_SIZE, ContentStore
 
 if TYPE_CHECKING:
     import httpx
@@ -52,7 +53,7 @@ _MAX_WAIT_S = 30.0
 _PART_SUFFIX = ".ferry-part"
 
 
-class Fetcher:
+class Fetcher(Dispatcher):
     """Fetches :class:`FetchRequest` s into a :class:`ContentStore` (or to their ``dest``)
     over ``session``: an aiohttp session (see :func:`ferry.fetch.session.open_session`),
     or an httpx client, which speaks HTTP/2 where the server offers it.
@@ -80,11 +81,10 @@ class Fetcher:
             raise ValueError(f"concurrency must be at least 1, not {concurrency}")
         if retries < 0:
             raise ValueError(f"retries must not be negative, not {retries}")
-        self._store = store
+        super().__init__(store, listener)
         self._wire = as_wire(session)
         self._retries = retries
         self._wait = wait_exponential_jitter(multiplier=backoff, max=_MAX_WAIT_S, jitter=backoff)
-        self._listener: ProgressListener = listener or NullProgress()
         self._segmenting = segmenting or Segmenting()
         connections = max_connections or max(concurrency, self._segmenting.connections)
         self._files = PrioritySlots(concurrency)
@@ -92,164 +92,7 @@ class Fetcher:
         # One limit for the whole process: every engine (each task's) shares it.
         self._limit = shared_limit(rate_limit) if rate_limit else None
         self._mirrors = dict(mirrors or {})
-        self._inflight: dict[tuple[str, str], _Shared] = {}
         self._dirs: set[Path] = set()
-
-    @property
-    def listener(self) -> ProgressListener:
-        return self._listener
-
-    async def fetch_all(
-        self, requests: Sequence[FetchRequest], *, batch: Batch | None = None
-    ) -> FetchReport:
-        """Fetch every distinct file; failures are collected, never raised.
-
-        Requests for the same file are one: only the first is fetched and reported.
-        Without ``batch``, the batch of the surrounding :func:`batch_scope` applies.
-        """
-        batch = batch or current_batch()
-        unique: dict[tuple[str, str], FetchRequest] = {}
-        for request in requests:
-            unique.setdefault(request.key, request)
-
-        outcomes: dict[tuple[str, str], FetchResult | FerryError] = {}
-        pending: list[FetchRequest] = []
-        for key, request in unique.items():
-            try:
-                cached = self._cached(request)
-            except FerryError as exc:
-                outcomes[key] = exc
-                continue
-            if cached is None:
-                pending.append(request)
-            else:
-                outcomes[key] = cached
-
-        listener = self._listener
-        listener.start(len(unique), sum(r.size or 0 for r in pending))
-        try:
-            for key, outcome in outcomes.items():
-                name = unique[key].display_name
-                if isinstance(outcome, FerryError):
-                    listener.file_failed(name, outcome)
-                else:
-                    listener.file_done(name, from_cache=True)
-            # A TaskGroup, unlike gather, cancels the siblings if one hits a bug, so no
-            # orphaned download keeps writing after this call has returned.
-            async with asyncio.TaskGroup() as group:
-                tasks = [(r.key, group.create_task(self._settle(r, batch))) for r in pending]
-            outcomes.update((key, task.result()) for key, task in tasks)
-        finally:
-            listener.finish()
-
-        report = FetchReport()
-        for key, request in unique.items():
-            outcome = outcomes[key]
-            if isinstance(outcome, FerryError):
-                report.failures.append((request, outcome))
-            else:
-                report.results.append(outcome)
-        return report
-
-    async def fetch_one(self, request: FetchRequest, *, batch: Batch | None = None) -> FetchResult:
-        """Fetch a single file, raising :class:`FetchError` / :class:`IntegrityError`.
-
-        Reports ``advance`` / ``file_done`` / ``file_failed`` but not ``start`` / ``finish``,
-        which belong to whoever drives the whole batch.
-        """
-        batch = batch or current_batch()
-        try:
-            cached = self._cached(request)
-        except FerryError as exc:
-            self._listener.file_failed(request.display_name, exc)
-            raise
-        if cached is not None:
-            self._listener.file_done(request.display_name, from_cache=True)
-            return cached
-        outcome = await self._settle(request, batch)
-        if isinstance(outcome, FerryError):
-            raise outcome
-        return outcome
-
-    # ---- one file -----------------------------------------------------------------------
-
-    def _cached(self, request: FetchRequest) -> FetchResult | None:
-        """The result for a file already in place, None if it is not."""
-        if request.digest:
-            try:
-                check_digest(request.digest, request.algorithm)
-            except ValueError as exc:
-                raise FetchError(
-                    f"{request.display_name}: refusing to fetch {redact(request.url)}: {exc}",
-                    context=f"fetching {request.display_name}",
-                    hint="The index entry for this file is malformed; report it to the index.",
-                ) from exc
-        elif request.dest is None:
-            raise FetchError(
-                f"{request.display_name}: no digest to store it under",
-                context=f"fetching {request.display_name}",
-            )
-        if request.dest is not None:
-            return None  # copied from the store, if there, by the download itself
-        if not self._store.has(request.digest, request.size, request.algorithm):
-            return None
-        path = self._store.path_for(request.digest, request.algorithm)
-        return FetchResult(request, path, 0, from_cache=True, digest=request.digest)
-
-    async def _settle(self, request: FetchRequest, batch: Batch | None) -> FetchResult | FerryError:
-        """Fetch one file and tell the listener; the error is returned, not raised."""
-        name = request.display_name
-        try:
-            result = await self._join(request, batch)
-        except FerryError as exc:
-            self._listener.file_failed(name, exc)
-            return exc
-        except OSError as exc:
-            error = FetchError(
-                f"{name}: cannot write {exc.filename or self._store.root}: {exc.strerror or exc}",
-                context=f"fetching {name}",
-                hint="Check free space and permissions of the destination.",
-            )
-            self._listener.file_failed(name, error)
-            return error
-        self._listener.file_done(name, from_cache=result.from_cache)
-        return result
-
-    async def _join(self, request: FetchRequest, batch: Batch | None) -> FetchResult:
-        """Download ``request``, or wait for the download of the same file under way."""
-        key = request.key
-        while True:
-            shared = self._inflight.get(key)
-            owner = shared is None
-            if shared is None:
-                shared = self._inflight[key] = _Shared(
-                    asyncio.create_task(self._obtain(request, batch))
-                )
-                shared.task.add_done_callback(self._forget(key))
-            shared.waiters += 1
-            try:
-                result = await asyncio.shield(shared.task)
-            except Cancelled:
-                if owner or (batch is not None and batch.is_cancelled(key)):
-                    raise
-                continue  # the other batch gave it up; this one still wants it
-            except asyncio.CancelledError:
-                shared.waiters -= 1
-                if shared.waiters == 0:
-                    shared.task.cancel()
-                    # Let it put its bytes and control file in order before this returns.
-                    await asyncio.wait([shared.task])
-                raise
-            shared.waiters -= 1
-            if result.request is request:
-                return result
-            return FetchResult(request, result.path, 0, from_cache=True, digest=result.digest)
-
-    def _forget(self, key: tuple[str, str]) -> Callable[[asyncio.Task[FetchResult]], None]:
-        def forget(_task: asyncio.Task[FetchResult]) -> None:
-            self._inflight.pop(key, None)
-
-        return forget
 
     async def _obtain(self, request: FetchRequest, batch: Batch | None) -> FetchResult:
         name = request.display_name
@@ -487,14 +330,6 @@ class Fetcher:
         finally:
             fh.close()
             tmp.unlink(missing_ok=True)
-
-
-class _Shared:
-    """A download several callers wait for; cancelled when the last of them gives up."""
-
-    def __init__(self, task: asyncio.Task[FetchResult]) -> None:
-        self.task = task
-        self.waiters = 0
 
 
 class _Attempt:

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -47,14 +47,15 @@ from ferry.fetch.aria2.local import copy_in, local_source
 from ferry.fetch.aria2.monitor import Status, StatusMonitor
 from ferry.fetch.aria2.rpc import RPCError, RPCUnavailable
 from ferry.fetch.aria2.verify import check, digest_algorithm, hash_file, place
-from ferry.fetch.control import Batch, Cancelled, Paused, current_batch
+from ferry.fetch.control import Batch, Cancelled, Paused
+from ferry.fetch.dispatch import Dispatcher
 from ferry.fetch.failures import integrity_error, redact
 from ferry.fetch.partial import PartialBusy, PartialFile
-from ferry.fetch.progress import NullProgress, ProgressListener
-from ferry.fetch.request import FetchReport, FetchRequest, FetchResult
+from ferry.fetch.progress import ProgressListener
+from ferry.fetch.request import FetchRequest, FetchResult
 from ferry.fetch.slots import PrioritySlots
 from ferry.fetch.transfer import Segmenting
-from ferry.store.cas import ContentStore, check_digest
+from ferry.store.cas import ContentStore
 
 __all__ = ["Aria2Fetcher"]
 
@@ -85,7 +86,7 @@ class _Job:
     limit: int = 0  # the max-download-limit given to aria2, 0 for none
 
 
-class Aria2Fetcher:
+class Aria2Fetcher(Dispatcher):
     """Fetches :class:`FetchRequest` s into a :class:`ContentStore` through aria2c.
 
     Owns an :class:`Aria2Daemon` (started on the first download, stopped by
@@ -119,15 +120,13 @@ class Aria2Fetcher:
             raise ValueError(f"concurrency must be at least 1, not {concurrency}")
         if retries < 0:
             raise ValueError(f"retries must not be negative, not {retries}")
-        self._store = store
+        super().__init__(store, listener)
         self._partial_dir = store.root / "aria2"
         self._retries = retries
         self._wait = wait_exponential_jitter(multiplier=backoff, max=_MAX_WAIT_S, jitter=backoff)
-        self._listener: ProgressListener = listener or NullProgress()
         self._segmenting = segmenting or Segmenting()
         self._files = PrioritySlots(concurrency)
         self._mirrors = dict(mirrors or {})
-        self._inflight: dict[tuple[str, str], _Shared] = {}
         self._following: dict[int, int] = {}  # batch id -> its files running in aria2
         self._owns_daemon = daemon is None
         if daemon is None:
@@ -156,10 +155,6 @@ class Aria2Fetcher:
         daemon.add_restart_listener(self._monitor.wake)
 
     @property
-    def listener(self) -> ProgressListener:
-        return self._listener
-
-    @property
     def daemon(self) -> Aria2Daemon:
         return self._daemon
 
@@ -180,153 +175,6 @@ class Aria2Fetcher:
         self._daemon.remove_restart_listener(self._monitor.wake)
         if self._owns_daemon:
             await self._daemon.aclose()
-
-    async def fetch_all(
-        self, requests: Sequence[FetchRequest], *, batch: Batch | None = None
-    ) -> FetchReport:
-        """Fetch every distinct file; failures are collected, never raised.
-
-        Requests for the same file are one: only the first is fetched and reported.
-        Without ``batch``, the batch of the surrounding ``batch_scope`` applies.
-        """
-        batch = batch or current_batch()
-        unique: dict[tuple[str, str], FetchRequest] = {}
-        for request in requests:
-            unique.setdefault(request.key, request)
-
-        outcomes: dict[tuple[str, str], FetchResult | FerryError] = {}
-        pending: list[FetchRequest] = []
-        for key, request in unique.items():
-            try:
-                cached = self._cached(request)
-            except FerryError as exc:
-                outcomes[key] = exc
-                continue
-            if cached is None:
-                pending.append(request)
-            else:
-                outcomes[key] = cached
-
-        listener = self._listener
-        listener.start(len(unique), sum(r.size or 0 for r in pending))
-        try:
-            for key, outcome in outcomes.items():
-                name = unique[key].display_name
-                if isinstance(outcome, FerryError):
-                    listener.file_failed(name, outcome)
-                else:
-                    listener.file_done(name, from_cache=True)
-            async with asyncio.TaskGroup() as group:
-                tasks = [(r.key, group.create_task(self._settle(r, batch))) for r in pending]
-            outcomes.update((key, task.result()) for key, task in tasks)
-        finally:
-            listener.finish()
-
-        report = FetchReport()
-        for key, request in unique.items():
-            outcome = outcomes[key]
-            if isinstance(outcome, FerryError):
-                report.failures.append((request, outcome))
-            else:
-                report.results.append(outcome)
-        return report
-
-    async def fetch_one(self, request: FetchRequest, *, batch: Batch | None = None) -> FetchResult:
-        """Fetch a single file, raising :class:`FetchError` / :class:`IntegrityError`.
-
-        Reports ``advance`` / ``file_done`` / ``file_failed`` but not ``start`` / ``finish``.
-        """
-        batch = batch or current_batch()
-        try:
-            cached = self._cached(request)
-        except FerryError as exc:
-            self._listener.file_failed(request.display_name, exc)
-            raise
-        if cached is not None:
-            self._listener.file_done(request.display_name, from_cache=True)
-            return cached
-        outcome = await self._settle(request, batch)
-        if isinstance(outcome, FerryError):
-            raise outcome
-        return outcome
-
-    # ---- one file, as the native engine ---------------------------------------------------
-
-    def _cached(self, request: FetchRequest) -> FetchResult | None:
-        """The result for a file already in place, None if it is not."""
-        if request.digest:
-            try:
-                check_digest(request.digest, request.algorithm)
-            except ValueError as exc:
-                raise FetchError(
-                    f"{request.display_name}: refusing to fetch {redact(request.url)}: {exc}",
-                    context=f"fetching {request.display_name}",
-                    hint="The index entry for this file is malformed; report it to the index.",
-                ) from exc
-        elif request.dest is None:
-            raise FetchError(
-                f"{request.display_name}: no digest to store it under",
-                context=f"fetching {request.display_name}",
-            )
-        if request.dest is not None:
-            return None
-        if not self._store.has(request.digest, request.size, request.algorithm):
-            return None
-        path = self._store.path_for(request.digest, request.algorithm)
-        return FetchResult(request, path, 0, from_cache=True, digest=request.digest)
-
-    async def _settle(self, request: FetchRequest, batch: Batch | None) -> FetchResult | FerryError:
-        """Fetch one file and tell the listener; the error is returned, not raised."""
-        name = request.display_name
-        try:
-            result = await self._join(request, batch)
-        except FerryError as exc:
-            self._listener.file_failed(name, exc)
-            return exc
-        except OSError as exc:
-            error = FetchError(
-                f"{name}: cannot write {exc.filename or self._store.root}: {exc.strerror or exc}",
-                context=f"fetching {name}",
-                hint="Check free space and permissions of the destination.",
-            )
-            self._listener.file_failed(name, error)
-            return error
-        self._listener.file_done(name, from_cache=result.from_cache)
-        return result
-
-    async def _join(self, request: FetchRequest, batch: Batch | None) -> FetchResult:
-        """Download ``request``, or wait for the download of the same file under way."""
-        key = request.key
-        while True:
-            shared = self._inflight.get(key)
-            owner = shared is None
-            if shared is None:
-                shared = self._inflight[key] = _Shared(
-                    asyncio.create_task(self._obtain(request, batch))
-                )
-                shared.task.add_done_callback(self._forget(key))
-            shared.waiters += 1
-            try:
-                result = await asyncio.shield(shared.task)
-            except Cancelled:
-                if owner or (batch is not None and batch.is_cancelled(key)):
-                    raise
-                continue  # the other batch gave it up; this one still wants it
-            except asyncio.CancelledError:
-                shared.waiters -= 1
-                if shared.waiters == 0:
-                    shared.task.cancel()
-                raise
-            shared.waiters -= 1
-            if result.request is request:
-                return result
-            return FetchResult(request, result.path, 0, from_cache=True, digest=result.digest)
-
-    def _forget(self, key: tuple[str, str]) -> Callable[[asyncio.Task[FetchResult]], None]:
-        def forget(_task: asyncio.Task[FetchResult]) -> None:
-            self._inflight.pop(key, None)
-
-        return forget
 
     async def _obtain(self, request: FetchRequest, batch: Batch | None) -> FetchResult:
         name = request.display_name
@@ -730,14 +578,6 @@ class Aria2Fetcher:
 def _all_there(job: _Job, status: Status) -> bool:
     size = job.request.size if job.request.size is not None else status.total
     return size > 0 and status.completed >= size
-
-
-class _Shared:
-    """A download several callers wait for; cancelled when the last of them gives up."""
-
-    def __init__(self, task: asyncio.Task[FetchResult]) -> None:
-        self.task = task
-        self.waiters = 0
 
 
 class _Attempt:

@@ -1,0 +1,200 @@
+"""What both download backends share: batches, the cache check, one download per file.
+
+A backend (the native :class:`~ferry.fetch.engine.Fetcher`, or
+:class:`~ferry.fetch.aria2.Aria2Fetcher`) subclasses :class:`Dispatcher` and implements
+:meth:`Dispatcher._obtain`: get one file into place. Everything around it is here, once:
+deduplicating a batch, answering from the content store, reporting to the listener,
+turning failures into report entries, and letting two callers that want the same file at
+the same time share one download.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+
+from ferry.errors import FerryError, FetchError
+from ferry.fetch.control import Batch, Cancelled, current_batch
+from ferry.fetch.failures import redact
+from ferry.fetch.progress import NullProgress, ProgressListener
+from ferry.fetch.request import FetchReport, FetchRequest, FetchResult
+from ferry.store.cas import ContentStore, check_digest
+
+__all__ = ["Dispatcher"]
+
+
+class Dispatcher:
+    """The batch-level half of a download backend; see the module docstring."""
+
+    def __init__(self, store: ContentStore, listener: ProgressListener | None) -> None:
+        self._store = store
+        self._listener: ProgressListener = listener or NullProgress()
+        self._inflight: dict[tuple[str, str], _Shared] = {}
+
+    @property
+    def listener(self) -> ProgressListener:
+        return self._listener
+
+    async def fetch_all(
+        self, requests: Sequence[FetchRequest], *, batch: Batch | None = None
+    ) -> FetchReport:
+        """Fetch every distinct file; failures are collected, never raised.
+
+        Requests for the same file are one: only the first is fetched and reported.
+        Without ``batch``, the batch of the surrounding :func:`batch_scope` applies.
+        """
+        batch = batch or current_batch()
+        unique: dict[tuple[str, str], FetchRequest] = {}
+        for request in requests:
+            unique.setdefault(request.key, request)
+
+        outcomes: dict[tuple[str, str], FetchResult | FerryError] = {}
+        pending: list[FetchRequest] = []
+        for key, request in unique.items():
+            try:
+                cached = self._cached(request)
+            except FerryError as exc:
+                outcomes[key] = exc
+                continue
+            if cached is None:
+                pending.append(request)
+            else:
+                outcomes[key] = cached
+
+        listener = self._listener
+        listener.start(len(unique), sum(r.size or 0 for r in pending))
+        try:
+            for key, outcome in outcomes.items():
+                name = unique[key].display_name
+                if isinstance(outcome, FerryError):
+                    listener.file_failed(name, outcome)
+                else:
+                    listener.file_done(name, from_cache=True)
+            # A TaskGroup, unlike gather, cancels the siblings if one hits a bug, so no
+            # orphaned download keeps writing after this call has returned.
+            async with asyncio.TaskGroup() as group:
+                tasks = [(r.key, group.create_task(self._settle(r, batch))) for r in pending]
+            outcomes.update((key, task.result()) for key, task in tasks)
+        finally:
+            listener.finish()
+
+        report = FetchReport()
+        for key, request in unique.items():
+            outcome = outcomes[key]
+            if isinstance(outcome, FerryError):
+                report.failures.append((request, outcome))
+            else:
+                report.results.append(outcome)
+        return report
+
+    async def fetch_one(self, request: FetchRequest, *, batch: Batch | None = None) -> FetchResult:
+        """Fetch a single file, raising :class:`FetchError` / :class:`IntegrityError`.
+
+        Reports ``advance`` / ``file_done`` / ``file_failed`` but not ``start`` / ``finish``,
+        which belong to whoever drives the whole batch.
+        """
+        batch = batch or current_batch()
+        try:
+            cached = self._cached(request)
+        except FerryError as exc:
+            self._listener.file_failed(request.display_name, exc)
+            raise
+        if cached is not None:
+            self._listener.file_done(request.display_name, from_cache=True)
+            return cached
+        outcome = await self._settle(request, batch)
+        if isinstance(outcome, FerryError):
+            raise outcome
+        return outcome
+
+    # ---- one file -----------------------------------------------------------------------
+
+    def _cached(self, request: FetchRequest) -> FetchResult | None:
+        """The result for a file already in place, None if it is not."""
+        if request.digest:
+            try:
+                check_digest(request.digest, request.algorithm)
+            except ValueError as exc:
+                raise FetchError(
+                    f"{request.display_name}: refusing to fetch {redact(request.url)}: {exc}",
+                    context=f"fetching {request.display_name}",
+                    hint="The index entry for this file is malformed; report it to the index.",
+                ) from exc
+        elif request.dest is None:
+            raise FetchError(
+                f"{request.display_name}: no digest to store it under",
+                context=f"fetching {request.display_name}",
+            )
+        if request.dest is not None:
+            return None  # copied from the store, if there, by the download itself
+        if not self._store.has(request.digest, request.size, request.algorithm):
+            return None
+        path = self._store.path_for(request.digest, request.algorithm)
+        return FetchResult(request, path, 0, from_cache=True, digest=request.digest)
+
+    async def _settle(self, request: FetchRequest, batch: Batch | None) -> FetchResult | FerryError:
+        """Fetch one file and tell the listener; the error is returned, not raised."""
+        name = request.display_name
+        try:
+            result = await self._join(request, batch)
+        except FerryError as exc:
+            self._listener.file_failed(name, exc)
+            return exc
+        except OSError as exc:
+            error = FetchError(
+                f"{name}: cannot write {exc.filename or self._store.root}: {exc.strerror or exc}",
+                context=f"fetching {name}",
+                hint="Check free space and permissions of the destination.",
+            )
+            self._listener.file_failed(name, error)
+            return error
+        self._listener.file_done(name, from_cache=result.from_cache)
+        return result
+
+    async def _join(self, request: FetchRequest, batch: Batch | None) -> FetchResult:
+        """Download ``request``, or wait for the download of the same file under way."""
+        key = request.key
+        while True:
+            shared = self._inflight.get(key)
+            owner = shared is None
+            if shared is None:
+                shared = self._inflight[key] = _Shared(
+                    asyncio.create_task(self._obtain(request, batch))
+                )
+                shared.task.add_done_callback(self._forget(key))
+            shared.waiters += 1
+            try:
+                result = await asyncio.shield(shared.task)
+            except Cancelled:
+                if owner or (batch is not None and batch.is_cancelled(key)):
+                    raise
+                continue  # the other batch gave it up; this one still wants it
+            except asyncio.CancelledError:
+                shared.waiters -= 1
+                if shared.waiters == 0:
+                    shared.task.cancel()
+                    # Let it put its bytes and control file in order before this returns.
+                    await asyncio.wait([shared.task])
+                raise
+            shared.waiters -= 1
+            if result.request is request:
+                return result
+            return FetchResult(request, result.path, 0, from_cache=True, digest=result.digest)
+
+    def _forget(self, key: tuple[str, str]) -> Callable[[asyncio.Task[FetchResult]], None]:
+        def forget(_task: asyncio.Task[FetchResult]) -> None:
+            self._inflight.pop(key, None)
+
+        return forget
+
+    async def _obtain(self, request: FetchRequest, batch: Batch | None) -> FetchResult:
+        """Put one file in place (the backend's own work)."""
+        raise NotImplementedError
+
+
+class _Shared:
+    """A download several callers wait for; cancelled when the last of them gives up."""
+
+    def __init__(self, task: asyncio.Task[FetchResult]) -> None:
+        self.task = task
+        self.waiters = 0
