@@ -15,40 +15,65 @@ Ferry, a fresh data directory), alternating order, medians and ratios:
   huggingface_hub.
 
 ``--network`` adds the same comparisons against the real index this machine's pip is
-configured with (never named here): its biggest wheel of a pinned release and the
-wheels of a resolved requirement set.
+configured with (found at run time by Ferry's own discovery, never named here; printed
+URLs have their host replaced by ``<host>``):
 
-    .venv/bin/python bench/run_fetch.py [--rounds 3] [--case large|small|throttled ...]
+- ``net-large``: one big wheel of a pinned release (torch 2.5.1's cp311 manylinux x86_64
+  wheel, ~900 MB; else the biggest wheel of the other pinned candidates). Same tools as
+  ``large``.
+- ``net-small``: up to 500 wheels of at most 2 MB: ``scenarios/net-small.in`` resolved
+  for this interpreter by ``uv pip compile`` (with ``--exclude-newer``, so the set stays
+  put), each pin's best wheel for this machine found with the index's JSON API (PEP 691).
+  Same tools as ``small``.
 
-Ratios are tool time / Ferry time: above 1, Ferry was faster. Standard library only,
-plus the project's own test helpers to build wheels and serve the index.
+    .venv/bin/python bench/run_fetch.py [--rounds 3] [--network]
+        [--case large|small|throttled|net-large|net-small ...]
+
+``--case`` picks exactly those cases (a ``net-*`` one implies the network); ``--network``
+adds both network cases to whatever is picked. Ratios are tool time / Ferry time: above 1,
+Ferry was faster. Standard library only, plus the project's own test helpers to build
+wheels and serve the index, and (for the network cases) ``packaging``, Ferry's discovery
+and uv from ``.venv``.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import http.client
 import json
 import os
 import platform
 import random
+import re
 import shutil
+import ssl
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin, urlsplit
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 VENV = REPO / ".venv" / "bin"
 PY = str(VENV / "python")
 MB = 1_000_000
+# Printed text never names a host: URLs become https://<host>/...
+_HOST = re.compile(r"(\b[a-z][a-z0-9+.-]*://)[^/\s\"'<>]+", re.IGNORECASE)
+
+LOOPBACK = ("large", "small", "throttled")
+NETWORK = ("net-large", "net-small")
 
 HF_GET = """
 import sys
@@ -116,7 +141,14 @@ def sha256_of(path: Path) -> str:
 # -- cases -------------------------------------------------------------------------------
 
 
-def one_file_case(name: str, url: str, size: int, digest: str, filename: str) -> Case:
+def one_file_case(
+    name: str, url: str, size: int, digest: str, filename: str, cert: Path | None = None
+) -> Case:
+    curl_ca = ["--cacert", str(cert)] if cert else []
+    aria2_ca = [f"--ca-certificate={cert}"] if cert else []
+    # huggingface_hub (httpx) and Ferry read the CA bundle from the environment/machine.
+    ca_env = {"SSL_CERT_FILE": str(cert), "REQUESTS_CA_BUNDLE": str(cert)} if cert else {}
+
     def check(tool: str, out: Path) -> str | None:
         got = out / filename
         if not got.is_file():
@@ -141,7 +173,15 @@ def one_file_case(name: str, url: str, size: int, digest: str, filename: str) ->
                 "--data-dir",
                 str(out.parent / (out.name + "-data")),
             ],
-            "curl": lambda out: ["curl", "-sS", "--fail", "-o", str(out / filename), url],
+            "curl": lambda out: [
+                "curl",
+                "-sS",
+                "--fail",
+                *curl_ca,
+                "-o",
+                str(out / filename),
+                url,
+            ],
             "aria2c -x8 -s8": lambda out: [
                 "aria2c",
                 "-x8",
@@ -151,6 +191,7 @@ def one_file_case(name: str, url: str, size: int, digest: str, filename: str) ->
                 "--summary-interval=0",
                 "--download-result=hide",
                 f"--checksum=sha-256={digest}",
+                *aria2_ca,
                 "-d",
                 str(out),
                 "-o",
@@ -160,11 +201,17 @@ def one_file_case(name: str, url: str, size: int, digest: str, filename: str) ->
             "huggingface_hub": lambda out: [PY, "-c", HF_GET, url, str(out / filename), str(size)],
         },
         check=check,
-        env={"HF_HUB_DISABLE_PROGRESS_BARS": "1", "HF_HUB_DISABLE_TELEMETRY": "1"},
+        env={"HF_HUB_DISABLE_PROGRESS_BARS": "1", "HF_HUB_DISABLE_TELEMETRY": "1", **ca_env},
     )
 
 
-def small_files_case(index_url: str, artifacts: list[dict[str, object]], listing: Path) -> Case:
+def small_files_case(
+    index_url: str,
+    artifacts: list[dict[str, object]],
+    listing: Path,
+    name: str = "small",
+    cert: Path | None = None,
+) -> Case:
     lines = []
     for a in artifacts:
         lines += [str(a["url"]), f"  out={a['filename']}", f"  checksum=sha-256={a['sha256']}"]
@@ -183,8 +230,10 @@ def small_files_case(index_url: str, artifacts: list[dict[str, object]], listing
                 return f"{tool}: wrong bytes in {name}"
         return None
 
+    pip_ca = ["--cert", str(cert)] if cert else []
+    aria2_ca = [f"--ca-certificate={cert}"] if cert else []
     return Case(
-        name="small",
+        name=name,
         files=len(artifacts),
         nbytes=sum(int(str(a["size"])) for a in artifacts),
         tools={
@@ -202,14 +251,17 @@ def small_files_case(index_url: str, artifacts: list[dict[str, object]], listing
                 PY,
                 "-m",
                 "pip",
+                "--isolated",
                 "download",
                 "--no-deps",
                 "--no-cache-dir",
                 "--quiet",
                 "--disable-pip-version-check",
+                "--no-input",
                 "--only-binary=:all:",
                 "-i",
                 index_url,
+                *pip_ca,
                 "-d",
                 str(out),
                 "-r",
@@ -226,11 +278,13 @@ def small_files_case(index_url: str, artifacts: list[dict[str, object]], listing
                 "--console-log-level=warn",
                 "--summary-interval=0",
                 "--download-result=hide",
+                *aria2_ca,
             ],
         },
         check=check,
-        # pip must see nothing of this machine's configuration (extra indexes, wheels).
-        env={"PIP_CONFIG_FILE": os.devnull, "PIP_NO_INPUT": "1"},
+        # pip must see nothing of this machine's configuration (extra indexes, wheels):
+        # --isolated ignores PIP_* variables, PIP_CONFIG_FILE=/dev/null every file.
+        env={"PIP_CONFIG_FILE": os.devnull},
     )
 
 
@@ -249,6 +303,209 @@ def build_wheels(dest: Path, count: int) -> None:
             "1.0",
             modules={f"benchpkg{i:03d}/__init__.py": "", f"benchpkg{i:03d}/data.txt": payload},
         )
+
+
+# -- the real index (--network) ----------------------------------------------------------
+
+# Pinned releases with one big wheel each; the first with a wheel for this machine wins.
+NET_LARGE = [("torch", "2.5.1"), ("jaxlib", "0.4.35"), ("tensorflow-cpu", "2.18.0")]
+NET_SMALL_IN = BENCH / "scenarios" / "net-small.in"
+# Resolve as of this date, so the pinned set does not move with new releases.
+NET_SMALL_AS_OF = "2025-10-01T00:00:00Z"
+NET_SMALL_MAX_BYTES = 2 * MB
+JSON_API = "application/vnd.pypi.simple.v1+json"
+_LOCAL = threading.local()
+
+
+def redact(text: str) -> str:
+    return _HOST.sub(lambda m: m[1] + ("" if m[1].lower() == "file://" else "<host>"), text)
+
+
+@dataclass(frozen=True)
+class RealIndex:
+    """The index this machine's pip uses, as Ferry discovers it (no host name in here)."""
+
+    url: str
+    cert: Path | None
+
+    @classmethod
+    def discover(cls) -> RealIndex:
+        from ferry.ecosystems.pypi.sources import discover_sources
+        from ferry.settings import load_settings
+
+        sources = discover_sources(load_settings())
+        url = sources.index_url if sources.index_url.endswith("/") else sources.index_url + "/"
+        return cls(url, Path(sources.cert) if sources.cert else None)
+
+    @cached_property
+    def context(self) -> ssl.SSLContext | None:
+        return ssl.create_default_context(cafile=str(self.cert)) if self.cert else None
+
+    def project(self, name: str) -> list[dict[str, Any]]:
+        """A project's files from the PEP 691 JSON page, with absolute URLs."""
+        from packaging.utils import canonicalize_name
+
+        page = f"{self.url}{canonicalize_name(name)}/"
+        files: list[dict[str, Any]] = json.loads(self._get(page))["files"]
+        for f in files:
+            f["url"] = urljoin(page, f["url"])
+        return files
+
+    def _get(self, url: str) -> bytes:
+        """GET on a kept-alive connection per thread and host: one DNS lookup per connection
+        (this machine's resolver drops part of a burst of lookups; a dropped one costs 5 s)."""
+        parts = urlsplit(url)
+        conns: dict[str, http.client.HTTPConnection] = _LOCAL.__dict__.setdefault("conns", {})
+        path = parts.path + (f"?{parts.query}" if parts.query else "")
+        for attempt in range(5):
+            conn = conns.get(parts.netloc)
+            if conn is None:
+                if parts.scheme == "https":
+                    conn = http.client.HTTPSConnection(
+                        parts.netloc, timeout=60, context=self.context
+                    )
+                else:
+                    conn = http.client.HTTPConnection(parts.netloc, timeout=60)
+                conns[parts.netloc] = conn
+            try:
+                conn.request("GET", path, headers={"Accept": JSON_API})
+                response = conn.getresponse()
+                body = response.read()
+            except (OSError, http.client.HTTPException):
+                conn.close()
+                del conns[parts.netloc]
+                if attempt == 4:
+                    raise
+                time.sleep(0.5 * 2**attempt)
+                continue
+            if response.status != 200:
+                raise RuntimeError(f"{redact(url)}: HTTP {response.status}")
+            return body
+        raise AssertionError("unreachable")
+
+
+def best_wheel(files: list[dict[str, Any]], version: str) -> dict[str, Any] | None:
+    """The wheel of ``version`` pip would pick on this machine: best tag, then build."""
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+    from packaging.tags import sys_tags
+    from packaging.utils import InvalidWheelFilename, parse_wheel_filename
+    from packaging.version import Version
+
+    rank = {tag: i for i, tag in enumerate(sys_tags())}
+    python = platform.python_version()
+    best: tuple[tuple[int, Any], dict[str, Any]] | None = None
+    for f in files:
+        if not f["filename"].endswith(".whl") or f.get("yanked") or "sha256" not in f["hashes"]:
+            continue
+        try:
+            _, wheel_version, build, tags = parse_wheel_filename(f["filename"])
+            if f.get("requires-python") and python not in SpecifierSet(f["requires-python"]):
+                continue
+        except (InvalidWheelFilename, InvalidSpecifier):
+            continue
+        ranks = [rank[t] for t in tags if t in rank]
+        if wheel_version != Version(version) or not ranks:
+            continue
+        key = (-min(ranks), build)
+        if best is None or key > best[0]:
+            best = (key, f)
+    return best[1] if best else None
+
+
+def artifact(project: str, version: str, f: dict[str, Any]) -> dict[str, object]:
+    return {
+        "filename": f["filename"],
+        "project": project,
+        "version": version,
+        "url": f["url"],
+        "sha256": f["hashes"]["sha256"],
+        "size": int(f["size"]),
+    }
+
+
+def net_large_artifact(index: RealIndex) -> tuple[dict[str, object], str]:
+    """torch's wheel for this machine; else the biggest wheel of the pinned candidates."""
+    pages = {(p, v): index.project(p) for p, v in NET_LARGE}
+    for (project, version), files in pages.items():
+        wheel = best_wheel(files, version)
+        if wheel is not None:
+            return artifact(project, version, wheel), "best wheel for this machine"
+    candidates = [
+        (f["size"], p, v, f)
+        for (p, v), files in pages.items()
+        for f in files
+        if f["filename"].endswith(".whl") and f"-{v}-" in f["filename"] and f.get("size")
+    ]
+    if not candidates:
+        raise RuntimeError(f"none of {NET_LARGE} has a wheel on the index")
+    _, project, version, wheel = max(candidates, key=lambda c: c[0])
+    return artifact(project, version, wheel), "no wheel for this machine: the biggest one"
+
+
+def resolve_pins(index: RealIndex, dest: Path) -> list[tuple[str, str]]:
+    """``scenarios/net-small.in`` resolved for this interpreter by uv (setup, not timed)."""
+    import uv
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("UV_")}
+    env.update(UV_PYTHON_DOWNLOADS="never", UV_NO_CONFIG="1")
+    if index.cert:
+        env["SSL_CERT_FILE"] = str(index.cert)
+    argv = [
+        uv.find_uv_bin(),
+        "pip",
+        "compile",
+        str(NET_SMALL_IN),
+        "--python",
+        PY,
+        "--index-url",
+        index.url,
+        "--only-binary",
+        ":all:",
+        "--exclude-newer",
+        NET_SMALL_AS_OF,
+        "--no-header",
+        "--no-annotate",
+        "--quiet",
+        "-o",
+        str(dest),
+    ]
+    proc = subprocess.run(argv, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"uv pip compile failed: {redact(proc.stderr[-2000:])}")
+    pins = []
+    for line in dest.read_text().splitlines():
+        requirement = line.split("#")[0].split(";")[0].strip()
+        if "==" in requirement:
+            name, version = requirement.split("==", 1)
+            pins.append((name.split("[")[0].strip(), version.strip()))
+    return pins
+
+
+def net_small_artifacts(
+    index: RealIndex, pins: list[tuple[str, str]], count: int
+) -> tuple[list[dict[str, object]], str]:
+    """Each pin's wheel for this machine, the first ``count`` (by name) of at most 2 MB."""
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        pages = list(pool.map(lambda pin: index.project(pin[0]), pins))
+    no_wheel, too_big, chosen = 0, 0, []
+    for (project, version), files in sorted(zip(pins, pages, strict=True), key=lambda x: x[0]):
+        wheel = best_wheel(files, version)
+        if wheel is None:
+            no_wheel += 1
+        elif int(wheel["size"]) > NET_SMALL_MAX_BYTES:
+            too_big += 1
+        else:
+            chosen.append(artifact(project, version, wheel))
+    summary = (
+        f"{len(pins)} pins resolved as of {NET_SMALL_AS_OF[:10]}: {no_wheel} without a wheel"
+        f" for this machine, {too_big} over {NET_SMALL_MAX_BYTES / MB:.0f} MB,"
+        f" {len(chosen)} left"
+    )
+    if len(chosen) < count:
+        summary += f" (fewer than the {count} asked for: all of them are fetched)"
+    else:
+        summary += f", the first {count} by name fetched"
+    return chosen[:count], summary
 
 
 # -- running -----------------------------------------------------------------------------
@@ -272,6 +529,7 @@ def run_case(case: Case, rounds: int, work: Path) -> list[Run]:
             problem = case.check(tool, out)
             if proc.returncode != 0:
                 problem = f"exit {proc.returncode}: {proc.stderr[-400:]}"
+            problem = redact(problem) if problem else None
             runs.append(Run(tool, seconds, problem is None, problem or ""))
             print(
                 f"  {case.name:9} round {round_no + 1} {tool:24} {seconds:7.2f} s"
@@ -311,13 +569,20 @@ def _output(argv: list[str]) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--case", action="append", choices=["large", "small", "throttled"])
+    parser.add_argument("--case", action="append", choices=[*LOOPBACK, *NETWORK])
+    parser.add_argument(
+        "--network",
+        action="store_true",
+        help="add net-large and net-small: the real index this machine's pip uses",
+    )
     parser.add_argument("--large-mib", type=int, default=1024)
     parser.add_argument("--throttled-mib", type=int, default=512)
     parser.add_argument("--rate", type=float, default=50e6, help="bytes/s per connection")
     parser.add_argument("--small-count", type=int, default=500)
     args = parser.parse_args()
-    cases = args.case or ["large", "small", "throttled"]
+    cases = args.case or list(LOOPBACK)
+    if args.network:
+        cases += [c for c in NETWORK if c not in cases]
     for tool in ("curl", "aria2c"):
         if shutil.which(tool) is None:
             print(f"{tool} is not installed (apt-get install {tool.replace('aria2c', 'aria2')})")
@@ -330,6 +595,10 @@ def main() -> int:
     print(f"git: {_output(['git', 'rev-parse', '--short', 'HEAD'])}")
     for tool in ("curl", "aria2c"):
         print(f"{tool}: {_output([tool, '--version']).splitlines()[0]}")
+    index = None
+    if any(c in NETWORK for c in cases):
+        index = RealIndex.discover()
+        print(f"index: {redact(index.url)} (this machine's, from Ferry's discovery)")
 
     reports: list[str] = []
     failed = False
@@ -368,6 +637,38 @@ def main() -> int:
                 runs = run_case(case, args.rounds, work)
             failed |= not all(r.ok for r in runs)
             reports.append(table(case, runs))
+        if "net-large" in cases:
+            assert index is not None
+            big, how = net_large_artifact(index)
+            name, size = str(big["filename"]), int(str(big["size"]))
+            print(f"net-large: {name}, {size / MB:.1f} MB ({how})", flush=True)
+            case = one_file_case(
+                "net-large", str(big["url"]), size, str(big["sha256"]), name, index.cert
+            )
+            runs = run_case(case, args.rounds, work)
+            failed |= not all(r.ok for r in runs)
+            reports.append(table(case, runs) + f"\n\n{name} from the real index.")
+        if "net-small" in cases:
+            assert index is not None
+            began = time.perf_counter()
+            pins = resolve_pins(index, root / "net-pins.txt")
+            resolved = time.perf_counter()
+            artifacts, summary = net_small_artifacts(index, pins, args.small_count)
+            setup = (
+                f"setup, not timed: resolve {resolved - began:.0f} s,"
+                f" {len(pins)} JSON pages {time.perf_counter() - resolved:.0f} s"
+            )
+            print(f"net-small: {summary} ({setup})", flush=True)
+            if not artifacts:
+                raise RuntimeError("net-small: no wheel to fetch")
+            net_root = root / "net-small"
+            net_root.mkdir()
+            case = small_files_case(
+                index.url, artifacts, net_root / "list.txt", "net-small", index.cert
+            )
+            runs = run_case(case, args.rounds, work)
+            failed |= not all(r.ok for r in runs)
+            reports.append(table(case, runs) + f"\n\n{summary}; from the real index.")
     print()
     print("\n\n".join(reports))
     print("\ntool / ferry > 1 means Ferry was faster (medians of successful runs).")

@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-import functools
-from importlib.metadata import PackageNotFoundError, version
+from ferry import __version__
 
 __all__ = ["user_agent"]
 
 
-@functools.cache
 def user_agent() -> str:
-    try:
-        ver = version("ferry")
-    except PackageNotFoundError:
-        ver = "0"
-    return f"ferry/{ver}"
+    return f"ferry/{__version__}"
