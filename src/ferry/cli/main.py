@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 from pathlib import Path
@@ -83,7 +82,9 @@ def _print_json(doc: object) -> None:
 
 
 def _run(coro: Any) -> Any:
-    return asyncio.run(coro)
+    from ferry import aio
+
+    return aio.run(coro)
 
 
 NodeOpt = Annotated[
