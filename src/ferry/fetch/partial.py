@@ -98,6 +98,18 @@ class PartialFile:
         until the file is finished, discarded or closed (a killed process drops it).
         """
         part = cls(path, source)
+        try:
+            # Nearly always: a file nobody has started. Created here, it is ours, empty,
+            # and has no control file worth reading.
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            pass
+        else:
+            if _lock(fd):
+                part._fd = fd
+                return part
+            os.close(fd)  # taken between our create and our lock: someone else's now
+            raise PartialBusy(path)
         for _ in range(3):
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
             if not _lock(fd):

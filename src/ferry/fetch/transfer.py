@@ -15,6 +15,7 @@ server (``If-Range`` failed): everything is dropped and the file restarts as one
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -100,7 +101,6 @@ class Transfer:
         self.wire = wire
         self.pool = pool
         self.url = url
-        self.shown_url = redact(url)
         self.host = urlsplit(url).netloc
         self.name = name
         self.key = key
@@ -120,6 +120,11 @@ class Transfer:
         self.attempts = 0
         self._ranges_known = asyncio.Event()
         self._ranges_ok = False
+
+    @functools.cached_property
+    def shown_url(self) -> str:
+        """The URL as messages show it (credentials hidden); only needed when it fails."""
+        return redact(self.url)
 
     # ---- the whole file ---------------------------------------------------------------
 
