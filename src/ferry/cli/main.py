@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 from pathlib import Path
@@ -82,9 +83,7 @@ def _print_json(doc: object) -> None:
 
 
 def _run(coro: Any) -> Any:
-    from ferry import aio
-
-    return aio.run(coro)
+    return asyncio.run(coro)
 
 
 NodeOpt = Annotated[

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from ferry import aio
 from ferry.errors import UsageError
 from ferry.fetch.backends import open_fetcher, open_transport
 from ferry.fetch.inputfile import parse_input_file
@@ -122,4 +122,4 @@ async def run_downloads(
 def run(
     settings: Settings, requests: list[FetchRequest], listener: ProgressListener
 ) -> FetchReport:
-    return aio.run(run_downloads(settings, requests, listener))
+    return asyncio.run(run_downloads(settings, requests, listener))
