@@ -42,6 +42,7 @@ class FollowingHash:
         # Bumped by restart(): work still running for the old bytes is dropped.
         self._generation = 0
         self._task: asyncio.Task[None] | None = None
+        self._buffer: memoryview | None = None
 
     def feed(self, offset: int, data: bytes | memoryview) -> None:
         """Bytes just written at ``offset``; hashed now or by the worker soon."""
@@ -103,13 +104,18 @@ class FollowingHash:
                 self.pos = end
 
     def _hash_range(self, hasher: hashlib._Hash, start: int, end: int) -> None:
+        # One buffer, reused: allocating a fresh 4 MiB object per read let the allocator's
+        # arenas (this runs in a worker thread) grow with the length of the download.
+        if self._buffer is None:
+            self._buffer = memoryview(bytearray(_READ))
+        buffer = self._buffer
         offset = start
         while offset < end:
-            data = self.partial.read(offset, min(_READ, end - offset))
-            if not data:
+            n = self.partial.read_into(buffer[: min(_READ, end - offset)], offset)
+            if not n:
                 raise OSError(f"{self.partial.path} is shorter than expected at {offset}")
-            hasher.update(data)
-            offset += len(data)
+            hasher.update(buffer[:n])
+            offset += n
 
     async def hexdigest(self) -> str:
         """Finish: hash whatever is still behind, then return the digest of the whole."""

@@ -265,8 +265,9 @@ class PartialFile:
             offset += written
         piece.done += len(data)
 
-    def read(self, offset: int, size: int) -> bytes:
-        return os.pread(self.fd, size, offset)
+    def read_into(self, buffer: memoryview, offset: int) -> int:
+        """Fill ``buffer`` from ``offset``; how many bytes were read."""
+        return os.preadv(self.fd, [buffer], offset)
 
     def save(self, *, force: bool = False) -> None:
         """Write the control file (at most every half second unless forced)."""
