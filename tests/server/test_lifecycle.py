@@ -137,3 +137,28 @@ async def test_periodic_sweep_removes_expired_tasks(npm_settings: Settings) -> N
         else:
             raise AssertionError("the expired task was not swept while running")
         assert not (swept.tasks_dir / task_id).exists()
+
+
+async def test_a_tasks_bandwidth_limit_reaches_its_downloads(
+    api: httpx.AsyncClient, npmreg: Npm, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ferry.fetch import dispatch
+
+    seen: list[float | None] = []
+    real = dispatch.current_batch
+
+    def spy() -> Any:
+        batch = real()
+        seen.append(batch.limit.rate if batch is not None and batch.limit else None)
+        return batch
+
+    monkeypatch.setattr(dispatch, "current_batch", spy)
+    options = {**NODE, "limit_rate": "2M", "auto_download": True}
+    response = await api.post(
+        "/api/tasks",
+        files=_files(**{"package.json": PACKAGE}),
+        data={"options": json.dumps(options)},
+    )
+    doc = await _wait(api, response.json()["task_id"], "completed", "failed")
+    assert doc["status"] == "completed", doc["error"]
+    assert float(2 << 20) in seen  # the tarballs were fetched under the task's own limit
