@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import aiohttp
 import pytest
 
 from ferry.fetch import Fetcher, open_session
+from ferry.fetch.wire import AiohttpWire
 from ferry.store import ContentStore
 from fetch.local_server import LocalServer
 
@@ -28,12 +28,12 @@ def store(tmp_path: Path) -> ContentStore:
 
 
 @pytest.fixture
-async def client() -> AsyncIterator[aiohttp.ClientSession]:
+async def client() -> AsyncIterator[AiohttpWire]:
     # trust_env off: a proxy variable on a CI machine must not reroute 127.0.0.1.
     async with open_session(trust_env=False, timeout=10.0) as session:
         yield session
 
 
 @pytest.fixture
-def fetcher(store: ContentStore, client: aiohttp.ClientSession) -> Fetcher:
+def fetcher(store: ContentStore, client: AiohttpWire) -> Fetcher:
     return Fetcher(store, client, concurrency=8, retries=3, backoff=0.01)

@@ -17,12 +17,12 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 
 from ferry.errors import FerryError, FetchError, IntegrityError
 from ferry.fetch import Batch, Cancelled, Fetcher, FetchRequest, Segmenting
 from ferry.fetch.aria2 import Aria2Fetcher
+from ferry.fetch.wire import AiohttpWire
 from ferry.store import ContentStore
 from fetch.local_server import LocalServer, Route
 
@@ -66,7 +66,7 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 async def make(
-    backend: str, store: ContentStore, client: aiohttp.ClientSession, tmp_path: Path
+    backend: str, store: ContentStore, client: AiohttpWire, tmp_path: Path
 ) -> AsyncIterator[Make]:
     """Builds fetchers of the backend under test; aria2 ones are closed afterwards."""
     made: list[Aria2Fetcher] = []

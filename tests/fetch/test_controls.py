@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import json
 import random
@@ -10,7 +11,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import aiohttp
 import pytest
 
 from ferry.errors import FetchError
@@ -23,6 +23,7 @@ from ferry.fetch import (
     batch_scope,
     open_session,
 )
+from ferry.fetch.wire import AiohttpWire
 from ferry.store import ContentStore
 from fetch.local_server import LocalServer, Route
 
@@ -62,7 +63,7 @@ async def _until(predicate: Callable[[], bool]) -> None:
 
 
 async def test_pause_gives_connections_back_and_resume_continues_from_disk(
-    server: LocalServer, store: ContentStore, client: aiohttp.ClientSession
+    server: LocalServer, store: ContentStore, client: AiohttpWire
 ) -> None:
     body = _blob(1, 2_000_000)
     request = server.serve("p.bin", body, etag='"p"', rate=2_000_000)
@@ -93,7 +94,7 @@ def _active(server: LocalServer) -> int:
 
 
 async def test_cancel_one_file_keeps_the_others(
-    server: LocalServer, store: ContentStore, client: aiohttp.ClientSession
+    server: LocalServer, store: ContentStore, client: AiohttpWire
 ) -> None:
     slow = server.serve("slow.bin", _blob(2, 3_000_000), etag='"s"', rate=1_000_000)
     quick = server.serve("quick.bin", _blob(3, 10_000))
@@ -129,7 +130,7 @@ async def test_cancel_a_whole_batch_before_it_starts(
 
 
 async def test_a_small_manifest_jumps_ahead_of_queued_blobs(
-    server: LocalServer, store: ContentStore, client: aiohttp.ClientSession
+    server: LocalServer, store: ContentStore, client: AiohttpWire
 ) -> None:
     fetcher = Fetcher(store, client, concurrency=1)
     first = server.serve("first.bin", _blob(20, 400_000), rate=2_000_000)
@@ -152,7 +153,7 @@ async def test_a_small_manifest_jumps_ahead_of_queued_blobs(
 
 
 async def test_global_and_batch_bandwidth_limits(
-    server: LocalServer, store: ContentStore, client: aiohttp.ClientSession
+    server: LocalServer, store: ContentStore, client: AiohttpWire
 ) -> None:
     body = _blob(30, 600_000)
     request = server.serve("r.bin", body)
@@ -201,7 +202,7 @@ async def test_two_fetchers_on_one_store_share_one_download(
 
 
 async def test_mirrors_are_tried_in_order(
-    server: LocalServer, store: ContentStore, client: aiohttp.ClientSession
+    server: LocalServer, store: ContentStore, client: AiohttpWire
 ) -> None:
     body = _blob(50, 5000)
     good = server.add("/mirror-b/m.whl", Route(body=body))
@@ -225,7 +226,7 @@ async def test_mirrors_are_tried_in_order(
 
 
 async def test_mirror_prefixes_from_settings(
-    server: LocalServer, store: ContentStore, client: aiohttp.ClientSession
+    server: LocalServer, store: ContentStore, client: AiohttpWire
 ) -> None:
     body = _blob(51, 5000)
     server.add("/backup/packages/x.whl", Route(body=body))
@@ -240,7 +241,7 @@ async def test_mirror_prefixes_from_settings(
 
 
 async def test_every_mirror_failing_names_them_all(
-    server: LocalServer, store: ContentStore, client: aiohttp.ClientSession
+    server: LocalServer, store: ContentStore, client: AiohttpWire
 ) -> None:
     request = FetchRequest(server.base + "/a/z.whl", "c" * 64, mirrors=(server.base + "/b/z.whl",))
     with pytest.raises(FetchError) as info:
@@ -249,7 +250,7 @@ async def test_every_mirror_failing_names_them_all(
 
 
 async def test_a_new_engine_resumes_what_a_stopped_one_left_on_disk(
-    server: LocalServer, store: ContentStore, client: aiohttp.ClientSession
+    server: LocalServer, store: ContentStore, client: AiohttpWire
 ) -> None:
     body = _blob(60, 1_000_000)
     request = server.serve("half.bin", body, etag='"h"', rate=2_000_000)
@@ -274,7 +275,7 @@ async def test_a_new_engine_resumes_what_a_stopped_one_left_on_disk(
 
 
 async def test_a_control_file_from_another_file_is_not_trusted(
-    server: LocalServer, store: ContentStore, client: aiohttp.ClientSession
+    server: LocalServer, store: ContentStore, client: AiohttpWire
 ) -> None:
     body = _blob(61, 200_000)
     request = server.serve("odd.bin", body, etag='"o"')
@@ -290,7 +291,7 @@ async def test_a_control_file_from_another_file_is_not_trusted(
 
 
 async def test_large_file_over_several_connections(
-    server: LocalServer, store: ContentStore, client: aiohttp.ClientSession
+    server: LocalServer, store: ContentStore, client: AiohttpWire
 ) -> None:
     body = _blob(70, 4_000_000)
     request = server.serve("seg.bin", body, etag='"g"', rate=4_000_000)
@@ -339,7 +340,7 @@ async def test_a_digest_already_in_the_store_is_copied_not_fetched(
 
 
 async def test_without_digest_or_validator_pieces_are_not_trusted(
-    server: LocalServer, store: ContentStore, client: aiohttp.ClientSession, tmp_path: Path
+    server: LocalServer, store: ContentStore, client: AiohttpWire, tmp_path: Path
 ) -> None:
     # Ranges work, but nothing proves two ranges come from the same version of the file
     # and there is no digest to check at the end: the engine takes one stream instead.
@@ -359,7 +360,7 @@ async def test_without_digest_or_validator_pieces_are_not_trusted(
 
 
 async def test_without_digest_a_validator_allows_pieces(
-    server: LocalServer, store: ContentStore, client: aiohttp.ClientSession, tmp_path: Path
+    server: LocalServer, store: ContentStore, client: AiohttpWire, tmp_path: Path
 ) -> None:
     body = _blob(91, 3_000_000)
     url = server.add("/files/v.bin", Route(body=body, etag='"v"'))
@@ -446,7 +447,7 @@ async def test_a_batch_scope_applies_to_fetches_inside_it(
 
 
 async def test_the_global_limit_is_shared_by_every_engine(
-    server: LocalServer, store: ContentStore, client: aiohttp.ClientSession
+    server: LocalServer, store: ContentStore, client: AiohttpWire
 ) -> None:
     one = server.serve("g1.bin", _blob(122, 500_000))
     two = server.serve("g2.bin", _blob(123, 500_000))
@@ -457,3 +458,38 @@ async def test_the_global_limit_is_shared_by_every_engine(
     # 1 MB at 1 MB/s in all (250 KB burst): one limit between the two engines, ~0.75 s;
     # a limit each would take ~0.25 s.
     assert time.monotonic() - began > 0.6
+
+
+async def test_netrc_credentials_are_sent_to_their_host(
+    server: LocalServer, store: ContentStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A private mirror behind basic auth, credentials in ~/.netrc: as pip and curl use it.
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login mirror password s3cret\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    for var in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    request = server.serve("private.whl", _blob(130, 10_000))
+    async with open_session() as session:
+        await Fetcher(store, session, retries=0).fetch_one(request)
+    sent = server.seen(request.url)[0].headers.get("Authorization", "")
+    assert sent == "Basic " + base64.b64encode(b"mirror:s3cret").decode()
+
+
+def test_routes_are_looked_up_once_per_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ferry.fetch.routes import Routes
+
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.ferry-test.invalid:3128")
+    monkeypatch.setenv("NO_PROXY", "internal.ferry-test.invalid")
+    monkeypatch.delenv("https_proxy", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    routes = Routes()
+    assert routes.for_url("https://pkgs.ferry-test.invalid/a.whl")[0] == (
+        "http://proxy.ferry-test.invalid:3128"
+    )
+    assert routes.for_url("https://internal.ferry-test.invalid/b.whl")[0] is None
+    assert Routes(proxy="http://explicit:8080").for_url("https://x.invalid/c")[0] == (
+        "http://explicit:8080"
+    )
+    assert Routes(from_environment=False).for_url("https://pkgs.ferry-test.invalid/a")[0] is None

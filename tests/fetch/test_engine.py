@@ -9,11 +9,11 @@ import time
 import tracemalloc
 from pathlib import Path
 
-import aiohttp
 import pytest
 
 from ferry.errors import FetchError, IntegrityError
 from ferry.fetch import Fetcher, FetchRequest
+from ferry.fetch.wire import AiohttpWire
 from ferry.store import ContentStore
 from fetch.local_server import LocalServer, Route
 
@@ -90,7 +90,7 @@ async def test_429_with_retry_after_zero_is_retried(server: LocalServer, fetcher
 
 
 async def test_retry_after_is_honoured(
-    server: LocalServer, store: ContentStore, client: aiohttp.ClientSession
+    server: LocalServer, store: ContentStore, client: AiohttpWire
 ) -> None:
     fetcher = Fetcher(store, client, retries=1, backoff=0)
     request = server.serve("a.whl", _blob(7, 1000), statuses=[503], retry_after="1")

@@ -11,11 +11,11 @@ import random
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import aiohttp
 import pytest
 
 from ferry.errors import FetchError, IntegrityError
 from ferry.fetch import Fetcher, FetchRequest, Segmenting, open_session
+from ferry.fetch.wire import AiohttpWire
 from ferry.store import ContentStore
 from fetch.local_server import LocalServer, Route
 
@@ -34,7 +34,7 @@ def mode(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-async def client() -> AsyncIterator[aiohttp.ClientSession]:
+async def client() -> AsyncIterator[AiohttpWire]:
     # A short read timeout makes the slow-server test quick; trust_env off so a proxy
     # variable on a CI machine cannot reroute 127.0.0.1.
     async with open_session(trust_env=False, timeout=1.0) as session:
@@ -42,7 +42,7 @@ async def client() -> AsyncIterator[aiohttp.ClientSession]:
 
 
 @pytest.fixture
-def fetcher(store: ContentStore, client: aiohttp.ClientSession, mode: str) -> Fetcher:
+def fetcher(store: ContentStore, client: AiohttpWire, mode: str) -> Fetcher:
     segmenting = SEGMENTED if mode == "segmented" else SINGLE
     return Fetcher(store, client, concurrency=4, retries=3, backoff=0.01, segmenting=segmenting)
 
@@ -218,7 +218,7 @@ async def test_slow_server_times_out_then_succeeds(
 
 
 async def test_server_that_never_answers_is_a_clear_error(
-    server: LocalServer, store: ContentStore, client: aiohttp.ClientSession
+    server: LocalServer, store: ContentStore, client: AiohttpWire
 ) -> None:
     request = server.serve("dead.bin", _blob(14, 1000), delay=1.5)
     fetcher = Fetcher(store, client, retries=1, backoff=0.01)

@@ -3,7 +3,6 @@ from __future__ import annotations
 import io
 import re
 
-import aiohttp
 from rich.console import Console
 
 from ferry.errors import FetchError
@@ -14,6 +13,7 @@ from ferry.fetch import (
     RichProgress,
     make_progress,
 )
+from ferry.fetch.wire import AiohttpWire
 from ferry.store import ContentStore
 from fetch.local_server import LocalServer
 
@@ -47,7 +47,7 @@ def test_plain_progress_lines() -> None:
 
 
 async def test_plain_progress_from_a_real_fetch(
-    server: LocalServer, store: ContentStore, client: aiohttp.ClientSession
+    server: LocalServer, store: ContentStore, client: AiohttpWire
 ) -> None:
     cached = server.serve("cached.whl", b"c" * 1000)
     await Fetcher(store, client).fetch_one(cached)

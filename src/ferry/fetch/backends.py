@@ -12,8 +12,6 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-import aiohttp
-
 from ferry.fetch.control import Batch
 from ferry.fetch.engine import Fetcher
 from ferry.fetch.progress import ProgressListener
@@ -25,6 +23,8 @@ from ferry.store.cas import ContentStore
 
 if TYPE_CHECKING:
     import httpx
+
+    from ferry.fetch.wire import Wire
 
 __all__ = ["Downloader", "native_fetcher", "open_fetcher", "open_transport"]
 
@@ -44,7 +44,7 @@ class Downloader(Protocol):
 @asynccontextmanager
 async def open_transport(
     settings: Settings, *, cert: Path | None = None, proxy: str | None = None
-) -> AsyncIterator[aiohttp.ClientSession | httpx.AsyncClient]:
+) -> AsyncIterator[Wire | httpx.AsyncClient]:
     """What downloads stream over: aiohttp (HTTP/1.1, the fastest here), or with the
     ``http2`` setting an httpx client speaking HTTP/2 to servers that offer it."""
     if settings.http2:
@@ -68,7 +68,7 @@ async def open_transport(
 def native_fetcher(
     settings: Settings,
     store: ContentStore,
-    session: aiohttp.ClientSession | httpx.AsyncClient,
+    session: Wire | httpx.AsyncClient,
     listener: ProgressListener | None = None,
 ) -> Fetcher:
     return Fetcher(
@@ -89,7 +89,7 @@ def native_fetcher(
 async def open_fetcher(
     settings: Settings,
     store: ContentStore,
-    session: aiohttp.ClientSession | httpx.AsyncClient,
+    session: Wire | httpx.AsyncClient,
     listener: ProgressListener | None = None,
     *,
     cert: Path | None = None,

@@ -21,6 +21,8 @@ import aiohttp
 if TYPE_CHECKING:
     import httpx
 
+    from ferry.fetch.routes import Routes
+
 __all__ = ["Answer", "Failure", "Wire", "WireError", "as_wire"]
 
 
@@ -55,6 +57,7 @@ class Wire(Protocol):
 
 
 def as_wire(session: aiohttp.ClientSession | httpx.AsyncClient | Wire) -> Wire:
+    """The wire over ``session`` (an aiohttp session gets no proxy or netrc routing)."""
     if isinstance(session, aiohttp.ClientSession):
         return AiohttpWire(session)
     import httpx  # only for HTTP/2: not worth its import time otherwise
@@ -65,13 +68,17 @@ def as_wire(session: aiohttp.ClientSession | httpx.AsyncClient | Wire) -> Wire:
 
 
 class AiohttpWire:
-    def __init__(self, session: aiohttp.ClientSession) -> None:
+    def __init__(self, session: aiohttp.ClientSession, routes: Routes | None = None) -> None:
         self.session = session
+        self.routes = routes
 
     @asynccontextmanager
     async def get(self, url: str, headers: dict[str, str]) -> AsyncIterator[Answer]:
+        proxy, auth = self.routes.for_url(url) if self.routes is not None else (None, None)
+        if auth is not None:
+            headers = {**headers, "Authorization": auth}
         try:
-            async with self.session.get(url, headers=headers) as resp:
+            async with self.session.get(url, headers=headers, proxy=proxy) as resp:
                 yield Answer(
                     status=resp.status,
                     reason=resp.reason or "",

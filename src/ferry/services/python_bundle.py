@@ -10,7 +10,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import aiohttp
 import httpx
 
 from ferry.bundle.archive import ArchiveFormat
@@ -26,6 +25,7 @@ from ferry.fetch import Fetcher, FetchReport, FetchRequest
 from ferry.fetch.backends import native_fetcher, open_transport
 from ferry.fetch.http import build_client
 from ferry.fetch.progress import NullProgress, ProgressListener
+from ferry.fetch.wire import Wire
 from ferry.manifests import RUNTIME_ONLY, parse_manifests
 from ferry.manifests.model import PythonInput, Selection
 from ferry.settings import Settings
@@ -90,7 +90,7 @@ class Session:
         settings: Settings,
         sources: IndexSources,
         client: httpx.AsyncClient,
-        downloads: aiohttp.ClientSession | httpx.AsyncClient,
+        downloads: Wire | httpx.AsyncClient,
         store: ContentStore,
     ) -> None:
         self.settings = settings

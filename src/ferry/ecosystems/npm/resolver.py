@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import aiohttp
 import httpx
 
 from ferry.ecosystems.npm.lockfile import build_tree, lock_packages, root_dependencies, select
@@ -29,6 +28,7 @@ from ferry.ecosystems.npm.npmcli import run_npm
 from ferry.ecosystems.npm.semver import ranges_fit
 from ferry.ecosystems.npm.sources import NpmSources
 from ferry.errors import FetchError
+from ferry.fetch.wire import Wire
 from ferry.manifests.npm import NpmInput
 from ferry.problems import Problem
 from ferry.store.cas import ContentStore
@@ -44,7 +44,7 @@ class NpmContext:
     store: ContentStore
     concurrency: int = 8
     # Tarballs stream over the download engine's own session (see ferry.fetch.session).
-    downloads: aiohttp.ClientSession | httpx.AsyncClient | None = None
+    downloads: Wire | httpx.AsyncClient | None = None
 
 
 @dataclass(frozen=True)
