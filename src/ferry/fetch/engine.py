@@ -248,7 +248,7 @@ class Fetcher(Dispatcher):
             if keep and partial.kept:
                 partial.save(force=True)
                 partial.close()
-            elif partial.path.exists():
+            elif not partial.closed:  # not finished: its bytes go
                 partial.discard()
 
     def _urls(self, request: FetchRequest) -> list[str]:

@@ -163,6 +163,10 @@ class PartialFile:
             raise ValueError(f"{self.path} is closed")
         return self._fd
 
+    @property
+    def closed(self) -> bool:
+        return self._fd is None
+
     def close(self) -> None:
         if self._fd is not None:
             os.close(self._fd)

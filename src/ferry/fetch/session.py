@@ -32,13 +32,20 @@ from ferry.fetch.wire import AiohttpWire
 __all__ = ["open_session", "ssl_context"]
 
 
+def _cert_variables() -> tuple[str | None, str | None]:
+    return os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR")
+
+
+_CERT_VARIABLES_AT_IMPORT = _cert_variables()
+
+
 def ssl_context(cert: Path | None) -> ssl.SSLContext | bool:
     """A context trusting ``cert``; True (aiohttp's default context) without one."""
     if cert is None:
-        if os.environ.get("SSL_CERT_FILE") or os.environ.get("SSL_CERT_DIR"):
-            return ssl.create_default_context()  # read now: the variables may be new
-        # aiohttp builds its default context (the system store) once, at import; another
-        # costs ~90 ms of certificate loading per run.
+        if _cert_variables() != _CERT_VARIABLES_AT_IMPORT:
+            return ssl.create_default_context()  # read now: the variables changed
+        # aiohttp built its default context (the system store, SSL_CERT_FILE/_DIR as they
+        # were) at import, next to this module; another costs 25-90 ms per session.
         return True
     cert = Path(cert)
     if cert.is_dir():
