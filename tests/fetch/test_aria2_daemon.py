@@ -5,14 +5,11 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import shutil
 import signal
-import ssl
 import stat
 import struct
-import subprocess
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -378,36 +375,6 @@ async def test_fetchers_can_share_one_daemon(
 
 
 # ---- TLS ----------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl not available to make a test certificate")
-    d = tmp_path_factory.mktemp("tls")
-    cert, key = d / "cert.pem", d / "key.pem"
-    subprocess.run(
-        [
-            *("openssl", "req", "-x509", "-newkey", "ec"),
-            *("-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1"),
-            *("-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1"),
-            *("-addext", "subjectAltName=IP:127.0.0.1"),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return cert, key
-
-
-@pytest.fixture
-def tls_server(certificate: tuple[Path, Path]) -> Iterator[LocalServer]:
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(*certificate)
-    srv = LocalServer(tls=ctx)
-    try:
-        yield srv
-    finally:
-        srv.close()
 
 
 async def test_cert_trusts_a_private_ca(

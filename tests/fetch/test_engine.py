@@ -26,32 +26,6 @@ def _staging_leftovers(store: ContentStore) -> list[Path]:
     return list(store.staging_dir.iterdir()) if store.staging_dir.exists() else []
 
 
-async def test_hash_mismatch_is_reported_once_and_leaves_nothing(
-    server: LocalServer, store: ContentStore, fetcher: Fetcher
-) -> None:
-    good = _blob(1, 50_000)
-    bad = bytearray(good)
-    bad[123] ^= 0xFF
-    url = server.add("/files/evil.whl", Route(body=bytes(bad)))
-    expected = hashlib.sha256(good).hexdigest()
-    request = FetchRequest(url, expected, len(good), "evil.whl")
-    fine = server.serve("fine.whl", _blob(2, 1000))
-
-    report = await fetcher.fetch_all([request, fine])
-
-    assert [r.request for r in report.results] == [fine]
-    [(failed, error)] = report.failures
-    assert failed == request
-    assert isinstance(error, IntegrityError)
-    for part in ("evil.whl", url, expected, hashlib.sha256(bad).hexdigest()):
-        assert part in error.message
-    assert error.hint
-    assert not store.has(expected)
-    assert not store.path_for(expected).exists()
-    assert _staging_leftovers(store) == []
-    assert server.hits(url) == 1
-
-
 async def test_longer_body_than_promised_is_cut_short(
     server: LocalServer, store: ContentStore, fetcher: Fetcher
 ) -> None:

@@ -2,9 +2,6 @@ from __future__ import annotations
 
 import hashlib
 import random
-import shutil
-import ssl
-import subprocess
 import time
 from collections.abc import Iterator
 from importlib.metadata import version
@@ -55,36 +52,6 @@ async def test_weak_etag_is_never_used_to_resume(tmp_path: Path) -> None:
 
 
 # --- TLS against a real socket -------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl not available to make a test certificate")
-    d = tmp_path_factory.mktemp("tls")
-    cert, key = d / "cert.pem", d / "key.pem"
-    subprocess.run(
-        [
-            *("openssl", "req", "-x509", "-newkey", "ec"),
-            *("-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1"),
-            *("-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1"),
-            *("-addext", "subjectAltName=IP:127.0.0.1"),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return cert, key
-
-
-@pytest.fixture
-def tls_server(certificate: tuple[Path, Path]) -> Iterator[LocalServer]:
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(*certificate)
-    srv = LocalServer(tls=ctx)
-    try:
-        yield srv
-    finally:
-        srv.close()
 
 
 async def test_cert_option_trusts_a_private_ca(

@@ -11,25 +11,51 @@ the same time share one download.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+
+from tenacity import wait_exponential_jitter
 
 from ferry.errors import FerryError, FetchError
 from ferry.fetch.control import Batch, Cancelled, current_batch
 from ferry.fetch.failures import redact
 from ferry.fetch.progress import NullProgress, ProgressListener
 from ferry.fetch.request import FetchReport, FetchRequest, FetchResult
+from ferry.fetch.slots import PrioritySlots
+from ferry.fetch.transfer import Segmenting
 from ferry.store.cas import ContentStore, check_digest
 
 __all__ = ["Dispatcher"]
+
+# Longer than this and a stuck download would look like a hang to the user.
+_MAX_WAIT_S = 30.0
 
 
 class Dispatcher:
     """The batch-level half of a download backend; see the module docstring."""
 
-    def __init__(self, store: ContentStore, listener: ProgressListener | None) -> None:
+    def __init__(
+        self,
+        store: ContentStore,
+        listener: ProgressListener | None,
+        *,
+        concurrency: int,
+        retries: int,
+        backoff: float,
+        segmenting: Segmenting | None,
+        mirrors: Mapping[str, Sequence[str]] | None,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, not {concurrency}")
+        if retries < 0:
+            raise ValueError(f"retries must not be negative, not {retries}")
         self._store = store
         self._listener: ProgressListener = listener or NullProgress()
         self._inflight: dict[tuple[str, str], _Shared] = {}
+        self._files = PrioritySlots(concurrency)  # files in flight, by priority
+        self._retries = retries
+        self._wait = wait_exponential_jitter(multiplier=backoff, max=_MAX_WAIT_S, jitter=backoff)
+        self._segmenting = segmenting or Segmenting()
+        self._mirrors = dict(mirrors or {})
 
     @property
     def listener(self) -> ProgressListener:
@@ -191,6 +217,19 @@ class Dispatcher:
         """Put one file in place (the backend's own work)."""
         raise NotImplementedError
 
+    def _urls(self, request: FetchRequest) -> list[str]:
+        """The request's URL, its mirrors, then the ``mirrors`` setting's, in that order."""
+        urls = list(request.urls)
+        for prefix, alternatives in self._mirrors.items():
+            for url in request.urls:
+                if url.startswith(prefix):
+                    urls += [alt + url[len(prefix) :] for alt in alternatives]
+        return list(dict.fromkeys(urls))
+
+    def _backoff(self, failures: int) -> float:
+        """Seconds before the next try after ``failures`` in a row (exponential, jittered)."""
+        return float(self._wait(_Attempt(failures)))  # type: ignore[arg-type]
+
 
 class _Shared:
     """A download several callers wait for; cancelled when the last of them gives up."""
@@ -198,3 +237,10 @@ class _Shared:
     def __init__(self, task: asyncio.Task[FetchResult]) -> None:
         self.task = task
         self.waiters = 0
+
+
+class _Attempt:
+    """The one field of tenacity's retry state its wait strategies read."""
+
+    def __init__(self, number: int) -> None:
+        self.attempt_number = number

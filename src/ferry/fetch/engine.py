@@ -17,39 +17,32 @@ flight are limited by ``concurrency``; bandwidth by a global and a per-batch lim
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import hashlib
-import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
-from urllib.parse import urlsplit
-from urllib.request import url2pathname
+from typing import TYPE_CHECKING
 
 import aiohttp
-from tenacity import wait_exponential_jitter
 
 from ferry.errors import FetchError, IntegrityError
 from ferry.fetch.control import Batch, Cancelled, Paused
 from ferry.fetch.dispatch import Dispatcher
-from ferry.fetch.failures import integrity_error, redact
 from ferry.fetch.hashing import FollowingHash
+from ferry.fetch.local import copy_in, local_source
 from ferry.fetch.partial import PartialBusy, PartialFile
 from ferry.fetch.progress import ProgressListener
 from ferry.fetch.ratelimit import shared_limit
 from ferry.fetch.request import FetchReport, FetchRequest, FetchResult
-from ferry.fetch.slots import PrioritySlots, SlotPool
+from ferry.fetch.slots import SlotPool
 from ferry.fetch.transfer import Segmenting, Transfer
+from ferry.fetch.verify import check, digest_algorithm, hash_file
 from ferry.fetch.wire import Wire, as_wire
-from ferry.store.cas import CHUNK_SIZE, ContentStore
+from ferry.store.cas import ContentStore
 
 if TYPE_CHECKING:
     import httpx
 
 __all__ = ["FetchReport", "FetchRequest", "FetchResult", "Fetcher", "Segmenting"]
 
-# Longer than this and a stuck download would look like a hang to the user.
-_MAX_WAIT_S = 30.0
 _PART_SUFFIX = ".ferry-part"
 
 
@@ -77,21 +70,20 @@ class Fetcher(Dispatcher):
         rate_limit: float | None = None,
         mirrors: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
-        if concurrency < 1:
-            raise ValueError(f"concurrency must be at least 1, not {concurrency}")
-        if retries < 0:
-            raise ValueError(f"retries must not be negative, not {retries}")
-        super().__init__(store, listener)
+        super().__init__(
+            store,
+            listener,
+            concurrency=concurrency,
+            retries=retries,
+            backoff=backoff,
+            segmenting=segmenting,
+            mirrors=mirrors,
+        )
         self._wire = as_wire(session)
-        self._retries = retries
-        self._wait = wait_exponential_jitter(multiplier=backoff, max=_MAX_WAIT_S, jitter=backoff)
-        self._segmenting = segmenting or Segmenting()
         connections = max_connections or max(concurrency, self._segmenting.connections)
-        self._files = PrioritySlots(concurrency)
         self._pool = SlotPool(connections, max_connections_per_host or connections)
         # One limit for the whole process: every engine (each task's) shares it.
         self._limit = shared_limit(rate_limit) if rate_limit else None
-        self._mirrors = dict(mirrors or {})
         self._dirs: set[Path] = set()
 
     async def _obtain(self, request: FetchRequest, batch: Batch | None) -> FetchResult:
@@ -132,10 +124,10 @@ class Fetcher(Dispatcher):
         in_store = request.digest and store.has(request.digest, request.size, request.algorithm)
         if request.dest is not None and in_store:
             blob = store.path_for(request.digest, request.algorithm)
-            return await self._copy_in(request, blob, cached=True)
-        source = _local_source(request)
+            return await copy_in(store, request, blob, self._listener, cached=True)
+        source = local_source(request)
         if source is not None:
-            return await self._copy_in(request, source, cached=False)
+            return await copy_in(store, request, source, self._listener, cached=False)
         partial_path = self._partial_path(request)
         self._ensure_dir(partial_path.parent)
         while True:
@@ -157,8 +149,8 @@ class Fetcher(Dispatcher):
         dest = request.dest
         if not dest.is_file() or dest.with_name(dest.name + _PART_SUFFIX).exists():
             return None
-        algorithm = request.algorithm if request.digest else "sha256"
-        digest = await asyncio.to_thread(_file_digest, dest, algorithm)
+        algorithm = digest_algorithm(request)
+        digest, _size = await asyncio.to_thread(hash_file, dest, algorithm)
         if request.digest and digest != request.digest:
             return None
         return FetchResult(request, dest, 0, from_cache=True, digest=digest)
@@ -182,7 +174,7 @@ class Fetcher(Dispatcher):
         reported: bool = False,
     ) -> FetchResult:
         name = request.display_name
-        algorithm = request.algorithm if request.digest else "sha256"
+        algorithm = digest_algorithm(request)
         hasher = FollowingHash(partial, algorithm)
         kept = partial.kept
         if kept:
@@ -226,7 +218,7 @@ class Fetcher(Dispatcher):
                 raise _all_failed(errors)
             digest = await hasher.hexdigest()
             size = partial.total if partial.total is not None else partial.kept
-            self._check(request, size, algorithm, digest)
+            check(request, size, algorithm, digest)
             dest = request.dest or self._store.path_for(request.digest, request.algorithm)
             fetched = size - kept
             await asyncio.to_thread(partial.finish, dest)
@@ -251,93 +243,6 @@ class Fetcher(Dispatcher):
             elif not partial.closed:  # not finished: its bytes go
                 partial.discard()
 
-    def _urls(self, request: FetchRequest) -> list[str]:
-        urls = list(request.urls)
-        for prefix, alternatives in self._mirrors.items():
-            for url in request.urls:
-                if url.startswith(prefix):
-                    urls += [alt + url[len(prefix) :] for alt in alternatives]
-        return list(dict.fromkeys(urls))
-
-    def _backoff(self, failures: int) -> float:
-        return float(self._wait(_Attempt(failures)))  # type: ignore[arg-type]
-
-    def _check(self, request: FetchRequest, size: int, algorithm: str, actual: str) -> None:
-        source = redact(request.url)
-        if request.size is not None and size != request.size:
-            raise integrity_error(
-                request.display_name,
-                f"{source} does not match: expected {request.size} bytes "
-                f"({algorithm} {request.digest}), got {size}",
-            )
-        if request.digest and actual != request.digest:
-            raise integrity_error(
-                request.display_name,
-                f"{source} does not match: expected {algorithm} {request.digest}, got {actual}",
-            )
-
-    async def _copy_in(self, request: FetchRequest, source: Path, *, cached: bool) -> FetchResult:
-        """Copy a local file (a ``file://`` source, or a blob from the store) into place."""
-        name = request.display_name
-        algorithm = request.algorithm if request.digest else "sha256"
-        try:
-            src = source.open("rb")
-        except OSError as exc:
-            raise FetchError(
-                f"{name}: cannot read {source}: {exc.strerror or exc}",
-                context=f"copying {name}",
-                hint="Check that the file exists and is readable.",
-            ) from exc
-        hasher = hashlib.new(algorithm)
-        copied = 0
-        try:
-            with src, self._staging(request) as (tmp, out):
-                # Reading and hashing run in a thread so a slow disk never stalls downloads.
-                while n := await asyncio.to_thread(_copy_chunk, src, out, hasher):
-                    copied += n
-                    if not cached:
-                        self._listener.advance(name, n)
-                    if request.size is not None and copied > request.size:
-                        break
-                digest = hasher.hexdigest()
-                self._check(request, copied, algorithm, digest)
-                dest = await asyncio.to_thread(self._commit, request, tmp, out)
-        except BaseException:
-            if not cached:
-                self._listener.advance(name, -copied)
-            raise
-        return FetchResult(request, dest, 0 if cached else copied, from_cache=cached, digest=digest)
-
-    def _commit(self, request: FetchRequest, tmp: Path, out: BinaryIO) -> Path:
-        if request.dest is None:
-            return self._store.commit(tmp, request.digest, request.algorithm)
-        out.flush()
-        os.fsync(out.fileno())
-        tmp.replace(request.dest)
-        return request.dest
-
-    @contextlib.contextmanager
-    def _staging(self, request: FetchRequest) -> Iterator[tuple[Path, BinaryIO]]:
-        if request.dest is None:
-            with self._store.open_staging() as (tmp, fh):
-                yield tmp, fh
-            return
-        tmp = request.dest.with_name(request.dest.name + _PART_SUFFIX)
-        tmp.parent.mkdir(parents=True, exist_ok=True)
-        fh = tmp.open("wb")
-        try:
-            yield tmp, fh
-        finally:
-            fh.close()
-            tmp.unlink(missing_ok=True)
-
-
-class _Attempt:
-    """The one field of tenacity's retry state its wait strategies read."""
-
-    def __init__(self, number: int) -> None:
-        self.attempt_number = number
-
 
 def _all_failed(errors: list[FetchError]) -> FetchError:
     first = errors[0]
@@ -347,34 +252,3 @@ def _all_failed(errors: list[FetchError]) -> FetchError:
     return type(first)(
         f"{first.message} (mirrors failed too: {others})", context=first.context, hint=first.hint
     )
-
-
-def _file_digest(path: Path, algorithm: str) -> str:
-    with path.open("rb") as fh:
-        return hashlib.file_digest(fh, algorithm).hexdigest()
-
-
-def _copy_chunk(src: BinaryIO, dst: BinaryIO, hasher: hashlib._Hash) -> int:
-    chunk = src.read(CHUNK_SIZE)
-    if chunk:
-        hasher.update(chunk)
-        dst.write(chunk)
-    return len(chunk)
-
-
-def _local_source(request: FetchRequest) -> Path | None:
-    """The local path behind a ``file://`` URL or a plain absolute path; None for others."""
-    url = request.url
-    if "://" not in url and Path(url).is_absolute():
-        return Path(url)
-    parts = urlsplit(url)
-    if parts.scheme.lower() != "file":
-        return None
-    if parts.netloc not in ("", "localhost"):
-        raise FetchError(
-            f"{request.display_name}: cannot fetch {url}: file URLs on another host "
-            "are not supported",
-            context=f"fetching {request.display_name}",
-            hint="Mount the share and use a local path instead.",
-        )
-    return Path(url2pathname(parts.path))

@@ -37,29 +37,25 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
-from tenacity import wait_exponential_jitter
-
 from ferry.errors import FerryError, FetchError, IntegrityError
 from ferry.fetch.aria2.controlfile import control_path, kept_bytes
 from ferry.fetch.aria2.daemon import Aria2Daemon, DaemonOptions
 from ferry.fetch.aria2.failures import Kind, classify
-from ferry.fetch.aria2.local import copy_in, local_source
 from ferry.fetch.aria2.monitor import Status, StatusMonitor
 from ferry.fetch.aria2.rpc import RPCError, RPCUnavailable
-from ferry.fetch.aria2.verify import check, digest_algorithm, hash_file, place
 from ferry.fetch.control import Batch, Cancelled, Paused
 from ferry.fetch.dispatch import Dispatcher
 from ferry.fetch.failures import integrity_error, redact
+from ferry.fetch.local import copy_in, local_source
 from ferry.fetch.partial import PartialBusy, PartialFile
 from ferry.fetch.progress import ProgressListener
 from ferry.fetch.request import FetchRequest, FetchResult
-from ferry.fetch.slots import PrioritySlots
 from ferry.fetch.transfer import Segmenting
+from ferry.fetch.verify import check, digest_algorithm, hash_file, place
 from ferry.store.cas import ContentStore
 
 __all__ = ["Aria2Fetcher"]
 
-_MAX_WAIT_S = 30.0
 _ARIA2_SUFFIX = ".ferry-aria2"
 # The native engine's name for its partial files: taking its lock (flock on that file)
 # means a native and an aria2 process sharing a store never download the same file twice.
@@ -116,17 +112,16 @@ class Aria2Fetcher(Dispatcher):
         health_interval: float | None = 1.0,
         daemon: Aria2Daemon | None = None,
     ) -> None:
-        if concurrency < 1:
-            raise ValueError(f"concurrency must be at least 1, not {concurrency}")
-        if retries < 0:
-            raise ValueError(f"retries must not be negative, not {retries}")
-        super().__init__(store, listener)
+        super().__init__(
+            store,
+            listener,
+            concurrency=concurrency,
+            retries=retries,
+            backoff=backoff,
+            segmenting=segmenting,
+            mirrors=mirrors,
+        )
         self._partial_dir = store.root / "aria2"
-        self._retries = retries
-        self._wait = wait_exponential_jitter(multiplier=backoff, max=_MAX_WAIT_S, jitter=backoff)
-        self._segmenting = segmenting or Segmenting()
-        self._files = PrioritySlots(concurrency)
-        self._mirrors = dict(mirrors or {})
         self._following: dict[int, int] = {}  # batch id -> its files running in aria2
         self._owns_daemon = daemon is None
         if daemon is None:
@@ -395,7 +390,7 @@ class Aria2Fetcher(Dispatcher):
                     got = status.total if status.total else f"at least {status.completed}"
                     raise integrity_error(
                         name,
-                        f"{redact(request.url)} does not match the index: expected {size} "
+                        f"{redact(request.url)} does not match: expected {size} "
                         f"bytes ({digest_algorithm(request)} {request.digest}), got {got}",
                     )
                 if status.finished:
@@ -469,7 +464,7 @@ class Aria2Fetcher(Dispatcher):
         self._discard(job)
         return error or integrity_error(
             request.display_name,
-            f"{redact(request.url)} does not match the index: aria2's {algorithm} check failed",
+            f"{redact(request.url)} does not match: aria2's {algorithm} check failed",
         )
 
     async def _remove(self, job: _Job, *, finished: bool = False) -> None:
@@ -553,12 +548,8 @@ class Aria2Fetcher(Dispatcher):
     # ---- small things -------------------------------------------------------------------
 
     def _urls(self, request: FetchRequest) -> list[str]:
-        urls = list(request.urls)
-        for prefix, alternatives in self._mirrors.items():
-            for url in request.urls:
-                if url.startswith(prefix):
-                    urls += [alt + url[len(prefix) :] for alt in alternatives]
-        return [u for u in dict.fromkeys(urls) if urlsplit(u).scheme.lower() in _SCHEMES]
+        # aria2 is only handed what it can fetch.
+        return [u for u in super()._urls(request) if urlsplit(u).scheme.lower() in _SCHEMES]
 
     def _with_mirrors(
         self, request: FetchRequest, error: FetchError | IntegrityError
@@ -571,17 +562,7 @@ class Aria2Fetcher(Dispatcher):
             f"{error.message} (mirrors failed too: {tried})", context=error.context, hint=error.hint
         )
 
-    def _backoff(self, failures: int) -> float:
-        return float(self._wait(_Attempt(failures)))  # type: ignore[arg-type]
-
 
 def _all_there(job: _Job, status: Status) -> bool:
     size = job.request.size if job.request.size is not None else status.total
     return size > 0 and status.completed >= size
-
-
-class _Attempt:
-    """The one field of tenacity's retry state its wait strategies read."""
-
-    def __init__(self, number: int) -> None:
-        self.attempt_number = number

@@ -1,7 +1,7 @@
-"""Files already on this machine: copied and verified, never handed to aria2.
+"""Files already on this machine: copied and verified, by both backends alike.
 
-``file://`` URLs and plain absolute paths (aria2 fetches neither), and ``dest`` requests
-whose blob the content store already holds.
+``file://`` URLs and plain absolute paths (no HTTP, and aria2 fetches neither), and
+``dest`` requests whose blob the content store already holds.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
 from ferry.errors import FetchError
-from ferry.fetch.aria2.verify import check, digest_algorithm
 from ferry.fetch.progress import ProgressListener
 from ferry.fetch.request import FetchRequest, FetchResult
+from ferry.fetch.verify import check, digest_algorithm
 from ferry.store.cas import CHUNK_SIZE, ContentStore
 
 __all__ = ["copy_in", "local_source"]

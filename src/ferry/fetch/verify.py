@@ -1,7 +1,7 @@
-"""Trust, but verify: a finished file is hashed again before it goes into place.
+"""Deciding whether bytes are the ones asked for, for every way a file arrives.
 
-aria2 checks the digest itself (the ``checksum`` option), but only what Ferry hashes with
-:mod:`hashlib` decides: the size and digest must match the request, or the bytes are an
+Only what Ferry hashes with :mod:`hashlib` decides (aria2 checks its ``checksum`` too, but
+is not trusted alone): the size and digest must match the request, or the bytes are an
 :class:`~ferry.errors.IntegrityError` and deleted. Matching bytes are fsynced and renamed
 into place atomically, so nothing corrupt or half-written ever sits under a final name.
 """
@@ -41,14 +41,13 @@ def check(request: FetchRequest, size: int, algorithm: str, actual: str) -> None
     if request.size is not None and size != request.size:
         raise integrity_error(
             request.display_name,
-            f"{source} does not match the index: expected {request.size} bytes "
+            f"{source} does not match: expected {request.size} bytes "
             f"({algorithm} {request.digest}), got {size}",
         )
     if request.digest and actual != request.digest:
         raise integrity_error(
             request.display_name,
-            f"{source} does not match the index: expected {algorithm} {request.digest}, "
-            f"got {actual}",
+            f"{source} does not match: expected {algorithm} {request.digest}, got {actual}",
         )
 
 
