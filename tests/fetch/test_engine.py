@@ -9,8 +9,6 @@ import time
 import tracemalloc
 from pathlib import Path
 
-import pytest
-
 from ferry.errors import FetchError, IntegrityError
 from ferry.fetch import Fetcher, FetchRequest
 from ferry.fetch.wire import AiohttpWire
@@ -39,20 +37,6 @@ async def test_longer_body_than_promised_is_cut_short(
     [(_, error)] = report.failures
     assert isinstance(error, IntegrityError)
     assert _staging_leftovers(store) == []
-
-
-async def test_404_is_not_retried(server: LocalServer, fetcher: Fetcher) -> None:
-    url = server.base + "/files/gone.whl"
-    request = FetchRequest(url, "a" * 64, None, "gone.whl")
-
-    with pytest.raises(FetchError) as info:
-        await fetcher.fetch_one(request)
-
-    assert not isinstance(info.value, IntegrityError)
-    assert "404" in info.value.message
-    assert url in info.value.message
-    assert info.value.hint and "resolve again" in info.value.hint
-    assert server.hits(url) == 1
 
 
 async def test_429_with_retry_after_zero_is_retried(server: LocalServer, fetcher: Fetcher) -> None:
