@@ -85,7 +85,9 @@ class Settings(BaseSettings):
         description="URL prefix -> mirror prefixes tried in order when a download fails.",
     )
     fetch_backend: Literal["native", "aria2"] = Field(
-        "native", description="Download engine: Ferry's own, or aria2c over JSON-RPC."
+        "native",
+        description="Backend of ferry fetch: Ferry's own engine, or aria2c over JSON-RPC "
+        "(bundles and the service always use Ferry's own).",
     )
     aria2_binary: Path | None = Field(None, description="aria2c to run; default: on PATH.")
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -13,6 +12,7 @@ from ferry.fetch.backends import open_fetcher, open_transport
 from ferry.fetch.inputfile import parse_input_file
 from ferry.fetch.progress import ProgressListener
 from ferry.fetch.request import FetchReport, FetchRequest
+from ferry.fetch.verify import hash_file
 from ferry.settings import Settings
 from ferry.store.cas import ContentStore, check_digest
 
@@ -88,8 +88,8 @@ def _complete(request: FetchRequest) -> bool:
         return False
     if not request.digest:
         return True
-    with dest.open("rb") as fh:
-        return hashlib.file_digest(fh, request.algorithm).hexdigest() == request.digest
+    digest, _size = hash_file(dest, request.algorithm)
+    return digest == request.digest
 
 
 def _check_url(url: str) -> None:
