@@ -169,6 +169,39 @@ def _child_env(data_dir: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+_IMPORTS_OF_A_RUN = """
+import runpy, sys
+sys.argv = ["ferry", *sys.argv[1:]]
+try:
+    runpy.run_module("ferry.cli.main", run_name="__main__")
+except SystemExit as exit:
+    if exit.code:
+        raise
+print(" ".join(sorted(sys.modules)))
+"""
+
+
+def test_a_plain_download_does_not_import_what_it_does_not_use(
+    server: LocalServer, tmp_path: Path
+) -> None:
+    # Start-up is a third of the time of 500 small files (bench/RESULTS.md): httpx (only
+    # for HTTP/2) and rich's live progress (only on a terminal) must stay out of it.
+    url = server.add("/i/x.bin", Route(body=_blob(9, 1000)))
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        [sys.executable, "-c", _IMPORTS_OF_A_RUN, "fetch", url, "-o", str(out)],
+        env=_child_env(tmp_path / "data"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert (out / "x.bin").read_bytes() == _blob(9, 1000)
+    modules = set(proc.stdout.split())
+    assert "aiohttp" in modules  # the list is real: the engine's client is in it
+    assert not {"httpx", "rich.progress", "rich.live"} & modules
+
+
 @pytest.mark.slow
 def test_killed_mid_download_resumes_from_the_bytes_on_disk(
     server: LocalServer, tmp_path: Path

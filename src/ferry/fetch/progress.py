@@ -8,23 +8,15 @@ can later plug in one that pushes events to a websocket.
 from __future__ import annotations
 
 import time
-from typing import IO, Protocol
-
-from rich.console import Console, Group
-from rich.live import Live
-from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
+from typing import IO, TYPE_CHECKING, Protocol
 
 from ferry.errors import FerryError
+
+# rich's progress machinery (live display, tables, spinners) is only needed on a terminal:
+# logs, pipes, the server and the benchmarks never import it.
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress, TaskID
 
 __all__ = [
     "NullProgress",
@@ -156,15 +148,27 @@ class RichProgress:
     """Live bars on a terminal: files done of total, and bytes with speed and ETA."""
 
     def __init__(self, console: Console) -> None:
+        from rich.console import Group
+        from rich.live import Live
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+
         self._console = console
         self._tally = _Tally()
-        self._files = Progress(
+        self._files: Progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
             console=console,
         )
-        self._bytes = Progress(
+        self._bytes: Progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
             DownloadColumn(),
@@ -199,6 +203,8 @@ class RichProgress:
     def file_failed(self, name: str, error: FerryError) -> None:
         self._tally.failed += 1
         self._tally.per_file.pop(name, None)
+        from rich.markup import escape
+
         # Printed above the live bars, so it stays on screen after they disappear.
         self._console.print(
             f"[red]failed[/red]  {escape(name)}: {escape(error.message)}", highlight=False

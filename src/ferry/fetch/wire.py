@@ -10,11 +10,12 @@ wrapped to the same small :class:`Answer`, and their exceptions to :class:`WireE
 from __future__ import annotations
 
 import ssl
+import sys
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, cast
 
 import aiohttp
 
@@ -60,11 +61,12 @@ def as_wire(session: aiohttp.ClientSession | httpx.AsyncClient | Wire) -> Wire:
     """The wire over ``session`` (an aiohttp session gets no proxy or netrc routing)."""
     if isinstance(session, aiohttp.ClientSession):
         return AiohttpWire(session)
-    import httpx  # only for HTTP/2: not worth its import time otherwise
-
-    if isinstance(session, httpx.AsyncClient):
+    # Only HTTP/2 needs httpx, and an httpx client can only exist once httpx is imported:
+    # a plain download never pays for importing it.
+    httpx = sys.modules.get("httpx")
+    if httpx is not None and isinstance(session, httpx.AsyncClient):
         return HttpxWire(session)
-    return session
+    return cast("Wire", session)
 
 
 class AiohttpWire:
