@@ -86,8 +86,8 @@ class Settings(BaseSettings):
     )
     fetch_backend: Literal["native", "aria2"] = Field(
         "native",
-        description="Backend of ferry fetch: Ferry's own engine, or aria2c over JSON-RPC "
-        "(bundles and the service always use Ferry's own).",
+        description="What downloads every file (bundles, the service, ferry fetch): "
+        "Ferry's own engine, or aria2c driven over JSON-RPC.",
     )
     aria2_binary: Path | None = Field(None, description="aria2c to run; default: on PATH.")
 

@@ -107,6 +107,26 @@ def test_second_npm_bundle_downloads_nothing(
     assert _tarball_gets(npmreg) == served
 
 
+@pytest.mark.slow
+def test_npm_bundle_downloads_through_aria2_when_the_setting_says_so(
+    npm_settings: Settings, npmreg: Npm, tmp_path: Path
+) -> None:
+    aria2 = npm_settings.model_copy(update={"fetch_backend": "aria2"})
+    pkg = _package_json(tmp_path, {"app": "^1.0.0"})
+    result = _bundle(aria2, BundlePlan([pkg], node_target=LINUX), tmp_path / "b.tar.gz")
+    assert result.files == 3 and result.bytes_fetched > 0
+    root = _extract(tmp_path / "b.tar.gz", tmp_path / "x")
+    lock = json.loads((root / "npm-packages" / "package-lock.json").read_text())
+    for entry in (v for k, v in lock["packages"].items() if k):
+        tarball = root / "npm-packages" / Path(entry["resolved"]).name
+        algorithm, b64 = entry["integrity"].split("-", 1)
+        assert hashlib.new(algorithm, tarball.read_bytes()).digest() == base64.b64decode(b64)
+    # aria2c sends Ferry's User-Agent, but asks for RFC 3230 digests as no other client does.
+    log = zip(npmreg.registry.requests, npmreg.registry.request_headers(), strict=True)
+    gets = [h for (m, p), h in log if m == "GET" and p.endswith(".tgz")]
+    assert len(gets) == 3 and all("want-digest" in h for h in gets), gets
+
+
 def test_corrupted_tarball_is_rejected(npm_settings: Settings, npmreg: Npm, tmp_path: Path) -> None:
     pkg = _package_json(tmp_path, {"dep": "1.0.0"})
     npmreg.registry.corrupt("dep", "1.0.0")

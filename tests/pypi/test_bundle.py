@@ -165,3 +165,48 @@ def test_same_inputs_same_bytes_with_source_date_epoch(
     _bundle(settings, [req], tmp_path / "two" / "b.tar.gz", LINUX)
     one = (tmp_path / "one" / "b.tar.gz").read_bytes()
     assert one == (tmp_path / "two" / "b.tar.gz").read_bytes()
+
+
+@pytest.mark.slow
+def test_bundle_downloads_through_aria2_when_the_setting_says_so(
+    settings: Settings, pyindex: Dists, tmp_path: Path
+) -> None:
+    # fetch_backend covers everything Ferry downloads, not only `ferry fetch`: the same
+    # bundle, its wheels fetched by an aria2c daemon (as the server saw it), the
+    # same verified bytes in the archive, and the daemon gone afterwards.
+    aria2 = settings.model_copy(update={"fetch_backend": "aria2"})
+    req = write(tmp_path / "requirements.txt", "app\n")
+    out = tmp_path / "b.zip"
+    result = _bundle(aria2, [req], out, LINUX)
+    assert result.files > 0 and result.bytes_fetched > 0
+    root = _extract(out, tmp_path / "x")
+    wheels = sorted((root / "python-packages").glob("*.whl"))
+    assert wheels
+    for wheel in wheels:
+        artifact = pyindex.files[wheel.name]
+        assert hashlib.sha256(wheel.read_bytes()).hexdigest() == artifact.sha256
+        # uv reads some wheels while it resolves; Ferry's own downloads are aria2c's: it
+        # sends Ferry's User-Agent, but asks for RFC 3230 digests as no other client does.
+        gets = pyindex.index.request_headers(f"/files/{wheel.name}", "GET")
+        ours = [h for h in gets if not h.get("user-agent", "").startswith("uv/")]
+        assert ours and all("want-digest" in h for h in ours), (wheel.name, gets)
+    assert not _running_aria2c(settings.aria2_dir)
+
+
+def _running_aria2c(state_dir: Path) -> list[int]:
+    """aria2c processes started with a config under ``state_dir``."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if (
+            cmdline
+            and cmdline[0].endswith(b"aria2c")
+            and str(state_dir).encode() in b" ".join(cmdline)
+        ):
+            pids.append(int(proc.name))
+    return pids

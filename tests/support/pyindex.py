@@ -48,6 +48,7 @@ import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.message import Message
 from email.parser import HeaderParser
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
@@ -426,6 +427,7 @@ class _State:
     failures: dict[str, tuple[int, int]] = field(default_factory=dict)
     delay: float = 0.0
     log: list[tuple[str, str]] = field(default_factory=list)
+    headers: list[dict[str, str]] = field(default_factory=list)  # one per log entry
 
 
 def _read_core_metadata(path: Path) -> bytes | None:
@@ -547,15 +549,28 @@ class LocalIndex(ServedOnLoopback):
                 if p.startswith(path_prefix) and (method is None or m == method)
             )
 
+    def request_headers(
+        self, path_prefix: str = "/", method: str | None = None
+    ) -> list[dict[str, str]]:
+        """Headers (lower-cased names) of the logged requests matching, in order."""
+        with self._lock:
+            return [
+                dict(h)
+                for (m, p), h in zip(self._state.log, self._state.headers, strict=True)
+                if p.startswith(path_prefix) and (method is None or m == method)
+            ]
+
     def clear_log(self) -> None:
         with self._lock:
             self._state.log.clear()
+            self._state.headers.clear()
 
     # -- used by the handler (all state access goes through the lock)
 
-    def _record_request(self, method: str, path: str) -> float:
+    def _record_request(self, method: str, path: str, headers: Message) -> float:
         with self._lock:
             self._state.log.append((method, path))
+            self._state.headers.append({k.lower(): v for k, v in headers.items()})
             return self._state.delay
 
     def _projects(self) -> dict[str, list[_Entry]]:
@@ -699,7 +714,7 @@ def _make_handler(index: LocalIndex) -> type[BaseHTTPRequestHandler]:
 
         def _handle(self, *, head: bool) -> None:
             path = unquote(urlsplit(self.path).path)
-            delay = index._record_request(self.command, path)
+            delay = index._record_request(self.command, path, self.headers)
             if delay:
                 time.sleep(delay)
             if path == "/simple":

@@ -24,9 +24,10 @@ from ferry.store.cas import ContentStore
 if TYPE_CHECKING:
     import httpx
 
+    from ferry.fetch.aria2 import Aria2Fetcher
     from ferry.fetch.wire import Wire
 
-__all__ = ["Downloader", "native_fetcher", "open_fetcher", "open_transport"]
+__all__ = ["Downloader", "Downloads", "native_fetcher", "open_downloads", "open_transport"]
 
 
 class Downloader(Protocol):
@@ -85,22 +86,37 @@ def native_fetcher(
     )
 
 
-@asynccontextmanager
-async def open_fetcher(
-    settings: Settings,
-    store: ContentStore,
-    session: Wire | httpx.AsyncClient,
-    listener: ProgressListener | None = None,
-    *,
-    cert: Path | None = None,
-    proxy: str | None = None,
-) -> AsyncIterator[Downloader]:
-    """The backend ``settings.fetch_backend`` names, started, and stopped on exit."""
-    if settings.fetch_backend == "aria2":
+class Downloads:
+    """One run's way of downloading: the transport files stream over, and fetchers of the
+    backend ``settings.fetch_backend`` names. With aria2, every fetcher made here drives
+    one daemon (started by the first download, stopped by :meth:`aclose`)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: ContentStore,
+        transport: Wire | httpx.AsyncClient,
+        *,
+        cert: Path | None = None,
+        proxy: str | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.transport = transport
+        self._cert = cert
+        self._proxy = proxy
+        self._aria2: list[Aria2Fetcher] = []
+
+    def fetcher(self, listener: ProgressListener | None = None) -> Downloader:
+        """A fetcher reporting to ``listener``; all of them share limits' settings, the
+        store and (with aria2) the daemon."""
+        if self.settings.fetch_backend != "aria2":
+            return native_fetcher(self.settings, self.store, self.transport, listener)
         from ferry.fetch.aria2 import Aria2Fetcher
 
-        async with Aria2Fetcher(
-            store,
+        settings = self.settings
+        fetcher = Aria2Fetcher(
+            self.store,
             binary=settings.aria2_binary,
             state_dir=settings.aria2_dir,
             concurrency=settings.concurrency,
@@ -108,11 +124,35 @@ async def open_fetcher(
             listener=listener,
             segmenting=Segmenting(settings.segments, settings.segment_min_size),
             rate_limit=settings.limit_rate or None,
-            cert=cert,
-            proxy=proxy,
+            cert=self._cert,
+            proxy=self._proxy,
             timeout=settings.timeout,
             mirrors=settings.mirrors,
-        ) as fetcher:
-            yield fetcher
-        return
-    yield native_fetcher(settings, store, session, listener)
+            # The first fetcher owns the daemon; the others follow their files in it.
+            daemon=self._aria2[0].daemon if self._aria2 else None,
+        )
+        self._aria2.append(fetcher)
+        return fetcher
+
+    async def aclose(self) -> None:
+        # The daemon's owner last: the others stop following their files first.
+        for fetcher in reversed(self._aria2):
+            await fetcher.aclose()
+        self._aria2.clear()
+
+
+@asynccontextmanager
+async def open_downloads(
+    settings: Settings,
+    store: ContentStore,
+    *,
+    cert: Path | None = None,
+    proxy: str | None = None,
+) -> AsyncIterator[Downloads]:
+    """The :class:`Downloads` of one run, closed (daemon stopped) on exit."""
+    async with open_transport(settings, cert=cert, proxy=proxy) as transport:
+        downloads = Downloads(settings, store, transport, cert=cert, proxy=proxy)
+        try:
+            yield downloads
+        finally:
+            await downloads.aclose()

@@ -8,7 +8,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from ferry.errors import UsageError
-from ferry.fetch.backends import open_fetcher, open_transport
+from ferry.fetch.backends import open_downloads
 from ferry.fetch.inputfile import parse_input_file
 from ferry.fetch.progress import ProgressListener
 from ferry.fetch.request import FetchReport, FetchRequest
@@ -110,13 +110,8 @@ async def run_downloads(
     settings: Settings, requests: list[FetchRequest], listener: ProgressListener
 ) -> FetchReport:
     store = ContentStore(settings.blob_dir)
-    async with (
-        open_transport(settings, cert=settings.cert, proxy=settings.proxy) as session,
-        open_fetcher(
-            settings, store, session, listener, cert=settings.cert, proxy=settings.proxy
-        ) as fetcher,
-    ):
-        return await fetcher.fetch_all(requests)
+    async with open_downloads(settings, store, cert=settings.cert, proxy=settings.proxy) as dl:
+        return await dl.fetcher(listener).fetch_all(requests)
 
 
 def run(

@@ -13,7 +13,7 @@ from ferry.ecosystems.npm.npmcli import find_npm
 from ferry.ecosystems.npm.resolver import NpmContext, resolve_npm
 from ferry.ecosystems.npm.sources import discover_npm_sources
 from ferry.fetch import FetchReport, FetchRequest
-from ferry.fetch.backends import native_fetcher, open_transport
+from ferry.fetch.backends import open_downloads
 from ferry.fetch.http import build_client
 from ferry.fetch.progress import NullProgress, ProgressListener
 from ferry.manifests.npm import NpmInput, parse_npm_manifests
@@ -26,6 +26,7 @@ from ferry.targets import NodeTarget
 async def open_npm_context(settings: Settings) -> AsyncIterator[NpmContext]:
     npm = find_npm(settings.npm_binary)
     sources = await asyncio.to_thread(discover_npm_sources, settings, npm)
+    store = ContentStore(settings.blob_dir)
     async with (
         build_client(
             cert=sources.cafile,
@@ -34,14 +35,14 @@ async def open_npm_context(settings: Settings) -> AsyncIterator[NpmContext]:
             max_connections=max(settings.concurrency, 8),
             http2=settings.http2,
         ) as client,
-        open_transport(settings, cert=sources.cafile, proxy=sources.proxy) as downloads,
+        open_downloads(settings, store, cert=sources.cafile, proxy=sources.proxy) as downloads,
     ):
         yield NpmContext(
             npm,
             sources,
             settings.npm_cache_dir,
             client,
-            ContentStore(settings.blob_dir),
+            store,
             concurrency=settings.concurrency,
             downloads=downloads,
         )
@@ -95,14 +96,12 @@ async def fetch_tarballs(
 ) -> NpmFetched:
     requests = tarball_requests(resolution)
     if ctx.downloads is not None:
-        fetcher = native_fetcher(settings, ctx.store, ctx.downloads, listener or NullProgress())
-        report = await fetcher.fetch_all(requests)
+        report = await ctx.downloads.fetcher(listener or NullProgress()).fetch_all(requests)
     else:
-        async with open_transport(
-            settings, cert=ctx.sources.cafile, proxy=ctx.sources.proxy
+        async with open_downloads(
+            settings, ctx.store, cert=ctx.sources.cafile, proxy=ctx.sources.proxy
         ) as downloads:
-            fetcher = native_fetcher(settings, ctx.store, downloads, listener or NullProgress())
-            report = await fetcher.fetch_all(requests)
+            report = await downloads.fetcher(listener or NullProgress()).fetch_all(requests)
     by_key = {r.request.key: r.path for r in report.results}
     paths: dict[str, Path] = {}
     for pkg in resolution.packages:

@@ -21,11 +21,10 @@ from ferry.ecosystems.pypi.resolver import ResolveContext, annotate, choose, res
 from ferry.ecosystems.pypi.sources import IndexSources, discover_sources
 from ferry.ecosystems.pypi.uv import find_uv
 from ferry.errors import ExitCode, FerryError
-from ferry.fetch import Fetcher, FetchReport, FetchRequest
-from ferry.fetch.backends import native_fetcher, open_transport
+from ferry.fetch import FetchReport, FetchRequest
+from ferry.fetch.backends import Downloader, Downloads, open_downloads
 from ferry.fetch.http import build_client
 from ferry.fetch.progress import NullProgress, ProgressListener
-from ferry.fetch.wire import Wire
 from ferry.manifests import RUNTIME_ONLY, parse_manifests
 from ferry.manifests.model import PythonInput, Selection
 from ferry.settings import Settings
@@ -90,7 +89,7 @@ class Session:
         settings: Settings,
         sources: IndexSources,
         client: httpx.AsyncClient,
-        downloads: Wire | httpx.AsyncClient,
+        downloads: Downloads,
         store: ContentStore,
     ) -> None:
         self.settings = settings
@@ -104,8 +103,8 @@ class Session:
         # fetched by this run, not as found in the cache, when the bundle is made.
         self.fetched_during_resolve: dict[str, int] = {}
 
-    def make_fetcher(self, listener: ProgressListener | None = None) -> Fetcher:
-        return native_fetcher(self.settings, self.store, self.downloads, listener)
+    def make_fetcher(self, listener: ProgressListener | None = None) -> Downloader:
+        return self.downloads.fetcher(listener)
 
     async def get_file(self, file: ArtifactFile, name: str) -> Path:
         result = await self.fetcher.fetch_one(
@@ -144,7 +143,7 @@ async def open_session(settings: Settings, sources: IndexSources) -> AsyncIterat
             max_connections=max(settings.concurrency, 8),
             http2=settings.http2,
         ) as client,
-        open_transport(settings, cert=sources.cert, proxy=sources.proxy) as downloads,
+        open_downloads(settings, store, cert=sources.cert, proxy=sources.proxy) as downloads,
     ):
         yield Session(settings, sources, client, downloads, store)
 

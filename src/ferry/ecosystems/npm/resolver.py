@@ -17,7 +17,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import httpx
@@ -28,11 +28,13 @@ from ferry.ecosystems.npm.npmcli import run_npm
 from ferry.ecosystems.npm.semver import ranges_fit
 from ferry.ecosystems.npm.sources import NpmSources
 from ferry.errors import FetchError
-from ferry.fetch.wire import Wire
 from ferry.manifests.npm import NpmInput
 from ferry.problems import Problem
 from ferry.store.cas import ContentStore
 from ferry.targets import NodeTarget
+
+if TYPE_CHECKING:
+    from ferry.fetch.backends import Downloads
 
 
 @dataclass(frozen=True)
@@ -43,8 +45,8 @@ class NpmContext:
     client: httpx.AsyncClient
     store: ContentStore
     concurrency: int = 8
-    # Tarballs stream over the download engine's own session (see ferry.fetch.session).
-    downloads: Wire | httpx.AsyncClient | None = None
+    # Tarballs go through the run's download backend (see ferry.fetch.backends).
+    downloads: Downloads | None = None
 
 
 @dataclass(frozen=True)
