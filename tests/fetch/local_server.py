@@ -95,6 +95,7 @@ class Seen:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 1024  # see tests/support/served.py
     routes: dict[str, Route]
     hits: Counter[str]
     seen: list[Seen]

@@ -12,10 +12,17 @@ from types import TracebackType
 from typing import Self
 
 
+class _Server(ThreadingHTTPServer):
+    # socketserver's default backlog is 5: a client opening more connections at once has
+    # its SYNs dropped and waits a second to retry (seen as TcpExtListenOverflows), which
+    # a real index never makes anyone do.
+    request_queue_size = 1024
+
+
 class ServedOnLoopback:
     def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
         # Bind now (port 0 → ephemeral) so `.base` and file URLs are known before start().
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server = _Server(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True  # a hung client must never keep pytest alive
         self._thread: threading.Thread | None = None
         self._closed = False
