@@ -311,8 +311,6 @@ class _State:
     # (name, version) → (times left, status); version None means the packument.
     failures: dict[tuple[str, str | None], tuple[int, int]] = field(default_factory=dict)
     delay: float = 0.0
-    log: list[tuple[str, str]] = field(default_factory=list)
-    headers: list[dict[str, str]] = field(default_factory=list)
 
 
 def _now() -> str:
@@ -516,48 +514,11 @@ class LocalRegistry(ServedOnLoopback):
         with self._lock:
             self._state.delay = seconds
 
-    # -- request log
-
-    @property
-    def requests(self) -> list[tuple[str, str]]:
-        """(method, path) of every request so far, in arrival order; a copy.
-
-        Paths are logged as sent (percent-escapes kept, query dropped), because how a client
-        spells a scoped name (`/@s%2fname` vs `/@s/name`) is itself worth asserting on.
-        """
-        with self._lock:
-            return list(self._state.log)
-
-    def request_headers(
-        self, path_prefix: str = "/", method: str | None = None
-    ) -> list[dict[str, str]]:
-        """Headers (lower-cased names) of the logged requests matching, in order."""
-        with self._lock:
-            return [
-                dict(h)
-                for (m, p), h in zip(self._state.log, self._state.headers, strict=True)
-                if p.startswith(path_prefix) and (method is None or m == method)
-            ]
-
-    def count(self, path_prefix: str, method: str | None = None) -> int:
-        with self._lock:
-            return sum(
-                1
-                for m, p in self._state.log
-                if p.startswith(path_prefix) and (method is None or m == method)
-            )
-
-    def clear_log(self) -> None:
-        with self._lock:
-            self._state.log.clear()
-            self._state.headers.clear()
-
     # -- used by the handler (all state access goes through the lock)
 
     def _record_request(self, method: str, path: str, headers: Message) -> float:
+        self.log_request(method, path, headers)
         with self._lock:
-            self._state.log.append((method, path))
-            self._state.headers.append({k.lower(): v for k, v in headers.items()})
             return self._state.delay
 
     def _take_failure(self, name: str, version: str | None) -> int | None:

@@ -426,8 +426,6 @@ class _State:
     corrupt: set[str] = field(default_factory=set)
     failures: dict[str, tuple[int, int]] = field(default_factory=dict)
     delay: float = 0.0
-    log: list[tuple[str, str]] = field(default_factory=list)
-    headers: list[dict[str, str]] = field(default_factory=list)  # one per log entry
 
 
 def _read_core_metadata(path: Path) -> bytes | None:
@@ -533,44 +531,11 @@ class LocalIndex(ServedOnLoopback):
         with self._lock:
             self._state.delay = seconds
 
-    # -- request log
-
-    @property
-    def requests(self) -> list[tuple[str, str]]:
-        """(method, path) of every request so far, in arrival order; a copy."""
-        with self._lock:
-            return list(self._state.log)
-
-    def count(self, path_prefix: str, method: str | None = None) -> int:
-        with self._lock:
-            return sum(
-                1
-                for m, p in self._state.log
-                if p.startswith(path_prefix) and (method is None or m == method)
-            )
-
-    def request_headers(
-        self, path_prefix: str = "/", method: str | None = None
-    ) -> list[dict[str, str]]:
-        """Headers (lower-cased names) of the logged requests matching, in order."""
-        with self._lock:
-            return [
-                dict(h)
-                for (m, p), h in zip(self._state.log, self._state.headers, strict=True)
-                if p.startswith(path_prefix) and (method is None or m == method)
-            ]
-
-    def clear_log(self) -> None:
-        with self._lock:
-            self._state.log.clear()
-            self._state.headers.clear()
-
     # -- used by the handler (all state access goes through the lock)
 
     def _record_request(self, method: str, path: str, headers: Message) -> float:
+        self.log_request(method, path, headers)
         with self._lock:
-            self._state.log.append((method, path))
-            self._state.headers.append({k.lower(): v for k, v in headers.items()})
             return self._state.delay
 
     def _projects(self) -> dict[str, list[_Entry]]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Self
@@ -20,7 +21,12 @@ class _Server(ThreadingHTTPServer):
 
 
 class ServedOnLoopback:
+    """The server, and the log of what it was asked (:attr:`requests`, in arrival order)."""
+
     def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        self._log_lock = threading.Lock()
+        self._log: list[tuple[str, str]] = []
+        self._log_headers: list[dict[str, str]] = []
         # Bind now (port 0 → ephemeral) so `.base` and file URLs are known before start().
         self._server = _Server(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True  # a hung client must never keep pytest alive
@@ -42,6 +48,47 @@ class ServedOnLoopback:
     def untrack(self, conn: socket.socket) -> None:
         with self._conns_lock:
             self._conns.discard(conn)
+
+    # -- request log
+
+    @property
+    def requests(self) -> list[tuple[str, str]]:
+        """(method, path) of every request so far, in arrival order; a copy.
+
+        Paths are logged as sent (percent-escapes kept, query dropped), because how a client
+        spells a name (`/@s%2fname` vs `/@s/name`) is itself worth asserting on.
+        """
+        with self._log_lock:
+            return list(self._log)
+
+    def request_headers(
+        self, path_prefix: str = "/", method: str | None = None
+    ) -> list[dict[str, str]]:
+        """Headers (lower-cased names) of the logged requests matching, in order."""
+        with self._log_lock:
+            return [
+                dict(h)
+                for (m, p), h in zip(self._log, self._log_headers, strict=True)
+                if p.startswith(path_prefix) and (method is None or m == method)
+            ]
+
+    def count(self, path_prefix: str, method: str | None = None) -> int:
+        with self._log_lock:
+            return sum(
+                1
+                for m, p in self._log
+                if p.startswith(path_prefix) and (method is None or m == method)
+            )
+
+    def clear_log(self) -> None:
+        with self._log_lock:
+            self._log.clear()
+            self._log_headers.clear()
+
+    def log_request(self, method: str, path: str, headers: Message) -> None:
+        with self._log_lock:
+            self._log.append((method, path))
+            self._log_headers.append({k.lower(): v for k, v in headers.items()})
 
     def start(self) -> Self:
         if self._closed:
