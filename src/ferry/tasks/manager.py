@@ -236,8 +236,13 @@ class TaskManager:
         running = self._running.pop(task_id, None)
         if running is not None:
             running.cancel()
-        removed = await asyncio.to_thread(self.repo.delete, task_id)
+            # Its files go next: wait until it has stopped writing them.
+            await asyncio.gather(running, return_exceptions=True)
+        # Files first, then the record: once the API says 404 nothing of the task is left,
+        # and a crash in between leaves a record the next sweep removes, never files that
+        # no record points to.
         await asyncio.to_thread(shutil.rmtree, self.task_dir(task_id), True)
+        removed = await asyncio.to_thread(self.repo.delete, task_id)
         self.progress.pop(task_id, None)
         self.hub.forget(task_id)
         return bool(removed)
