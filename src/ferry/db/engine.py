@@ -14,6 +14,8 @@ and read (and ``ruff format``) what it writes into ``migrations/versions``.
 
 from __future__ import annotations
 
+import sqlite3
+import time
 import zlib
 from pathlib import Path
 from typing import Any
@@ -57,13 +59,31 @@ def make_engine(url: str | URL) -> Engine:
 def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     try:
-        # WAL: readers (the API listing tasks) never block the writer (a task moving on).
-        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         # Off by default in SQLite; ON DELETE CASCADE of transitions depends on it.
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        _use_wal(cursor)
     finally:
         cursor.close()
+
+
+def _use_wal(cursor: Any) -> None:
+    """WAL: readers (the API listing tasks) never block the writer (a task moving on).
+
+    Switching a new database to WAL needs it to itself, and SQLite answers "database is
+    locked" at once, without its busy handler, when another connection is opening it at
+    the same moment (two Ferry processes starting together: 1 start in 5 failed so). The
+    mode is stored in the file, so only the first switch can meet this; it is retried.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+        time.sleep(0.01)
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
