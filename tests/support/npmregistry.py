@@ -43,13 +43,11 @@ body) happens only when audit is on; nothing else (no ping, no login) is request
 from __future__ import annotations
 
 import base64
-import contextlib
 import gzip
 import hashlib
 import io
 import json
 import re
-import socket
 import tarfile
 import threading
 import time
@@ -63,7 +61,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
-from support.served import ServedOnLoopback
+from support.served import LoopbackHandler, ServedOnLoopback
 
 __all__ = [
     "ABBREVIATED",
@@ -517,7 +515,7 @@ class LocalRegistry(ServedOnLoopback):
     # -- used by the handler (all state access goes through the lock)
 
     def _record_request(self, method: str, path: str, headers: Message) -> float:
-        self.log_request(method, path, headers)
+        self.record_request(method, path, headers)
         with self._lock:
             return self._state.delay
 
@@ -648,7 +646,6 @@ def _has_install_script(manifest: Mapping[str, Any]) -> bool:
 
 # --------------------------------------------------------------------------- the server
 
-_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 _NOT_FOUND = b'{"error":"Not found"}'
 _AUDIT_QUICK = {
     "actions": [],
@@ -684,27 +681,9 @@ def _route(raw_path: str) -> tuple[str, list[str]] | None:
 
 
 def _make_handler(registry: LocalRegistry) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        # HTTP/1.1 so clients reuse connections as they would against a real registry;
-        # every response therefore carries Content-Length.
-        protocol_version = "HTTP/1.1"
+    class Handler(LoopbackHandler):
+        served = registry
         server_version = "FerryTestNpmRegistry/1.0"
-        timeout = 30  # idle keep-alive sockets go away instead of pinning threads
-
-        def setup(self) -> None:
-            super().setup()
-            # Headers and body go out in separate writes; with Nagle on, the body waits for
-            # the client's delayed ACK (~40 ms per response), which adds up across tests.
-            with contextlib.suppress(OSError):
-                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            registry.track(self.connection)
-
-        def finish(self) -> None:
-            registry.untrack(self.connection)
-            super().finish()
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass  # keep pytest output clean; the structured log is registry.requests
 
         def do_HEAD(self) -> None:
             self._handle(head=True)
@@ -819,32 +798,7 @@ def _make_handler(registry: LocalRegistry) -> type[BaseHTTPRequestHandler]:
             kind = "application/octet-stream"
             # Tarballs never change under a URL, which is what lets caches keep them.
             cache = {"Cache-Control": "public, immutable, max-age=31557600"}
-            rng = self.headers.get("Range")
-            match = _RANGE.fullmatch(rng.strip()) if rng else None
-            if match and (match[1] or match[2]):
-                size = len(data)
-                if match[1]:
-                    start = int(match[1])
-                    end = min(int(match[2]), size - 1) if match[2] else size - 1
-                else:  # suffix range: the last N bytes
-                    start, end = max(size - int(match[2]), 0), size - 1
-                if start >= size or start > end:
-                    return self._send(
-                        HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE,
-                        b"",
-                        head=head,
-                        extra={"Content-Range": f"bytes */{size}"},
-                    )
-                return self._send(
-                    HTTPStatus.PARTIAL_CONTENT,
-                    data[start : end + 1],
-                    kind,
-                    head=head,
-                    etag=etag,
-                    extra={**cache, "Content-Range": f"bytes {start}-{end}/{size}"},
-                )
-            # A Range we do not understand (e.g. multi-range) is ignored: full 200, per RFC.
-            self._send(200, data, kind, head=head, etag=etag, extra=cache)
+            self.send_file(data, kind, head=head, etag=etag, extra=cache)
 
         def _injected(self, status: int) -> None:
             self._json(status, json.dumps({"error": f"injected {status}"}).encode(), head=False)
@@ -862,19 +816,6 @@ def _make_handler(registry: LocalRegistry) -> type[BaseHTTPRequestHandler]:
             etag: str | None = None,
             extra: Mapping[str, str] | None = None,
         ) -> None:
-            self.send_response(status)
-            if status != HTTPStatus.NOT_MODIFIED:
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
-            if etag:
-                self.send_header("ETag", etag)
-            if status in (200, 206) and content_type == "application/octet-stream":
-                self.send_header("Accept-Ranges", "bytes")
-            for key, value in (extra or {}).items():
-                self.send_header(key, value)
-            self.end_headers()
-            if not head and body:
-                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                    self.wfile.write(body)
+            self.send_body(status, body, content_type, head=head, etag=etag, extra=extra)
 
     return Handler

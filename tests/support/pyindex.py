@@ -33,7 +33,6 @@ Factory fixture pattern (the lead's conftest registers the real one)::
 from __future__ import annotations
 
 import base64
-import contextlib
 import csv
 import gzip
 import hashlib
@@ -64,7 +63,7 @@ from packaging.utils import (
 )
 from packaging.version import Version
 
-from support.served import ServedOnLoopback
+from support.served import LoopbackHandler, ServedOnLoopback
 
 __all__ = [
     "BACKEND_MODULE",
@@ -534,7 +533,7 @@ class LocalIndex(ServedOnLoopback):
     # -- used by the handler (all state access goes through the lock)
 
     def _record_request(self, method: str, path: str, headers: Message) -> float:
-        self.log_request(method, path, headers)
+        self.record_request(method, path, headers)
         with self._lock:
             return self._state.delay
 
@@ -649,27 +648,10 @@ def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
-
-
 def _make_handler(index: LocalIndex) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        # HTTP/1.1 so clients reuse connections as they would against a real index; every
-        # response therefore carries Content-Length.
-        protocol_version = "HTTP/1.1"
+    class Handler(LoopbackHandler):
+        served = index
         server_version = "FerryTestIndex/1.0"
-        timeout = 30  # idle keep-alive sockets go away instead of pinning threads
-
-        def setup(self) -> None:
-            super().setup()
-            index.track(self.connection)
-
-        def finish(self) -> None:
-            index.untrack(self.connection)
-            super().finish()
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass  # keep pytest output clean; the structured log is index.requests
 
         def do_HEAD(self) -> None:
             self._handle(head=True)
@@ -729,32 +711,7 @@ def _make_handler(index: LocalIndex) -> type[BaseHTTPRequestHandler]:
             kind = "application/octet-stream"
             if filename.endswith(".metadata"):
                 kind = "text/plain; charset=utf-8"
-            rng = self.headers.get("Range")
-            match = _RANGE.fullmatch(rng.strip()) if rng else None
-            if match and (match[1] or match[2]):
-                size = len(data)
-                if match[1]:
-                    start = int(match[1])
-                    end = min(int(match[2]), size - 1) if match[2] else size - 1
-                else:  # suffix range: the last N bytes
-                    start, end = max(size - int(match[2]), 0), size - 1
-                if start >= size or start > end:
-                    return self._send(
-                        HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE,
-                        b"",
-                        head=head,
-                        extra={"Content-Range": f"bytes */{size}"},
-                    )
-                return self._send(
-                    HTTPStatus.PARTIAL_CONTENT,
-                    data[start : end + 1],
-                    kind,
-                    head=head,
-                    etag=etag,
-                    extra={"Content-Range": f"bytes {start}-{end}/{size}"},
-                )
-            # A Range we do not understand (e.g. multi-range) is ignored: full 200, per RFC.
-            self._send(200, data, kind, head=head, etag=etag)
+            self.send_file(data, kind, head=head, etag=etag)
 
         def _redirect(self, location: str) -> None:
             self.send_response(HTTPStatus.MOVED_PERMANENTLY)
@@ -771,23 +728,10 @@ def _make_handler(index: LocalIndex) -> type[BaseHTTPRequestHandler]:
             head: bool,
             vary: bool = False,
             etag: str | None = None,
-            extra: Mapping[str, str] | None = None,
         ) -> None:
-            self.send_response(status)
-            if status != HTTPStatus.NOT_MODIFIED:
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
-            if vary:
-                self.send_header("Vary", "Accept")
-            if etag:
-                self.send_header("ETag", etag)
-            if status in (200, 206):
-                self.send_header("Accept-Ranges", "bytes")
-            for key, value in (extra or {}).items():
-                self.send_header(key, value)
-            self.end_headers()
-            if not head and body:
-                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                    self.wfile.write(body)
+            extra = {"Vary": "Accept"} if vary else None
+            self.send_body(
+                status, body, content_type, head=head, etag=etag, extra=extra, ranges=True
+            )
 
     return Handler

@@ -5,12 +5,17 @@ context manager, whose stop also ends open keep-alive connections."""
 from __future__ import annotations
 
 import contextlib
+import re
 import socket
 import threading
+from collections.abc import Mapping
 from email.message import Message
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Self
+
+_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 
 
 class _Server(ThreadingHTTPServer):
@@ -85,7 +90,7 @@ class ServedOnLoopback:
             self._log.clear()
             self._log_headers.clear()
 
-    def log_request(self, method: str, path: str, headers: Message) -> None:
+    def record_request(self, method: str, path: str, headers: Message) -> None:
         with self._log_lock:
             self._log.append((method, path))
             self._log_headers.append({k.lower(): v for k, v in headers.items()})
@@ -128,3 +133,91 @@ class ServedOnLoopback:
     @property
     def base(self) -> str:
         return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+
+class LoopbackHandler(BaseHTTPRequestHandler):
+    """What both servers' handlers share: keep-alive HTTP/1.1 on tracked connections,
+    no access log on stderr, and how a response or a byte range of a file is sent."""
+
+    # HTTP/1.1 so clients reuse connections as they would against a real server; every
+    # response therefore carries Content-Length.
+    protocol_version = "HTTP/1.1"
+    timeout = 30  # idle keep-alive sockets go away instead of pinning threads
+    served: ServedOnLoopback  # set by each server's handler class
+
+    def setup(self) -> None:
+        super().setup()
+        self.served.track(self.connection)
+
+    def finish(self) -> None:
+        self.served.untrack(self.connection)
+        super().finish()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass  # keep pytest output clean; the structured log is served.requests
+
+    def send_body(
+        self,
+        status: int,
+        body: bytes,
+        content_type: str,
+        *,
+        head: bool,
+        etag: str | None = None,
+        extra: Mapping[str, str] | None = None,
+        ranges: bool = False,
+    ) -> None:
+        """``ranges``: say ``Accept-Ranges: bytes`` on a 200 or 206."""
+        self.send_response(status)
+        if status != HTTPStatus.NOT_MODIFIED:
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+        if etag:
+            self.send_header("ETag", etag)
+        if ranges and status in (200, 206):
+            self.send_header("Accept-Ranges", "bytes")
+        for key, value in (extra or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        if not head and body:
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                self.wfile.write(body)
+
+    def send_file(
+        self,
+        data: bytes,
+        content_type: str,
+        *,
+        head: bool,
+        etag: str | None,
+        extra: Mapping[str, str] | None = None,
+    ) -> None:
+        """``data`` whole, or the single byte range the request asks for (206, or 416
+        past the end); a Range not understood (e.g. several ranges) gets the whole file."""
+        rng = self.headers.get("Range")
+        match = _RANGE.fullmatch(rng.strip()) if rng else None
+        if match and (match[1] or match[2]):
+            size = len(data)
+            if match[1]:
+                start = int(match[1])
+                end = min(int(match[2]), size - 1) if match[2] else size - 1
+            else:  # suffix range: the last N bytes
+                start, end = max(size - int(match[2]), 0), size - 1
+            if start >= size or start > end:
+                return self.send_body(
+                    HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE,
+                    b"",
+                    content_type,
+                    head=head,
+                    extra={"Content-Range": f"bytes */{size}"},
+                )
+            return self.send_body(
+                HTTPStatus.PARTIAL_CONTENT,
+                data[start : end + 1],
+                content_type,
+                head=head,
+                etag=etag,
+                extra={**(extra or {}), "Content-Range": f"bytes {start}-{end}/{size}"},
+                ranges=True,
+            )
+        self.send_body(200, data, content_type, head=head, etag=etag, extra=extra, ranges=True)
