@@ -1,4 +1,5 @@
-"""Shared fixtures: an isolated environment, and a local package index with real files."""
+"""Shared fixtures: an isolated environment, a local package index and npm registry with
+real files, and the scripted server the download tests use."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from ferry.settings import Settings, load_settings
+from fetch.local_server import LocalServer
 from support.npmregistry import LocalRegistry, build_tarball
 from support.pyindex import Artifact, LocalIndex, build_backend_wheel, build_sdist, build_wheel
 
@@ -81,6 +83,16 @@ def _publish_apps(index: LocalIndex, dist: Path) -> None:
             dist, "sdistonly", "1.0", requires_dist=["dep"], build_requires=["ferry-test-backend"]
         )
     )
+
+
+@pytest.fixture
+def server() -> Iterator[LocalServer]:
+    """The scripted server of the fetch tests (faults, ranges, pacing) on 127.0.0.1."""
+    srv = LocalServer()
+    try:
+        yield srv
+    finally:
+        srv.close()
 
 
 @pytest.fixture

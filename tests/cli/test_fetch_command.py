@@ -14,7 +14,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,15 +21,6 @@ import pytest
 from ferry.cli.main import main
 from ferry.errors import ExitCode
 from fetch.local_server import LocalServer, Route
-
-
-@pytest.fixture
-def server() -> Iterator[LocalServer]:
-    srv = LocalServer()
-    try:
-        yield srv
-    finally:
-        srv.close()
 
 
 @pytest.fixture

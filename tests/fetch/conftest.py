@@ -1,4 +1,4 @@
-"""Fixtures: a scripted local HTTP server, a store in tmp_path, the real client."""
+"""Fixtures: a store in tmp_path, the real client (the scripted server is in tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -14,15 +14,6 @@ from ferry.fetch import Fetcher, open_session
 from ferry.fetch.wire import AiohttpWire
 from ferry.store import ContentStore
 from fetch.local_server import LocalServer
-
-
-@pytest.fixture
-def server() -> Iterator[LocalServer]:
-    srv = LocalServer()
-    try:
-        yield srv
-    finally:
-        srv.close()
 
 
 @pytest.fixture
