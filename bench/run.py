@@ -413,9 +413,9 @@ def _env_pair(value: str) -> tuple[str, str]:
     return key, val
 
 
-def main(argv: list[str] | None = None) -> int:
-    scenarios = load_scenarios()
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def common_parser(doc: str, scenarios: list[str], env_example: str) -> argparse.ArgumentParser:
+    """The options every bench shares (bench/run.py, bench/run_npm.py)."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=3, help="cold rounds per scenario (3)")
     parser.add_argument(
         "--scenario",
@@ -432,34 +432,65 @@ def main(argv: list[str] | None = None) -> int:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="extra environment for Ferry runs, e.g. FERRY_CONCURRENCY=4 (repeatable)",
+        help=f"extra environment for Ferry runs, e.g. {env_example} (repeatable)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary directories")
-    args = parser.parse_args(argv)
-    if args.rounds < 1:
-        parser.error("--rounds must be at least 1")
+    return parser
 
+
+def venv_ferry(parser: argparse.ArgumentParser) -> tuple[Path, Path]:
+    """The venv's python and ferry (the Ferry under test)."""
     venv_bin = REPO / ".venv" / "bin"
     python = venv_bin / "python" if (venv_bin / "python").exists() else Path(sys.executable)
     ferry = python.parent / "ferry"
     if not ferry.exists():
         parser.error(f"{ferry} not found: install Ferry into the venv first")
+    return python, ferry
+
+
+def workspace(prefix: str) -> tuple[Path, Path, Path]:
+    """A fresh log directory under bench/out/, a scratch directory, and in it an empty
+    Ferry settings file (no user settings leak into a run)."""
+    logs = OUT_ROOT / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    logs.mkdir(parents=True)
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    config = work / "empty-ferry.toml"
+    config.write_text("")
+    return logs, work, config
+
+
+def say(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def publish(report: str, raw: dict[str, Any], logs: Path, what: str) -> list[Any]:
+    """Print the report, keep it and the raw results in ``logs``; the failed runs."""
+    print(report)
+    (logs / "results.json").write_text(json.dumps(raw, indent=2) + "\n")
+    (logs / "report.md").write_text(report)
+    say(f"{what} in {logs.relative_to(REPO)}")
+    failed = [r for r in raw["runs"] if not r["ok"]]
+    for r in failed:
+        say(f"FAILED: {r['scenario']} round {r['round']} {r['tool']}: {r['error']}")
+    return failed
+
+
+def main(argv: list[str] | None = None) -> int:
+    scenarios = load_scenarios()
+    parser = common_parser(__doc__ or "", list(scenarios), "FERRY_CONCURRENCY=4")
+    args = parser.parse_args(argv)
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
+
+    python, ferry = venv_ferry(parser)
     chosen = [scenarios[n] for n in (args.scenario or sorted(scenarios))]
     extra_env = dict(args.ferry_env)
 
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    logs = OUT_ROOT / stamp
-    logs.mkdir(parents=True)
-    work = Path(tempfile.mkdtemp(prefix="ferry-bench-"))
-    config = work / "empty-ferry.toml"
-    config.write_text("")
+    logs, work, config = workspace("ferry-bench-")
     cmdline = " ".join([".venv/bin/python", "bench/run.py", *(argv or sys.argv[1:])])
     info = machine_info(python, ferry)
     if extra_env:
         info["ferry extra env"] = " ".join(f"{k}={v}" for k, v in extra_env.items())
-
-    def say(msg: str) -> None:
-        print(msg, file=sys.stderr, flush=True)
 
     runs: list[Run] = []
     summaries: list[dict[str, Any]] = []
@@ -517,15 +548,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             shutil.rmtree(work, ignore_errors=True)
 
-    report = render(summaries, runs, info, cmdline)
-    print(report)
     raw = {"info": info, "summaries": summaries, "runs": [asdict(r) for r in runs]}
-    (logs / "results.json").write_text(json.dumps(raw, indent=2) + "\n")
-    (logs / "report.md").write_text(report)
-    say(f"logs and results.json in {logs.relative_to(REPO)}")
-    failed = [r for r in runs if not r.ok]
-    for r in failed:
-        say(f"FAILED: {r.scenario} round {r.round} {r.tool}: {r.error}")
+    failed = publish(render(summaries, runs, info, cmdline), raw, logs, "logs and results.json")
     return 1 if failed else 0
 
 

@@ -10,7 +10,6 @@ PATH. See bench/README.md.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import os
@@ -18,7 +17,6 @@ import platform
 import shutil
 import subprocess
 import sys
-import tempfile
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,17 +26,20 @@ from urllib.parse import urlsplit
 # bench/ is sys.path[0] when this file is run as a script: share run.py's helpers.
 from run import (
     MB,
-    OUT_ROOT,
     REPO,
-    _env_pair,
     _mb,
     _median,
     _output,
     _run,
     _s,
     _tail,
+    common_parser,
+    publish,
     redact,
+    say,
     source_fingerprint,
+    venv_ferry,
+    workspace,
 )
 
 BENCH = Path(__file__).resolve().parent
@@ -604,32 +605,13 @@ def render_probe(name: str, probe: dict[str, Any]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     scenarios = load_scenarios()
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=3, help="cold rounds per scenario (3)")
-    parser.add_argument(
-        "--scenario",
-        action="append",
-        choices=sorted(scenarios),
-        help="run only this scenario (repeatable; default: all)",
-    )
-    parser.add_argument(
-        "--timeout", type=float, default=240.0, help="seconds per command before it fails (240)"
-    )
-    parser.add_argument(
-        "--ferry-env",
-        type=_env_pair,
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="extra environment for Ferry runs, e.g. FERRY_CONCURRENCY=32 (repeatable)",
-    )
+    parser = common_parser(__doc__ or "", list(scenarios), "FERRY_CONCURRENCY=32")
     parser.add_argument(
         "--no-nores", action="store_true", help="skip the Ferry runs on the lock without URLs"
     )
     parser.add_argument(
         "--no-probe", action="store_true", help="skip the extra instrumented Ferry runs"
     )
-    parser.add_argument("--keep", action="store_true", help="keep the temporary directories")
     args = parser.parse_args(argv)
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
@@ -638,30 +620,18 @@ def main(argv: list[str] | None = None) -> int:
     if shutil.which("npm") is None:
         parser.error("npm is not on PATH")
 
-    venv_bin = REPO / ".venv" / "bin"
-    python = venv_bin / "python" if (venv_bin / "python").exists() else Path(sys.executable)
-    ferry = python.parent / "ferry"
-    if not ferry.exists():
-        parser.error(f"{ferry} not found: install Ferry into the venv first")
+    python, ferry = venv_ferry(parser)
     chosen = [scenarios[n] for n in (args.scenario or sorted(scenarios))]
     extra_env = dict(args.ferry_env)
     registry = machine_registry()
     host = urlsplit(registry).hostname or ""
 
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    logs = OUT_ROOT / stamp
-    logs.mkdir(parents=True)
-    work = Path(tempfile.mkdtemp(prefix="ferry-bench-npm-"))
-    config = work / "empty-ferry.toml"
-    config.write_text("")
+    logs, work, config = workspace("ferry-bench-npm-")
     userconfig = write_userconfig(work / "npmrc", registry)
     cmdline = " ".join([".venv/bin/python", "bench/run_npm.py", *(argv or sys.argv[1:])])
     info = machine_info(ferry, registry)
     if extra_env:
         info["ferry extra env"] = " ".join(f"{k}={v}" for k, v in extra_env.items())
-
-    def say(msg: str) -> None:
-        print(msg, file=sys.stderr, flush=True)
 
     runs: list[Run] = []
     summaries: list[dict[str, Any]] = []
@@ -795,19 +765,13 @@ def main(argv: list[str] | None = None) -> int:
         else:
             shutil.rmtree(work, ignore_errors=True)
 
-    report = render(summaries, runs, info, cmdline)
-    print(report)
     raw = {
         "info": info,
         "summaries": summaries,
         "runs": [{**asdict(r), "keys": len(r.keys)} for r in runs],
     }
-    (logs / "results.json").write_text(json.dumps(raw, indent=2) + "\n")
-    (logs / "report.md").write_text(report)
-    say(f"logs, locks and results.json in {logs.relative_to(REPO)}")
-    failed = [r for r in runs if not r.ok]
-    for r in failed:
-        say(f"FAILED: {r.scenario} round {r.round} {r.tool}: {r.error}")
+    report = render(summaries, runs, info, cmdline)
+    failed = publish(report, raw, logs, "logs, locks and results.json")
     bad = [(s["scenario"], c["text"]) for s in summaries for c in s["checks"] if not c["ok"]]
     for name, text in bad:
         say(f"CHECK FAILED: {name}: {text}")
