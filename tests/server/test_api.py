@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import io
 import json
 import zipfile
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -18,6 +16,7 @@ from asgi_lifespan import LifespanManager
 from db import BACKENDS, fresh_database
 from ferry.server.app import create_app
 from ferry.settings import Settings
+from server import wait_for_status
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -34,15 +33,6 @@ async def api(
             transport = httpx.ASGITransport(app=manager.app)
             async with httpx.AsyncClient(transport=transport, base_url="http://ferry") as client:
                 yield client
-
-
-async def _wait(api: httpx.AsyncClient, task_id: str, *statuses: str) -> dict[str, Any]:
-    for _ in range(600):
-        doc = (await api.get(f"/api/tasks/{task_id}")).json()
-        if doc["status"] in statuses:
-            return doc  # type: ignore[no-any-return]
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"task {task_id} stuck in {doc['status']}")
 
 
 def _files(**named: str | bytes) -> list[tuple[str, tuple[str, bytes, str]]]:
@@ -73,7 +63,7 @@ async def test_create_analyse_download_archive(api: httpx.AsyncClient) -> None:
     task_id = response.json()["task_id"]
     assert response.json()["status"] == "created"
 
-    doc = await _wait(api, task_id, "resolved", "failed")
+    doc = await wait_for_status(api, task_id, "resolved", "failed")
     assert doc["status"] == "resolved", doc["error"]
     raw = (await api.get(f"/api/tasks/{task_id}/dependencies")).text
     assert "/uploads/" not in raw  # origins name the uploaded file, not the server's path
@@ -82,7 +72,7 @@ async def test_create_analyse_download_archive(api: httpx.AsyncClient) -> None:
     assert {p["name"] for p in deps["npm"]["packages"]} == {"app", "lib", "dep"}
 
     assert (await api.post(f"/api/tasks/{task_id}/download")).status_code == 202
-    doc = await _wait(api, task_id, "completed", "failed")
+    doc = await wait_for_status(api, task_id, "completed", "failed")
     assert doc["status"] == "completed", doc["error"]
     assert doc["progress"]["npm"]["completed"] == 3
     assert doc["archive_url"] == f"/api/tasks/{task_id}/archive"
@@ -120,7 +110,7 @@ async def test_wrong_transition_is_409(api: httpx.AsyncClient) -> None:
         data={"options": json.dumps({"platforms": ["win_amd64"], "python_version": "3.12"})},
     )
     task_id = response.json()["task_id"]
-    await _wait(api, task_id, "resolved", "failed")
+    await wait_for_status(api, task_id, "resolved", "failed")
     archive = await api.get(f"/api/tasks/{task_id}/archive")
     assert archive.status_code == 409 and archive.json()["code"] == "task-not-completed"
     assert (await api.post(f"/api/tasks/{task_id}/cancel")).status_code == 200
@@ -135,7 +125,7 @@ async def test_malformed_manifest_fails_with_file_and_line(api: httpx.AsyncClien
         "/api/tasks", files=_files(**{"requirements.txt": "dep\nnot valid !!\n"})
     )
     task_id = response.json()["task_id"]
-    doc = await _wait(api, task_id, "failed")
+    doc = await wait_for_status(api, task_id, "failed")
     assert doc["error"]["code"] == "manifest-invalid"
     assert doc["error"]["file"] == "requirements.txt" and doc["error"]["line"] == 2
 
@@ -194,7 +184,7 @@ async def test_unknown_option_is_a_400(api: httpx.AsyncClient) -> None:
 async def test_delete_removes_files(api: httpx.AsyncClient, npm_settings: Settings) -> None:
     response = await api.post("/api/tasks", files=_files(**{"requirements.txt": "dep==1.0\n"}))
     task_id = response.json()["task_id"]
-    await _wait(api, task_id, "resolved", "failed")
+    await wait_for_status(api, task_id, "resolved", "failed")
     assert (npm_settings.tasks_dir / task_id).is_dir()
     assert (await api.delete(f"/api/tasks/{task_id}")).status_code == 204
     assert not (npm_settings.tasks_dir / task_id).exists()
@@ -210,7 +200,7 @@ async def test_health_and_openapi(api: httpx.AsyncClient) -> None:
 
 async def test_metrics_count_tasks_and_transitions(api: httpx.AsyncClient) -> None:
     response = await api.post("/api/tasks", files=_files(**{"requirements.txt": "dep==1.0\n"}))
-    await _wait(api, response.json()["task_id"], "resolved", "failed")
+    await wait_for_status(api, response.json()["task_id"], "resolved", "failed")
     text = (await api.get("/metrics")).text
     assert "ferry_tasks_created_total 1.0" in text
     assert 'ferry_task_transitions_total{to="resolving"} 1.0' in text
@@ -228,7 +218,7 @@ async def test_auto_download_and_several_pythons(api: httpx.AsyncClient) -> None
         files=_files(**{"requirements.txt": "native\n"}),
         data={"options": json.dumps(options)},
     )
-    doc = await _wait(api, response.json()["task_id"], "completed", "failed")
+    doc = await wait_for_status(api, response.json()["task_id"], "completed", "failed")
     assert doc["status"] == "completed", doc["error"]
     keys = [
         t["target"]["key"]

@@ -21,6 +21,7 @@ from ferry.server.schemas import ProblemDocument, TaskCreated, TaskEventMessage
 from ferry.settings import Settings
 from ferry.tasks.events import TaskEvent
 from ferry.tasks.manager import TaskManager
+from server import wait_for_status
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -38,15 +39,6 @@ async def api(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://ferry") as client:
         yield client
-
-
-async def _wait(api: httpx.AsyncClient, task_id: str, *statuses: str) -> dict[str, Any]:
-    for _ in range(600):
-        doc = (await api.get(f"/api/tasks/{task_id}")).json()
-        if doc["status"] in statuses:
-            return doc  # type: ignore[no-any-return]
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"task {task_id} stuck in {doc['status']}")
 
 
 async def _create(api: httpx.AsyncClient, options: dict[str, Any], **named: str) -> str:
@@ -93,7 +85,7 @@ async def test_task_and_dependency_documents_are_the_stored_json(
     task_id = await _create(
         api, options, **{"requirements.txt": "dep==1.0\nlib==2.0\n", "package.json": package}
     )
-    doc = await _wait(api, task_id, "resolved", "failed")
+    doc = await wait_for_status(api, task_id, "resolved", "failed")
     assert doc["status"] == "resolved", doc["error"]
     await _same_task(api, app, task_id)
 
@@ -104,7 +96,7 @@ async def test_task_and_dependency_documents_are_the_stored_json(
 
     answer = await api.post(f"/api/tasks/{task_id}/download")
     assert answer.status_code == 202 and answer.json()["status"] == "downloading"
-    doc = await _wait(api, task_id, "completed", "failed")
+    doc = await wait_for_status(api, task_id, "completed", "failed")
     assert doc["status"] == "completed", doc["error"]
     assert doc["progress"]["npm"]["completed"] > 0
     await _same_task(api, app, task_id)
@@ -112,7 +104,7 @@ async def test_task_and_dependency_documents_are_the_stored_json(
 
 async def test_a_failed_tasks_error_keeps_every_field(api: httpx.AsyncClient, app: FastAPI) -> None:
     task_id = await _create(api, {}, **{"requirements.txt": "dep\nnot valid !!\n"})
-    doc = await _wait(api, task_id, "failed")
+    doc = await wait_for_status(api, task_id, "failed")
     assert {"code", "message", "file", "line", "reason"} <= set(doc["error"])
     await _same_task(api, app, task_id)
 
@@ -127,7 +119,7 @@ async def test_problem_documents_keep_their_own_fields(api: httpx.AsyncClient) -
     assert parsed.model_dump(mode="json", exclude_unset=True) == body
 
     task_id = await _create(api, {}, **{"requirements.txt": "dep==1.0\n"})
-    await _wait(api, task_id, "resolved", "failed")
+    await wait_for_status(api, task_id, "resolved", "failed")
     refused = (await api.post(f"/api/tasks/{task_id}/resume")).json()
     assert refused["code"] == "task-invalid-transition"
     assert refused["status"] == 409 and refused["task_status"] in ("resolved", "failed")

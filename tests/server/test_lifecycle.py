@@ -14,7 +14,8 @@ from asgi_lifespan import LifespanManager
 from conftest import Dists, Npm
 from ferry.server.app import create_app
 from ferry.settings import Settings
-from server.test_api import _files, _wait
+from server import wait_for_status
+from server.test_api import _files
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -41,7 +42,7 @@ async def _resolved_task(api: httpx.AsyncClient) -> str:
         "/api/tasks", files=_files(**{"package.json": PACKAGE}), data={"options": json.dumps(NODE)}
     )
     task_id: str = response.json()["task_id"]
-    doc = await _wait(api, task_id, "resolved", "failed")
+    doc = await wait_for_status(api, task_id, "resolved", "failed")
     assert doc["status"] == "resolved", doc["error"]
     return task_id
 
@@ -57,7 +58,7 @@ async def test_pause_and_resume(api: httpx.AsyncClient, npmreg: Npm) -> None:
     assert (await api.post(f"/api/tasks/{task_id}/pause")).status_code == 409
     npmreg.registry.delay(0)
     assert (await api.post(f"/api/tasks/{task_id}/resume")).status_code == 202
-    doc = await _wait(api, task_id, "completed", "failed")
+    doc = await wait_for_status(api, task_id, "completed", "failed")
     assert doc["status"] == "completed", doc["error"]
 
 
@@ -65,7 +66,7 @@ async def test_retry_fetches_only_what_failed(api: httpx.AsyncClient, npmreg: Np
     task_id = await _resolved_task(api)
     npmreg.registry.fail("dep", "1.0.0", times=50, status=503)
     await api.post(f"/api/tasks/{task_id}/download")
-    failed = await _wait(api, task_id, "failed", "completed")
+    failed = await wait_for_status(api, task_id, "failed", "completed")
     assert failed["status"] == "failed" and failed["error"]["code"] == "fetch-failed"
     assert [p["name"] for p in failed["progress"]["npm"]["failed_packages"]] == ["dep-1.0.0.tgz"]
     gets_before = {p for m, p in npmreg.registry.requests if p.endswith(".tgz")}
@@ -73,7 +74,7 @@ async def test_retry_fetches_only_what_failed(api: httpx.AsyncClient, npmreg: Np
     npmreg.registry.fail("dep", "1.0.0", times=0)
     npmreg.registry.clear_log()
     assert (await api.post(f"/api/tasks/{task_id}/retry")).status_code == 202
-    done = await _wait(api, task_id, "completed", "failed")
+    done = await wait_for_status(api, task_id, "completed", "failed")
     assert done["status"] == "completed", done["error"]
     fetched = [p for m, p in npmreg.registry.requests if m == "GET" and p.endswith(".tgz")]
     assert fetched == ["/dep/-/dep-1.0.0.tgz"]  # app and lib were kept from the first run
@@ -110,7 +111,7 @@ async def test_unfinished_download_goes_on_after_restart(
         assert status["status"] == "downloading"
     npmreg.registry.delay(0)
     async for api in _client(npm_settings):  # start again: the task resumes by itself
-        doc = await _wait(api, task_id, "completed", "failed")
+        doc = await wait_for_status(api, task_id, "completed", "failed")
         assert doc["status"] == "completed", doc["error"]
 
 
@@ -159,6 +160,6 @@ async def test_a_tasks_bandwidth_limit_reaches_its_downloads(
         files=_files(**{"package.json": PACKAGE}),
         data={"options": json.dumps(options)},
     )
-    doc = await _wait(api, response.json()["task_id"], "completed", "failed")
+    doc = await wait_for_status(api, response.json()["task_id"], "completed", "failed")
     assert doc["status"] == "completed", doc["error"]
     assert float(2 << 20) in seen  # the tarballs were fetched under the task's own limit

@@ -13,7 +13,8 @@ from asgi_lifespan import LifespanManager
 from conftest import Npm
 from ferry.server.app import create_app
 from ferry.settings import Settings
-from server.test_api import _files, _wait
+from server import wait_for_status
+from server.test_api import _files
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -53,7 +54,9 @@ async def test_tasks_queue_beyond_the_limit(npm_settings: Settings, npmreg: Npm)
         assert statuses == ["resolving", "created"]  # the second waits its turn
         npmreg.registry.delay(0)
         for task_id in ids:
-            assert (await _wait(api, task_id, "resolved", "failed"))["status"] == "resolved"
+            assert (await wait_for_status(api, task_id, "resolved", "failed"))[
+                "status"
+            ] == "resolved"
 
 
 async def test_task_timeout(npm_settings: Settings, npmreg: Npm) -> None:
@@ -63,7 +66,7 @@ async def test_task_timeout(npm_settings: Settings, npmreg: Npm) -> None:
         created = await api.post(
             "/api/tasks", files=_files(**{"package.json": PACKAGE}), data={"options": NODE}
         )
-        doc = await _wait(api, created.json()["task_id"], "failed", "resolved")
+        doc = await wait_for_status(api, created.json()["task_id"], "failed", "resolved")
         assert doc["status"] == "failed" and "time limit" in doc["error"]["message"]
         npmreg.registry.delay(0)
 
@@ -75,7 +78,7 @@ async def test_disk_budget(npm_settings: Settings) -> None:
             "/api/tasks", files=_files(**{"package.json": PACKAGE}), data={"options": NODE}
         )
         task_id = created.json()["task_id"]
-        await _wait(api, task_id, "resolved")
+        await wait_for_status(api, task_id, "resolved")
         await api.post(f"/api/tasks/{task_id}/download")
-        doc = await _wait(api, task_id, "failed", "completed")
+        doc = await wait_for_status(api, task_id, "failed", "completed")
         assert doc["status"] == "failed" and "100-byte limit" in doc["error"]["message"]
