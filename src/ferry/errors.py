@@ -7,6 +7,10 @@
     │       ├── UploadTooLargeError upload-too-large       413
     │       └── UploadUnsupportedError upload-unsupported  415
     ├── ConfigError                 config-invalid     8   500
+    ├── AuthError                   auth-failed        2   401
+    │   ├── NotAuthenticated        auth-required          401
+    │   ├── NotAllowed              role-insufficient      403
+    │   └── QuotaExceeded           quota-exceeded         429
     ├── ManifestError               manifest-invalid   4   422
     │   ├── UnknownManifestError    manifest-unknown   4   422
     │   ├── IncludeLoopError        manifest-include-loop
@@ -106,6 +110,30 @@ class UploadUnsupportedError(UploadError):
 class ConfigError(FerryError):
     code = "config-invalid"
     exit_code = ExitCode.CONFIG
+
+
+class AuthError(FerryError):
+    """A request the service will not serve for who is asking."""
+
+    code = "auth-failed"
+    exit_code = ExitCode.USAGE
+    http_status = 401
+    headers: dict[str, str] | None = None
+
+
+class NotAuthenticated(AuthError):
+    code = "auth-required"
+    headers = {"WWW-Authenticate": 'Bearer realm="ferry"'}  # noqa: RUF012 - read only
+
+
+class NotAllowed(AuthError):
+    code = "role-insufficient"
+    http_status = 403
+
+
+class QuotaExceeded(AuthError):
+    code = "quota-exceeded"
+    http_status = 429
 
 
 class ManifestError(FerryError):

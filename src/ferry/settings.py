@@ -111,6 +111,35 @@ class Settings(BaseSettings):
     task_expiry: float = Field(86400.0, gt=0, description="Seconds before a task is removed.")
     cleanup_interval: float = Field(600.0, gt=0, description="Seconds between cleanups.")
 
+    # Who may use the service (docs/decisions.md, "Trust").
+    no_auth: bool = Field(
+        False,
+        description="Serve without tokens (everyone is admin). Refused unless the service "
+        "listens on a loopback address.",
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description="Web origins (scheme://host[:port]) whose pages may call the API; "
+        "none by default.",
+    )
+    secret_key: str | None = Field(
+        None,
+        description="Signs archive links; replicas must share it. Default: a random key "
+        "kept in the data directory.",
+    )
+    archive_link_ttl: float = Field(
+        900.0, gt=0, le=86400, description="Seconds a signed archive link stays valid."
+    )
+    token_max_active_tasks: int | None = Field(
+        5, ge=1, description="Tasks one token may have queued or at work (None: no limit)."
+    )
+    token_max_tasks_per_hour: int | None = Field(
+        60, ge=1, description="Tasks one token may create per hour (None: no limit)."
+    )
+    token_max_disk_bytes: int | None = Field(
+        20 * 1024**3, ge=1, description="Archive bytes one token may keep (None: no limit)."
+    )
+
     @field_validator("limit_rate", mode="before")
     @classmethod
     def _rate(cls, value: object) -> object:

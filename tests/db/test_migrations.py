@@ -52,13 +52,20 @@ def test_migrations_ship_inside_the_package() -> None:
     assert (root / "env.py").is_file()
     assert (root / "script.py.mako").is_file()
     assert (root / "versions" / "0001_tasks.py").is_file()
-    assert HEAD == "0001"
+    assert (root / "versions" / "0002_tokens_and_audit.py").is_file()
+    assert HEAD == "0002"
 
 
 def test_upgrade_from_empty_then_again(empty_url: str) -> None:
     assert _tables(empty_url) == set()
     upgrade(empty_url)
-    assert _tables(empty_url) == {"alembic_version", "tasks", "task_transitions"}
+    assert _tables(empty_url) == {
+        "alembic_version",
+        "tasks",
+        "task_transitions",
+        "api_tokens",
+        "audit_events",
+    }
     upgrade(empty_url)  # every start calls it
     assert _versions(empty_url) == [HEAD]
 
@@ -70,6 +77,36 @@ def test_upgrade_takes_an_engine(empty_url: str) -> None:
         upgrade(engine)
     finally:
         engine.dispose()
+    assert _versions(empty_url) == [HEAD]
+
+
+def test_tasks_made_before_tokens_survive_the_upgrade(empty_url: str) -> None:
+    """A database from before 0002 keeps its tasks; they have no owner, so only an admin
+    sees them."""
+    command.upgrade(alembic_config(empty_url), "0001")
+    engine = make_engine(empty_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO tasks (id, status, options, files, progress, created_at, "
+                    "updated_at) VALUES (:id, 'completed', '{}', '[]', '{}', "
+                    "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+                ),
+                {"id": "a" * 32},
+            )
+    finally:
+        engine.dispose()
+    upgrade(empty_url)
+    from ferry.db.engine import make_sessionmaker
+    from ferry.db.repository import TaskRepository
+
+    engine = make_engine(empty_url)
+    try:
+        record = TaskRepository(make_sessionmaker(engine)).get("a" * 32)
+    finally:
+        engine.dispose()
+    assert record is not None and record.status == "completed" and record.owner is None
     assert _versions(empty_url) == [HEAD]
 
 

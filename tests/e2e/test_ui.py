@@ -20,7 +20,7 @@ from playwright.sync_api import Page, expect, sync_playwright
 
 from conftest import Npm, write
 from ferry.settings import Settings
-from server.test_restart import Server, _free_port
+from support.serve import Server, free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -32,15 +32,32 @@ PACKAGE = {"name": "demo", "version": "1.0.0", "dependencies": {"app": "^1.0.0",
 
 
 @pytest.fixture
-def served(npm_settings: Settings, npmreg: Npm) -> Iterator[str]:
+def server(npm_settings: Settings, npmreg: Npm) -> Iterator[Server]:
     assert (ROOT / "web" / "dist" / "index.html").is_file(), (
         "the web UI is not built: scripts/install.sh builds web/ (npm ci && npm run build)"
     )
-    server = Server(npm_settings, _free_port())
+    started = Server(npm_settings, free_port())
     try:
-        yield server.base
+        yield started
     finally:
-        server.stop()
+        started.stop()
+
+
+@pytest.fixture
+def served(server: Server, page: Page) -> str:
+    """The UI's address, with the page signed in (with the token the first start printed)."""
+    token = server.printed_token
+    assert token, server.output
+    _sign_in(page, server.base, token)
+    return server.base
+
+
+def _sign_in(page: Page, base: str, token: str) -> None:
+    page.goto(base)
+    expect(page.get_by_test_id("signin")).to_be_visible()
+    page.get_by_test_id("signin-token").fill(token)
+    page.get_by_test_id("signin-submit").click()
+    expect(page.get_by_test_id("upload-dragger")).to_be_visible()
 
 
 @pytest.fixture
@@ -153,3 +170,77 @@ def test_cancel_and_retry(served: str, page: Page, npmreg: Npm, tmp_path: Path) 
         "data-status", "cancelled", timeout=30_000
     )
     npmreg.registry.delay(0)
+
+
+def test_sign_in_run_a_task_sign_out(
+    server: Server, page: Page, npmreg: Npm, tmp_path: Path
+) -> None:
+    violations: list[str] = []
+    page.on(
+        "console",
+        lambda msg: violations.append(msg.text) if "Content Security Policy" in msg.text else None,
+    )
+    page.goto(server.base)
+    expect(page.get_by_test_id("signin")).to_be_visible()
+    _shot(page, "0-signin")
+
+    # a wrong token: told so plainly, nothing kept
+    page.get_by_test_id("signin-token").fill("ferry_" + "x" * 43)
+    page.get_by_test_id("signin-submit").click()
+    expect(page.get_by_test_id("signin-error")).to_contain_text(
+        "That token was refused: it is unknown, revoked or expired."
+    )
+    assert page.evaluate("localStorage.getItem('ferry.token')") is None
+    _shot(page, "0-signin-refused")
+    page.get_by_test_id("lang-switch").get_by_text("中文", exact=True).click()
+    expect(page.get_by_test_id("signin-submit")).to_have_text(re.compile("登\\s*录"))
+    expect(page.get_by_test_id("signin-error")).to_contain_text("令牌被拒绝")
+    _shot(page, "0-signin-zh")
+    page.get_by_test_id("lang-switch").get_by_text("English", exact=True).click()
+    page.set_viewport_size({"width": 390, "height": 844})
+    _shot(page, "0-signin-phone")
+    page.set_viewport_size({"width": 1400, "height": 1000})
+
+    # the token the first start printed
+    token = server.printed_token
+    assert token
+    page.get_by_test_id("signin-token").fill(token)
+    page.get_by_test_id("signin-submit").click()
+    expect(page.get_by_test_id("upload-dragger")).to_be_visible()
+    page.set_viewport_size({"width": 390, "height": 844})
+    expect(page.get_by_test_id("nav-sign-out")).to_be_visible()
+    _shot(page, "1-upload-phone")
+    page.set_viewport_size({"width": 1400, "height": 1000})
+
+    # a task, all the way (the socket authenticates with its first message)
+    req = write(tmp_path / "in" / "requirements.txt", "dep==1.0\n")
+    page.locator("[data-testid=upload-dragger] input[type=file]").set_input_files([req])
+    page.get_by_test_id("submit-button").click()
+    expect(page.get_by_test_id("analyse-view")).to_be_visible(timeout=60_000)
+    page.get_by_test_id("start-download").click()
+    expect(page.get_by_test_id("download-complete")).to_be_visible(timeout=60_000)
+    button = page.get_by_test_id("download-button")
+    expect(button).to_have_attribute("href", re.compile(r"archive\?expires=\d+&signature="))
+    assert token not in (button.get_attribute("href") or "")
+
+    # signed out: back to sign-in, the token forgotten, a reload stays signed out
+    page.get_by_test_id("nav-sign-out").click()
+    expect(page.get_by_test_id("signin")).to_be_visible()
+    assert page.evaluate("localStorage.getItem('ferry.token')") is None
+    page.reload()
+    expect(page.get_by_test_id("signin")).to_be_visible()
+    assert violations == [], violations
+
+
+def test_docs_work_offline(server: Server, page: Page) -> None:
+    """Swagger UI comes from Ferry itself (the browser here has no internet at all)."""
+    violations: list[str] = []
+    page.on(
+        "console",
+        lambda msg: violations.append(msg.text) if "Content Security Policy" in msg.text else None,
+    )
+    page.goto(f"{server.base}/docs")
+    expect(page.locator(".swagger-ui .info .title")).to_contain_text("Ferry", timeout=30_000)
+    expect(page.locator(".opblock-summary-path").first).to_be_visible()
+    _shot(page, "docs")
+    assert violations == [], violations

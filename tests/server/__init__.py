@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
+
+from ferry.settings import Settings
 
 
 async def wait_for_status(api: httpx.AsyncClient, task_id: str, *statuses: str) -> dict[str, Any]:
@@ -16,3 +20,32 @@ async def wait_for_status(api: httpx.AsyncClient, task_id: str, *statuses: str) 
             return doc  # type: ignore[no-any-return]
         await asyncio.sleep(0.05)
     raise AssertionError(f"task {task_id} stuck in {doc['status']}")
+
+
+@asynccontextmanager
+async def api_client(
+    settings: Settings, *, role: str = "admin", owner: str = "tester"
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The service in-process (lifespan run), and a client holding a token of ``role``."""
+    from asgi_lifespan import LifespanManager
+
+    from ferry.server.app import create_app
+    from support.auth import bearer, issue
+
+    app = create_app(settings)
+    async with LifespanManager(app) as manager:
+        token = issue(app, role, owner)
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://ferry", headers=bearer(token)
+        ) as client:
+            client.app = app  # type: ignore[attr-defined]
+            yield client
+
+
+def signed_in(client: Any, role: str = "admin", owner: str = "tester") -> Any:
+    """A started TestClient that now sends a token of ``role`` with every request."""
+    from support.auth import bearer, issue
+
+    client.headers.update(bearer(issue(client.app, role, owner)))
+    return client

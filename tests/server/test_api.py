@@ -11,12 +11,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 
 from db import BACKENDS, fresh_database
-from ferry.server.app import create_app
 from ferry.settings import Settings
-from server import wait_for_status
+from server import api_client, wait_for_status
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -28,11 +26,8 @@ async def api(
     """The API on SQLite and on PostgreSQL (a fresh schema at 127.0.0.1)."""
     with fresh_database(request.param, tmp_path) as url:
         settings = npm_settings.model_copy(update={"database_url": url})
-        app = create_app(settings)
-        async with LifespanManager(app) as manager:
-            transport = httpx.ASGITransport(app=manager.app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://ferry") as client:
-                yield client
+        async with api_client(settings) as client:
+            yield client
 
 
 def _files(**named: str | bytes) -> list[tuple[str, tuple[str, bytes, str]]]:
@@ -75,7 +70,7 @@ async def test_create_analyse_download_archive(api: httpx.AsyncClient) -> None:
     doc = await wait_for_status(api, task_id, "completed", "failed")
     assert doc["status"] == "completed", doc["error"]
     assert doc["progress"]["npm"]["completed"] == 3
-    assert doc["archive_url"] == f"/api/tasks/{task_id}/archive"
+    assert doc["archive_url"].startswith(f"/api/tasks/{task_id}/archive?expires=")
 
     archive = await api.get(doc["archive_url"])
     assert archive.status_code == 200 and len(archive.content) == doc["archive_size"]

@@ -16,12 +16,14 @@ import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
-from ferry.server.app import _task_fields, create_app
+from ferry.server.app import create_app
+from ferry.server.routes.tasks import task_fields
 from ferry.server.schemas import ProblemDocument, TaskCreated, TaskEventMessage
 from ferry.settings import Settings
 from ferry.tasks.events import TaskEvent
 from ferry.tasks.manager import TaskManager
 from server import wait_for_status
+from support.auth import bearer, issue
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -37,7 +39,10 @@ async def app(npm_settings: Settings, tmp_path: Path) -> AsyncIterator[FastAPI]:
 @pytest.fixture
 async def api(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://ferry") as client:
+    headers = bearer(issue(app))
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://ferry", headers=headers
+    ) as client:
         yield client
 
 
@@ -56,7 +61,7 @@ async def _stored(app: FastAPI, task_id: str) -> tuple[dict[str, Any], dict[str,
     record = await asyncio.to_thread(manager.repo.get, task_id)
     assert record is not None
     # through JSON, as the answer goes: tuples become lists, and so on
-    fields = json.loads(json.dumps(_task_fields(manager, record)))
+    fields = json.loads(json.dumps(task_fields(manager, record)))
     return fields, record.dependencies
 
 

@@ -9,12 +9,10 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 
 from conftest import Dists, Npm
-from ferry.server.app import create_app
 from ferry.settings import Settings
-from server import wait_for_status
+from server import api_client, wait_for_status
 from server.test_api import _files
 
 pytestmark = pytest.mark.timeout(120)
@@ -24,11 +22,8 @@ NODE = {"node_version": "20", "os": "linux", "cpu": "x64"}
 
 
 async def _client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings)
-    async with LifespanManager(app) as manager:
-        transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://ferry") as client:
-            yield client
+    async with api_client(settings) as client:
+        yield client
 
 
 @pytest.fixture

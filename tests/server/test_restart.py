@@ -6,11 +6,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 import zipfile
 from collections.abc import Iterator
@@ -22,51 +17,11 @@ import pytest
 
 from conftest import Npm
 from ferry.settings import Settings
+from support.serve import Server, free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
 PACKAGE = json.dumps({"name": "d", "version": "1.0.0", "dependencies": {"app": "^1.0.0"}})
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Server:
-    def __init__(self, settings: Settings, port: int) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("FERRY_")}
-        env.update(
-            FERRY_DATA_DIR=str(settings.data_dir),
-            FERRY_NPM_REGISTRY=str(settings.npm_registry),
-            FERRY_INDEX_URL=str(settings.index_url),
-            FERRY_USE_MACHINE_CONFIG="false",
-            FERRY_CONCURRENCY="2",
-        )
-        self.base = f"http://127.0.0.1:{port}"
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "ferry.cli.main", "serve", "--port", str(port)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for _ in range(200):
-            try:
-                httpx.get(self.base + "/health", timeout=1).raise_for_status()
-                return
-            except httpx.HTTPError:
-                time.sleep(0.05)
-        raise AssertionError("ferry serve did not start")
-
-    def kill(self) -> None:
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
 
 
 @pytest.fixture
@@ -77,14 +32,14 @@ def servers() -> Iterator[list[Server]]:
         server.stop()
 
 
-def _status(base: str, task_id: str) -> dict[str, Any]:
-    return httpx.get(f"{base}/api/tasks/{task_id}", timeout=5).json()  # type: ignore[no-any-return]
+def _status(server: Server, task_id: str) -> dict[str, Any]:
+    return server.client.get(f"/api/tasks/{task_id}").json()  # type: ignore[no-any-return]
 
 
-def _wait(base: str, task_id: str, *statuses: str, seconds: float = 60) -> dict[str, Any]:
+def _wait(server: Server, task_id: str, *statuses: str, seconds: float = 60) -> dict[str, Any]:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        doc = _status(base, task_id)
+        doc = _status(server, task_id)
         if doc["status"] in statuses:
             return doc
         time.sleep(0.1)
@@ -94,25 +49,24 @@ def _wait(base: str, task_id: str, *statuses: str, seconds: float = 60) -> dict[
 def test_sigkill_mid_download_then_restart(
     npm_settings: Settings, npmreg: Npm, servers: list[Server], tmp_path: Path
 ) -> None:
-    port = _free_port()
+    port = free_port()
     first = Server(npm_settings, port)
     servers.append(first)
-    created = httpx.post(
-        f"{first.base}/api/tasks",
+    created = first.client.post(
+        "/api/tasks",
         files=[("files", ("package.json", PACKAGE.encode(), "application/json"))],
         data={
             "options": json.dumps(
                 {"node_version": "20", "os": "linux", "cpu": "x64", "format": "zip"}
             )
         },
-        timeout=10,
     ).json()
     task_id = created["task_id"]
-    _wait(first.base, task_id, "resolved")
+    _wait(first, task_id, "resolved")
 
     npmreg.registry.delay(1.0)  # each tarball takes a second: time to kill mid-way
     npmreg.registry.clear_log()
-    httpx.post(f"{first.base}/api/tasks/{task_id}/download", timeout=10).raise_for_status()
+    first.client.post(f"/api/tasks/{task_id}/download").raise_for_status()
     deadline = time.monotonic() + 20
     while not any(p.endswith(".tgz") for _, p in npmreg.registry.requests):
         assert time.monotonic() < deadline
@@ -128,11 +82,12 @@ def test_sigkill_mid_download_then_restart(
     npmreg.registry.clear_log()
     second = Server(npm_settings, port)
     servers.append(second)
-    doc = _wait(second.base, task_id, "completed", "failed")
+    doc = _wait(second, task_id, "completed", "failed")
     assert doc["status"] == "completed", doc["error"]
     fetched_again = [p for m, p in npmreg.registry.requests if p.endswith(".tgz")]
     assert len(fetched_again) == 3 - len(kept)  # what was verified before is not fetched
 
+    # the signed link alone is enough, as for a browser following it
     archive = httpx.get(f"{second.base}{doc['archive_url']}", timeout=10).content
     with zipfile.ZipFile(io.BytesIO(archive)) as zf:
         root = zf.namelist()[0].split("/")[0]

@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 
 from ferry.server.app import create_app
 from ferry.settings import Settings
+from server import signed_in
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -22,7 +23,8 @@ def test_built_ui_is_served_at_root(npm_settings: Settings, tmp_path: Path) -> N
     (ui / "assets" / "app.js").write_text("console.log('ferry')")
     settings = npm_settings.model_copy(update={"ui_dir": ui})
     with TestClient(create_app(settings)) as client:
-        assert "ferry ui" in client.get("/").text
+        assert "ferry ui" in client.get("/").text  # the UI's files need no token
+        signed_in(client)
         assert client.get("/assets/app.js").status_code == 200
         assert client.get("/health").json()["status"] == "ok"  # the API keeps its routes
         assert client.get("/api/tasks").status_code == 200

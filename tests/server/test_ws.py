@@ -1,8 +1,9 @@
 """Live task events: the EventHub on its own (pure asyncio), then over a websocket.
 
 The websocket tests build a tiny app with only `add_websocket_routes`, so they need no
-database, index or task manager. Events are published on the app's own event loop
-through the TestClient's portal, as the task manager will publish them.
+database, index or task manager (a stub answers for the one task there is; who may watch
+is tested against the real app in test_auth.py). Events are published on the app's own
+event loop through the TestClient's portal, as the task manager will publish them.
 """
 
 from __future__ import annotations
@@ -11,13 +12,16 @@ import asyncio
 import json
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from fastapi import FastAPI, WebSocket
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
+from ferry.db.repository import TaskRecord
 from ferry.errors import FerryError
 from ferry.server.ws import CLOSE_OVERLOADED, CLOSE_UNKNOWN_TASK, add_websocket_routes
 from ferry.tasks.events import EventHub, HubProgress, Subscription, TaskEvent
@@ -25,7 +29,7 @@ from ferry.tasks.events import EventHub, HubProgress, Subscription, TaskEvent
 # a hang here (a receive that never gets its message) should fail fast, not in 10 minutes
 pytestmark = pytest.mark.timeout(20)
 
-TASK = "t1"
+TASK = "0" * 31 + "1"
 WAIT = 5.0  # for one event; only ever reached when something is broken
 
 
@@ -371,17 +375,22 @@ class Harness:
             time.sleep(0.01)
 
 
+def _record(task_id: str) -> TaskRecord:
+    now = datetime.now(UTC)
+    return TaskRecord(
+        task_id, "downloading", {}, [], None, {}, None, None, None, None,
+        now, now, None, None, None, owner="local",
+    )  # fmt: skip
+
+
 def make_app(hub: EventHub, known: set[str]) -> FastAPI:
     app = FastAPI()
     app.state.hub = hub
-
-    async def exists(task_id: str) -> bool:
-        return task_id in known
-
-    def hub_getter(websocket: WebSocket) -> EventHub:
-        return websocket.app.state.hub  # type: ignore[no-any-return]
-
-    add_websocket_routes(app, hub_getter, exists)
+    app.state.settings = SimpleNamespace(no_auth=True)
+    app.state.auth = None  # unused without authentication
+    repo = SimpleNamespace(get=lambda task_id: _record(task_id) if task_id in known else None)
+    app.state.manager = SimpleNamespace(repo=repo)
+    add_websocket_routes(app)
     return app
 
 
@@ -390,6 +399,12 @@ def ws() -> Iterator[Harness]:
     hub = EventHub(max_queue=500)
     with TestClient(make_app(hub, {TASK})) as client:
         yield Harness(client, hub)
+
+
+def skip_stored_status(conn: Any) -> None:
+    """A task this hub has heard nothing about starts with its stored status."""
+    first = conn.receive_json()
+    assert (first["type"], first["status"]) == ("status", "downloading"), first
 
 
 def receive_until_complete(conn: Any) -> list[dict[str, Any]]:
@@ -454,7 +469,9 @@ def test_ws_two_subscribers_both_get_everything(ws: Harness) -> None:
         )
         got_a, got_b = receive_until_complete(a), receive_until_complete(b)
     assert [(d["type"], d["message"]) for d in got_a] == [(d["type"], d["message"]) for d in got_b]
-    assert len(got_a) == 53
+    # the snapshot (the stored status of a task new to this hub), then everything published
+    assert got_a[0]["type"] == "status" and got_a[0]["status"] == "downloading"
+    assert len(got_a) == 1 + 53
 
 
 def test_ws_a_subscriber_leaving_mid_stream_breaks_nothing(ws: Harness) -> None:
@@ -462,6 +479,7 @@ def test_ws_a_subscriber_leaving_mid_stream_breaks_nothing(ws: Harness) -> None:
     with ws.client.websocket_connect(url) as stays:
         with ws.client.websocket_connect(url) as leaves:
             ws.wait_subscribers(2)
+            skip_stored_status(leaves)
             ws.publish(*[TaskEvent.log(f"line {i}") for i in range(10)])
             assert [leaves.receive_json()["message"] for _ in range(5)] == [
                 f"line {i}" for i in range(5)
@@ -480,6 +498,7 @@ def test_ws_an_overflowing_subscriber_gets_an_error_and_1013() -> None:
         harness = Harness(client, hub)
         with client.websocket_connect(f"/ws/tasks/{TASK}") as conn:
             harness.wait_subscribers(1)
+            skip_stored_status(conn)
             # in one go on the loop: the route gets no chance to send in between
             harness.publish(*[TaskEvent.log(f"line {i}") for i in range(100)])
             last = conn.receive_json()
@@ -490,12 +509,14 @@ def test_ws_an_overflowing_subscriber_gets_an_error_and_1013() -> None:
         assert harness.run(hub.subscriber_count, TASK) == 0
         # the publisher was not hurt: a new watcher gets the history as usual
         with client.websocket_connect(f"/ws/tasks/{TASK}") as again:
+            skip_stored_status(again)
             assert again.receive_json()["message"] == "line 0"
 
 
 def test_ws_forgotten_task_closes_normally(ws: Harness) -> None:
     with ws.client.websocket_connect(f"/ws/tasks/{TASK}") as conn:
         ws.wait_subscribers(1)
+        skip_stored_status(conn)
         ws.publish(TaskEvent.log("one"))
         ws.run(ws.hub.forget, TASK)
         assert conn.receive_json()["message"] == "one"
@@ -507,6 +528,7 @@ def test_ws_forgotten_task_closes_normally(ws: Harness) -> None:
 def test_ws_hub_closing_closes_with_1001(ws: Harness) -> None:
     with ws.client.websocket_connect(f"/ws/tasks/{TASK}") as conn:
         ws.wait_subscribers(1)
+        skip_stored_status(conn)
         ws.run(ws.hub.close)
         with pytest.raises(WebSocketDisconnect) as closed:
             conn.receive_text()

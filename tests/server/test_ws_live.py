@@ -7,10 +7,13 @@ import json
 import time
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
 
 from ferry.server.app import create_app
 from ferry.settings import Settings
+from server import signed_in
 
 PACKAGE = json.dumps({"name": "d", "version": "1.0.0", "dependencies": {"app": "^1.0.0"}})
 
@@ -26,6 +29,7 @@ def _wait(client: TestClient, task_id: str, *statuses: str) -> dict[str, Any]:
 
 def test_events_of_a_task(npm_settings: Settings) -> None:
     with TestClient(create_app(npm_settings)) as client:
+        signed_in(client)
         created = client.post(
             "/api/tasks",
             files=[("files", ("package.json", PACKAGE.encode(), "application/json"))],
@@ -41,8 +45,12 @@ def test_events_of_a_task(npm_settings: Settings) -> None:
             while True:
                 event = json.loads(ws.receive_text())
                 events.append(event)
-                if event["type"] == "status" and event["status"] in ("completed", "failed"):
+                if event["type"] == "complete" or event.get("status") == "failed":
                     break
+            # the task is over: the server closes the socket after its last event
+            with pytest.raises(WebSocketDisconnect) as closed:
+                ws.receive_text()
+            assert closed.value.code == 1000
         statuses = [e["status"] for e in events if e["type"] == "status"]
         assert statuses == ["downloading", "packing", "completed"]
         progress = [e for e in events if e["type"] == "progress"]
@@ -54,6 +62,11 @@ def test_events_of_a_task(npm_settings: Settings) -> None:
         with client.websocket_connect(f"/ws/tasks/{task_id}") as late:
             snapshot = json.loads(late.receive_text())
             assert snapshot["type"] == "status" and snapshot["status"] == "completed"
+            rest = []
+            with pytest.raises(WebSocketDisconnect):
+                while True:
+                    rest.append(json.loads(late.receive_text()))
+            assert rest[-1]["type"] == "complete"
 
 
 def test_hundreds_of_files_are_coalesced(npm_settings: Settings, tmp_path_factory: Any) -> None:
@@ -73,6 +86,7 @@ def test_hundreds_of_files_are_coalesced(npm_settings: Settings, tmp_path_factor
             }
         )
         with TestClient(create_app(settings)) as client:
+            signed_in(client)
             created = client.post(
                 "/api/tasks",
                 files=[("files", ("package.json", package.encode(), "application/json"))],

@@ -1,13 +1,44 @@
-/** The shell: header (title, navigation, language switch) and the page the URL names. */
+/**
+ * The shell: header (title, navigation, language switch, sign-out) and the page the URL
+ * names; without a token, the sign-in page instead.
+ */
+import { useEffect, useState } from 'react';
 import { App as AntApp, Button, Layout, Space, Typography } from 'antd';
-import { PlusOutlined, SendOutlined, UnorderedListOutlined } from '@ant-design/icons';
+import {
+  LogoutOutlined,
+  PlusOutlined,
+  SendOutlined,
+  UnorderedListOutlined,
+} from '@ant-design/icons';
+import { clearToken, getToken, onTokenChange, setToken, takeTokenFromLocation } from './api/auth';
 import { LanguageSwitch, useI18n } from './i18n';
+import { SignInPage } from './pages/SignInPage';
 import { TaskListPage } from './pages/TaskListPage';
 import { TaskPage } from './pages/TaskPage';
 import { useRoute } from './router';
 
+/** The current token; follows sign-in, sign-out and any 401. */
+function useToken(): [string | null, boolean] {
+  const [token, setState] = useState<string | null>(() => {
+    const fromLink = takeTokenFromLocation();
+    if (fromLink) setToken(fromLink);
+    return getToken();
+  });
+  const [signedOut, setSignedOut] = useState(false);
+  useEffect(
+    () =>
+      onTokenChange((next) => {
+        setState(next);
+        setSignedOut(next === null);
+      }),
+    [],
+  );
+  return [token, signedOut];
+}
+
 export function App() {
   const { t } = useI18n();
+  const [token, signedOut] = useToken();
   const [route, navigate] = useRoute();
   const openTask = (taskId: string) => navigate({ view: 'task', taskId });
   const newTask = () => navigate({ view: 'task', taskId: null });
@@ -30,30 +61,47 @@ export function App() {
             </Typography.Title>
             <span className="app-subtitle">{t('app.subtitle')}</span>
           </a>
-          <Space className="app-nav">
-            <Button
-              type={route.view === 'task' && !route.taskId ? 'primary' : 'text'}
-              className="nav-button"
-              icon={<PlusOutlined />}
-              onClick={newTask}
-              data-testid="nav-new-task"
-            >
-              {t('nav.newTask')}
-            </Button>
-            <Button
-              type={route.view === 'tasks' ? 'primary' : 'text'}
-              className="nav-button"
-              icon={<UnorderedListOutlined />}
-              onClick={() => navigate({ view: 'tasks', taskId: null })}
-              data-testid="nav-tasks"
-            >
-              {t('nav.tasks')}
-            </Button>
+          <Space className="app-nav" wrap>
+            {token && (
+              <>
+                <Button
+                  type={route.view === 'task' && !route.taskId ? 'primary' : 'text'}
+                  className="nav-button"
+                  icon={<PlusOutlined />}
+                  onClick={newTask}
+                  data-testid="nav-new-task"
+                >
+                  {t('nav.newTask')}
+                </Button>
+                <Button
+                  type={route.view === 'tasks' ? 'primary' : 'text'}
+                  className="nav-button"
+                  icon={<UnorderedListOutlined />}
+                  onClick={() => navigate({ view: 'tasks', taskId: null })}
+                  data-testid="nav-tasks"
+                >
+                  {t('nav.tasks')}
+                </Button>
+              </>
+            )}
             <LanguageSwitch />
+            {token && (
+              <Button
+                type="text"
+                className="nav-button"
+                icon={<LogoutOutlined />}
+                onClick={clearToken}
+                data-testid="nav-sign-out"
+              >
+                {t('nav.signOut')}
+              </Button>
+            )}
           </Space>
         </Layout.Header>
         <Layout.Content className="app-content">
-          {route.view === 'tasks' ? (
+          {!token ? (
+            <SignInPage expired={signedOut} />
+          ) : route.view === 'tasks' ? (
             <TaskListPage onOpenTask={openTask} />
           ) : (
             <TaskPage key={route.taskId ?? 'new'} taskId={route.taskId} onOpenTask={openTask} onNewTask={newTask} />

@@ -283,32 +283,74 @@ def _archive_format(fmt: str | None, output: Path) -> ArchiveFormat:
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    no_auth: Annotated[
+        bool,
+        typer.Option("--no-auth", help="No tokens: everyone is admin. Only on a loopback address."),
+    ] = False,
     config: ConfigOpt = None,
     data_dir: DataDirOpt = None,
 ) -> None:
     """Start the Ferry service on its embedded default (SQLite + local files).
 
-    Every flag also has a setting and a FERRY_ variable (FERRY_HOST, FERRY_PORT,
-    FERRY_DATA_DIR); FERRY_DATABASE_URL points it at PostgreSQL instead.
+    Every request needs a token (`ferry token create`); the first start makes an admin
+    token and prints it once. Every flag also has a setting and a FERRY_ variable
+    (FERRY_HOST, FERRY_PORT, FERRY_DATA_DIR); FERRY_DATABASE_URL points it at PostgreSQL.
     """
     import uvicorn
 
     from ferry.server.app import create_app
 
-    settings = load_settings(config, data_dir=data_dir, host=host, port=port)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    err.print(
-        f"ferry {__version__}: serving http://{settings.host}:{settings.port}/ "
-        f"(API docs at /docs), data in {settings.data_dir}, "
-        f"database {settings.effective_database_url.split('@')[-1]}"
+    settings = load_settings(
+        config, data_dir=data_dir, host=host, port=port, no_auth=no_auth or None
     )
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    application = create_app(settings)  # refuses --no-auth off loopback
+    url = f"http://{settings.host}:{settings.port}/"
+    err.print(
+        f"ferry {__version__}: serving {url} (API docs at /docs), data in "
+        f"{settings.data_dir}, database {settings.effective_database_url.split('@')[-1]}",
+        highlight=False,
+    )
+    if settings.no_auth:
+        err.print(
+            f"[bold yellow]warning[/]: serving WITHOUT authentication (--no-auth): anyone "
+            f"who can reach {settings.host} is an admin",
+            highlight=False,
+        )
+    else:
+        _announce_admin_token(settings, url)
     uvicorn.run(
-        create_app(settings),
+        application,
         host=settings.host,
         port=settings.port,
         log_level="info",
         access_log=False,
     )
+
+
+def _announce_admin_token(settings: Settings, url: str) -> None:
+    """First start: make the admin token and print it once (as Jupyter does); later
+    starts say where it was written."""
+    from ferry.auth.bootstrap import ADMIN_TOKEN_FILE, ensure_admin_token
+    from ferry.db.engine import make_engine, make_sessionmaker, upgrade
+    from ferry.db.tokens import TokenRepository
+
+    engine = make_engine(settings.effective_database_url)
+    try:
+        upgrade(engine)
+        token = ensure_admin_token(TokenRepository(make_sessionmaker(engine)), settings.data_dir)
+    finally:
+        engine.dispose()
+    path = settings.data_dir / ADMIN_TOKEN_FILE
+    if token is not None:
+        err.print(
+            f"first start: an admin token was made and written to {path} (mode 0600).\n"
+            f"  Sign in to the web UI with it, or open:\n      {url}#token={token}\n"
+            f"  For scripts: Authorization: Bearer {token}",
+            highlight=False,
+        )
+    elif path.is_file():
+        err.print(f"the first admin token is in {path}", highlight=False)
 
 
 @app.command("fetch")
@@ -434,6 +476,15 @@ def show_config(
     except FerryError as exc:  # no npm here: Python bundles still work
         doc["npm_registry"] = {"error": exc.message}
     _print_json(doc)
+
+
+def _add_subcommands() -> None:
+    from ferry.cli.tokens import token_app
+
+    app.add_typer(token_app, name="token")
+
+
+_add_subcommands()
 
 
 @app.callback(invoke_without_command=True)

@@ -38,6 +38,9 @@ NAMING_CONVENTION = {
 
 STATUS_LENGTH = 16
 TASK_ID_LENGTH = 32
+TOKEN_ID_LENGTH = 16
+NAME_LENGTH = 100
+ROLE_LENGTH = 8
 
 
 def json_type() -> TypeEngine[Any]:
@@ -98,6 +101,10 @@ class Task(Base):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    # Who the task belongs to (a token's owner) and which token made it (its quotas).
+    # NULL for tasks made before tokens existed: only an admin sees those.
+    owner: Mapped[str | None] = mapped_column(String(NAME_LENGTH), index=True)
+    token_id: Mapped[str | None] = mapped_column(String(TOKEN_ID_LENGTH), index=True)
 
     transitions: Mapped[list[TaskTransition]] = relationship(
         back_populates="task",
@@ -121,3 +128,39 @@ class TaskTransition(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     task: Mapped[Task] = relationship(back_populates="transitions")
+
+
+class ApiToken(Base):
+    """A bearer token. Only its SHA-256 is kept (docs/decisions.md: why not a slow hash)."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[str] = mapped_column(String(TOKEN_ID_LENGTH), primary_key=True)
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    owner: Mapped[str] = mapped_column(String(NAME_LENGTH), index=True)
+    role: Mapped[str] = mapped_column(String(ROLE_LENGTH))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_by: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Quotas of this token; NULL takes the service's default setting.
+    max_active_tasks: Mapped[int | None] = mapped_column(Integer)
+    max_tasks_per_hour: Mapped[int | None] = mapped_column(Integer)
+    max_disk_bytes: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class AuditEvent(Base):
+    """Who did what, when and from where: kept after the task or token it names is gone."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    actor: Mapped[str] = mapped_column(String(NAME_LENGTH), index=True)
+    token_id: Mapped[str | None] = mapped_column(String(TOKEN_ID_LENGTH), index=True)
+    action: Mapped[str] = mapped_column(String(40), index=True)
+    target: Mapped[str | None] = mapped_column(String(NAME_LENGTH))
+    address: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[dict[str, Any]] = mapped_column(json_type(), default=dict)

@@ -19,11 +19,18 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ferry.db.models import Task, TaskTransition, UTCDateTime
 from ferry.errors import ExitCode, FerryError
-from ferry.tasks.states import FINISHED, TaskStatus
+from ferry.states import FINISHED, TaskStatus
 
-# What a restart finds half done: work that was running in a process that is gone.
-# (paused, created and resolved wait for a person or a queue, not for the dead process.)
-ACTIVE = frozenset({TaskStatus.RESOLVING, TaskStatus.DOWNLOADING, TaskStatus.PACKING})
+# What a restart finds half done: work that was running, or queued, in a process that is
+# gone. (paused and resolved wait for a person, not for the dead process.)
+ACTIVE = frozenset(
+    {TaskStatus.CREATED, TaskStatus.RESOLVING, TaskStatus.DOWNLOADING, TaskStatus.PACKING}
+)
+
+# What counts against a token's concurrent-task quota: work queued or under way.
+BUSY = frozenset(
+    {TaskStatus.CREATED, TaskStatus.RESOLVING, TaskStatus.DOWNLOADING, TaskStatus.PACKING}
+)
 
 # Under PostgreSQL the row lock makes the first attempt final; under SQLite a concurrent
 # writer can move the row between our read and our conditional write, so look again.
@@ -82,6 +89,8 @@ class TaskRecord:
     started_at: datetime | None
     completed_at: datetime | None
     expires_at: datetime | None
+    owner: str | None = None
+    token_id: str | None = None
 
     @classmethod
     def of(cls, task: Task) -> TaskRecord:
@@ -101,6 +110,8 @@ class TaskRecord:
             started_at=task.started_at,
             completed_at=task.completed_at,
             expires_at=task.expires_at,
+            owner=task.owner,
+            token_id=task.token_id,
         )
 
 
@@ -144,6 +155,12 @@ def new_task_id() -> str:
     return uuid.uuid4().hex
 
 
+def is_task_id(value: str) -> bool:
+    """A task id as Ferry makes them: 32 lowercase hex digits, nothing else (it becomes a
+    directory name)."""
+    return len(value) == 32 and all(c in "0123456789abcdef" for c in value)
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -176,8 +193,10 @@ class TaskRepository:
         files: builtins.list[str],
         *,
         expires_at: datetime | None,
+        owner: str | None = None,
+        token_id: str | None = None,
     ) -> TaskRecord:
-        if len(task_id) != 32 or not all(c in "0123456789abcdef" for c in task_id):
+        if not is_task_id(task_id):
             raise ValueError(f"task id {task_id!r} is not a uuid4 hex string")
         _aware(expires_at, "expires_at")
         now = self._clock()
@@ -192,6 +211,8 @@ class TaskRepository:
             created_at=now,
             updated_at=now,
             expires_at=expires_at,
+            owner=owner,
+            token_id=token_id,
         )
         with self._sessions.begin() as session:
             session.add(task)
@@ -213,12 +234,20 @@ class TaskRepository:
             return None if task is None else TaskRecord.of(task)
 
     def list(
-        self, page: int = 1, size: int = 20, status: str | None = None
+        self,
+        page: int = 1,
+        size: int = 20,
+        status: str | None = None,
+        *,
+        owner: str | None = None,
     ) -> tuple[builtins.list[TaskRecord], int]:
-        """Page ``page`` (from 1) of ``size`` tasks, newest first, and how many there are."""
+        """Page ``page`` (from 1) of ``size`` tasks, newest first, and how many there are;
+        only ``owner``'s when one is given."""
         if page < 1 or size < 1:
             raise ValueError(f"page {page} of size {size}: both start at 1")
         where = [] if status is None else [Task.status == _status(status).value]
+        if owner is not None:
+            where.append(Task.owner == owner)
         with self._sessions() as session:
             total = session.scalar(select(func.count()).select_from(Task).where(*where)) or 0
             tasks = session.scalars(
@@ -333,6 +362,23 @@ class TaskRepository:
                 .order_by(Task.created_at, Task.id)
             )
             return [TaskRecord.of(t) for t in tasks]
+
+    def usage(self, token_id: str) -> tuple[int, int]:
+        """(tasks at work or waiting to start, bytes of archives kept) for one token: what
+        its quotas are measured against."""
+        busy = sorted(s.value for s in BUSY)
+        with self._sessions() as session:
+            active = session.scalar(
+                select(func.count())
+                .select_from(Task)
+                .where(Task.token_id == token_id, Task.status.in_(busy))
+            )
+            disk = session.scalar(
+                select(func.coalesce(func.sum(Task.archive_size), 0)).where(
+                    Task.token_id == token_id
+                )
+            )
+            return int(active or 0), int(disk or 0)
 
     def transitions(self, task_id: str) -> builtins.list[TransitionRecord]:
         with self._sessions() as session:

@@ -133,6 +133,8 @@ def parse_lock(path: Path) -> dict[str, Any]:
                 f"packages[{key!r}] must be an object",
                 line=_line_of(path, key) if key else None,
             )
+        if key:
+            _check_entry(path, key, entry)
         if entry.get("link") or (
             key and not key.startswith("node_modules/") and "/node_modules/" not in key
         ):
@@ -149,6 +151,51 @@ def parse_lock(path: Path) -> dict[str, Any]:
             line=_line_of(path, "workspaces"),
         )
     return data
+
+
+_STRINGS = ("version", "resolved", "integrity", "name", "deprecated")
+_FLAGS = ("dev", "optional", "devOptional", "peer", "inBundle", "hasInstallScript", "link")
+_MAPS = ("dependencies", "optionalDependencies", "peerDependencies", "devDependencies", "bin")
+_LISTS = ("os", "cpu", "libc")
+
+
+def _check_entry(path: Path, key: str, entry: dict[str, Any]) -> None:
+    """Every field Ferry reads has the type npm writes; a stranger's lock with
+    ``"resolved": 123`` or a truncated integrity is refused here, naming the field, instead
+    of failing somewhere later."""
+    from ferry.ecosystems.npm.model import Integrity
+
+    def bad(key_name: str, what: str) -> ManifestError:
+        return ManifestError(path, f"packages[{key!r}].{key_name} {what}", line=_line_of(path, key))
+
+    for key_name in _STRINGS:
+        if key_name in entry and not isinstance(entry[key_name], str):
+            raise bad(key_name, "must be a string")
+    for key_name in _FLAGS:
+        if key_name in entry and not isinstance(entry[key_name], bool):
+            raise bad(key_name, "must be true or false")
+    for key_name in _MAPS:
+        value = entry.get(key_name)
+        if value is not None and (
+            not isinstance(value, dict)
+            or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
+        ):
+            raise bad(key_name, "must map names to strings")
+    for key_name in _LISTS:
+        value = entry.get(key_name)
+        if value is not None and not (
+            isinstance(value, str)
+            or (isinstance(value, list) and all(isinstance(v, str) for v in value))
+        ):
+            raise bad(key_name, "must be a string or a list of strings")
+    engines = entry.get("engines")
+    if engines is not None and not isinstance(engines, dict | list):
+        raise bad("engines", "must be an object")
+    if isinstance(engines, dict) and not all(isinstance(v, str) for v in engines.values()):
+        raise bad("engines", "must map engines to version ranges")
+    integrity = entry.get("integrity")
+    if isinstance(integrity, str) and Integrity.parse(integrity) is None:
+        raise bad("integrity", "is not a sha512, sha384, sha256 or sha1 hash of the right size")
 
 
 def parse_npm_manifests(paths: list[Path]) -> NpmInput:

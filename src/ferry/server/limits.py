@@ -7,6 +7,7 @@ the declared or received length passes the limit.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
@@ -34,16 +35,21 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > self.max_bytes and not refused:
+                    # Answer now: the form parser turns any error while reading into its
+                    # own 400, which must not be what the client sees (nor anything else
+                    # the app tries to send after this).
                     refused = True
+                    await _too_large(send, self.max_bytes)
                     raise _TooLarge
             return message
 
-        try:
-            await self.app(scope, limited, send)
-        except _TooLarge:
-            if refused:
-                await _too_large(send, self.max_bytes)
+        async def unless_refused(message: Message) -> None:
+            if not refused:
+                await send(message)
+
+        with contextlib.suppress(_TooLarge):
+            await self.app(scope, limited, unless_refused)
 
 
 class _TooLarge(Exception):

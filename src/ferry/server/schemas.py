@@ -21,11 +21,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ferry.states import TaskStatus
 from ferry.tasks.options import TaskOptions
-from ferry.tasks.states import TaskStatus
 
 __all__ = [
     "SOCKET_MODELS",
+    "AuditEntry",
+    "AuditPage",
     "DependenciesDocument",
     "EcosystemProgress",
     "FailedPackage",
@@ -50,6 +52,10 @@ __all__ = [
     "TaskEventMessage",
     "TaskList",
     "TaskOptions",
+    "TokenCreate",
+    "TokenCreated",
+    "TokenInfo",
+    "TokenList",
     "Transition",
 ]
 
@@ -146,8 +152,12 @@ class TaskDocument(_Document):
         description="Download counts by ecosystem ('pypi', 'npm'); live while it runs."
     )
     error: TaskError | None
-    archive_url: str | None = Field(description="Set once the task is completed.")
+    archive_url: str | None = Field(
+        description="Set once the task is completed: a link signed for this archive, "
+        "valid for a few minutes (fetch the task again for a fresh one)."
+    )
     archive_size: int | None
+    owner: str | None = Field(description="The owner of the token that created it.")
     created_at: str = Field(json_schema_extra=_DATETIME)
     updated_at: str | None = Field(json_schema_extra=_DATETIME)
     started_at: str | None = Field(json_schema_extra=_DATETIME)
@@ -305,6 +315,70 @@ class DependenciesDocument(_Document):
     task_id: str
     python: PythonDependencies | None = None
     npm: NpmDependencies | None = None
+
+
+# ---- tokens and the audit log ---------------------------------------------------------------
+
+
+class TokenCreate(BaseModel):
+    """What ``POST /api/tokens`` takes (as ``ferry token create`` does)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=100)
+    role: Literal["read", "write", "admin"]
+    owner: str | None = Field(
+        None, max_length=100, description="Whose tasks it sees; default: the name."
+    )
+    expires: str | None = Field(None, max_length=16, description="e.g. '30d', '12h'.")
+    max_active_tasks: int | None = Field(None, ge=1, le=1_000_000)
+    max_tasks_per_hour: int | None = Field(None, ge=1, le=1_000_000)
+    max_disk_bytes: int | None = Field(None, ge=1, le=2**62)
+
+
+class TokenInfo(_Document):
+    """A token as lists show it: never the token itself."""
+
+    id: str
+    name: str
+    owner: str
+    role: Literal["read", "write", "admin"]
+    created_at: str = Field(json_schema_extra=_DATETIME)
+    created_by: str
+    last_used_at: str | None = Field(json_schema_extra=_DATETIME)
+    expires_at: str | None = Field(json_schema_extra=_DATETIME)
+    revoked_at: str | None = Field(json_schema_extra=_DATETIME)
+    max_active_tasks: int | None
+    max_tasks_per_hour: int | None
+    max_disk_bytes: int | None
+
+
+class TokenCreated(TokenInfo):
+    """The new token, shown this once: only its hash is kept."""
+
+    token: str
+
+
+class TokenList(_Document):
+    tokens: list[TokenInfo]
+
+
+class AuditEntry(_Document):
+    id: int
+    at: str = Field(json_schema_extra=_DATETIME)
+    actor: str = Field(description="The owner of the token that did it.")
+    token_id: str | None
+    action: str = Field(description="e.g. task.create, task.delete, token.revoke.")
+    target: str | None = Field(description="The task or token acted on.")
+    address: str | None
+    detail: dict[str, Any]
+
+
+class AuditPage(_Document):
+    entries: list[AuditEntry]
+    total: int
+    page: int
+    size: int
 
 
 # ---- the WebSocket ------------------------------------------------------------------------

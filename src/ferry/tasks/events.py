@@ -26,7 +26,7 @@ from typing import Any, Literal, Self
 
 from ferry.errors import FerryError
 from ferry.fetch.progress import ProgressListener
-from ferry.tasks.states import FINISHED
+from ferry.states import FINISHED
 
 __all__ = [
     "EventHub",
@@ -243,6 +243,23 @@ class EventHub:
         sub._preload(self._snapshot(topic))
         topic.subscribers.append(sub)
         return sub
+
+    def seed(self, task_id: str, events: list[TaskEvent]) -> None:
+        """What to tell watchers of a task this hub has heard nothing about (a restart):
+        kept as its history, delivered to nobody. A known task's history wins."""
+        if task_id in self._topics:
+            return
+        topic = _Topic()
+        for event in events:
+            if event.type == "status":
+                topic.status = event
+            elif event.type == "progress":
+                topic.progress[event.ecosystem] = event
+            elif event.type == "log":
+                topic.logs.append(event)
+            else:
+                topic.final = event
+        self._topics[task_id] = topic
 
     def publish(self, task_id: str, event: TaskEvent) -> None:
         """Hand ``event`` to the task's watchers. Never blocks and never raises: a

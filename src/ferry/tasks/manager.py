@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
+import logging
+import secrets
 import shutil
 import time
 import uuid
@@ -18,16 +21,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ferry.db.repository import TaskRecord, TaskRepository
-from ferry.errors import FerryError, ManifestError
+from ferry.db.repository import TaskNotFound, TaskRecord, TaskRepository, is_task_id
+from ferry.errors import ExitCode, FerryError, ManifestError
 from ferry.fetch.control import Batch, batch_scope
 from ferry.fetch.progress import ProgressListener
 from ferry.manifests import split_manifests
-from ferry.server.metrics import Metrics
 from ferry.services.bundle import BundlePlan, bundle
 from ferry.services.python_bundle import ResolutionFailed
 from ferry.services.resolve import Resolved, resolve_all
 from ferry.settings import Settings
+from ferry.states import TaskStatus, allowed_from
 from ferry.targets import (
     NodeTarget,
     PythonTarget,
@@ -36,12 +39,25 @@ from ferry.targets import (
     parse_targets,
 )
 from ferry.tasks.events import EventHub, HubProgress, TaskEvent
+from ferry.tasks.metrics import Metrics
 from ferry.tasks.options import TaskOptions
-from ferry.tasks.states import TaskStatus, allowed_from
 from ferry.tasks.uploads import Upload, store, validate
 
 _T = TypeVar("_T")
+log = logging.getLogger(__name__)
 _SUFFIX = {"zip": ".zip", "tar.gz": ".tar.gz", "tar.zst": ".tar.zst"}
+
+
+class TaskNotResolved(FerryError):
+    code = "task-not-resolved"
+    exit_code = ExitCode.USAGE
+    http_status = 409
+
+
+class TaskNotCompleted(FerryError):
+    code = "task-not-completed"
+    exit_code = ExitCode.USAGE
+    http_status = 409
 
 
 class Progress(ProgressListener):
@@ -110,8 +126,11 @@ class TaskManager:
         repo: TaskRepository,
         metrics: Metrics | None = None,
         hub: EventHub | None = None,
+        link_key: bytes | None = None,
     ) -> None:
         self.settings = settings
+        # signs the archive links handed out with this manager's tasks (ferry.auth.links)
+        self.link_key = link_key or secrets.token_bytes(32)
         self.repo = repo
         self.metrics = metrics or Metrics()
         self.hub = hub or EventHub()
@@ -122,6 +141,11 @@ class TaskManager:
     # paths
 
     def task_dir(self, task_id: str) -> Path:
+        # The id becomes a directory name, and deleting a task removes that directory:
+        # only an id Ferry could have made may ever get here (`..` once removed the
+        # whole data directory).
+        if not is_task_id(task_id):
+            raise TaskNotFound(task_id[:64])
         return self.settings.tasks_dir / task_id
 
     def uploads_dir(self, task_id: str) -> Path:
@@ -129,24 +153,46 @@ class TaskManager:
 
     # use cases
 
-    async def create(self, uploads: list[Upload], options: TaskOptions) -> TaskRecord:
+    async def create(
+        self,
+        uploads: list[Upload],
+        options: TaskOptions,
+        *,
+        owner: str | None = None,
+        token_id: str | None = None,
+    ) -> TaskRecord:
         validate(uploads, self.settings.upload_max_bytes)
         task_id = uuid.uuid4().hex
-        await asyncio.to_thread(store, self.uploads_dir(task_id), uploads)
         expires = datetime.now(UTC) + timedelta(seconds=self.settings.task_expiry)
-        record = await asyncio.to_thread(
-            self.repo.create,
-            task_id,
-            options.model_dump(),
-            [u.name for u in uploads],
-            expires_at=expires,
-        )
+        try:
+            await asyncio.to_thread(store, self.uploads_dir(task_id), uploads)
+            record = await asyncio.to_thread(
+                functools.partial(
+                    self.repo.create,
+                    task_id,
+                    options.model_dump(),
+                    [u.name for u in uploads],
+                    expires_at=expires,
+                    owner=owner,
+                    token_id=token_id,
+                )
+            )
+        except BaseException:
+            # no record, no files: a refused or failed upload leaves nothing behind
+            await asyncio.to_thread(shutil.rmtree, self.task_dir(task_id), True)
+            raise
         self.metrics.tasks_created.inc()
         self.hub.publish(task_id, TaskEvent.status_changed("created"))
         self._start(task_id, self._analyse(task_id, options))
         return record
 
     async def start_download(self, task_id: str) -> TaskRecord:
+        record = await self._get(task_id)
+        if record.dependencies is None or record.status not in ("resolved", "failed"):
+            # a failed task without a tree failed while analysing: there is nothing to fetch
+            from ferry.db.repository import InvalidTransition
+
+            raise InvalidTransition(task_id, record.status, str(TaskStatus.DOWNLOADING))
         record = await self._transition(task_id, TaskStatus.DOWNLOADING, "download requested")
         options = TaskOptions.model_validate(record.options)
         self._start(task_id, self._download(task_id, options))
@@ -188,8 +234,9 @@ class TaskManager:
         unfinished = await asyncio.to_thread(self.repo.unfinished)
         for record in unfinished:
             options = TaskOptions.model_validate(record.options)
-            if record.status == TaskStatus.RESOLVING:
-                self._start(record.id, self._analyse(record.id, options, resumed=True))
+            if record.status in (TaskStatus.CREATED, TaskStatus.RESOLVING):
+                resumed = record.status == TaskStatus.RESOLVING
+                self._start(record.id, self._analyse(record.id, options, resumed=resumed))
             else:
                 if record.status == TaskStatus.PACKING:
                     # packing restarts from the download step, which finds every file stored
@@ -224,9 +271,10 @@ class TaskManager:
             running.cancel()
             await asyncio.gather(running, return_exceptions=True)
 
-    async def _get(self, task_id: str) -> TaskRecord:
-        from ferry.db.repository import TaskNotFound
+    async def get(self, task_id: str) -> TaskRecord:
+        return await self._get(task_id)
 
+    async def _get(self, task_id: str) -> TaskRecord:
         record = await asyncio.to_thread(self.repo.get, task_id)
         if record is None:
             raise TaskNotFound(task_id)
@@ -256,7 +304,7 @@ class TaskManager:
     # work
 
     def _start(self, task_id: str, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(work, name=f"ferry-task-{task_id}")
+        task = asyncio.create_task(self._guarded(task_id, work), name=f"ferry-task-{task_id}")
         self._running[task_id] = task
         self.metrics.tasks_running.inc()
 
@@ -266,6 +314,27 @@ class TaskManager:
                 del self._running[task_id]
 
         task.add_done_callback(done)
+
+    async def _guarded(self, task_id: str, work: Coroutine[Any, Any, None]) -> None:
+        """Run a task's work so that it can never end and leave the task resolving,
+        downloading or packing with nobody working on it: whatever escapes (a bug, a
+        library's own exception) fails the task with a reason and a log line.
+        Cancellation is not a failure: pause, cancel and delete change the status
+        themselves, and a shutdown leaves the task for ``recover`` at the next start."""
+        try:
+            await work
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("task %s failed unexpectedly", task_id)
+            with contextlib.suppress(Exception):
+                await self._fail(
+                    task_id,
+                    FerryError(
+                        "the task failed unexpectedly; the server's log has the details",
+                        hint="Retry it; if it fails again, report the log to the operator.",
+                    ),
+                )
 
     async def _transition(self, task_id: str, to: TaskStatus, reason: str) -> TaskRecord:
         record = await asyncio.to_thread(
@@ -431,10 +500,11 @@ class TaskManager:
                     archive_size=result.archive_size,
                     progress=progress.state,
                 )
+                await self._transition(task_id, TaskStatus.COMPLETED, "archive written")
+                # last: a watcher's socket closes after this event
                 self.hub.publish(
                     task_id, TaskEvent.complete(f"archive written ({result.archive_size} bytes)")
                 )
-                await self._transition(task_id, TaskStatus.COMPLETED, "archive written")
             except FerryError as exc:
                 await asyncio.to_thread(self.repo.update, task_id, progress=progress.state)
                 await self._fail(task_id, exc)

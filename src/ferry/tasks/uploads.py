@@ -20,7 +20,16 @@ class Upload:
     data: bytes
 
 
+# Manifest names are short; a long one is a probe (and past 255 bytes, an OSError).
+MAX_NAME = 128
+
+
 def check_name(name: str) -> str:
+    if len(name.encode()) > MAX_NAME:
+        raise UploadError(
+            f"file name {name[:40]!r}… is {len(name.encode())} bytes; at most {MAX_NAME}",
+            hint="Upload manifests by their own names, e.g. requirements.txt.",
+        )
     if not name or name in (".", "..") or any(c in name for c in "/\\\0") or ":" in name:
         raise UploadError(
             f"file name {name!r} is not a plain file name",

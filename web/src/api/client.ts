@@ -12,6 +12,7 @@
  * line?, reason?, problems?) becomes an `ApiError`.
  */
 import type { components, paths } from './schema';
+import { authHeaders, clearToken } from './auth';
 
 // ---- generated-schema helpers ---------------------------------------------------------
 
@@ -179,7 +180,7 @@ export async function call<P extends keyof paths, M extends Method>(
       method: method.toUpperCase(),
       body: init.body,
       signal: init.signal,
-      headers: { Accept: 'application/json, application/problem+json' },
+      headers: { Accept: 'application/json, application/problem+json', ...authHeaders() },
     });
   } catch (err) {
     if (err instanceof DOMException && err.name === 'AbortError') throw err;
@@ -202,6 +203,7 @@ export async function call<P extends keyof paths, M extends Method>(
       body = text;
     }
   }
+  if (response.status === 401) clearToken(); // back to the sign-in page
   if (!response.ok) {
     throw new ApiError(
       response.status,
@@ -262,7 +264,36 @@ export async function deleteTask(taskId: string): Promise<void> {
   await call('delete', '/api/tasks/{task_id}', { path: { task_id: taskId } });
 }
 
-/** The archive's URL for a completed task (the server also puts it in `archive_url`). */
-export function archiveUrl(task: Pick<Task, 'task_id' | 'archive_url'>): string {
-  return task.archive_url ?? `/api/tasks/${encodeURIComponent(task.task_id)}/archive`;
+/**
+ * The archive of a completed task, as a link a browser can follow: the server signs
+ * `archive_url` for this one file and a few minutes (a plain link cannot carry the token).
+ * The task is fetched again first, so a page left open long still gets a valid link.
+ */
+export async function freshArchiveUrl(taskId: string): Promise<string> {
+  const task = await getTask(taskId);
+  if (!task.archive_url) throw new ApiError(409, { code: 'task-not-completed', message: 'no archive yet' });
+  return task.archive_url;
+}
+
+/** Start the download of a completed task's archive. */
+export async function downloadArchive(taskId: string): Promise<void> {
+  const url = await freshArchiveUrl(taskId);
+  const link = document.createElement('a');
+  link.href = url;
+  link.download = '';
+  document.body.appendChild(link);
+  link.click();
+  link.remove();
+}
+
+/** Who the signed-in token is (any read route answers; 401 means signed out). */
+export async function checkToken(token: string): Promise<boolean> {
+  const response = await fetch('/api/tasks?size=1', {
+    headers: { Accept: 'application/json', Authorization: `Bearer ${token}` },
+  });
+  if (response.status === 401) return false;
+  if (!response.ok) {
+    throw new ApiError(response.status, { code: `http-${response.status}`, message: response.statusText });
+  }
+  return true;
 }

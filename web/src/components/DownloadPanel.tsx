@@ -13,7 +13,7 @@ import {
   RedoOutlined,
 } from '@ant-design/icons';
 import type { EcosystemProgress, FailedPackage, Task, TaskAction, TaskStatus } from '../api/client';
-import { archiveUrl } from '../api/client';
+import { downloadArchive } from '../api/client';
 import type { SocketProgress } from '../hooks/useTaskSocket';
 import { formatBytes, formatCount, formatEta, formatSpeed } from '../format';
 import { useI18n } from '../i18n';
@@ -230,7 +230,12 @@ export function DownloadPanel({ task, status, progress, onAction, busy, onNewTas
               type="primary"
               size="large"
               icon={<DownloadOutlined />}
-              href={archiveUrl(task)}
+              href={task.archive_url ?? undefined}
+              onClick={(e) => {
+                // a signed link lasts minutes: ask for a fresh one when the page is older
+                e.preventDefault();
+                void downloadArchive(task.task_id);
+              }}
               download
               data-testid="download-button"
             >

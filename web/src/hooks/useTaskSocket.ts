@@ -6,13 +6,15 @@
  * them into state: the latest status, per-ecosystem progress, a capped log list, and the
  * final event. When the connection drops it reconnects with exponential backoff; the new
  * connection's snapshot replaces the log (so nothing is shown twice). It stops trying on
- * close codes that mean "never" (4404 unknown task, 1000 task deleted).
+ * close codes that mean "never" (4404 unknown task, 4401 token refused, 1000 task over or
+ * deleted). Its first message is `{type: 'auth', token}`: the token never goes in the URL.
  *
  * Messages are applied in small batches (every `flushMs`), so a burst of thousands of
  * cached files costs a few renders, not thousands.
  */
 import { useEffect, useRef, useState } from 'react';
 import type { TaskEventMessage, TaskStatus } from '../api/client';
+import { clearToken, getToken } from '../api/auth';
 
 /** One message of the socket: the server's `TaskEventMessage`, generated from its schema. */
 export type WsMessage = TaskEventMessage;
@@ -68,7 +70,9 @@ export interface TaskSocketOptions {
   url?: (taskId: string) => string;
 }
 
-const NO_RECONNECT_CODES = new Set([1000, 4404]);
+/** 1000: the task is over or deleted; 4401: the token was refused; 4404: no such task. */
+const NO_RECONNECT_CODES = new Set([1000, 4401, 4404]);
+const CLOSE_NOT_AUTHENTICATED = 4401;
 
 export function taskSocketUrl(taskId: string): string {
   const proto = window.location.protocol === 'https:' ? 'wss' : 'ws';
@@ -242,6 +246,9 @@ export function useTaskSocket(
       let firstMessage = true;
       ws.onopen = () => {
         if (disposed || socket !== ws) return;
+        // the token goes in the first message: a browser cannot set the socket's headers,
+        // and a URL would leave it in logs and history
+        ws.send(JSON.stringify({ type: 'auth', token: getToken() ?? '' }));
         attempt = 0;
         connections += 1;
         const count = connections;
@@ -271,6 +278,7 @@ export function useTaskSocket(
       ws.onclose = (event: CloseEvent) => {
         if (disposed || socket !== ws) return;
         socket = null;
+        if (event.code === CLOSE_NOT_AUTHENTICATED) clearToken();
         if (NO_RECONNECT_CODES.has(event.code)) {
           setState((prev) => ({ ...prev, connection: 'closed' }));
           return;

@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { act, fireEvent, render, screen, waitFor, within } from '@testing-library/react';
 import type { Dependencies, Task } from '../api/client';
 import { App } from '../App';
+import { TOKEN_STORAGE_KEY } from '../api/auth';
 import { I18nProvider } from '../i18n';
 import { FakeWebSocket, fakeFetch, npmPackage, pythonPackage } from '../test/fakes';
 
@@ -13,6 +14,7 @@ const baseTask: Task = {
   progress: {},
   error: null,
   archive_url: null,
+  owner: 'tester',
   archive_size: null,
   created_at: '2025-01-01T12:00:00Z',
   updated_at: '2025-01-01T12:00:01Z',
@@ -70,6 +72,7 @@ function renderAt(search: string) {
 beforeEach(() => {
   FakeWebSocket.instances = [];
   vi.stubGlobal('WebSocket', FakeWebSocket);
+  window.localStorage.setItem(TOKEN_STORAGE_KEY, 'ferry_test-token');
 });
 
 afterEach(() => {

@@ -56,7 +56,12 @@ export class FakeWebSocket {
     this.readyState = 3;
   }
 
-  send() {}
+  /** What the page sent over this socket, in order. */
+  sent: string[] = [];
+
+  send(data: string) {
+    this.sent.push(String(data));
+  }
 }
 
 

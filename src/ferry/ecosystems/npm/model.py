@@ -11,6 +11,7 @@ from ferry.targets import NodeTarget
 
 # strongest first: the one a tarball is verified and stored by
 _SRI_ORDER = ("sha512", "sha384", "sha256", "sha1")
+_DIGEST_BYTES = {"sha512": 64, "sha384": 48, "sha256": 32, "sha1": 20}
 
 
 @dataclass(frozen=True)
@@ -28,9 +29,11 @@ class Integrity:
             algo, _, b64 = item.partition("-")
             if algo in _SRI_ORDER and b64:
                 try:
-                    found.setdefault(algo, base64.b64decode(b64.split("?")[0]).hex())
+                    digest = base64.b64decode(b64.split("?")[0], validate=True)
                 except ValueError:
                     continue
+                if len(digest) == _DIGEST_BYTES[algo]:  # a truncated hash verifies nothing
+                    found.setdefault(algo, digest.hex())
         for algo in _SRI_ORDER:
             if algo in found:
                 return cls(algo, found[algo])

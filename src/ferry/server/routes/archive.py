@@ -1,0 +1,75 @@
+"""``GET /api/tasks/{id}/archive``: the bundle, streamed, with Range.
+
+The one route that also takes a signed link instead of a bearer token (see
+``ferry.auth.links``): a browser downloads the archive by following the task document's
+``archive_url``. Without a valid signature it needs a token that may read the task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import FileResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials
+
+from ferry.auth.links import verify
+from ferry.auth.principal import Principal
+from ferry.auth.roles import Role
+from ferry.db.repository import TaskNotFound
+from ferry.server.deps import Manager, TaskId, authenticated, bearer, require
+from ferry.server.problems import errors
+from ferry.server.routes.tasks import owned
+from ferry.states import TaskStatus
+from ferry.tasks.manager import TaskNotCompleted
+
+archive = APIRouter(prefix="/api/tasks", tags=["tasks"])
+
+
+async def _reader(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Principal:
+    return await require(Role.READ)(await authenticated(request, credentials))
+
+
+@archive.get(
+    "/{task_id}/archive",
+    # a bearer token, or none with a signed link (expires + signature)
+    openapi_extra={"security": [{"HTTPBearer": []}, {}]},
+    response_model=None,
+    response_class=FileResponse,
+    responses={
+        200: {
+            "description": "The bundle archive (zip, tar.gz or tar.zst).",
+            "content": {"application/octet-stream": {"schema": {"format": "binary"}}},
+        },
+        206: {
+            "description": "The byte range asked for.",
+            "content": {"application/octet-stream": {"schema": {"format": "binary"}}},
+        },
+        **errors(401, 403, 404, 409, 422),
+    },
+)
+async def get_archive(
+    request: Request,
+    m: Manager,
+    task_id: TaskId,
+    expires: Annotated[str | None, Query(max_length=12, description="From archive_url.")] = None,
+    signature: Annotated[str | None, Query(max_length=64, description="From archive_url.")] = None,
+) -> Response:
+    if expires and signature and verify(m.link_key, task_id, expires, signature):
+        record = await m.get(task_id)
+    else:
+        credentials = await bearer(request)
+        who = await _reader(request, credentials)
+        record = await owned(m, who, task_id)
+    if record.status != TaskStatus.COMPLETED or not record.archive_path:
+        raise TaskNotCompleted(f"task {task_id} is {record.status}: no archive yet")
+    path = Path(record.archive_path)
+    if not await asyncio.to_thread(path.is_file):
+        raise TaskNotFound(task_id)
+    filename = f"ferry-{task_id[:12]}{''.join(path.suffixes)}"
+    return FileResponse(path, filename=filename, media_type="application/octet-stream")
