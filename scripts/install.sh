@@ -9,6 +9,10 @@ need_apt=()
 command -v "$PYTHON" >/dev/null || need_apt+=(python3)
 "$PYTHON" -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
 command -v unshare >/dev/null || need_apt+=(util-linux)
+# ferry serve runs uv and npm of strangers' tasks in a bubblewrap box (as nobody, through
+# util-linux's setpriv when root)
+command -v bwrap >/dev/null || need_apt+=(bubblewrap)
+command -v setpriv >/dev/null || need_apt+=(util-linux)
 command -v unzip >/dev/null || need_apt+=(unzip)
 # npm bundles resolve with npm itself and check engines with its semver
 command -v node >/dev/null || need_apt+=(nodejs)

@@ -4,6 +4,8 @@ real files, and the scripted server the download tests use."""
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,13 +106,23 @@ def pyindex(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dists]:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, pyindex: Dists) -> Settings:
+def sandbox_dir() -> Iterator[Path]:
+    """The resolver sandbox's directory for one test (the service's box): outside pytest's
+    own temporary tree, which the box's unprivileged user cannot pass through."""
+    path = Path(tempfile.mkdtemp(prefix="ferry-test-box-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, pyindex: Dists, sandbox_dir: Path) -> Settings:
     return load_settings(
         data_dir=tmp_path / "data",
         index_url=pyindex.index.url,
         use_machine_config=False,
         concurrency=8,
         retries=2,
+        sandbox_dir=sandbox_dir,
     )
 
 
@@ -163,7 +175,7 @@ def npmreg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Npm]:
 
 
 @pytest.fixture
-def npm_settings(tmp_path: Path, npmreg: Npm, pyindex: Dists) -> Settings:
+def npm_settings(tmp_path: Path, npmreg: Npm, pyindex: Dists, sandbox_dir: Path) -> Settings:
     return load_settings(
         data_dir=tmp_path / "data",
         npm_registry=npmreg.registry.url,
@@ -171,4 +183,5 @@ def npm_settings(tmp_path: Path, npmreg: Npm, pyindex: Dists) -> Settings:
         use_machine_config=False,
         concurrency=8,
         retries=1,
+        sandbox_dir=sandbox_dir,
     )

@@ -136,6 +136,35 @@ class Settings(BaseSettings):
     token_max_tasks_per_hour: int | None = Field(
         60, ge=1, description="Tasks one token may create per hour (None: no limit)."
     )
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Hosts (host, host:port or *.domain) a service task's manifests may "
+        "fetch from, besides the configured indexes and registries.",
+    )
+    allowed_networks: list[str] = Field(
+        default_factory=list,
+        description="Non-public address ranges (CIDR) an allowed host may resolve to.",
+    )
+    resolve_builds: Literal["sandbox", "never"] = Field(
+        "sandbox",
+        description="Whether a service task's uv may build sdists to read their metadata "
+        "(in the sandbox), or never (such packages are reported instead).",
+    )
+    resolver_sandbox: Literal["bwrap", "none"] = Field(
+        "bwrap",
+        description="What a service task's uv and npm run in: bubblewrap, or nothing "
+        "(only for a service that takes no stranger's files).",
+    )
+    sandbox_dir: Path | None = Field(
+        None,
+        description="The sandbox's caches and scratch directories; default: one per data "
+        "directory in the system's temporary directory.",
+    )
+    sandbox_python: Path | None = Field(
+        None,
+        description="The Python the sandbox runs (its bridge, uv's builds); default: Ferry's "
+        "own, else the system's python3.",
+    )
     token_max_disk_bytes: int | None = Field(
         20 * 1024**3, ge=1, description="Archive bytes one token may keep (None: no limit)."
     )
@@ -173,6 +202,16 @@ class Settings(BaseSettings):
     @property
     def tasks_dir(self) -> Path:
         return self.data_dir / "tasks"
+
+    @property
+    def effective_sandbox_dir(self) -> Path:
+        if self.sandbox_dir is not None:
+            return self.sandbox_dir
+        import hashlib
+        import tempfile
+
+        key = hashlib.sha256(str(self.data_dir.resolve()).encode()).hexdigest()[:12]
+        return Path(tempfile.gettempdir()) / f"ferry-sandbox-{key}"
 
     @property
     def effective_database_url(self) -> str:

@@ -65,6 +65,7 @@ class Route:
     stall_after: int | None = None
     stall: float = 0.0
     rate: float | None = None  # bytes per second per connection
+    location: str | None = None  # answer 302 to here
     served: int = 0  # body responses so far
     bytes_sent: int = 0
 
@@ -147,6 +148,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if route.delay:
             time.sleep(route.delay)
+        if route.location is not None:
+            self._short(302, b"", {"Location": route.location})
+            return
         if status is not None:
             extra = {"Retry-After": route.retry_after} if route.retry_after else {}
             self._short(status, b"try later\n", extra)

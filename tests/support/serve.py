@@ -44,6 +44,8 @@ class Server:
             FERRY_USE_MACHINE_CONFIG="false",
             FERRY_CONCURRENCY="2",
         )
+        if settings.sandbox_dir is not None:
+            environ["FERRY_SANDBOX_DIR"] = str(settings.sandbox_dir)
         environ.update(env or {})
         self.settings = settings
         self.base = f"http://127.0.0.1:{port}"

@@ -304,7 +304,10 @@ def serve(
         config, data_dir=data_dir, host=host, port=port, no_auth=no_auth or None
     )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    application = create_app(settings)  # refuses --no-auth off loopback
+    from ferry.settings import config_file_in_use
+
+    # refuses --no-auth off loopback; hides the settings file from the resolver sandbox
+    application = create_app(settings, config_file=config_file_in_use(config))
     url = f"http://{settings.host}:{settings.port}/"
     err.print(
         f"ferry {__version__}: serving {url} (API docs at /docs), data in "
@@ -319,6 +322,12 @@ def serve(
         )
     else:
         _announce_admin_token(settings, url)
+    if settings.resolver_sandbox == "none":
+        err.print(
+            "[bold yellow]warning[/]: uv and npm run WITHOUT a sandbox "
+            '(resolver_sandbox = "none"): serve only files you trust',
+            highlight=False,
+        )
     uvicorn.run(
         application,
         host=settings.host,

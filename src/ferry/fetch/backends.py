@@ -24,6 +24,7 @@ from ferry.store.cas import ContentStore
 if TYPE_CHECKING:
     import httpx
 
+    from ferry.egress import EgressPolicy
     from ferry.fetch.aria2 import Aria2Fetcher
     from ferry.fetch.wire import Wire
 
@@ -44,10 +45,15 @@ class Downloader(Protocol):
 
 @asynccontextmanager
 async def open_transport(
-    settings: Settings, *, cert: Path | None = None, proxy: str | None = None
+    settings: Settings,
+    *,
+    cert: Path | None = None,
+    proxy: str | None = None,
+    policy: EgressPolicy | None = None,
 ) -> AsyncIterator[Wire | httpx.AsyncClient]:
     """What downloads stream over: aiohttp (HTTP/1.1, the fastest here), or with the
-    ``http2`` setting an httpx client speaking HTTP/2 to servers that offer it."""
+    ``http2`` setting an httpx client speaking HTTP/2 to servers that offer it. With
+    ``policy`` every URL and address is checked (``fetch/guard.py``)."""
     if settings.http2:
         from ferry.fetch.http import build_client
 
@@ -57,11 +63,16 @@ async def open_transport(
             timeout=settings.timeout,
             max_connections=settings.max_connections,
             http2=True,
+            policy=policy,
         ) as client:
             yield client
         return
     async with open_session(
-        cert=cert, proxy=proxy, timeout=settings.timeout, max_connections=settings.max_connections
+        cert=cert,
+        proxy=proxy,
+        timeout=settings.timeout,
+        max_connections=settings.max_connections,
+        policy=policy,
     ) as session:
         yield session
 
@@ -99,19 +110,23 @@ class Downloads:
         *,
         cert: Path | None = None,
         proxy: str | None = None,
+        policy: EgressPolicy | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.transport = transport
         self._cert = cert
         self._proxy = proxy
+        self.policy = policy
         self._aria2: list[Aria2Fetcher] = []
 
     def fetcher(self, listener: ProgressListener | None = None) -> Downloader:
         """A fetcher reporting to ``listener``; all of them share limits' settings, the
         store and (with aria2) the daemon."""
         if self.settings.fetch_backend != "aria2":
-            return native_fetcher(self.settings, self.store, self.transport, listener)
+            native = native_fetcher(self.settings, self.store, self.transport, listener)
+            native.policy = self.policy
+            return native
         from ferry.fetch.aria2 import Aria2Fetcher
 
         settings = self.settings
@@ -131,6 +146,7 @@ class Downloads:
             # The first fetcher owns the daemon; the others follow their files in it.
             daemon=self._aria2[0].daemon if self._aria2 else None,
         )
+        fetcher.policy = self.policy
         self._aria2.append(fetcher)
         return fetcher
 
@@ -148,10 +164,11 @@ async def open_downloads(
     *,
     cert: Path | None = None,
     proxy: str | None = None,
+    policy: EgressPolicy | None = None,
 ) -> AsyncIterator[Downloads]:
     """The :class:`Downloads` of one run, closed (daemon stopped) on exit."""
-    async with open_transport(settings, cert=cert, proxy=proxy) as transport:
-        downloads = Downloads(settings, store, transport, cert=cert, proxy=proxy)
+    async with open_transport(settings, cert=cert, proxy=proxy, policy=policy) as transport:
+        downloads = Downloads(settings, store, transport, cert=cert, proxy=proxy, policy=policy)
         try:
             yield downloads
         finally:

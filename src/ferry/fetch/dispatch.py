@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from tenacity import wait_exponential_jitter
 
+from ferry.egress import EgressPolicy, EgressRefused
 from ferry.errors import FerryError, FetchError
 from ferry.fetch.control import Batch, Cancelled, current_batch
 from ferry.fetch.failures import redact
@@ -32,6 +33,9 @@ _MAX_WAIT_S = 30.0
 
 class Dispatcher:
     """The batch-level half of a download backend; see the module docstring."""
+
+    # A service task's egress policy (``ferry.egress``): URLs it refuses are never tried.
+    policy: EgressPolicy | None = None
 
     def __init__(
         self,
@@ -162,6 +166,7 @@ class Dispatcher:
         """Fetch one file and tell the listener; the error is returned, not raised."""
         name = request.display_name
         try:
+            self._urls(request)  # refused before anything, local copies included
             result = await self._join(request, batch)
         except FerryError as exc:
             self._listener.file_failed(name, exc)
@@ -218,13 +223,25 @@ class Dispatcher:
         raise NotImplementedError
 
     def _urls(self, request: FetchRequest) -> list[str]:
-        """The request's URL, its mirrors, then the ``mirrors`` setting's, in that order."""
+        """The request's URL, its mirrors, then the ``mirrors`` setting's, in that order;
+        under a policy, only those it allows (EgressRefused when none is left)."""
         urls = list(request.urls)
         for prefix, alternatives in self._mirrors.items():
             for url in request.urls:
                 if url.startswith(prefix):
                     urls += [alt + url[len(prefix) :] for alt in alternatives]
-        return list(dict.fromkeys(urls))
+        urls = list(dict.fromkeys(urls))
+        if self.policy is None:
+            return urls
+        allowed = [u for u in urls if self.policy.refusal(u) is None]
+        if not allowed:
+            raise EgressRefused(
+                f"{request.display_name}: {self.policy.refusal(urls[0])}",
+                context=f"fetching {request.display_name}",
+                hint="The operator decides where the service fetches from: the configured "
+                "indexes and registries, and the allowed_hosts setting.",
+            )
+        return allowed
 
     def _backoff(self, failures: int) -> float:
         """Seconds before the next try after ``failures`` in a row (exponential, jittered)."""

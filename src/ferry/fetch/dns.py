@@ -13,10 +13,14 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import httpcore
 import httpx
 from httpcore import AsyncNetworkBackend, AsyncNetworkStream
+
+if TYPE_CHECKING:
+    from ferry.egress import EgressPolicy
 
 SocketOption = (
     tuple[int, int, int] | tuple[int, int, bytes | bytearray] | tuple[int, int, None, int]
@@ -29,6 +33,8 @@ class CachingResolverBackend(AsyncNetworkBackend):
         self._addresses: dict[tuple[str, int], list[str]] = {}
         self._locks: dict[tuple[str, int], asyncio.Lock] = {}
         self.lookups = 0  # how many real lookups were made (tests read it)
+        # a service task's egress policy: addresses it refuses are never connected to
+        self.policy: EgressPolicy | None = None
 
     async def _resolve(self, host: str, port: int) -> list[str]:
         key = (host, port)
@@ -56,6 +62,8 @@ class CachingResolverBackend(AsyncNetworkBackend):
             addresses = await self._resolve(host, port)
         except OSError:
             addresses = [host]  # let the inner backend report the failure in its own terms
+        if self.policy is not None:
+            addresses = self._allowed(host, port, addresses)
         last: Exception | None = None
         for address in addresses:
             try:
@@ -70,6 +78,16 @@ class CachingResolverBackend(AsyncNetworkBackend):
                 last = exc
         assert last is not None
         raise last
+
+    def _allowed(self, host: str, port: int, addresses: list[str]) -> list[str]:
+        from ferry.egress import EgressRefused
+
+        assert self.policy is not None
+        reasons = [self.policy.address_refusal(host, port, a) for a in addresses]
+        allowed = [a for a, reason in zip(addresses, reasons, strict=True) if reason is None]
+        if not allowed:
+            raise EgressRefused(next((r for r in reasons if r), f"{host} did not resolve"))
+        return allowed
 
     async def connect_unix_socket(
         self,

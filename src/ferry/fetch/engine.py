@@ -125,7 +125,9 @@ class Fetcher(Dispatcher):
         if request.dest is not None and in_store:
             blob = store.path_for(request.digest, request.algorithm)
             return await copy_in(store, request, blob, self._listener, cached=True)
-        source = local_source(request)
+        # under a policy a local path is only read when the operator configured its place
+        local = self.policy is None or self.policy.refusal(request.url) is None
+        source = local_source(request) if local else None
         if source is not None:
             return await copy_in(store, request, source, self._listener, cached=False)
         partial_path = self._partial_path(request)

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import ssl
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from ferry.fetch.dns import install_resolver_cache
 from ferry.fetch.useragent import user_agent
+
+if TYPE_CHECKING:
+    from ferry.egress import EgressPolicy
 
 __all__ = ["build_client", "user_agent"]
 
@@ -27,6 +31,7 @@ def build_client(
     http2: bool = True,
     transport: httpx.AsyncBaseTransport | None = None,
     trust_env: bool = True,
+    policy: EgressPolicy | None = None,
 ) -> httpx.AsyncClient:
     """Build the pooled async client used for every download.
 
@@ -34,7 +39,17 @@ def build_client(
     default trust store, for mirrors behind a corporate CA. Without it and with
     ``trust_env``, httpx honours ``SSL_CERT_FILE`` / ``SSL_CERT_DIR``, and the proxy
     variables (``HTTPS_PROXY``, ``ALL_PROXY``, ``NO_PROXY``) unless ``proxy`` is given.
+    With ``policy`` (a service task), every URL, redirects included, and every address
+    connected to is checked by it (``fetch/guard.py``).
     """
+    hooks: dict[str, list[Any]] = {}
+    if policy is not None:
+        from ferry.fetch.guard import request_hook
+
+        async def check(request: httpx.Request) -> None:
+            await request_hook(policy, str(request.url))
+
+        hooks["request"] = [check]
     verify: ssl.SSLContext | bool
     if cert is not None:
         cert = Path(cert)
@@ -58,7 +73,12 @@ def build_client(
         follow_redirects=True,
         transport=transport,
         trust_env=trust_env,
+        event_hooks=hooks,
     )
     if transport is None:
-        install_resolver_cache(client)
+        backend = install_resolver_cache(client)
+        if policy is not None:
+            if backend is None:
+                raise RuntimeError("cannot check addresses: httpx's connection pool changed")
+            backend.policy = policy
     return client

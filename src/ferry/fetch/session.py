@@ -22,12 +22,16 @@ import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
 from ferry.fetch.routes import Routes
 from ferry.fetch.useragent import user_agent
 from ferry.fetch.wire import AiohttpWire
+
+if TYPE_CHECKING:
+    from ferry.egress import EgressPolicy
 
 __all__ = ["open_session", "ssl_context"]
 
@@ -62,13 +66,21 @@ async def open_session(
     max_connections: int = 16,
     max_connections_per_host: int = 0,
     trust_env: bool = True,
+    policy: EgressPolicy | None = None,
 ) -> AsyncIterator[AiohttpWire]:
-    """A pooled session for downloads; ``timeout`` bounds connecting and each read."""
+    """A pooled session for downloads; ``timeout`` bounds connecting and each read.
+    With ``policy`` (a service task), every URL and every address is checked by it."""
+    extra: dict[str, Any] = {}
+    if policy is not None:
+        from ferry.fetch.guard import PolicyResolver, policy_middleware
+
+        extra["resolver"] = PolicyResolver(policy)
     connector = aiohttp.TCPConnector(
         limit=max_connections,
         limit_per_host=max_connections_per_host,
         ssl=ssl_context(cert),
         ttl_dns_cache=300,
+        **extra,
     )
     session = aiohttp.ClientSession(
         connector=connector,
@@ -82,6 +94,7 @@ async def open_session(
         # which cost a third of the time of 500 small downloads.
         trust_env=False,
         read_bufsize=1 << 20,
+        middlewares=(policy_middleware(policy),) if policy is not None else (),
     )
     try:
         yield AiohttpWire(session, Routes(proxy=proxy, from_environment=trust_env))

@@ -292,6 +292,14 @@ class Transfer:
             return fetch_error(
                 self.name, f"invalid URL {url}: {exc}", hint="The URL of this file is malformed."
             )
+        if exc.kind is Failure.REFUSED:
+            from ferry.egress import EgressRefused
+
+            return EgressRefused(
+                f"{self.name}: {exc.reason}",
+                hint="The operator decides where the service fetches from: the configured "
+                "indexes and registries, and the allowed_hosts setting.",
+            )
         if exc.kind is Failure.TRANSIENT:
             # Cut bodies, resets, refused connections and stalled reads: worth a retry.
             return TransientError(fetch_error(self.name, f"{url}: {exc}", hint=RETRY_HINT))

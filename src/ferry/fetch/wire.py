@@ -33,6 +33,7 @@ class Failure(Enum):
     UNSUPPORTED = "unsupported"  # not an http(s) URL
     INVALID_URL = "invalid-url"
     FINAL = "final"  # too many redirects and the like
+    REFUSED = "refused"  # a URL or address the egress policy does not allow
 
 
 class WireError(Exception):
@@ -106,7 +107,22 @@ async def _aiohttp_chunks(resp: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
         raise _aiohttp_failure(exc) from exc
 
 
+def _refusal(exc: BaseException) -> str | None:
+    from ferry.egress import EgressRefused
+    from ferry.fetch.guard import AddressRefused
+
+    if isinstance(exc, EgressRefused):
+        return exc.message
+    if isinstance(exc, AddressRefused):
+        return str(exc)
+    cause = getattr(exc, "os_error", None) or exc.__cause__
+    return _refusal(cause) if cause is not None and cause is not exc else None
+
+
 def _aiohttp_failure(exc: Exception) -> Exception:
+    refused = _refusal(exc) if "ferry.egress" in sys.modules else None
+    if refused is not None:
+        return WireError(Failure.REFUSED, refused)
     if isinstance(exc, (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError)):
         return WireError(Failure.TLS, str(exc))
     if isinstance(exc, aiohttp.NonHttpUrlClientError):
@@ -160,6 +176,9 @@ async def _httpx_chunks(resp: httpx.Response) -> AsyncIterator[bytes]:
 def _httpx_failure(exc: Exception) -> Exception:
     import httpx
 
+    refused = _refusal(exc) if "ferry.egress" in sys.modules else None
+    if refused is not None:
+        return WireError(Failure.REFUSED, refused)
     if isinstance(exc, httpx.UnsupportedProtocol):
         return WireError(Failure.UNSUPPORTED, str(exc))
     if isinstance(exc, httpx.InvalidURL):

@@ -11,6 +11,8 @@ from packaging.utils import canonicalize_name
 from ferry.errors import ManifestError, UnknownManifestError
 from ferry.manifests import pipfile, pyproject, requirements_txt
 from ferry.manifests.model import (
+    TRUSTED,
+    InputRules,
     LockedPackage,
     Origin,
     PyRequirement,
@@ -20,6 +22,8 @@ from ferry.manifests.model import (
 
 __all__ = [
     "PARSERS",
+    "TRUSTED",
+    "InputRules",
     "LockedPackage",
     "Origin",
     "PyRequirement",
@@ -30,7 +34,7 @@ __all__ = [
     "parse_manifests",
 ]
 
-Parser = Callable[[Path, Selection], PythonInput]
+Parser = Callable[[Path, Selection, InputRules], PythonInput]
 RUNTIME_ONLY = Selection()
 
 # File-name pattern (matched case-insensitively) -> parser; the first match wins, so the
@@ -56,7 +60,9 @@ def is_python_manifest(name: str) -> bool:
     return _parser_for(Path(name).name) is not None
 
 
-def parse_manifest(path: Path, selection: Selection = RUNTIME_ONLY) -> PythonInput:
+def parse_manifest(
+    path: Path, selection: Selection = RUNTIME_ONLY, rules: InputRules = TRUSTED
+) -> PythonInput:
     if path.is_dir():
         raise ManifestError(path, "is a directory", hint="Name the manifest files in it.")
     if not path.exists():
@@ -68,7 +74,7 @@ def parse_manifest(path: Path, selection: Selection = RUNTIME_ONLY) -> PythonInp
             "is not a Python manifest Ferry knows",
             hint=f"accepted file names: {', '.join(PARSERS)}",
         )
-    return parser(path, selection)
+    return parser(path, selection, rules)
 
 
 def split_manifests(paths: Sequence[Path]) -> tuple[list[Path], list[Path]]:
@@ -99,12 +105,13 @@ def parse_manifests(
     selection: Selection = RUNTIME_ONLY,
     *,
     elsewhere: frozenset[str] = frozenset(),
+    rules: InputRules = TRUSTED,
 ) -> PythonInput:
     """Parse and merge. A group asked for must exist in some file, or in ``elsewhere``
     (the groups the same bundle's npm project answers, e.g. ``dev``)."""
     merged = PythonInput()
     for path in paths:
-        merged.merge(parse_manifest(path, selection))
+        merged.merge(parse_manifest(path, selection, rules))
     if paths and not selection.all_groups:
         known = set(merged.groups) | {canonicalize_name(g) for g in elsewhere}
         missing = sorted({canonicalize_name(g) for g in selection.groups} - known)

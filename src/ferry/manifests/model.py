@@ -74,6 +74,8 @@ class PythonInput:
     # request for a group that exists nowhere can be refused after merging.
     groups: list[str] = field(default_factory=list)
     allow_prereleases: bool = False
+    # Where each index / find-links URL was written, so a refused one can be named.
+    url_origins: dict[str, Origin] = field(default_factory=dict)
 
     def merge(self, other: PythonInput) -> None:
         self.files.extend(other.files)
@@ -89,6 +91,8 @@ class PythonInput:
         self.notes.extend(other.notes)
         self.groups.extend(g for g in other.groups if g not in self.groups)
         self.allow_prereleases = self.allow_prereleases or other.allow_prereleases
+        for url, origin in other.url_origins.items():
+            self.url_origins.setdefault(url, origin)
 
 
 @dataclass(frozen=True)
@@ -109,3 +113,25 @@ class Selection:
         return self.all_groups or canonicalize_name(group) in {
             canonicalize_name(g) for g in self.groups
         }
+
+
+@dataclass(frozen=True)
+class InputRules:
+    """What reading a manifest may reach beyond the file itself.
+
+    On a user's own machine (the CLI, ``TRUSTED``) a manifest is the user's: it may include
+    any file, expand ``${VAR}`` from the environment and name local wheels, as pip allows.
+    A manifest uploaded to the service is a stranger's (``confined_to`` the task's upload
+    directory): ``-r``/``-c`` reach only the files uploaded with it, nothing is expanded
+    from the server's environment, and no local path is looked at, not even to say that
+    it does not exist.
+    """
+
+    confined_to: Path | None = None
+
+    @property
+    def confined(self) -> bool:
+        return self.confined_to is not None
+
+
+TRUSTED = InputRules()

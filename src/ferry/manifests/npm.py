@@ -61,7 +61,7 @@ def _load_json(path: Path) -> Any:
         ) from None
 
 
-def _line_of(path: Path, key: str) -> int | None:
+def line_of(path: Path, key: str) -> int | None:
     """Best effort: the first line where ``"key"`` appears, for errors about a value."""
     try:
         for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
@@ -82,20 +82,20 @@ def parse_package_json(path: Path) -> dict[str, Any]:
             continue
         if not isinstance(deps, dict):
             raise ManifestError(
-                path, f"'{key}' must be an object of name: version range", line=_line_of(path, key)
+                path, f"'{key}' must be an object of name: version range", line=line_of(path, key)
             )
         for name, spec in deps.items():
             if not isinstance(spec, str):
                 raise ManifestError(
                     path,
                     f"'{key}.{name}' must be a version range string, not {spec!r}",
-                    line=_line_of(path, name),
+                    line=line_of(path, name),
                 )
     if data.get("workspaces"):
         raise ManifestError(
             path,
             "uses npm workspaces, which Ferry cannot resolve from manifests alone",
-            line=_line_of(path, "workspaces"),
+            line=line_of(path, "workspaces"),
             hint="Bundle each workspace package's own package.json and lock, or the "
             "workspace root's package-lock.json together with its package.json.",
         )
@@ -111,7 +111,7 @@ def parse_lock(path: Path) -> dict[str, Any]:
         raise ManifestError(
             path,
             "is lockfileVersion 1 (npm 6 and older), which has no 'packages' map",
-            line=_line_of(path, "lockfileVersion"),
+            line=line_of(path, "lockfileVersion"),
             hint="Upgrade it with npm 7 or newer: `npm install --package-lock-only "
             "--lockfile-version 3`, then bundle the new lock.",
         )
@@ -119,19 +119,19 @@ def parse_lock(path: Path) -> dict[str, Any]:
         raise ManifestError(
             path,
             f"has unsupported lockfileVersion {version!r} (2 and 3 are supported)",
-            line=_line_of(path, "lockfileVersion"),
+            line=line_of(path, "lockfileVersion"),
         )
     packages = data.get("packages")
     if not isinstance(packages, dict) or "" not in packages:
         raise ManifestError(
-            path, "has no 'packages' map with a root entry", line=_line_of(path, "packages")
+            path, "has no 'packages' map with a root entry", line=line_of(path, "packages")
         )
     for key, entry in packages.items():
         if not isinstance(entry, dict):
             raise ManifestError(
                 path,
                 f"packages[{key!r}] must be an object",
-                line=_line_of(path, key) if key else None,
+                line=line_of(path, key) if key else None,
             )
         if key:
             _check_entry(path, key, entry)
@@ -141,14 +141,14 @@ def parse_lock(path: Path) -> dict[str, Any]:
             raise ManifestError(
                 path,
                 f"packages[{key!r}] is a workspace or linked folder, which cannot be carried",
-                line=_line_of(path, key),
+                line=line_of(path, key),
                 hint="Bundle a project without workspaces or file: links.",
             )
     if packages[""].get("workspaces"):
         raise ManifestError(
             path,
             "uses npm workspaces, which Ferry cannot bundle",
-            line=_line_of(path, "workspaces"),
+            line=line_of(path, "workspaces"),
         )
     return data
 
@@ -166,7 +166,7 @@ def _check_entry(path: Path, key: str, entry: dict[str, Any]) -> None:
     from ferry.ecosystems.npm.model import Integrity
 
     def bad(key_name: str, what: str) -> ManifestError:
-        return ManifestError(path, f"packages[{key!r}].{key_name} {what}", line=_line_of(path, key))
+        return ManifestError(path, f"packages[{key!r}].{key_name} {what}", line=line_of(path, key))
 
     for key_name in _STRINGS:
         if key_name in entry and not isinstance(entry[key_name], str):

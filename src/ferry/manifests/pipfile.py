@@ -13,7 +13,15 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 
 from ferry.errors import ManifestError, UnsupportedRequirementError
-from ferry.manifests.model import LockedPackage, Origin, PyRequirement, PythonInput, Selection
+from ferry.manifests.model import (
+    TRUSTED,
+    InputRules,
+    LockedPackage,
+    Origin,
+    PyRequirement,
+    PythonInput,
+    Selection,
+)
 from ferry.manifests.pyproject import Key, TomlDoc, keypath, kind
 from ferry.manifests.requirements_txt import (
     CARRY_HINT,
@@ -55,8 +63,8 @@ def _python_pin(version: str, *, full: bool) -> str:
     return f"=={version}" if full else f"=={version}.*"
 
 
-def parse_pipfile(path: Path, selection: Selection) -> PythonInput:
-    doc = TomlDoc.load(path, "Pipfile")
+def parse_pipfile(path: Path, selection: Selection, rules: InputRules = TRUSTED) -> PythonInput:
+    doc = TomlDoc.load(path, "Pipfile", local_paths=not rules.confined)
     out = PythonInput(files=[path])
     sources = _pipfile_sources(doc, out)
     requires = doc.table(["requires"], doc.data.get("requires"))
@@ -88,9 +96,9 @@ def _pipfile_sources(doc: TomlDoc, out: PythonInput) -> set[str]:
     items = doc.array(["source"], doc.data.get("source"))
     for i, item in enumerate(items):
         source = doc.table(["source", i], item)
-        url = doc.string(
-            ["source", i, "url"], source.get("url"), line=doc.item_line(["source"], items, i)
-        )
+        line = doc.item_line(["source"], items, i)
+        url = doc.string(["source", i, "url"], source.get("url"), line=line)
+        out.url_origins.setdefault(url, Origin(doc.path, line))
         if isinstance(source.get("name"), str):
             names.add(source["name"])
         if out.index_url is None:
@@ -148,7 +156,8 @@ def _pipfile_requirement(
             specifier=_pipenv_specifier(doc, keys, version, line),
             marker=marker,
         )
-    return PyRequirement(build_requirement(text, doc.path, line), Origin(doc.path, line))
+    requirement = build_requirement(text, doc.path, line, local_paths=doc.local_paths)
+    return PyRequirement(requirement, Origin(doc.path, line))
 
 
 def _pipenv_specifier(doc: TomlDoc, keys: list[Key], version: str, line: int | None) -> str:
@@ -190,7 +199,7 @@ class _Json:
         return ManifestError(self.path, reason, line=self.line_of(section, name))
 
 
-def parse_lock(path: Path, selection: Selection) -> PythonInput:
+def parse_lock(path: Path, selection: Selection, rules: InputRules = TRUSTED) -> PythonInput:
     text = decode_text(read_bytes(path), path, "Pipfile.lock")
     try:
         data = json.loads(text)
@@ -240,6 +249,7 @@ def _lock_sources(doc: _Json, meta: dict[str, Any], out: PythonInput) -> dict[st
         if not isinstance(url, str):
             raise doc.error("every _meta.sources entry needs a url", "sources")
         sources[str(source.get("name", url))] = url
+        out.url_origins.setdefault(url, Origin(doc.path, doc.line_of("sources")))
         if out.index_url is None:
             out.index_url = url
         elif url not in out.extra_index_urls:

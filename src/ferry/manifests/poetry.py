@@ -296,7 +296,8 @@ class _Poetry:
             text = assemble(
                 name, extras=extras, specifier=self.specifier(keys, version, line), marker=marker
             )
-        return PyRequirement(build_requirement(text, path, line), Origin(path, line))
+        requirement = build_requirement(text, path, line, local_paths=self.doc.local_paths)
+        return PyRequirement(requirement, Origin(path, line))
 
     def specifier(self, keys: list[Key], constraint: str, line: int | None) -> str:
         try:

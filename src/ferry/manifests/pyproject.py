@@ -14,7 +14,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 
 from ferry.errors import IncludeLoopError, ManifestError
-from ferry.manifests.model import Origin, PyRequirement, PythonInput, Selection
+from ferry.manifests.model import TRUSTED, InputRules, Origin, PyRequirement, PythonInput, Selection
 from ferry.manifests.poetry import parse_poetry
 from ferry.manifests.requirements_txt import build_requirement, decode_text, read_bytes, with_marker
 
@@ -49,9 +49,11 @@ class TomlDoc:
     text: str
     data: dict[str, Any]
     lines: list[str] = field(default_factory=list)
+    # False for a stranger's file: a local path in it is refused, never looked at
+    local_paths: bool = True
 
     @classmethod
-    def load(cls, path: Path, what: str) -> TomlDoc:
+    def load(cls, path: Path, what: str, *, local_paths: bool = True) -> TomlDoc:
         text = decode_text(read_bytes(path), path, what)
         try:
             data = tomllib.loads(text)
@@ -67,7 +69,7 @@ class TomlDoc:
             raise ManifestError(
                 path, f"invalid TOML: {message}", line=line, column=column
             ) from None
-        return cls(path, text, data, text.splitlines())
+        return cls(path, text, data, text.splitlines(), local_paths)
 
     def line_of(self, keys: Sequence[Key], value: object = None, nth: int = 0) -> int | None:
         """Best effort: the line of the key path, or of ``value`` inside it."""
@@ -209,7 +211,7 @@ class _Project:
     ) -> tuple[Requirement, int | None]:
         line = self.doc.item_line(keys, items, index)
         text = self.doc.string([*keys, index], items[index], line=line)
-        return build_requirement(text, self.doc.path, line), line
+        return build_requirement(text, self.doc.path, line, local_paths=self.doc.local_paths), line
 
     def runtime(self, project: dict[str, Any]) -> None:
         keys = ["project", "dependencies"]
@@ -322,8 +324,8 @@ class _Project:
         return self.group(canonical, [*stack, canonical])
 
 
-def parse(path: Path, selection: Selection) -> PythonInput:
-    doc = TomlDoc.load(path, "TOML file")
+def parse(path: Path, selection: Selection, rules: InputRules = TRUSTED) -> PythonInput:
+    doc = TomlDoc.load(path, "TOML file", local_paths=not rules.confined)
     out = PythonInput(files=[path])
     project = doc.table(["project"], doc.data.get("project"))
     tool_poetry = doc.table(["tool", "poetry"], doc.get(["tool", "poetry"]))

@@ -20,7 +20,14 @@ from packaging.utils import (
 )
 
 from ferry.errors import IncludeLoopError, ManifestError, UnsupportedRequirementError
-from ferry.manifests.model import Origin, PyRequirement, PythonInput, Selection
+from ferry.manifests.model import (
+    TRUSTED,
+    InputRules,
+    Origin,
+    PyRequirement,
+    PythonInput,
+    Selection,
+)
 
 CARRY_HINT = (
     "Ferry carries files from a package index; a VCS checkout, an editable install or a "
@@ -74,14 +81,19 @@ def assemble(
     return (text + (f"; {marker}" if marker else "")).strip()
 
 
-def build_requirement(text: str, path: Path, line: int | None) -> Requirement:
-    """A PEP 508 string as a Requirement, refusing what cannot be carried to another machine."""
+def build_requirement(
+    text: str, path: Path, line: int | None, *, local_paths: bool = True
+) -> Requirement:
+    """A PEP 508 string as a Requirement, refusing what cannot be carried to another machine
+    (and, with ``local_paths=False``, any local path, unlooked at)."""
     text = text.strip()
     if _VCS_RE.match(text):
         raise _unsupported(path, line, f"VCS requirement {text!r} cannot be carried")
     head, semi, marker = text.partition(";")
     direct = _DIRECT_RE.match(head)
     name, target = (direct["name"], direct["target"]) if direct else ("", head)
+    if not local_paths and _is_local(target.strip()):
+        raise _no_local(path, line, target.strip())
     local = _local_archive(target.strip(), path, line)
     if local is not None:
         name = name.strip() or _name_from_url(local, path, line)
@@ -94,11 +106,32 @@ def build_requirement(text: str, path: Path, line: int | None) -> Requirement:
     except InvalidRequirement as exc:
         raise ManifestError(path, str(exc), line=line) from exc
     if req.url:
+        if not local_paths and _is_local(req.url):
+            raise _no_local(path, line, req.url)
         local = _local_archive(req.url, path, line)
         if local is not None:
             return Requirement(str(req).replace(req.url, local, 1))
         check_url(req.url, path, line)
     return req
+
+
+def _is_local(target: str) -> bool:
+    return (
+        target.lower().startswith("file:")
+        or bool(_PATH_RE.match(target))
+        or (target.lower().endswith(_ARCHIVES) and "://" not in target)
+    )
+
+
+def _no_local(path: Path, line: int | None, target: str) -> UnsupportedRequirementError:
+    return UnsupportedRequirementError(
+        path,
+        f"local path {target[:200]!r}: a manifest uploaded to the service cannot name files "
+        "on the server",
+        line=line,
+        hint="Put the wheel on an index or web server the operator allows and list it by "
+        "version or URL; or bundle with the ferry CLI on your own machine.",
+    )
 
 
 def _local_archive(target: str, path: Path, line: int | None) -> str | None:
@@ -176,8 +209,9 @@ def decode_text(data: bytes, path: Path, what: str) -> str:
     return text
 
 
-def logical_lines(text: str) -> Iterator[tuple[int, str]]:
-    """(first physical line number, content) with continuations joined and comments gone."""
+def logical_lines(text: str, *, expand_env: bool = True) -> Iterator[tuple[int, str]]:
+    """(first physical line number, content) with continuations joined and comments gone;
+    ``${VAR}`` expanded from the environment as pip does, unless ``expand_env`` is False."""
     joined: list[str] = []
     first = 0
     for number, raw in enumerate(text.splitlines(), 1):
@@ -189,16 +223,18 @@ def logical_lines(text: str) -> Iterator[tuple[int, str]]:
             continue
         if joined:
             joined.append(" " + raw if is_comment else raw)
-            yield first, _clean("".join(joined))
+            yield first, _clean("".join(joined), expand_env)
             joined = []
         else:
-            yield number, _clean(raw)
+            yield number, _clean(raw, expand_env)
     if joined:
-        yield first, _clean("".join(joined))
+        yield first, _clean("".join(joined), expand_env)
 
 
-def _clean(line: str) -> str:
+def _clean(line: str, expand_env: bool) -> str:
     line = _COMMENT_RE.sub("", line).strip()
+    if not expand_env:
+        return line  # a stranger's file: the server's environment is not theirs to read
     return _ENV_RE.sub(lambda m: os.environ.get(m.group("name"), m.group(0)), line)
 
 
@@ -214,6 +250,7 @@ class _Option:
 @dataclass
 class _Reader:
     out: PythonInput
+    rules: InputRules = TRUSTED
     stack: list[Path] = field(default_factory=list)
     done: set[tuple[Path, bool]] = field(default_factory=set)
 
@@ -225,7 +262,7 @@ class _Reader:
         text = decode_text(read_bytes(path), path, "requirements file")
         self.out.files.append(path)
         self.stack.append(path.resolve())
-        for number, line in logical_lines(text):
+        for number, line in logical_lines(text, expand_env=not self.rules.confined):
             if line.startswith("-"):
                 for name, value in _split_options(line, _OPTIONS, path, number):
                     _OPTIONS[name].handler(self, path, number, value)
@@ -241,7 +278,10 @@ class _Reader:
                 line=line,
                 hint="download the file and include it by a local path",
             )
-        target = path.parent / value
+        if self.rules.confined_to is not None:
+            target = self._uploaded(path, line, value, self.rules.confined_to)
+        else:
+            target = path.parent / value
         resolved = target.resolve()
         if resolved in self.stack:
             chain = [p.name for p in self.stack[self.stack.index(resolved) :]]
@@ -253,6 +293,21 @@ class _Reader:
         if not target.is_file():
             raise ManifestError(path, f"included file {value!r} not found ({target})", line=line)
         self.read(target, constraint=constraint)
+
+    @staticmethod
+    def _uploaded(path: Path, line: int, value: str, uploads: Path) -> Path:
+        """The uploaded file ``value`` names; anything else is refused without looking at
+        it (and without quoting anything but the manifest's own words)."""
+        name = value.removeprefix("./")
+        target = uploads / name
+        if "/" in name or "\\" in name or name in ("", ".", "..") or not target.is_file():
+            raise ManifestError(
+                path,
+                f"{value[:200]!r} is not one of the files uploaded with this task",
+                line=line,
+                hint="Upload the included file together with this one.",
+            )
+        return target
 
     def _requirement(self, path: Path, line: int, text: str, constraint: bool) -> None:
         spec, rest = _break_args_options(text)
@@ -268,7 +323,7 @@ class _Reader:
                 hashes.append(value.lower())
             else:
                 _REQ_OPTIONS[name].handler(self, path, line, value)
-        req = build_requirement(spec, path, line)
+        req = build_requirement(spec, path, line, local_paths=not self.rules.confined)
         item = PyRequirement(req, Origin(path, line), tuple(hashes))
         (self.out.constraints if constraint else self.out.requirements).append(item)
 
@@ -342,19 +397,24 @@ def _editable_opt(r: _Reader, path: Path, line: int, value: str) -> None:
 
 def _index_opt(r: _Reader, path: Path, line: int, value: str) -> None:
     r.out.index_url = value
+    r.out.url_origins.setdefault(value, Origin(path, line))
 
 
 def _extra_index_opt(r: _Reader, path: Path, line: int, value: str) -> None:
     if value not in r.out.extra_index_urls:
         r.out.extra_index_urls.append(value)
+    r.out.url_origins.setdefault(value, Origin(path, line))
 
 
 def _find_links_opt(r: _Reader, path: Path, line: int, value: str) -> None:
+    if r.rules.confined and not _URL_RE.match(value):
+        raise _no_local(path, line, value)
     local = path.parent / value
     if not _URL_RE.match(value) and local.exists():
         value = str(local)
     if value not in r.out.find_links:
         r.out.find_links.append(value)
+    r.out.url_origins.setdefault(value, Origin(path, line))
 
 
 def _pre_opt(r: _Reader, path: Path, line: int, value: str) -> None:
@@ -395,15 +455,15 @@ _REQ_OPTIONS = {
 }
 
 
-def parse(path: Path, selection: Selection) -> PythonInput:
+def parse(path: Path, selection: Selection, rules: InputRules = TRUSTED) -> PythonInput:
     out = PythonInput()
-    _Reader(out).read(path, constraint=False)
+    _Reader(out, rules).read(path, constraint=False)
     return out
 
 
-def parse_constraints(path: Path, selection: Selection) -> PythonInput:
+def parse_constraints(path: Path, selection: Selection, rules: InputRules = TRUSTED) -> PythonInput:
     out = PythonInput()
-    _Reader(out).read(path, constraint=True)
+    _Reader(out, rules).read(path, constraint=True)
     return out
 
 

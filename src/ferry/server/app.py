@@ -43,6 +43,7 @@ from ferry.server.routes.tokens import tokens
 from ferry.server.schemas import SOCKET_MODELS, ProblemDocument
 from ferry.server.security import Guard, is_loopback_host
 from ferry.server.ws import add_websocket_routes
+from ferry.services.confinement import service_box
 from ferry.settings import Settings
 from ferry.tasks.events import EventHub
 from ferry.tasks.manager import TaskManager
@@ -50,7 +51,7 @@ from ferry.tasks.manager import TaskManager
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings) -> FastAPI:
+def create_app(settings: Settings, *, config_file: Path | None = None) -> FastAPI:
     if settings.no_auth and not is_loopback_host(settings.host):
         raise ConfigError(
             f"no_auth is refused on {settings.host}: only a loopback address may be served "
@@ -71,7 +72,11 @@ def create_app(settings: Settings) -> FastAPI:
         hub = EventHub()
         app.state.hub = hub
         manager = TaskManager(
-            settings, repo, hub=hub, link_key=secret_key(settings.data_dir, settings.secret_key)
+            settings,
+            repo,
+            hub=hub,
+            link_key=secret_key(settings.data_dir, settings.secret_key),
+            box=await service_box(settings, config_file),
         )
         app.state.manager = manager
         await manager.clean_expired()

@@ -16,6 +16,7 @@ from ferry.errors import UsageError
 from ferry.fetch.progress import ProgressListener
 from ferry.manifests import RUNTIME_ONLY, split_manifests
 from ferry.manifests.model import Selection
+from ferry.services.confinement import Confinement
 from ferry.services.npm_bundle import fetch_tarballs, open_npm_context, resolve_node_project
 from ferry.services.python_bundle import (
     BundleOutcome,
@@ -58,12 +59,13 @@ async def prepare_npm(
     listener: ProgressListener | None,
     announce: Callable[[str], None],
     timings: dict[str, float],
+    confinement: Confinement | None = None,
 ) -> NpmPrepared:
     target = plan.node_target
     if target is None:
         target = await asyncio.to_thread(host_node_target)
     t0 = time.perf_counter()
-    async with open_npm_context(settings) as ctx:
+    async with open_npm_context(settings, confinement) as ctx:
         resolution = await resolve_node_project(
             settings,
             manifests,
@@ -72,6 +74,7 @@ async def prepare_npm(
             all_platforms=plan.all_platforms,
             ctx=ctx,
             sizes=False,
+            confinement=confinement,
         )
         timings["resolve"] = timings.get("resolve", 0.0) + time.perf_counter() - t0
         if resolution.has_errors:
@@ -109,8 +112,10 @@ async def bundle(
     *,
     listener: ProgressListener | None = None,
     phase: Callable[[str], None] | None = None,
+    confinement: Confinement | None = None,
 ) -> BundleOutcome:
-    """Resolve, fetch and verify everything, then write one archive.
+    """Resolve, fetch and verify everything, then write one archive (a service task's
+    within its ``confinement``).
 
     Raises ResolutionFailed when either ecosystem's resolution has errors: a bundle that
     cannot install is worse than none.
@@ -136,12 +141,19 @@ async def bundle(
             timings=timings,
             # `--group dev` may be meant for the npm project alone
             groups_elsewhere=frozenset({"dev"}) if npm_files else frozenset(),
+            confinement=confinement,
         )
     npm: NpmPrepared | None = None
     if npm_files:
         announce("resolving")
         npm = await prepare_npm(
-            settings, plan, npm_files, listener=listener, announce=announce, timings=timings
+            settings,
+            plan,
+            npm_files,
+            listener=listener,
+            announce=announce,
+            timings=timings,
+            confinement=confinement,
         )
 
     announce("packing")

@@ -16,17 +16,22 @@ from ferry.fetch import FetchReport, FetchRequest
 from ferry.fetch.backends import open_downloads
 from ferry.fetch.http import build_client
 from ferry.fetch.progress import NullProgress, ProgressListener
+from ferry.manifests.confine import check_npm_urls
 from ferry.manifests.npm import NpmInput, parse_npm_manifests
+from ferry.services.confinement import Confinement, runner_for
 from ferry.settings import Settings
 from ferry.store.cas import ContentStore
 from ferry.targets import NodeTarget
 
 
 @asynccontextmanager
-async def open_npm_context(settings: Settings) -> AsyncIterator[NpmContext]:
+async def open_npm_context(
+    settings: Settings, confinement: Confinement | None = None
+) -> AsyncIterator[NpmContext]:
     npm = find_npm(settings.npm_binary)
     sources = await asyncio.to_thread(discover_npm_sources, settings, npm)
     store = ContentStore(settings.blob_dir)
+    policy = confinement.policy if confinement is not None else None
     async with (
         build_client(
             cert=sources.cafile,
@@ -34,13 +39,16 @@ async def open_npm_context(settings: Settings) -> AsyncIterator[NpmContext]:
             timeout=settings.timeout,
             max_connections=max(settings.concurrency, 8),
             http2=settings.http2,
+            policy=policy,
         ) as client,
-        open_downloads(settings, store, cert=sources.cafile, proxy=sources.proxy) as downloads,
+        open_downloads(
+            settings, store, cert=sources.cafile, proxy=sources.proxy, policy=policy
+        ) as downloads,
     ):
         yield NpmContext(
             npm,
             sources,
-            settings.npm_cache_dir,
+            runner_for(settings, confinement),
             client,
             store,
             concurrency=settings.concurrency,
@@ -57,12 +65,17 @@ async def resolve_node_project(
     all_platforms: bool = False,
     ctx: NpmContext | None = None,
     sizes: bool = True,
+    confinement: Confinement | None = None,
 ) -> NpmResolution:
     npm_input: NpmInput = await asyncio.to_thread(parse_npm_manifests, manifests)
+    if confinement is not None:
+        # every dependency URL, git host, local path and lock `resolved` URL, before npm
+        # or Ferry goes anywhere
+        check_npm_urls(npm_input, confinement.policy)
     options = {"include_dev": include_dev, "all_platforms": all_platforms, "sizes": sizes}
     if ctx is not None:
         return await resolve_npm(ctx, npm_input, target, **options)
-    async with open_npm_context(settings) as own:
+    async with open_npm_context(settings, confinement) as own:
         return await resolve_npm(own, npm_input, target, **options)
 
 

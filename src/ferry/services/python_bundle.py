@@ -26,7 +26,9 @@ from ferry.fetch.backends import Downloader, Downloads, open_downloads
 from ferry.fetch.http import build_client
 from ferry.fetch.progress import NullProgress, ProgressListener
 from ferry.manifests import RUNTIME_ONLY, parse_manifests
-from ferry.manifests.model import PythonInput, Selection
+from ferry.manifests.confine import check_python_urls
+from ferry.manifests.model import TRUSTED, PythonInput, Selection
+from ferry.services.confinement import Confinement, runner_for
 from ferry.settings import Settings
 from ferry.store.cas import ContentStore
 from ferry.targets import PythonTarget
@@ -91,8 +93,10 @@ class Session:
         client: httpx.AsyncClient,
         downloads: Downloads,
         store: ContentStore,
+        confinement: Confinement | None = None,
     ) -> None:
         self.settings = settings
+        self.confinement = confinement
         self.sources = sources
         self.client = client
         self.downloads = downloads
@@ -118,10 +122,12 @@ class Session:
         return self.store.path_for(sha256) if self.store.has(sha256) else None
 
     def context(self) -> ResolveContext:
+        confinement = self.confinement
         return ResolveContext(
             uv=find_uv(self.settings.uv_binary),
             sources=self.sources,
-            uv_cache=self.settings.uv_cache_dir,
+            runner=runner_for(self.settings, confinement),
+            builds=confinement is None or confinement.builds,
             index=self.index,
             metadata_cache=MetadataCache(self.settings.cache_dir / "metadata"),
             get_file=self.get_file,
@@ -131,7 +137,10 @@ class Session:
 
 
 @asynccontextmanager
-async def open_session(settings: Settings, sources: IndexSources) -> AsyncIterator[Session]:
+async def open_session(
+    settings: Settings, sources: IndexSources, confinement: Confinement | None = None
+) -> AsyncIterator[Session]:
+    policy = confinement.policy if confinement is not None else None
     store = ContentStore(settings.blob_dir)
     # A killed run leaves staging files behind; an hour is longer than any single download.
     await asyncio.to_thread(store.clean_staging)
@@ -142,10 +151,13 @@ async def open_session(settings: Settings, sources: IndexSources) -> AsyncIterat
             timeout=settings.timeout,
             max_connections=max(settings.concurrency, 8),
             http2=settings.http2,
+            policy=policy,
         ) as client,
-        open_downloads(settings, store, cert=sources.cert, proxy=sources.proxy) as downloads,
+        open_downloads(
+            settings, store, cert=sources.cert, proxy=sources.proxy, policy=policy
+        ) as downloads,
     ):
-        yield Session(settings, sources, client, downloads, store)
+        yield Session(settings, sources, client, downloads, store, confinement)
 
 
 async def resolve_python(
@@ -156,16 +168,15 @@ async def resolve_python(
     *,
     session: Session | None = None,
     groups_elsewhere: frozenset[str] = frozenset(),
+    confinement: Confinement | None = None,
 ) -> ResolveOutcome:
-    pyinput = await asyncio.to_thread(
-        functools.partial(parse_manifests, manifests, selection, elsewhere=groups_elsewhere)
-    )
+    pyinput = await _read(manifests, selection, groups_elsewhere, confinement)
     sources = _sources_for(settings, pyinput)
     started = time.perf_counter()
     if session is not None:
         resolution = await resolve(session.context(), pyinput, targets)
     else:
-        async with open_session(settings, sources) as own:
+        async with open_session(settings, sources, confinement) as own:
             resolution = await resolve(own.context(), pyinput, targets)
     return ResolveOutcome(pyinput, resolution, sources, time.perf_counter() - started)
 
@@ -200,6 +211,7 @@ async def prepare_python(
     announce: Callable[[str], None],
     timings: dict[str, float],
     groups_elsewhere: frozenset[str] = frozenset(),
+    confinement: Confinement | None = None,
 ) -> PythonPrepared:
     """Resolve, then fetch every chosen file into the store (verified).
 
@@ -207,11 +219,9 @@ async def prepare_python(
     worse than none.
     """
     t0 = time.perf_counter()
-    pyinput = await asyncio.to_thread(
-        functools.partial(parse_manifests, manifests, selection, elsewhere=groups_elsewhere)
-    )
+    pyinput = await _read(manifests, selection, groups_elsewhere, confinement)
     sources = _sources_for(settings, pyinput)
-    async with open_session(settings, sources) as session:
+    async with open_session(settings, sources, confinement) as session:
         ctx = session.context()
         # Versions and files first, then every file at once (with the progress bars), and
         # the tree last, read from the verified files: no metadata round trips per package.
@@ -260,6 +270,25 @@ async def bundle_python(
 
     plan = combined.BundlePlan(manifests=manifests, python_targets=targets, selection=selection)
     return await combined.bundle(settings, plan, out, fmt, listener=listener, phase=phase)
+
+
+async def _read(
+    manifests: list[Path],
+    selection: Selection,
+    groups_elsewhere: frozenset[str],
+    confinement: Confinement | None,
+) -> PythonInput:
+    """The manifests parsed (by a service task's rules), every place they name checked
+    against the task's egress policy before anything is fetched."""
+    rules = confinement.rules if confinement is not None else TRUSTED
+    pyinput = await asyncio.to_thread(
+        functools.partial(
+            parse_manifests, manifests, selection, elsewhere=groups_elsewhere, rules=rules
+        )
+    )
+    if confinement is not None:
+        check_python_urls(pyinput, confinement.policy)
+    return pyinput
 
 
 def _requests(files: dict[str, ArtifactFile], skip: set[str]) -> list[FetchRequest]:

@@ -10,6 +10,7 @@ from pathlib import Path
 from ferry.ecosystems.npm.model import NpmResolution
 from ferry.manifests import split_manifests
 from ferry.manifests.model import Selection
+from ferry.services.confinement import Confinement
 from ferry.services.npm_bundle import resolve_node_project
 from ferry.services.python_bundle import ResolveOutcome, resolve_python
 from ferry.settings import Settings
@@ -52,6 +53,7 @@ async def resolve_all(
     selection: Selection,
     *,
     all_platforms: bool = False,
+    confinement: Confinement | None = None,
 ) -> Resolved:
     python_files, npm_files = split_manifests(manifests)
     python = None
@@ -63,6 +65,7 @@ async def resolve_all(
             selection,
             # `--group dev` may be meant for the npm project alone
             groups_elsewhere=frozenset({"dev"}) if npm_files else frozenset(),
+            confinement=confinement,
         )
     npm = None
     if npm_files and node_target is not None:
@@ -72,6 +75,7 @@ async def resolve_all(
             node_target,
             include_dev=selection.all_groups or selection.wants("dev"),
             all_platforms=all_platforms,
+            confinement=confinement,
         )
     py_result, npm_result = await asyncio.gather(
         python if python is not None else _none(), npm if npm is not None else _none()

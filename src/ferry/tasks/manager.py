@@ -27,6 +27,7 @@ from ferry.fetch.control import Batch, batch_scope
 from ferry.fetch.progress import ProgressListener
 from ferry.manifests import split_manifests
 from ferry.services.bundle import BundlePlan, bundle
+from ferry.services.confinement import Confinement, ServiceBox
 from ferry.services.python_bundle import ResolutionFailed
 from ferry.services.resolve import Resolved, resolve_all
 from ferry.settings import Settings
@@ -127,8 +128,11 @@ class TaskManager:
         metrics: Metrics | None = None,
         hub: EventHub | None = None,
         link_key: bytes | None = None,
+        box: ServiceBox | None = None,
     ) -> None:
         self.settings = settings
+        # what every task's work is confined to (None: trusted, as the CLI; tests only)
+        self.box = box
         # signs the archive links handed out with this manager's tasks (ferry.auth.links)
         self.link_key = link_key or secrets.token_bytes(32)
         self.repo = repo
@@ -150,6 +154,9 @@ class TaskManager:
 
     def uploads_dir(self, task_id: str) -> Path:
         return self.task_dir(task_id) / "uploads"
+
+    def confinement(self, task_id: str) -> Confinement | None:
+        return self.box.for_task(self.uploads_dir(task_id)) if self.box is not None else None
 
     # use cases
 
@@ -418,6 +425,7 @@ class TaskManager:
                         node,
                         options.selection,
                         all_platforms=options.all_platforms,
+                        confinement=self.confinement(task_id),
                     ),
                     timeout=self.settings.task_timeout,
                 )
@@ -479,6 +487,7 @@ class TaskManager:
                             options.format,
                             listener=listener,
                             phase=listener.announce,
+                            confinement=self.confinement(task_id),
                         ),
                         timeout=self.settings.task_timeout,
                     )

@@ -9,13 +9,13 @@ Arguments are lists, never a shell string; install scripts never run.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from ferry.errors import ResolverUnavailableError
+from ferry.sandbox.runner import Workspace
 
 
 def find_npm(configured: Path | None = None) -> Path:
@@ -50,15 +50,18 @@ def clean_environment() -> dict[str, str]:
 
 
 async def run_npm(
-    npm: Path, args: list[str], *, cwd: Path, userconfig: Path, cache: Path, logs_dir: Path
+    npm: Path, args: list[str], *, ws: Workspace, cwd: Path, userconfig: Path, logs_dir: Path
 ) -> NpmRun:
+    """npm ``args`` in the workspace ``ws`` (on a service task: the sandbox), with only
+    Ferry's config file and ``ws``'s npm cache."""
     env = clean_environment()
+    global_config = userconfig.with_name("global-npmrc")
     env.update(
-        npm_config_userconfig=str(userconfig),
+        npm_config_userconfig=ws.inside(userconfig),
         # an empty global config: the machine's /usr/etc/npmrc must not leak in either
-        npm_config_globalconfig=str(userconfig.with_name("global-npmrc")),
-        npm_config_cache=str(cache),
-        npm_config_logs_dir=str(logs_dir),
+        npm_config_globalconfig=ws.inside(global_config),
+        npm_config_cache=ws.inside(ws.cache("npm")),
+        npm_config_logs_dir=ws.inside(logs_dir),
         npm_config_loglevel="silly",  # the debug log records who asked for what
         npm_config_audit="false",
         npm_config_fund="false",
@@ -67,27 +70,6 @@ async def run_npm(
         npm_config_ignore_scripts="true",
         NO_COLOR="1",
     )
-    userconfig.with_name("global-npmrc").touch()
-    proc = await asyncio.create_subprocess_exec(
-        str(npm),
-        *args,
-        cwd=cwd,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        out, err = await proc.communicate()
-    except BaseException:
-        # cancelled (a task timeout, a shutdown): npm must not outlive the request
-        await _kill(proc)
-        raise
-    return NpmRun(
-        proc.returncode or 0, out.decode(errors="replace"), err.decode(errors="replace"), logs_dir
-    )
-
-
-async def _kill(proc: asyncio.subprocess.Process) -> None:
-    if proc.returncode is None:
-        proc.kill()
-        await proc.wait()
+    global_config.touch()
+    done = await ws.run([str(npm), *args], env=env, cwd=cwd)
+    return NpmRun(done.returncode, done.stdout, done.explained(done.stderr), logs_dir)

@@ -14,7 +14,6 @@ import copy
 import json
 import re
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,6 +29,7 @@ from ferry.ecosystems.npm.sources import NpmSources
 from ferry.errors import FetchError
 from ferry.manifests.npm import NpmInput
 from ferry.problems import Problem
+from ferry.sandbox.runner import Runner
 from ferry.store.cas import ContentStore
 from ferry.targets import NodeTarget
 
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 class NpmContext:
     npm: Path
     sources: NpmSources
-    cache_dir: Path
+    runner: Runner  # where npm runs: directly, or in a service task's sandbox
     client: httpx.AsyncClient
     store: ContentStore
     concurrency: int = 8
@@ -88,9 +88,8 @@ async def generate_lock(ctx: NpmContext, npm_input: NpmInput, target: NodeTarget
             False,
             [Problem("error", "no-package-json", "no package.json and no lock to resolve")],
         )
-    ctx.cache_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="ferry-npm-") as tmp:
-        work = Path(tmp)
+    async with ctx.runner.workspace() as ws:
+        work = ws.host
         project = work / "project"
         project.mkdir()
         shutil.copyfile(npm_input.package_json, project / "package.json")
@@ -108,9 +107,9 @@ async def generate_lock(ctx: NpmContext, npm_input: NpmInput, target: NodeTarget
                 "--no-audit",
                 "--no-fund",
             ],
+            ws=ws,
             cwd=project,
             userconfig=userconfig,
-            cache=ctx.cache_dir,
             logs_dir=logs,
         )
         if run.returncode == 0:

@@ -33,6 +33,7 @@ from ferry.ecosystems.pypi.tree import build_edges
 from ferry.ecosystems.pypi.uv import UvFailure, compile_target
 from ferry.errors import FerryError
 from ferry.manifests.model import PythonInput
+from ferry.sandbox.runner import Runner
 from ferry.targets import PythonTarget
 
 # Returns the local path of a verified copy of the file (downloading it into the store).
@@ -43,7 +44,7 @@ FileGetter = Callable[[ArtifactFile, str], Awaitable[Path]]
 class ResolveContext:
     uv: Path
     sources: IndexSources
-    uv_cache: Path
+    runner: Runner  # where uv runs: directly, or in a service task's sandbox
     index: IndexClient
     get_file: FileGetter
     local_file: Callable[[str], Path | None]  # a verified copy already in the store, by sha256
@@ -51,6 +52,8 @@ class ResolveContext:
     # Wheels at least this big without PEP 658 metadata are read with Range requests
     # instead of being downloaded just to learn their dependencies.
     lazy_metadata_min_bytes: int = 4 * 1024 * 1024
+    # False: uv may not build an sdist to read its metadata (``resolve_builds = never``)
+    builds: bool = True
 
 
 def choose_file(entry: LockEntry, target: PythonTarget) -> ArtifactFile | None:
@@ -148,9 +151,10 @@ async def choose_target(
         lines,
         cons,
         ctx.sources,
-        ctx.uv_cache,
+        ctx.runner,
         no_deps=locked,
         prerelease=pyinput.allow_prereleases,
+        builds=ctx.builds,
     )
     if isinstance(outcome, UvFailure):
         result.problems.append(
@@ -246,7 +250,9 @@ async def _add_build_requirements(
     ctx: ResolveContext, result: TargetResolution, build_requires: list[str]
 ) -> None:
     target = result.target
-    outcome = await compile_target(ctx.uv, target, build_requires, [], ctx.sources, ctx.uv_cache)
+    outcome = await compile_target(
+        ctx.uv, target, build_requires, [], ctx.sources, ctx.runner, builds=ctx.builds
+    )
     if isinstance(outcome, UvFailure):
         result.problems.append(
             Problem(

@@ -11,7 +11,6 @@ import asyncio
 import os
 import re
 import sys
-import tempfile
 import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from packaging.utils import canonicalize_name
 from ferry.ecosystems.pypi.model import ArtifactFile, LockEntry
 from ferry.ecosystems.pypi.sources import IndexSources
 from ferry.errors import ResolutionError, ResolverUnavailableError
+from ferry.sandbox.runner import Runner
 from ferry.targets import PythonTarget
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -83,11 +83,11 @@ def derivation_chain(text: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(steps))
 
 
-def uv_environment(sources: IndexSources, target: PythonTarget, cache_dir: Path) -> dict[str, str]:
+def uv_environment(sources: IndexSources, target: PythonTarget, cache_dir: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("UV_")}
     env.update(
         UV_PYTHON_DOWNLOADS="never",
-        UV_CACHE_DIR=str(cache_dir),
+        UV_CACHE_DIR=cache_dir,
         UV_NO_PROGRESS="1",
         NO_COLOR="1",
     )
@@ -101,30 +101,32 @@ def uv_environment(sources: IndexSources, target: PythonTarget, cache_dir: Path)
 
 def compile_command(
     uv: Path,
-    requirements: Path,
-    constraints: Path | None,
-    output: Path,
+    requirements: str,
+    constraints: str | None,
+    output: str,
     target: PythonTarget,
     sources: IndexSources,
     *,
+    python: str = sys.executable,
     no_deps: bool = False,
     prerelease: bool = False,
+    builds: bool = True,
 ) -> list[str]:
     cmd = [
         str(uv),
         "pip",
         "compile",
-        str(requirements),
+        requirements,
         "--format",
         "pylock.toml",
         "-o",
-        str(output),
+        output,
         "--no-config",
         "--no-header",
         # not --quiet: uv's warnings carry the yanked releases it had to choose
         "--no-progress",
         "--python",
-        sys.executable,  # only builds sdists for metadata; never the target's
+        python,  # only builds sdists for metadata; never the target's
         "--python-version",
         target.python_version,
         "--python-platform",
@@ -135,7 +137,7 @@ def compile_command(
         sources.strategy,
     ]
     if constraints is not None:
-        cmd += ["--constraint", str(constraints)]
+        cmd += ["--constraint", constraints]
     for url in sources.extra_index_urls:
         cmd += ["--extra-index-url", url]
     for link in sources.find_links:
@@ -144,6 +146,8 @@ def compile_command(
         cmd.append("--no-deps")
     if prerelease:
         cmd += ["--prerelease", "allow"]
+    if not builds:
+        cmd.append("--no-build")  # no sdist's code runs to read its metadata
     return cmd
 
 
@@ -200,9 +204,8 @@ def parse_pylock(text: str, base: Path) -> list[LockEntry]:
 
 
 def _write_inputs(
-    work: Path, cache_dir: Path, requirement_lines: Sequence[str], constraint_lines: Sequence[str]
+    work: Path, requirement_lines: Sequence[str], constraint_lines: Sequence[str]
 ) -> tuple[Path, Path | None]:
-    cache_dir.mkdir(parents=True, exist_ok=True)
     req = work / "requirements.in"
     req.write_text("\n".join(requirement_lines) + "\n")
     cons = None
@@ -218,40 +221,40 @@ async def compile_target(
     requirement_lines: Sequence[str],
     constraint_lines: Sequence[str],
     sources: IndexSources,
-    cache_dir: Path,
+    runner: Runner,
     *,
     no_deps: bool = False,
     prerelease: bool = False,
+    builds: bool = True,
 ) -> UvResult | UvFailure:
     """Resolve ``requirement_lines`` for ``target``; a failure is returned, not raised,
-    because it is a finding to show next to the other targets' results."""
-    with tempfile.TemporaryDirectory(prefix="ferry-uv-") as tmp:
-        work = Path(tmp)
-        req, cons = _write_inputs(work, cache_dir, requirement_lines, constraint_lines)
+    because it is a finding to show next to the other targets' results. uv runs in the
+    ``runner``'s workspace (on a service task: the sandbox); ``builds=False`` lets no
+    sdist be built to read its metadata."""
+    async with runner.workspace() as ws:
+        work = ws.host
+        req, cons = await asyncio.to_thread(
+            _write_inputs, work, requirement_lines, constraint_lines
+        )
         out = work / "pylock.toml"
         cmd = compile_command(
-            uv, req, cons, out, target, sources, no_deps=no_deps, prerelease=prerelease
+            uv,
+            ws.inside(req),
+            ws.inside(cons) if cons is not None else None,
+            ws.inside(out),
+            target,
+            sources,
+            python=ws.python,
+            no_deps=no_deps,
+            prerelease=prerelease,
+            builds=builds,
         )
+        env = uv_environment(sources, target, ws.inside(ws.cache("uv")))
         try:
-            proc = await asyncio.create_subprocess_exec(
-                *cmd,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                env=uv_environment(sources, target, cache_dir),
-                cwd=work,
-            )
+            done = await ws.run(cmd, env=env, cwd=work)
         except OSError as exc:
             raise ResolverUnavailableError(f"could not run uv at {uv}: {exc}") from exc
-        try:
-            _, raw_stderr = await proc.communicate()
-        except BaseException:
-            # cancelled (a task timeout, a shutdown): uv must not outlive the request
-            if proc.returncode is None:
-                proc.kill()
-                await proc.wait()
-            raise
-        stderr = raw_stderr.decode(errors="replace")
-        if proc.returncode != 0:
-            return classify_failure(stderr)
+        if done.returncode != 0:
+            return classify_failure(done.explained(done.stderr))
         entries = parse_pylock(await asyncio.to_thread(out.read_text), work)
-        return UvResult(entries, yanked_from_warnings(stderr))
+        return UvResult(entries, yanked_from_warnings(done.stderr))

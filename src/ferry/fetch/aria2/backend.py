@@ -37,6 +37,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
+from ferry.egress import EgressRefused, origin_of
 from ferry.errors import FerryError, FetchError, IntegrityError
 from ferry.fetch.aria2.controlfile import control_path, kept_bytes
 from ferry.fetch.aria2.daemon import Aria2Daemon, DaemonOptions
@@ -549,7 +550,21 @@ class Aria2Fetcher(Dispatcher):
 
     def _urls(self, request: FetchRequest) -> list[str]:
         # aria2 is only handed what it can fetch.
-        return [u for u in super()._urls(request) if urlsplit(u).scheme.lower() in _SCHEMES]
+        urls = [u for u in super()._urls(request) if urlsplit(u).scheme.lower() in _SCHEMES]
+        if self.policy is None:
+            return urls
+        # aria2 resolves names itself: Ferry cannot check the address it connects to, so
+        # under a policy it only gets the operator's own origins (exempt from that check).
+        trusted = [
+            u for u in urls if (o := origin_of(u)) is not None and self.policy.is_trusted(*o[1:])
+        ]
+        if urls and not trusted:
+            raise EgressRefused(
+                f"{request.display_name}: aria2 cannot check the address it connects to, so "
+                "it fetches only from configured indexes and registries",
+                hint="Use fetch_backend = native for hosts on the allowed_hosts list.",
+            )
+        return trusted
 
     def _with_mirrors(
         self, request: FetchRequest, error: FetchError | IntegrityError

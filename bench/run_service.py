@@ -1,0 +1,171 @@
+#!/usr/bin/env python3
+"""How fast the service answers a task's status while other tasks resolve.
+
+A real `ferry serve` (auth on, resolvers in their box) against the loopback index and
+npm registry of the test suite. Readers ask `GET /api/tasks/{id}` as fast as they can,
+first with the service idle (the anchor), then while N tasks are created at once and
+resolve (uv and npm in the sandbox, `max_concurrent_tasks` at a time, the rest queued).
+Prints p50 / p95 / p99 / max of both phases and the loaded / idle ratios.
+
+    .venv/bin/python bench/run_service.py [--tasks 30] [--readers 8] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+
+from conftest import _publish, _publish_npm  # noqa: E402  (the test suite's fixtures)
+from support.npmregistry import LocalRegistry  # noqa: E402
+from support.pyindex import LocalIndex  # noqa: E402
+from support.serve import Server  # noqa: E402
+
+from ferry.settings import load_settings  # noqa: E402
+
+PACKAGE = json.dumps({"name": "d", "version": "1.0.0", "dependencies": {"app": "^1.0.0"}})
+REQUIREMENTS = "app\n"
+OPTIONS = json.dumps(
+    {"python_version": "3.11", "node_version": "20", "os": "linux", "cpu": "x64"}
+)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+async def read_until(client: httpx.AsyncClient, task_id: str, stop: asyncio.Event) -> list[float]:
+    times: list[float] = []
+    while not stop.is_set():
+        started = time.perf_counter()
+        answer = await client.get(f"/api/tasks/{task_id}")
+        times.append(time.perf_counter() - started)
+        answer.raise_for_status()
+    return times
+
+
+async def create(client: httpx.AsyncClient) -> str:
+    answer = await client.post(
+        "/api/tasks",
+        files=[
+            ("files", ("package.json", PACKAGE.encode(), "application/json")),
+            ("files", ("requirements.txt", REQUIREMENTS.encode(), "text/plain")),
+        ],
+        data={"options": OPTIONS},
+    )
+    answer.raise_for_status()
+    return str(answer.json()["task_id"])
+
+
+async def wait_all(client: httpx.AsyncClient, ids: list[str]) -> dict[str, int]:
+    statuses: dict[str, str] = {}
+    while True:
+        for task_id in ids:
+            doc = (await client.get(f"/api/tasks/{task_id}")).json()
+            statuses[task_id] = doc["status"]
+        if all(s in ("resolved", "failed") for s in statuses.values()):
+            counts: dict[str, int] = {}
+            for status in statuses.values():
+                counts[status] = counts.get(status, 0) + 1
+            return counts
+        await asyncio.sleep(0.5)
+
+
+async def one_round(base: str, token: str, tasks: int, readers: int, idle: float) -> dict:
+    limits = httpx.Limits(max_connections=readers + 8)
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits, timeout=60) as c:
+        probe = await create(c)
+        await wait_all(c, [probe])
+        stop = asyncio.Event()
+        readers_idle = [asyncio.create_task(read_until(c, probe, stop)) for _ in range(readers)]
+        await asyncio.sleep(idle)
+        stop.set()
+        idle_times = [t for r in await asyncio.gather(*readers_idle) for t in r]
+
+        stop = asyncio.Event()
+        loaded = [asyncio.create_task(read_until(c, probe, stop)) for _ in range(readers)]
+        started = time.perf_counter()
+        ids = await asyncio.gather(*(create(c) for _ in range(tasks)))
+        counts = await wait_all(c, list(ids))
+        took = time.perf_counter() - started
+        stop.set()
+        loaded_times = [t for r in await asyncio.gather(*loaded) for t in r]
+    return {"idle": idle_times, "loaded": loaded_times, "took": took, "outcome": counts}
+
+
+def summary(values: list[float]) -> dict[str, float]:
+    return {
+        "n": len(values),
+        "p50": statistics.median(values) * 1000,
+        "p95": percentile(values, 95) * 1000,
+        "p99": percentile(values, 99) * 1000,
+        "max": max(values) * 1000,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", type=int, default=30)
+    parser.add_argument("--readers", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--idle", type=float, default=5.0, help="Seconds of idle reading.")
+    args = parser.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="ferry-bench-service-") as tmp:
+        root = Path(tmp)
+        (root / "dists").mkdir()
+        (root / "tarballs").mkdir()
+        with LocalIndex() as index, LocalRegistry() as registry:
+            _publish(index, root / "dists")
+            _publish_npm(registry, root / "tarballs")
+            for number in range(args.rounds):
+                settings = load_settings(
+                    data_dir=root / f"data-{number}",
+                    index_url=index.url,
+                    npm_registry=registry.url,
+                    use_machine_config=False,
+                    sandbox_dir=Path(tempfile.mkdtemp(prefix="ferry-bench-box-")),
+                )
+                server = Server(settings, env={"FERRY_TOKEN_MAX_TASKS_PER_HOUR": "1000"})
+                try:
+                    result = asyncio.run(
+                        one_round(server.base, server.token, args.tasks, args.readers, args.idle)
+                    )
+                finally:
+                    server.stop()
+                idle, loaded = summary(result["idle"]), summary(result["loaded"])
+                rows.append((idle, loaded, result["took"], result["outcome"]))
+                print(
+                    f"round {number + 1}: {args.tasks} tasks resolved in {result['took']:.1f} s "
+                    f"{result['outcome']}; GET /api/tasks/{{id}} p50 {loaded['p50']:.1f} ms, "
+                    f"p99 {loaded['p99']:.1f} ms (idle p99 {idle['p99']:.1f} ms)",
+                    flush=True,
+                )
+    print()
+    print(f"GET /api/tasks/{{id}}, {args.readers} readers, {args.tasks} tasks created at once")
+    print(f"{'':10}{'p50 ms':>10}{'p95 ms':>10}{'p99 ms':>10}{'max ms':>10}{'reads':>8}")
+    for label, index in (("idle", 0), ("loaded", 1)):
+        med = {k: statistics.median(r[index][k] for r in rows) for k in rows[0][index]}
+        print(
+            f"{label:10}{med['p50']:>10.1f}{med['p95']:>10.1f}{med['p99']:>10.1f}"
+            f"{med['max']:>10.1f}{int(med['n']):>8}"
+        )
+    ratio = statistics.median(r[1]["p99"] / r[0]["p99"] for r in rows)
+    print(f"loaded / idle p99 (median of rounds): {ratio:.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
