@@ -2,12 +2,14 @@
 """How fast the service answers a task's status while other tasks resolve.
 
 A real `ferry serve` (auth on, resolvers in their box) against the loopback index and
-npm registry of the test suite. Readers ask `GET /api/tasks/{id}` as fast as they can,
-first with the service idle (the anchor), then while N tasks are created at once and
-resolve (uv and npm in the sandbox, `max_concurrent_tasks` at a time, the rest queued).
-Prints p50 / p95 / p99 / max of both phases and the loaded / idle ratios.
+npm registry of the test suite. `GET /api/tasks/{id}` is asked at a steady rate (open
+loop: like many pages and scripts polling, each latency counted from when the request
+was due, so a stall is not hidden by the requests it held back), first with the service
+idle (the anchor), then while N tasks are created at once and resolve (uv and npm in the
+sandbox, `max_concurrent_tasks` at a time, the rest queued). Prints p50 / p95 / p99 / max
+of both phases and the loaded / idle ratio.
 
-    .venv/bin/python bench/run_service.py [--tasks 30] [--readers 8] [--rounds 3]
+    .venv/bin/python bench/run_service.py [--tasks 30] [--rate 50] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -15,10 +17,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
 import statistics
 import sys
 import tempfile
 import time
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 import httpx
@@ -27,31 +31,54 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
 from conftest import _publish, _publish_npm  # noqa: E402  (the test suite's fixtures)
+from ferry.settings import load_settings  # noqa: E402
 from support.npmregistry import LocalRegistry  # noqa: E402
 from support.pyindex import LocalIndex  # noqa: E402
 from support.serve import Server  # noqa: E402
 
-from ferry.settings import load_settings  # noqa: E402
-
 PACKAGE = json.dumps({"name": "d", "version": "1.0.0", "dependencies": {"app": "^1.0.0"}})
 REQUIREMENTS = "app\n"
-OPTIONS = json.dumps(
-    {"python_version": "3.11", "node_version": "20", "os": "linux", "cpu": "x64"}
-)
+OPTIONS = json.dumps({"python_version": "3.11", "node_version": "20", "os": "linux", "cpu": "x64"})
 
 
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
-async def read_until(client: httpx.AsyncClient, task_id: str, stop: asyncio.Event) -> list[float]:
+def serve_packages(root: str, conn: Connection) -> None:
+    """In a process of its own: the index and the registry answer uv and npm with Python
+    threads, which in the bench's process would take the GIL from the timing client."""
+    (Path(root) / "dists").mkdir(parents=True)
+    (Path(root) / "tarballs").mkdir()
+    with LocalIndex() as index, LocalRegistry() as registry:
+        _publish(index, Path(root) / "dists")
+        _publish_npm(registry, Path(root) / "tarballs")
+        conn.send((index.url, registry.url))
+        conn.recv()  # until told to stop
+
+
+async def read_until(
+    client: httpx.AsyncClient, task_id: str, rate: float, stop: asyncio.Event
+) -> list[float]:
+    """GET the task ``rate`` times a second until ``stop``; each latency from its due time."""
+    loop = asyncio.get_running_loop()
     times: list[float] = []
-    while not stop.is_set():
-        started = time.perf_counter()
+    running: set[asyncio.Task[None]] = set()
+
+    async def one(due: float) -> None:
         answer = await client.get(f"/api/tasks/{task_id}")
-        times.append(time.perf_counter() - started)
+        times.append(loop.time() - due)
         answer.raise_for_status()
+
+    due = loop.time()
+    while not stop.is_set():
+        task = asyncio.create_task(one(due))
+        running.add(task)
+        task.add_done_callback(running.discard)
+        due += 1 / rate
+        await asyncio.sleep(max(0.0, due - loop.time()))
+    await asyncio.gather(*running)
     return times
 
 
@@ -69,39 +96,42 @@ async def create(client: httpx.AsyncClient) -> str:
 
 
 async def wait_all(client: httpx.AsyncClient, ids: list[str]) -> dict[str, int]:
-    statuses: dict[str, str] = {}
+    """Until every task in ``ids`` is resolved or failed: one list request a second, as
+    the task list page of the UI asks."""
+    wanted = set(ids)
     while True:
-        for task_id in ids:
-            doc = (await client.get(f"/api/tasks/{task_id}")).json()
-            statuses[task_id] = doc["status"]
-        if all(s in ("resolved", "failed") for s in statuses.values()):
+        page = (await client.get("/api/tasks", params={"size": 200})).json()
+        statuses = {t["task_id"]: t["status"] for t in page["tasks"] if t["task_id"] in wanted}
+        if len(statuses) == len(wanted) and all(
+            s in ("resolved", "failed") for s in statuses.values()
+        ):
             counts: dict[str, int] = {}
             for status in statuses.values():
                 counts[status] = counts.get(status, 0) + 1
             return counts
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(1.0)
 
 
-async def one_round(base: str, token: str, tasks: int, readers: int, idle: float) -> dict:
-    limits = httpx.Limits(max_connections=readers + 8)
+async def one_round(base: str, token: str, tasks: int, rate: float, idle: float) -> dict:
+    limits = httpx.Limits(max_connections=64)
     headers = {"Authorization": f"Bearer {token}"}
     async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits, timeout=60) as c:
         probe = await create(c)
         await wait_all(c, [probe])
         stop = asyncio.Event()
-        readers_idle = [asyncio.create_task(read_until(c, probe, stop)) for _ in range(readers)]
+        reading = asyncio.create_task(read_until(c, probe, rate, stop))
         await asyncio.sleep(idle)
         stop.set()
-        idle_times = [t for r in await asyncio.gather(*readers_idle) for t in r]
+        idle_times = await reading
 
         stop = asyncio.Event()
-        loaded = [asyncio.create_task(read_until(c, probe, stop)) for _ in range(readers)]
+        reading = asyncio.create_task(read_until(c, probe, rate, stop))
         started = time.perf_counter()
         ids = await asyncio.gather(*(create(c) for _ in range(tasks)))
         counts = await wait_all(c, list(ids))
         took = time.perf_counter() - started
         stop.set()
-        loaded_times = [t for r in await asyncio.gather(*loaded) for t in r]
+        loaded_times = await reading
     return {"idle": idle_times, "loaded": loaded_times, "took": took, "outcome": counts}
 
 
@@ -118,30 +148,32 @@ def summary(values: list[float]) -> dict[str, float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=30)
-    parser.add_argument("--readers", type=int, default=8)
+    parser.add_argument("--rate", type=float, default=50.0, help="GETs per second.")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--idle", type=float, default=5.0, help="Seconds of idle reading.")
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory(prefix="ferry-bench-service-") as tmp:
         root = Path(tmp)
-        (root / "dists").mkdir()
-        (root / "tarballs").mkdir()
-        with LocalIndex() as index, LocalRegistry() as registry:
-            _publish(index, root / "dists")
-            _publish_npm(registry, root / "tarballs")
+        ours, theirs = multiprocessing.Pipe()
+        packages = multiprocessing.get_context("spawn").Process(
+            target=serve_packages, args=(str(root / "packages"), theirs), daemon=True
+        )
+        packages.start()
+        index_url, registry_url = ours.recv()
+        try:
             for number in range(args.rounds):
                 settings = load_settings(
                     data_dir=root / f"data-{number}",
-                    index_url=index.url,
-                    npm_registry=registry.url,
+                    index_url=index_url,
+                    npm_registry=registry_url,
                     use_machine_config=False,
                     sandbox_dir=Path(tempfile.mkdtemp(prefix="ferry-bench-box-")),
                 )
                 server = Server(settings, env={"FERRY_TOKEN_MAX_TASKS_PER_HOUR": "1000"})
                 try:
                     result = asyncio.run(
-                        one_round(server.base, server.token, args.tasks, args.readers, args.idle)
+                        one_round(server.base, server.token, args.tasks, args.rate, args.idle)
                     )
                 finally:
                     server.stop()
@@ -153,8 +185,11 @@ def main() -> int:
                     f"p99 {loaded['p99']:.1f} ms (idle p99 {idle['p99']:.1f} ms)",
                     flush=True,
                 )
+        finally:
+            ours.send("stop")
+            packages.join(10)
     print()
-    print(f"GET /api/tasks/{{id}}, {args.readers} readers, {args.tasks} tasks created at once")
+    print(f"GET /api/tasks/{{id}} {args.rate:g}/s, {args.tasks} tasks created at once")
     print(f"{'':10}{'p50 ms':>10}{'p95 ms':>10}{'p99 ms':>10}{'max ms':>10}{'reads':>8}")
     for label, index in (("idle", 0), ("loaded", 1)):
         med = {k: statistics.median(r[index][k] for r in rows) for k in rows[0][index]}

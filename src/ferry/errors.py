@@ -204,11 +204,27 @@ class FetchError(FerryError):
 
 
 class IntegrityError(FerryError):
-    """Downloaded bytes do not match the hash the index promised. Never retried into silence."""
+    """Downloaded bytes do not match the hash the index promised. Never retried into silence.
+
+    ``found`` is what arrived instead (its size or digest): shown by the CLI to the user who
+    fetched it, never put in ``message`` or ``to_dict``, so a service task's error says
+    nothing about bytes from a place it did not ask for.
+    """
 
     code = "integrity-mismatch"
     exit_code = ExitCode.INTEGRITY
     http_status = 502
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        found: str | None = None,
+        hint: str | None = None,
+        context: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint, context=context)
+        self.found = found
 
 
 class BundleError(FerryError):

@@ -7,6 +7,7 @@ that make uv resolve for it — so resolution never needs the target's interpret
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from functools import cached_property
@@ -211,8 +212,10 @@ def parse_targets(
     return list(seen.values())
 
 
+@functools.cache
 def host_target() -> PythonTarget:
-    """The machine Ferry runs on, as a target: its Python version and best platform tag."""
+    """The machine Ferry runs on, as a target: its Python version and best platform tag.
+    Worked out once per process (the machine does not change under it)."""
     import sys
 
     version = f"{sys.version_info.major}.{sys.version_info.minor}"
@@ -293,8 +296,11 @@ def _allowed(value: str, spec: list[str] | None) -> bool:
     return not positive or value in positive or "any" in positive
 
 
+@functools.cache
 def host_node_target() -> NodeTarget:
-    """This machine as a Node target (the Node on PATH, or 20 when none is)."""
+    """This machine as a Node target (the Node on PATH, or 20 when none is). Once per
+    process: it starts node and reads the interpreter's binary for its libc, ~0.1 s that
+    a service must not spend on its event loop for every task."""
     import platform as _platform
     import shutil
     import subprocess

@@ -78,7 +78,10 @@ def test_digest_mismatch_exits_7_and_leaves_nothing(
     assert code == ExitCode.INTEGRITY
     assert not (out / "bad.bin").exists()
     assert list(out.iterdir()) == []
-    assert "does not match" in capsys.readouterr().err
+    said = capsys.readouterr().err
+    assert "does not match" in said
+    # the user who fetched it is told what arrived instead
+    assert f"(found sha256 {hashlib.sha256(b'tampered').hexdigest()})" in said
 
 
 def test_network_failure_exits_6(

@@ -242,7 +242,7 @@ async def test_wrong_bytes_are_rejected_and_nothing_is_kept(
     with pytest.raises(IntegrityError) as info:
         await fetcher.fetch_one(request)
 
-    assert hashlib.sha256(bad).hexdigest() in info.value.message
+    assert info.value.found == f"sha256 {hashlib.sha256(bad).hexdigest()}"
     assert not store.has(request.digest)
     assert not store.path_for(request.digest).exists()
     assert _leftovers(store) == []

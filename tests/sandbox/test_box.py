@@ -27,7 +27,8 @@ def test_the_command_line() -> None:
     )
     inside = {"UV_CACHE_DIR": "/tmp/cache/uv"}
     argv = spec.argv(["uv", "pip", "compile"], inside, "/tmp/work")
-    assert argv[:3] == ["setpriv", "--reuid=65534", "--regid=65534"]
+    assert argv[:3] == ["nice", "-n", "10"]
+    assert argv[3:6] == ["setpriv", "--reuid=65534", "--regid=65534"]
     joined = " ".join(argv)
     for part in (
         "--unshare-all",

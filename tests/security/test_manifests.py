@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from conftest import Dists
 from security.conftest import CANARY_BYTES, Canary, everything_said, submit
 from support.serve import Server
 
@@ -196,3 +197,25 @@ def test_a_lock_cannot_fetch_from_the_servers_own_network(service: Server, canar
     assert doc["status"] == "failed"
     assert "packages['node_modules/x'].resolved" in doc["error"]["message"]
     _no_request_reached(canary)
+
+
+def test_an_integrity_error_says_nothing_of_the_bytes_that_came(
+    service: Server, pyindex: Dists
+) -> None:
+    """The file the index serves is not the one it promised: the task fails, and its error
+    names what was expected, never the size or digest of what arrived."""
+    import re
+
+    wheel = next(a for a in pyindex.index.artifacts() if a.filename.startswith("dep-1.0"))
+    pyindex.index.corrupt(wheel.filename)
+    doc = submit(
+        service,
+        {"requirements.txt": "dep==1.0\n"},
+        {"python_version": "3.11", "platforms": ["manylinux_2_28_x86_64"], "auto_download": True},
+        until=("completed", "failed"),
+    )
+    assert doc["status"] == "failed"
+    said = everything_said(service, doc)
+    assert "integrity" in said
+    promised = {a.sha256 for a in pyindex.index.artifacts()}
+    assert set(re.findall(r"\b[0-9a-f]{64}\b", said)) <= promised

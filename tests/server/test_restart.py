@@ -107,3 +107,39 @@ def _status_after_kill(settings: Settings, task_id: str) -> str:
         return record.status
     finally:
         engine.dispose()
+
+
+def test_a_task_finished_before_a_restart_still_sends_its_snapshot(
+    npm_settings: Settings, npmreg: Npm, servers: list[Server]
+) -> None:
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect
+
+    port = free_port()
+    first = Server(npm_settings, port)
+    servers.append(first)
+    created = first.client.post(
+        "/api/tasks",
+        files=[("files", ("package.json", PACKAGE.encode(), "application/json"))],
+        data={"options": json.dumps({"node_version": "20", "os": "linux", "cpu": "x64"})},
+    ).json()
+    task_id = created["task_id"]
+    _wait(first, task_id, "resolved")
+    first.client.post(f"/api/tasks/{task_id}/download").raise_for_status()
+    _wait(first, task_id, "completed")
+    first.stop()
+
+    second = Server(npm_settings, port)  # a fresh process: its event hub knows nothing
+    servers.append(second)
+    url = f"ws://127.0.0.1:{port}/ws/tasks/{task_id}"
+    with connect(url, open_timeout=10) as socket:
+        socket.send(json.dumps({"type": "auth", "token": second.token}))
+        events = []
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                events.append(json.loads(socket.recv(timeout=10)))
+    assert events[0]["type"] == "status" and events[0]["status"] == "completed"
+    progress = [e for e in events if e["type"] == "progress"]
+    assert progress and progress[0]["ecosystem"] == "npm" and progress[0]["current"] == 3
+    assert events[-1]["type"] == "complete"
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1000

@@ -388,8 +388,14 @@ def make_app(hub: EventHub, known: set[str]) -> FastAPI:
     app.state.hub = hub
     app.state.settings = SimpleNamespace(no_auth=True)
     app.state.auth = None  # unused without authentication
-    repo = SimpleNamespace(get=lambda task_id: _record(task_id) if task_id in known else None)
-    app.state.manager = SimpleNamespace(repo=repo)
+
+    def get(task_id: str, **_options: object) -> TaskRecord | None:
+        return _record(task_id) if task_id in known else None
+
+    async def db(fn: Any, *args: Any, **kwargs: Any) -> Any:
+        return fn(*args, **kwargs)
+
+    app.state.manager = SimpleNamespace(repo=SimpleNamespace(get=get), db=db)
     add_websocket_routes(app)
     return app
 

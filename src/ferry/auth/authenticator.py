@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
+from typing import Any
 
 from ferry.auth.principal import Principal
 from ferry.auth.tokens import hash_token, well_formed
@@ -25,11 +26,16 @@ class Authenticator:
         self,
         tokens: TokenRepository,
         *,
+        run: Callable[..., Awaitable[Any]] | None = None,
+        write: Callable[..., Awaitable[Any]] | None = None,
         cache_seconds: float = 5.0,
         touch_interval: float = 60.0,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.tokens = tokens
+        # how a repository call is made off the loop (the service's database threads)
+        self._run = run or asyncio.to_thread
+        self._write = write or asyncio.to_thread
         self.cache_seconds = cache_seconds
         self.touch_interval = touch_interval
         self._clock = clock
@@ -46,7 +52,7 @@ class Authenticator:
         if cached is not None and now - cached[0] < self.cache_seconds:
             record = cached[1]
         else:
-            record = await asyncio.to_thread(self.tokens.by_hash, digest)
+            record = await self._run(self.tokens.by_hash, digest)
             if len(self._cache) > 10_000:  # random garbage must not grow this forever
                 self._cache.clear()
             self._cache[digest] = (now, record)
@@ -54,7 +60,7 @@ class Authenticator:
             return None
         if now - self._touched.get(record.id, float("-inf")) >= self.touch_interval:
             self._touched[record.id] = now
-            await asyncio.to_thread(self.tokens.touch, record.id, self._clock())
+            await self._write(self.tokens.touch, record.id, self._clock())
         return record.principal()
 
     def forget(self, token_id: str) -> None:

@@ -334,6 +334,10 @@ def serve(
         port=settings.port,
         log_level="info",
         access_log=False,
+        # asyncio's loop, not uvloop: uvloop starts a process with libuv's fork of the whole
+        # service on the event loop (uv and npm for every task), which stalled every other
+        # request for tens of milliseconds each time; asyncio uses CPython's vfork.
+        loop="asyncio",
     )
 
 

@@ -24,6 +24,9 @@ def human_bytes(n: int | None) -> str:
 
 def render_error(console: Console, err: FerryError) -> None:
     console.print(f"[bold red]error[/][dim]\\[{err.code}][/]: {escape(err.message)}")
+    found = getattr(err, "found", None)  # IntegrityError: what arrived instead
+    if found:
+        console.print(f"  [dim]found[/] {escape(found)}")
     if err.context:
         console.print(f"  [dim]while[/] {escape(err.context)}")
     if isinstance(err, ManifestError) and err.line is None and err.column is None:

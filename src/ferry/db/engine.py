@@ -63,6 +63,11 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
         # Off by default in SQLite; ON DELETE CASCADE of transitions depends on it.
         cursor.execute("PRAGMA foreign_keys=ON")
         _use_wal(cursor)
+        # In WAL mode NORMAL syncs at checkpoints rather than at every commit: a crash of
+        # Ferry loses nothing, a power cut at most the last commits before it (never the
+        # database's consistency). FULL cost a fsync per status change, and thirty tasks
+        # created at once held every write behind sixty of them (bench/RESULTS.md).
+        cursor.execute("PRAGMA synchronous=NORMAL")
     finally:
         cursor.close()
 

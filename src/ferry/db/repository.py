@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any, TypedDict, Unpack
 
 from sqlalchemy import CursorResult, delete, func, literal, select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, defer, sessionmaker
 
 from ferry.db.models import Task, TaskTransition, UTCDateTime
 from ferry.errors import ExitCode, FerryError
@@ -93,7 +93,7 @@ class TaskRecord:
     token_id: str | None = None
 
     @classmethod
-    def of(cls, task: Task) -> TaskRecord:
+    def of(cls, task: Task, *, with_dependencies: bool = True) -> TaskRecord:
         return cls(
             id=task.id,
             status=task.status,
@@ -101,7 +101,7 @@ class TaskRecord:
             files=task.files,
             error=task.error,
             progress=task.progress,
-            dependencies=task.dependencies,
+            dependencies=task.dependencies if with_dependencies else None,
             archive_path=task.archive_path,
             archive_size=task.archive_size,
             archive_sha256=task.archive_sha256,
@@ -228,10 +228,29 @@ class TaskRepository:
             session.flush()
             return self._reload(session, task_id)
 
-    def get(self, task_id: str) -> TaskRecord | None:
+    def get(self, task_id: str, *, with_dependencies: bool = True) -> TaskRecord | None:
+        """The task; without its dependency tree (``dependencies`` None) when not asked
+        for: the tree of a large project is most of the row, and most readers never look."""
+        options = [] if with_dependencies else [defer(Task.dependencies)]
         with self._sessions() as session:
-            task = session.get(Task, task_id)
-            return None if task is None else TaskRecord.of(task)
+            task = session.get(Task, task_id, options=options)
+            if task is None:
+                return None
+            return TaskRecord.of(task, with_dependencies=with_dependencies)
+
+    def detail(self, task_id: str) -> tuple[TaskRecord, builtins.list[TransitionRecord]] | None:
+        """The task (without its tree) and its status history, in one session."""
+        with self._sessions() as session:
+            task = session.get(Task, task_id, options=[defer(Task.dependencies)])
+            if task is None:
+                return None
+            rows = session.scalars(
+                select(TaskTransition)
+                .where(TaskTransition.task_id == task_id)
+                .order_by(TaskTransition.id)
+            )
+            transitions = [TransitionRecord.of(r) for r in rows]
+            return TaskRecord.of(task, with_dependencies=False), transitions
 
     def list(
         self,
@@ -252,13 +271,14 @@ class TaskRepository:
             total = session.scalar(select(func.count()).select_from(Task).where(*where)) or 0
             tasks = session.scalars(
                 select(Task)
+                .options(defer(Task.dependencies))
                 .where(*where)
                 # id breaks ties so pages never overlap when two tasks share a timestamp
                 .order_by(Task.created_at.desc(), Task.id.desc())
                 .offset((page - 1) * size)
                 .limit(size)
             )
-            return [TaskRecord.of(t) for t in tasks], total
+            return [TaskRecord.of(t, with_dependencies=False) for t in tasks], total
 
     def transition(
         self, task_id: str, to_status: str, reason: str, *, allowed_from: Iterable[str]

@@ -61,8 +61,10 @@ def fetch_error(name: str, message: str, *, hint: str | None = None) -> FetchErr
     return FetchError(f"{name}: {message}", context=f"fetching {name}", hint=hint)
 
 
-def integrity_error(name: str, message: str) -> IntegrityError:
-    return IntegrityError(f"{name}: {message}", context=f"verifying {name}", hint=INTEGRITY_HINT)
+def integrity_error(name: str, message: str, found: str | None = None) -> IntegrityError:
+    return IntegrityError(
+        f"{name}: {message}", found=found, context=f"verifying {name}", hint=INTEGRITY_HINT
+    )
 
 
 def status_error(name: str, resp: httpx.Response) -> Exception:

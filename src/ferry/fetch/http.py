@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from ferry.fetch.dns import install_resolver_cache
+from ferry.fetch.tls import trust_context
 from ferry.fetch.useragent import user_agent
 
 if TYPE_CHECKING:
@@ -50,15 +51,8 @@ def build_client(
             await request_hook(policy, str(request.url))
 
         hooks["request"] = [check]
-    verify: ssl.SSLContext | bool
-    if cert is not None:
-        cert = Path(cert)
-        if cert.is_dir():
-            verify = ssl.create_default_context(capath=str(cert))
-        else:
-            verify = ssl.create_default_context(cafile=str(cert))
-    else:
-        verify = True
+    # one context per bundle and process, shared by every client (fetch/tls.py)
+    verify: ssl.SSLContext | bool = trust_context(cert) if trust_env or cert else True
     client = httpx.AsyncClient(
         headers={"User-Agent": user_agent()},
         verify=verify,

@@ -65,6 +65,13 @@ class NullProgress:
         pass
 
 
+def _with_found(error: FerryError) -> str:
+    """The message, and for a digest mismatch what arrived instead: the person at this
+    terminal fetched it (a service task's documents never carry it)."""
+    found = getattr(error, "found", None)
+    return f"{error.message} (found {found})" if found else error.message
+
+
 def format_summary(*, files: int, nbytes: int, from_cache: int, failed: int, seconds: float) -> str:
     return (
         f"{files} files, {nbytes / 1e6:.1f} MB fetched, {from_cache} from cache, "
@@ -128,7 +135,7 @@ class PlainProgress:
     def file_failed(self, name: str, error: FerryError) -> None:
         self._tally.failed += 1
         self._tally.per_file.pop(name, None)
-        self._write(f"failed  {name}: {error.message}")
+        self._write(f"failed  {name}: {_with_found(error)}")
 
     def finish(self) -> None:
         self._write(self._tally.summary())
@@ -207,7 +214,7 @@ class RichProgress:
 
         # Printed above the live bars, so it stays on screen after they disappear.
         self._console.print(
-            f"[red]failed[/red]  {escape(name)}: {escape(error.message)}", highlight=False
+            f"[red]failed[/red]  {escape(name)}: {escape(_with_found(error))}", highlight=False
         )
         self._step_files()
 

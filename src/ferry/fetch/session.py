@@ -51,10 +51,9 @@ def ssl_context(cert: Path | None) -> ssl.SSLContext | bool:
         # aiohttp built its default context (the system store, SSL_CERT_FILE/_DIR as they
         # were) at import, next to this module; another costs 25-90 ms per session.
         return True
-    cert = Path(cert)
-    if cert.is_dir():
-        return ssl.create_default_context(capath=str(cert))
-    return ssl.create_default_context(cafile=str(cert))
+    from ferry.fetch.tls import trust_context
+
+    return trust_context(Path(cert))  # built once per bundle, shared by every session
 
 
 @asynccontextmanager

@@ -379,7 +379,9 @@ class Transfer:
     def _check_total(self, total: int | None) -> None:
         if self.size is not None and total is not None and total != self.size:
             raise integrity_error(
-                self.name, f"{self.shown_url} announces {total} bytes, expected {self.size}"
+                self.name,
+                f"{self.shown_url} announces another size than the {self.size} bytes expected",
+                found=f"{total} bytes",
             )
 
     async def _receive(self, resp: Answer, piece: Piece) -> None:

@@ -42,12 +42,14 @@ def check(request: FetchRequest, size: int, algorithm: str, actual: str) -> None
         raise integrity_error(
             request.display_name,
             f"{source} does not match: expected {request.size} bytes "
-            f"({algorithm} {request.digest}), got {size}",
+            f"({algorithm} {request.digest})",
+            found=f"{size} bytes",
         )
     if request.digest and actual != request.digest:
         raise integrity_error(
             request.display_name,
-            f"{source} does not match: expected {algorithm} {request.digest}, got {actual}",
+            f"{source} does not match: expected {algorithm} {request.digest}",
+            found=f"{algorithm} {actual}",
         )
 
 

@@ -44,6 +44,7 @@ class EgressProxy:
     upstream: str | None = None  # the operator's own proxy, if any
     refusals: list[str] = field(default_factory=list)
     _server: asyncio.AbstractServer | None = None
+    _connections: set[asyncio.Task[None]] = field(default_factory=set)
 
     async def start(self, path: Path) -> None:
         self._server = await asyncio.start_unix_server(self._handle, path=str(path))
@@ -51,17 +52,27 @@ class EgressProxy:
         await asyncio.to_thread(path.chmod, 0o777)
 
     async def close(self) -> None:
+        """Stop listening and end every connection still open (the resolver is gone)."""
         if self._server is not None:
             self._server.close()
+        for task in list(self._connections):
+            task.cancel()
+        await asyncio.gather(*self._connections, return_exceptions=True)
+        if self._server is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 5)
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._connections.add(task)
         try:
             await self._serve(reader, writer)
         except Exception:  # one bad connection must not end the proxy
             log.debug("egress proxy connection failed", exc_info=True)
         finally:
+            if task is not None:
+                self._connections.discard(task)
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()

@@ -29,6 +29,7 @@ from ferry.auth.bootstrap import secret_key
 from ferry.db.audit import AuditLog
 from ferry.db.engine import make_engine, make_sessionmaker, upgrade
 from ferry.db.repository import TaskRepository
+from ferry.db.threads import DbThreads
 from ferry.db.tokens import TokenRepository
 from ferry.errors import ConfigError
 from ferry.server import problems
@@ -66,9 +67,10 @@ def create_app(settings: Settings, *, config_file: Path | None = None) -> FastAP
         upgrade(engine)
         sessions = make_sessionmaker(engine)
         repo = TaskRepository(sessions)
+        db = DbThreads()
         app.state.tokens = TokenRepository(sessions)
         app.state.audit = AuditLog(sessions)
-        app.state.auth = Authenticator(app.state.tokens)
+        app.state.auth = Authenticator(app.state.tokens, run=db, write=db.write)
         hub = EventHub()
         app.state.hub = hub
         manager = TaskManager(
@@ -77,6 +79,7 @@ def create_app(settings: Settings, *, config_file: Path | None = None) -> FastAP
             hub=hub,
             link_key=secret_key(settings.data_dir, settings.secret_key),
             box=await service_box(settings, config_file),
+            db=db,
         )
         app.state.manager = manager
         await manager.clean_expired()

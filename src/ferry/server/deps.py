@@ -1,5 +1,7 @@
 """What routes depend on, as ``Annotated`` aliases: the task manager, the principal a
-request acts for (the one place tokens are checked), and a task id from the path.
+request acts for (the one place tokens are checked), and a task id from the path. All
+``async def``: FastAPI runs a plain ``def`` dependency in a thread, a hand-off per request
+that cost more than the work itself.
 
 Every router is built with ``dependencies=[Depends(authenticated)]`` (see ``routers``), so a
 new route cannot forget authentication; routes that need more than reading ask for
@@ -31,11 +33,11 @@ bearer = HTTPBearer(
 )
 
 
-def get_manager(request: Request) -> TaskManager:
+async def get_manager(request: Request) -> TaskManager:
     return request.app.state.manager  # type: ignore[no-any-return]
 
 
-def get_audit(request: Request) -> AuditLog:
+async def get_audit(request: Request) -> AuditLog:
     return request.app.state.audit  # type: ignore[no-any-return]
 
 
@@ -82,7 +84,7 @@ Writer = Annotated[Principal, Depends(require(Role.WRITE))]
 Admin = Annotated[Principal, Depends(require(Role.ADMIN))]
 
 
-def task_id_param(
+async def task_id_param(
     task_id: Annotated[str, PathParam(description="32 lowercase hex digits (anything else: 404).")],
 ) -> str:
     """A task id from the path, checked before it reaches a query or a directory name:

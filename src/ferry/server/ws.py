@@ -19,7 +19,6 @@ completed, cancelled or deleted, 1001 shutdown, 1011 something went wrong on thi
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import logging
@@ -114,7 +113,7 @@ async def _authenticate(
 async def _visible(manager: TaskManager, who: Principal, task_id: str) -> TaskRecord | None:
     if not is_task_id(task_id):
         return None
-    record = await asyncio.to_thread(manager.repo.get, task_id)
+    record = await manager.db(manager.repo.get, task_id, with_dependencies=False)
     if record is None or not who.may_see(record.owner):
         return None
     return record

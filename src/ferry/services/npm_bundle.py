@@ -11,7 +11,7 @@ from pathlib import Path
 from ferry.ecosystems.npm.model import NpmResolution
 from ferry.ecosystems.npm.npmcli import find_npm
 from ferry.ecosystems.npm.resolver import NpmContext, resolve_npm
-from ferry.ecosystems.npm.sources import discover_npm_sources
+from ferry.ecosystems.npm.sources import cached_npm_sources
 from ferry.fetch import FetchReport, FetchRequest
 from ferry.fetch.backends import open_downloads
 from ferry.fetch.http import build_client
@@ -29,7 +29,7 @@ async def open_npm_context(
     settings: Settings, confinement: Confinement | None = None
 ) -> AsyncIterator[NpmContext]:
     npm = find_npm(settings.npm_binary)
-    sources = await asyncio.to_thread(discover_npm_sources, settings, npm)
+    sources = await asyncio.to_thread(cached_npm_sources, settings, npm)
     store = ContentStore(settings.blob_dir)
     policy = confinement.policy if confinement is not None else None
     async with (

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ferry.db.repository import TaskNotFound, TaskRecord, TaskRepository, is_task_id
+from ferry.db.threads import DbThreads
 from ferry.errors import ExitCode, FerryError, ManifestError
 from ferry.fetch.control import Batch, batch_scope
 from ferry.fetch.progress import ProgressListener
@@ -129,10 +130,12 @@ class TaskManager:
         hub: EventHub | None = None,
         link_key: bytes | None = None,
         box: ServiceBox | None = None,
+        db: DbThreads | None = None,
     ) -> None:
         self.settings = settings
         # what every task's work is confined to (None: trusted, as the CLI; tests only)
         self.box = box
+        self.db = db or DbThreads()
         # signs the archive links handed out with this manager's tasks (ferry.auth.links)
         self.link_key = link_key or secrets.token_bytes(32)
         self.repo = repo
@@ -173,7 +176,7 @@ class TaskManager:
         expires = datetime.now(UTC) + timedelta(seconds=self.settings.task_expiry)
         try:
             await asyncio.to_thread(store, self.uploads_dir(task_id), uploads)
-            record = await asyncio.to_thread(
+            record = await self.db.write(
                 functools.partial(
                     self.repo.create,
                     task_id,
@@ -229,7 +232,7 @@ class TaskManager:
             from ferry.db.repository import InvalidTransition
 
             raise InvalidTransition(task_id, record.status, str(TaskStatus.DOWNLOADING))
-        await asyncio.to_thread(self.repo.update, task_id, error=None)
+        await self.db.write(self.repo.update, task_id, error=None)
         record = await self._transition(task_id, TaskStatus.DOWNLOADING, "retry requested")
         self.progress.pop(task_id, None)
         self._start(task_id, self._download(task_id, TaskOptions.model_validate(record.options)))
@@ -238,7 +241,7 @@ class TaskManager:
     async def recover(self) -> int:
         """At start-up: tasks a killed server left mid-way go on where they stopped (the
         store holds every file already verified)."""
-        unfinished = await asyncio.to_thread(self.repo.unfinished)
+        unfinished = await self.db(self.repo.unfinished)
         for record in unfinished:
             options = TaskOptions.model_validate(record.options)
             if record.status in (TaskStatus.CREATED, TaskStatus.RESOLVING):
@@ -247,7 +250,7 @@ class TaskManager:
             else:
                 if record.status == TaskStatus.PACKING:
                     # packing restarts from the download step, which finds every file stored
-                    await asyncio.to_thread(
+                    await self.db.write(
                         self.repo.transition,
                         record.id,
                         str(TaskStatus.FAILED),
@@ -262,7 +265,7 @@ class TaskManager:
 
     async def clean_expired(self) -> int:
         now = datetime.now(UTC)
-        expired = await asyncio.to_thread(self.repo.expired, now)
+        expired = await self.db(self.repo.expired, now)
         for task_id in expired:
             await self.delete(task_id)
         return len(expired)
@@ -282,7 +285,7 @@ class TaskManager:
         return await self._get(task_id)
 
     async def _get(self, task_id: str) -> TaskRecord:
-        record = await asyncio.to_thread(self.repo.get, task_id)
+        record = await self.db(self.repo.get, task_id)
         if record is None:
             raise TaskNotFound(task_id)
         return record
@@ -297,7 +300,7 @@ class TaskManager:
         # and a crash in between leaves a record the next sweep removes, never files that
         # no record points to.
         await asyncio.to_thread(shutil.rmtree, self.task_dir(task_id), True)
-        removed = await asyncio.to_thread(self.repo.delete, task_id)
+        removed = await self.db.write(self.repo.delete, task_id)
         self.progress.pop(task_id, None)
         self.hub.forget(task_id)
         return bool(removed)
@@ -307,6 +310,7 @@ class TaskManager:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        self.db.close()
 
     # work
 
@@ -344,7 +348,7 @@ class TaskManager:
                 )
 
     async def _transition(self, task_id: str, to: TaskStatus, reason: str) -> TaskRecord:
-        record = await asyncio.to_thread(
+        record = await self.db.write(
             self.repo.transition, task_id, str(to), reason, allowed_from=allowed_from(to)
         )
         self.metrics.transitions.labels(to=str(to)).inc()
@@ -404,7 +408,7 @@ class TaskManager:
 
     async def _fail(self, task_id: str, exc: FerryError) -> None:
         doc = _error_document(exc, self.uploads_dir(task_id))
-        await asyncio.to_thread(self.repo.update, task_id, error=doc)
+        await self.db.write(self.repo.update, task_id, error=doc)
         self.hub.publish(task_id, TaskEvent.error(self._public(task_id, exc.message)))
         with contextlib.suppress(FerryError):  # cancelled meanwhile: that stays
             reason = self._public(task_id, f"{exc.code}: {exc.message}")
@@ -429,13 +433,13 @@ class TaskManager:
                     ),
                     timeout=self.settings.task_timeout,
                 )
-                await asyncio.to_thread(
+                await self.db.write(
                     self.repo.update,
                     task_id,
                     dependencies=self._public(task_id, resolved.to_dict()),
                 )
                 if resolved.has_errors:
-                    await asyncio.to_thread(
+                    await self.db.write(
                         self.repo.update,
                         task_id,
                         error={
@@ -502,7 +506,7 @@ class TaskManager:
                         f"the archive is {result.archive_size} bytes, over the task's "
                         f"{self.settings.task_disk_bytes}-byte limit"
                     )
-                await asyncio.to_thread(
+                await self.db.write(
                     self.repo.update,
                     task_id,
                     archive_path=str(out),
@@ -515,7 +519,7 @@ class TaskManager:
                     task_id, TaskEvent.complete(f"archive written ({result.archive_size} bytes)")
                 )
             except FerryError as exc:
-                await asyncio.to_thread(self.repo.update, task_id, progress=progress.state)
+                await self.db.write(self.repo.update, task_id, progress=progress.state)
                 await self._fail(task_id, exc)
             except TimeoutError:
                 await self._fail(task_id, FerryError("the task ran past its time limit"))

@@ -6,12 +6,12 @@ A token's own limits (``ferry token create --max-…``) win over the service's d
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 
 from ferry.auth.principal import Principal
 from ferry.db.audit import AuditLog
 from ferry.db.repository import TaskRepository, utcnow
+from ferry.db.threads import DbThreads
 from ferry.errors import QuotaExceeded
 from ferry.settings import Settings
 
@@ -23,7 +23,12 @@ def _limit(own: int | None, default: int | None, admin: bool) -> int | None:
 
 
 async def check_can_start(
-    principal: Principal, repo: TaskRepository, settings: Settings, *, starting: int = 1
+    principal: Principal,
+    repo: TaskRepository,
+    settings: Settings,
+    db: DbThreads,
+    *,
+    starting: int = 1,
 ) -> None:
     """Refuse more work when the token already has its fill queued or under way, or keeps
     its fill of archives."""
@@ -34,7 +39,7 @@ async def check_can_start(
     disk_limit = _limit(q.max_disk_bytes, settings.token_max_disk_bytes, principal.is_admin)
     if active_limit is None and disk_limit is None:
         return
-    active, disk = await asyncio.to_thread(repo.usage, principal.token_id)
+    active, disk = await db(repo.usage, principal.token_id)
     if active_limit is not None and active + starting > active_limit:
         raise QuotaExceeded(
             f"this token has {active} task(s) queued or at work; its limit is {active_limit}",
@@ -48,9 +53,13 @@ async def check_can_start(
 
 
 async def check_can_create(
-    principal: Principal, repo: TaskRepository, audit: AuditLog, settings: Settings
+    principal: Principal,
+    repo: TaskRepository,
+    audit: AuditLog,
+    settings: Settings,
+    db: DbThreads,
 ) -> None:
-    await check_can_start(principal, repo, settings)
+    await check_can_start(principal, repo, settings, db)
     if principal.token_id is None:
         return
     q = principal.quotas
@@ -58,7 +67,7 @@ async def check_can_create(
     if hourly is None:
         return
     since = utcnow() - timedelta(hours=1)
-    made = await asyncio.to_thread(audit.count_since, CREATE_ACTION, principal.token_id, since)
+    made = await db(audit.count_since, CREATE_ACTION, principal.token_id, since)
     if made >= hourly:
         error = QuotaExceeded(
             f"this token created {made} tasks in the last hour; its limit is {hourly}",

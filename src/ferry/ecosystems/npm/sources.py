@@ -113,3 +113,29 @@ def discover_npm_sources(settings: Settings, npm: Path) -> NpmSources:
         default_registry=default,
         origin=origin,
     )
+
+
+_CACHE_SECONDS = 60.0
+_cache: dict[tuple[object, ...], tuple[float, NpmSources]] = {}
+
+
+def cached_npm_sources(settings: Settings, npm: Path) -> NpmSources:
+    """:func:`discover_npm_sources`, remembered for a minute per configuration: it runs
+    npm twice (~0.3 s of node start-up each), and a busy service resolves several npm
+    projects a minute against one unchanged configuration."""
+    import time
+
+    key = (
+        str(npm),
+        settings.npm_registry,
+        str(settings.cert),
+        settings.proxy,
+        settings.use_machine_config,
+    )
+    now = time.monotonic()
+    hit = _cache.get(key)
+    if hit is not None and now - hit[0] < _CACHE_SECONDS:
+        return hit[1]
+    sources = discover_npm_sources(settings, npm)
+    _cache[key] = (now, sources)
+    return sources

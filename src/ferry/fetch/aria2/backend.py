@@ -392,7 +392,8 @@ class Aria2Fetcher(Dispatcher):
                     raise integrity_error(
                         name,
                         f"{redact(request.url)} does not match: expected {size} "
-                        f"bytes ({digest_algorithm(request)} {request.digest}), got {got}",
+                        f"bytes ({digest_algorithm(request)} {request.digest})",
+                        found=f"{got} bytes",
                     )
                 if status.finished:
                     return status

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated
 
 from fastapi import Query
 
-from ferry.server.deps import Admin, Audit, router
+from ferry.server.deps import Admin, Audit, Manager, router
 from ferry.server.problems import errors
 from ferry.server.schemas import AuditEntry, AuditPage
 
@@ -16,6 +15,7 @@ audit = router(prefix="/api/audit", tags=["audit"], responses=errors(401, 403))
 
 @audit.get("")
 async def audit_log(
+    m: Manager,
     who: Admin,
     log: Audit,
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
@@ -24,7 +24,7 @@ async def audit_log(
     action: Annotated[str | None, Query(max_length=40)] = None,
     target: Annotated[str | None, Query(max_length=100)] = None,
 ) -> AuditPage:
-    entries, total = await asyncio.to_thread(
+    entries, total = await m.db(
         lambda: log.list(page, size, actor=actor, action=action, target=target)
     )
     return AuditPage(

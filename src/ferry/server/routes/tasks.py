@@ -8,7 +8,6 @@ told there is no such task (404, not 403: ids are not confirmed to strangers).
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Annotated, Any
 
@@ -63,14 +62,14 @@ async def create_task(
     ] = "{}",
 ) -> TaskCreated:
     parsed = parse_options(options)
-    await quotas.check_can_create(who, m.repo, audit, m.settings)
+    await quotas.check_can_create(who, m.repo, audit, m.settings, m.db)
     uploads = []
     for upload in files:
         # read one byte past the limit: enough to refuse, never the whole of a huge body
         data = await upload.read(m.settings.upload_max_bytes + 1)
         uploads.append(Upload(upload.filename or "", data))
     record = await m.create(uploads, parsed, owner=who.owner, token_id=who.token_id)
-    await _audit(request, audit, who, "task.create", record.id, files=record.files)
+    await _audit(request, m, audit, who, "task.create", record.id, files=record.files)
     return TaskCreated(
         task_id=record.id,
         status=TaskStatus(record.status),
@@ -90,7 +89,7 @@ async def list_tasks(
 ) -> TaskList:
     """The caller's tasks, newest first (an admin's: everyone's)."""
     owner = None if who.is_admin else who.owner
-    records, total = await asyncio.to_thread(
+    records, total = await m.db(
         lambda: m.repo.list(page, size, str(status) if status else None, owner=owner)
     )
     docs = [task_document(m, r, who) for r in records]
@@ -99,8 +98,11 @@ async def list_tasks(
 
 @tasks.get("/{task_id}", responses=errors(404, 422), **JSON)
 async def get_task(m: Manager, who: Reader, task_id: TaskId) -> TaskDetail:
-    fields = task_fields(m, await owned(m, who, task_id), who)
-    transitions = await asyncio.to_thread(m.repo.transitions, task_id)
+    found = await m.db(m.repo.detail, task_id)
+    if found is None or not who.may_see(found[0].owner):
+        raise TaskNotFound(task_id)
+    record, transitions = found
+    fields = task_fields(m, record, who)
     fields["transitions"] = [
         {"from": t.from_status, "to": t.to_status, "reason": t.reason, "at": t.at.isoformat()}
         for t in transitions
@@ -110,7 +112,7 @@ async def get_task(m: Manager, who: Reader, task_id: TaskId) -> TaskDetail:
 
 @tasks.get("/{task_id}/dependencies", responses=errors(404, 409, 422), **JSON)
 async def dependencies(m: Manager, who: Reader, task_id: TaskId) -> DependenciesDocument:
-    record = await owned(m, who, task_id)
+    record = await owned(m, who, task_id, with_dependencies=True)
     if record.dependencies is None:
         raise TaskNotResolved(f"task {task_id} is {record.status}: no dependency tree yet")
     return DependenciesDocument.model_validate({"task_id": task_id, **record.dependencies})
@@ -121,9 +123,9 @@ async def download(
     request: Request, m: Manager, audit: Audit, who: Writer, task_id: TaskId
 ) -> TaskDocument:
     await owned(m, who, task_id)
-    await quotas.check_can_start(who, m.repo, m.settings)
+    await quotas.check_can_start(who, m.repo, m.settings, m.db)
     record = await m.start_download(task_id)
-    await _audit(request, audit, who, "task.download", task_id)
+    await _audit(request, m, audit, who, "task.download", task_id)
     return task_document(m, record, who)
 
 
@@ -133,7 +135,7 @@ async def cancel(
 ) -> TaskDocument:
     await owned(m, who, task_id)
     record = await m.cancel(task_id)
-    await _audit(request, audit, who, "task.cancel", task_id)
+    await _audit(request, m, audit, who, "task.cancel", task_id)
     return task_document(m, record, who)
 
 
@@ -143,7 +145,7 @@ async def pause(
 ) -> TaskDocument:
     await owned(m, who, task_id)
     record = await m.pause(task_id)
-    await _audit(request, audit, who, "task.pause", task_id)
+    await _audit(request, m, audit, who, "task.pause", task_id)
     return task_document(m, record, who)
 
 
@@ -152,9 +154,9 @@ async def resume(
     request: Request, m: Manager, audit: Audit, who: Writer, task_id: TaskId
 ) -> TaskDocument:
     await owned(m, who, task_id)
-    await quotas.check_can_start(who, m.repo, m.settings)
+    await quotas.check_can_start(who, m.repo, m.settings, m.db)
     record = await m.resume(task_id)
-    await _audit(request, audit, who, "task.resume", task_id)
+    await _audit(request, m, audit, who, "task.resume", task_id)
     return task_document(m, record, who)
 
 
@@ -163,9 +165,9 @@ async def retry(
     request: Request, m: Manager, audit: Audit, who: Writer, task_id: TaskId
 ) -> TaskDocument:
     await owned(m, who, task_id)
-    await quotas.check_can_start(who, m.repo, m.settings)
+    await quotas.check_can_start(who, m.repo, m.settings, m.db)
     record = await m.retry(task_id)
-    await _audit(request, audit, who, "task.retry", task_id)
+    await _audit(request, m, audit, who, "task.retry", task_id)
     return task_document(m, record, who)
 
 
@@ -176,16 +178,19 @@ async def delete(
     await owned(m, who, task_id)
     if not await m.delete(task_id):
         raise TaskNotFound(task_id)
-    await _audit(request, audit, who, "task.delete", task_id)
+    await _audit(request, m, audit, who, "task.delete", task_id)
     return Response(status_code=204)
 
 
 # ---- shared with the archive route and the socket ---------------------------------------
 
 
-async def owned(m: TaskManager, who: Principal, task_id: str) -> TaskRecord:
-    """The task, if ``who`` may see it; otherwise exactly what a missing one gives."""
-    record = await asyncio.to_thread(m.repo.get, task_id)
+async def owned(
+    m: TaskManager, who: Principal, task_id: str, *, with_dependencies: bool = False
+) -> TaskRecord:
+    """The task, if ``who`` may see it; otherwise exactly what a missing one gives. Its
+    dependency tree only when asked for."""
+    record = await m.db(m.repo.get, task_id, with_dependencies=with_dependencies)
     if record is None or not who.may_see(record.owner):
         raise TaskNotFound(task_id)
     return record
@@ -248,9 +253,15 @@ def task_fields(m: TaskManager, r: TaskRecord, who: Principal | None = None) -> 
 
 
 async def _audit(
-    request: Request, audit: Audit, who: Principal, action: str, target: str, **detail: Any
+    request: Request,
+    m: TaskManager,
+    audit: Audit,
+    who: Principal,
+    action: str,
+    target: str,
+    **detail: Any,
 ) -> None:
-    await asyncio.to_thread(
+    await m.db.write(
         lambda: audit.record(
             action,
             actor=who.owner,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated
 
 from fastapi import Path, Query, Request
@@ -12,7 +11,7 @@ from ferry.auth.principal import Quotas
 from ferry.auth.roles import Role
 from ferry.auth.tokens import parse_duration
 from ferry.db.tokens import TokenRepository
-from ferry.server.deps import Admin, Audit, client_address, router
+from ferry.server.deps import Admin, Audit, Manager, client_address, router
 from ferry.server.problems import errors
 from ferry.server.schemas import TokenCreate, TokenCreated, TokenInfo, TokenList
 from ferry.services.tokens import Actor, create_token, revoke_token
@@ -25,12 +24,14 @@ def _repo(request: Request) -> TokenRepository:
 
 
 @tokens.post("", status_code=201, responses=errors(400, 422))
-async def create(request: Request, body: TokenCreate, who: Admin, audit: Audit) -> TokenCreated:
+async def create(
+    request: Request, m: Manager, body: TokenCreate, who: Admin, audit: Audit
+) -> TokenCreated:
     """A new token, shown in this answer only."""
     lifetime = parse_duration(body.expires) if body.expires else None
     quotas = Quotas(body.max_active_tasks, body.max_tasks_per_hour, body.max_disk_bytes)
     actor = Actor(who.owner, who.token_id, client_address(request))
-    issued = await asyncio.to_thread(
+    issued = await m.db.write(
         lambda: create_token(
             _repo(request),
             audit,
@@ -48,22 +49,24 @@ async def create(request: Request, body: TokenCreate, who: Admin, audit: Audit) 
 @tokens.get("")
 async def list_tokens(
     request: Request,
+    m: Manager,
     who: Admin,
     revoked: Annotated[bool, Query(description="Include revoked tokens.")] = False,
 ) -> TokenList:
-    records = await asyncio.to_thread(lambda: _repo(request).list(include_revoked=revoked))
+    records = await m.db(lambda: _repo(request).list(include_revoked=revoked))
     return TokenList(tokens=[TokenInfo.model_validate(r.to_dict()) for r in records])
 
 
 @tokens.delete("/{token_id}", status_code=204, response_model=None, responses=errors(404, 422))
 async def revoke(
     request: Request,
+    m: Manager,
     who: Admin,
     audit: Audit,
     token_id: Annotated[str, Path(pattern=r"^[0-9a-f]{16}$")],
 ) -> Response:
     """Revoke a token: it stops working at once on this server."""
     actor = Actor(who.owner, who.token_id, client_address(request))
-    record = await asyncio.to_thread(revoke_token, _repo(request), audit, actor, token_id)
+    record = await m.db.write(revoke_token, _repo(request), audit, actor, token_id)
     request.app.state.auth.forget(record.id)
     return Response(status_code=204)
