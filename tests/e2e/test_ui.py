@@ -131,6 +131,7 @@ def test_upload_analyse_download(served: str, page: Page, npmreg: Npm, tmp_path:
     npmreg.registry.delay(0)
     expect(page.get_by_test_id("download-complete")).to_be_visible(timeout=60_000)
     expect(page.get_by_test_id("progress-npm")).to_have_attribute("data-percent", "100")
+    expect(page.get_by_test_id("archive-size")).to_contain_text("KB")  # the document's
     _shot(page, "4-complete")
 
     with page.expect_download() as info:
@@ -233,12 +234,18 @@ def test_sign_in_run_a_task_sign_out(
 
 
 def test_docs_work_offline(server: Server, page: Page) -> None:
-    """Swagger UI comes from Ferry itself (the browser here has no internet at all)."""
+    """Swagger UI comes from Ferry itself (the browser here has no internet at all); the
+    schema needs a token, which the page takes from the UI's sign-in."""
     violations: list[str] = []
     page.on(
         "console",
         lambda msg: violations.append(msg.text) if "Content Security Policy" in msg.text else None,
     )
+    page.goto(f"{server.base}/docs")
+    expect(page.locator("#sign-in-first")).to_contain_text("sign in to Ferry first")
+    token = server.printed_token
+    assert token
+    _sign_in(page, server.base, token)
     page.goto(f"{server.base}/docs")
     expect(page.locator(".swagger-ui .info .title")).to_contain_text("Ferry", timeout=30_000)
     expect(page.locator(".opblock-summary-path").first).to_be_visible()

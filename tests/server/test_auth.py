@@ -82,6 +82,16 @@ async def test_every_operation_is_in_the_table(app: FastAPI) -> None:
     assert sorted(_operations(app)) == sorted(REQUIRED)
 
 
+async def test_the_schema_needs_a_token_and_the_docs_page_says_so(app: FastAPI) -> None:
+    async with _client(app) as anonymous:
+        assert (await anonymous.get("/openapi.json")).status_code == 401
+        # the page and its files are static, like the UI's; it asks for a sign-in itself
+        assert (await anonymous.get("/docs")).status_code == 200
+        assert "sign in to Ferry first" in (await anonymous.get("/docs/init.js")).text
+    async with _client(app, issue(app, "read", "reader")) as reader:
+        assert (await reader.get("/openapi.json")).json()["info"]["title"] == "Ferry"
+
+
 async def test_every_operation_checks_the_token_and_the_role(app: FastAPI) -> None:
     tokens = {role: issue(app, role, owner=f"u-{role}") for role in ROLES}
     for method, path in _operations(app):

@@ -100,6 +100,7 @@ def create_app(settings: Settings, *, config_file: Path | None = None) -> FastAP
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
+        openapi_url=None,  # served by server/docs.py, behind a token
         description="Bundle tasks: upload manifests, look at the tree, download "
         "everything verified, take one archive that installs offline. Every operation "
         "but /health needs `Authorization: Bearer <token>` (`ferry token create`).",
