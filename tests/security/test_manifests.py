@@ -121,6 +121,35 @@ def test_no_place_the_operator_did_not_allow(
     assert CANARY_BYTES.decode() not in everything_said(service, doc)
 
 
+def test_pipfile_lock_and_poetry_sources(service: Server, canary: Canary) -> None:
+    lock = {
+        "_meta": {
+            "sources": [{"name": "x", "url": "http://169.254.169.254/simple", "verify_ssl": False}]
+        },
+        "default": {"dep": {"version": "==1.0", "hashes": []}},
+    }
+    doc = submit(service, {"Pipfile.lock": json.dumps(lock, indent=2)})
+    assert doc["status"] == "failed" and doc["error"]["file"] == "Pipfile.lock"
+    assert "allowed_hosts" in doc["error"]["message"]
+    poetry = (
+        '[tool.poetry]\nname = "p"\nversion = "1"\n[tool.poetry.dependencies]\n'
+        'python = "^3.9"\n'
+        f'dep = {{url = "http://127.0.0.1:{canary.port}/dep-1.0-py3-none-any.whl"}}\n'
+    )
+    doc = submit(service, {"pyproject.toml": poetry})
+    assert doc["status"] == "failed" and doc["error"]["line"] == 6
+    assert "allowed_hosts" in doc["error"]["message"]
+    package = {
+        "name": "p",
+        "version": "1.0.0",
+        "dependencies": {"a": "^1.0.0"},
+        "overrides": {"a": f"http://127.0.0.1:{canary.port}/a.tgz"},
+    }
+    doc = submit(service, {"package.json": json.dumps(package, indent=2)}, NODE)
+    assert doc["status"] == "failed" and "overrides.a" in doc["error"]["message"]
+    _no_request_reached(canary)
+
+
 def test_pipfile_sources_and_pyproject_urls(service: Server, canary: Canary) -> None:
     pipfile = (
         "[[source]]\n"

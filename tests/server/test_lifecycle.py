@@ -110,6 +110,26 @@ async def test_unfinished_download_goes_on_after_restart(
         assert doc["status"] == "completed", doc["error"]
 
 
+async def test_a_task_queued_when_the_server_stopped_is_analysed_after_restart(
+    npm_settings: Settings,
+) -> None:
+    """Queued (created) in the stopped process's memory: no one else would ever start it."""
+    task_id = ""
+    async for api in _client(npm_settings):
+        api.app.state.manager._slots = asyncio.Semaphore(0)  # type: ignore[attr-defined]
+        created = await api.post(
+            "/api/tasks",
+            files=_files(**{"package.json": PACKAGE}),
+            data={"options": json.dumps(NODE)},
+        )
+        task_id = created.json()["task_id"]
+        await asyncio.sleep(0.2)
+        assert (await api.get(f"/api/tasks/{task_id}")).json()["status"] == "created"
+    async for api in _client(npm_settings):
+        doc = await wait_for_status(api, task_id, "resolved", "failed")
+        assert doc["status"] == "resolved", doc["error"]
+
+
 async def test_periodic_sweep_removes_expired_tasks(npm_settings: Settings) -> None:
     from datetime import UTC, datetime, timedelta
 
