@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -160,4 +160,45 @@ async def test_the_box(tmp_path: Path) -> None:
     finally:
         import shutil
 
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def tool_under_tmp() -> Iterator[Path]:
+    import shutil
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="ferry-test-tool-"))
+    folder.chmod(0o755)
+    tool = folder / "tool"
+    tool.write_text("#!/bin/sh\necho revealed\n")
+    tool.chmod(0o755)
+    yield tool
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+async def test_a_program_under_a_covered_path_is_shown_again(tool_under_tmp: Path) -> None:
+    """The box covers /tmp with its own; a checkout there (CI clones under /tmp) keeps its
+    uv visible because the runner shows that one file again, read-only."""
+    import shutil
+    import tempfile
+
+    tool = tool_under_tmp
+    root = Path(tempfile.mkdtemp(prefix="ferry-test-box-"))
+    try:
+        policy = EgressPolicy.build(trusted_urls=[])
+        hidden = BwrapRunner(sandbox_dir=root, hidden=[], policy=policy, python="/usr/bin/python3")
+        assert await hidden.probe([str(tool)]) is not None  # covered: not there
+        shown = BwrapRunner(
+            sandbox_dir=root,
+            hidden=[],
+            policy=policy,
+            python="/usr/bin/python3",
+            revealed=[tool],
+        )
+        assert await shown.probe([str(tool)]) is None
+        async with shown.workspace() as ws:
+            done = await ws.run([str(tool)], env={}, cwd=ws.host)
+        assert done.stdout.strip() == "revealed"
+    finally:
         shutil.rmtree(root, ignore_errors=True)

@@ -58,6 +58,9 @@ class BoxSpec:
     hidden: Sequence[Path]  # covered by an empty tmpfs
     drop_to_nobody: bool
     setpriv: str = "setpriv"
+    # shown again read-only where a cover would hide them: the uv binary of a checkout
+    # under /tmp, say (CI clones there)
+    revealed: Sequence[Path] = ()
 
     def argv(self, command: Sequence[str], env: Mapping[str, str], cwd: str) -> list[str]:
         # Resolving is batch work: at a lower priority it leaves the CPU to the service's
@@ -90,6 +93,8 @@ class BoxSpec:
                 argv += ["--tmpfs", str(path)]
             else:  # a file (a settings file with secrets): the box sees an empty one
                 argv += ["--ro-bind", "/dev/null", str(path)]
+        for path in self.revealed:
+            argv += ["--ro-bind", str(path), str(path)]
         argv += ["--bind", str(self.scratch), str(WORK)]
         for name, path in self.caches.items():
             argv += ["--bind", str(path), str(CACHES / name)]
@@ -181,6 +186,7 @@ class BwrapRunner:
         upstream_proxy: str | None = None,
         python: str | None = None,
         bwrap: str | None = None,
+        revealed: Sequence[Path] = (),
     ) -> None:
         found = bwrap or shutil.which("bwrap")
         if found is None:
@@ -198,6 +204,7 @@ class BwrapRunner:
         # only what exists can be covered (the root is read-only in the box)
         self.hidden = [p for p in hidden if p != Path("/") and p.exists()]
         self.python = python or sys.executable
+        self.revealed = [p for p in revealed if p.exists()]
         self._prepare()
 
     def with_policy(self, policy: EgressPolicy, upstream_proxy: str | None) -> BwrapRunner:
@@ -237,6 +244,7 @@ class BwrapRunner:
             caches=self.caches,
             hidden=self.hidden,
             drop_to_nobody=self.drop_to_nobody,
+            revealed=self.revealed,
         )
 
     def _new_scratch(self) -> Path:

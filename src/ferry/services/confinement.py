@@ -55,16 +55,23 @@ async def service_box(settings: Settings, config_file: Path | None = None) -> Se
         return ServiceBox(policy, direct_runner(settings), builds, sandboxed=False)
     proxies = operator_proxies(settings)
     uv = str(find_uv(settings.uv_binary))
+    uv_binary = await asyncio.to_thread(lambda: Path(uv).resolve())
     pythons = [str(settings.sandbox_python)] if settings.sandbox_python else []
     pythons += [sys.executable, *filter(None, [shutil.which("python3", path="/usr/bin:/bin")])]
     reasons = []
     for python in dict.fromkeys(pythons):
+        # the programs the box runs, wherever they are installed (a checkout under /tmp,
+        # which the box covers with its own); and a Python's own environment
+        revealed = [uv_binary]
+        if python == sys.executable:
+            revealed.append(Path(sys.prefix))
         runner = BwrapRunner(
             sandbox_dir=settings.effective_sandbox_dir,
             hidden=hidden_paths(settings, config_file),
             policy=policy,
             upstream_proxy=proxies[0] if proxies else None,
             python=python,
+            revealed=revealed,
         )
         reason = await runner.probe([uv, "--version"])
         if reason is None:

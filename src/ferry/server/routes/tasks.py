@@ -9,6 +9,7 @@ told there is no such task (404, not 403: ids are not confirmed to strangers).
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import File, Form, Query, Request, UploadFile
@@ -122,53 +123,37 @@ async def dependencies(m: Manager, who: Reader, task_id: TaskId) -> Dependencies
 async def download(
     request: Request, m: Manager, audit: Audit, who: Writer, task_id: TaskId
 ) -> TaskDocument:
-    await owned(m, who, task_id)
-    await quotas.check_can_start(who, m.repo, m.settings, m.db)
-    record = await m.start_download(task_id)
-    await _audit(request, m, audit, who, "task.download", task_id)
-    return task_document(m, record, who)
+    return await _control(
+        request, m, audit, who, task_id, "download", m.start_download, starts_work=True
+    )
 
 
 @tasks.post("/{task_id}/cancel", responses=errors(404, 409, 422), **JSON)
 async def cancel(
     request: Request, m: Manager, audit: Audit, who: Writer, task_id: TaskId
 ) -> TaskDocument:
-    await owned(m, who, task_id)
-    record = await m.cancel(task_id)
-    await _audit(request, m, audit, who, "task.cancel", task_id)
-    return task_document(m, record, who)
+    return await _control(request, m, audit, who, task_id, "cancel", m.cancel, starts_work=False)
 
 
 @tasks.post("/{task_id}/pause", responses=errors(404, 409, 422), **JSON)
 async def pause(
     request: Request, m: Manager, audit: Audit, who: Writer, task_id: TaskId
 ) -> TaskDocument:
-    await owned(m, who, task_id)
-    record = await m.pause(task_id)
-    await _audit(request, m, audit, who, "task.pause", task_id)
-    return task_document(m, record, who)
+    return await _control(request, m, audit, who, task_id, "pause", m.pause, starts_work=False)
 
 
 @tasks.post("/{task_id}/resume", status_code=202, responses=errors(404, 409, 422, 429), **JSON)
 async def resume(
     request: Request, m: Manager, audit: Audit, who: Writer, task_id: TaskId
 ) -> TaskDocument:
-    await owned(m, who, task_id)
-    await quotas.check_can_start(who, m.repo, m.settings, m.db)
-    record = await m.resume(task_id)
-    await _audit(request, m, audit, who, "task.resume", task_id)
-    return task_document(m, record, who)
+    return await _control(request, m, audit, who, task_id, "resume", m.resume, starts_work=True)
 
 
 @tasks.post("/{task_id}/retry", status_code=202, responses=errors(404, 409, 422, 429), **JSON)
 async def retry(
     request: Request, m: Manager, audit: Audit, who: Writer, task_id: TaskId
 ) -> TaskDocument:
-    await owned(m, who, task_id)
-    await quotas.check_can_start(who, m.repo, m.settings, m.db)
-    record = await m.retry(task_id)
-    await _audit(request, m, audit, who, "task.retry", task_id)
-    return task_document(m, record, who)
+    return await _control(request, m, audit, who, task_id, "retry", m.retry, starts_work=True)
 
 
 @tasks.delete("/{task_id}", status_code=204, response_model=None, responses=errors(404, 422))
@@ -180,6 +165,27 @@ async def delete(
         raise TaskNotFound(task_id)
     await _audit(request, m, audit, who, "task.delete", task_id)
     return Response(status_code=204)
+
+
+async def _control(
+    request: Request,
+    m: TaskManager,
+    audit: Audit,
+    who: Principal,
+    task_id: str,
+    action: str,
+    run: Callable[[str], Awaitable[TaskRecord]],
+    *,
+    starts_work: bool,
+) -> TaskDocument:
+    """Every control of a task the same way: the caller's task (else a 404), the token's
+    quota when it puts the task back to work, the manager's own action, the audit log."""
+    await owned(m, who, task_id)
+    if starts_work:
+        await quotas.check_can_start(who, m.repo, m.settings, m.db)
+    record = await run(task_id)
+    await _audit(request, m, audit, who, f"task.{action}", task_id)
+    return task_document(m, record, who)
 
 
 # ---- shared with the archive route and the socket ---------------------------------------
