@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from ferry.errors import ConfigError
 from ferry.settings import Settings
@@ -98,7 +99,11 @@ def read_uv_config() -> _Found:
 
 
 def read_pip_config() -> _Found:
-    """pip's merged configuration, read by pip's own code so every file and variable counts."""
+    """pip's merged configuration, read by pip's own code so every file and variable counts:
+    global files (``/etc/xdg/pip/pip.conf``, ``/etc/pip.conf``), the user's (not when
+    ``PIP_CONFIG_FILE`` names a file), the virtualenv's, ``PIP_CONFIG_FILE``, then ``PIP_*``
+    variables, later ones winning; within them ``[global]``, then the ``[download]`` and
+    ``[install]`` sections, then the variables."""
     found = _Found(where="pip")
     try:
         from pip._internal.configuration import Configuration
@@ -109,19 +114,32 @@ def read_pip_config() -> _Found:
         config.load()
     except Exception as exc:  # pip raises its own ConfigurationError subclasses
         raise ConfigError(f"pip configuration could not be read: {exc}") from exc
+    sections = pip_sections(config.items())
     merged: dict[str, str] = {}
-    # pip applies [global], then the command's own section, then PIP_* variables.
     for section in ("global", "download", "install", ":env:"):
-        for key, value in config.items():
-            sec, _, name = key.partition(".")
-            if sec == section:
-                merged[name] = value
+        merged.update(sections.get(section, {}))
     found.index_url = merged.get("index-url")
     found.extra = _split(merged.get("extra-index-url"))
     found.find_links = _split(merged.get("find-links"))
     found.cert = merged.get("cert")
     found.proxy = merged.get("proxy")
     return found
+
+
+def pip_sections(items: Iterable[tuple[str, Any]]) -> dict[str, dict[str, str]]:
+    """``Configuration.items()`` as section -> name -> value, in pip's override order.
+
+    pip up to 25 yields the merged ``("global.index-url", value)`` pairs; pip 26 yields
+    one ``(file, {"global.index-url": value, ...})`` per file, in override order. Read as
+    the first, the second gave nothing at all: a machine's mirror was silently bypassed.
+    """
+    sections: dict[str, dict[str, str]] = {}
+    for key, value in items:
+        pairs = value.items() if isinstance(value, dict) else [(key, value)]
+        for name, item in pairs:
+            section, _, option = str(name).partition(".")
+            sections.setdefault(section, {})[option] = str(item)
+    return sections
 
 
 def pip_default_index() -> str:
