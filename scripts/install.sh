@@ -25,6 +25,8 @@ if [ "${1:-}" = "--dev" ]; then
     [ -x /usr/bin/chromium ] || need_apt+=(chromium)
     dpkg-query -W -f='${Status}' fonts-noto-cjk 2>/dev/null | grep -q "ok installed" ||
         need_apt+=(fonts-noto-cjk)
+    # bundles' install.sh is tested under BusyBox too (its sha256sum, as on Alpine)
+    command -v busybox >/dev/null || need_apt+=(busybox)
 fi
 if [ ${#need_apt[@]} -gt 0 ]; then
     if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi

@@ -106,3 +106,53 @@ def test_damaged_bundle_is_refused(settings: Settings, tmp_path: Path) -> None:
     proc = _offline(["sh", str(root / "install.sh")], project)
     assert proc.returncode == 4
     assert "dep-1.0-py3-none-any.whl" in proc.stderr
+
+
+def _busybox_path(tmp_path: Path) -> str:
+    """A PATH whose shell tools are BusyBox's (as on Alpine), before the system's."""
+    busybox = shutil.which("busybox")
+    assert busybox, "Debian's busybox is not installed (scripts/install.sh --dev)"
+    tools = tmp_path / "busybox-bin"
+    tools.mkdir()
+    for applet in ("sh", "sha256sum", "grep", "cat", "dirname", "mkdir", "printf", "rm", "ls"):
+        (tools / applet).symlink_to(busybox)
+    return f"{tools}:{os.environ['PATH']}"
+
+
+@needs_unshare
+def test_install_sh_under_busybox(settings: Settings, tmp_path: Path) -> None:
+    root = _make_bundle(settings, tmp_path, host_target(), "dep==1.0\n")
+    path = _busybox_path(tmp_path)
+    project = tmp_path / "target"
+    proc = _offline(["env", f"PATH={path}", "sh", str(root / "install.sh"), str(project)], tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    check = _offline([str(project / ".venv" / "bin" / "python"), "-c", "import dep"], project)
+    assert check.returncode == 0, check.stderr
+
+    wheel = root / "python-packages" / "dep-1.0-py3-none-any.whl"
+    wheel.write_bytes(wheel.read_bytes()[:-10] + b"0123456789")
+    again = tmp_path / "again"
+    proc = _offline(["env", f"PATH={path}", "sh", str(root / "install.sh"), str(again)], tmp_path)
+    assert proc.returncode == 4, proc.stdout + proc.stderr
+    assert "dep-1.0-py3-none-any.whl: FAILED" in proc.stderr
+    assert ": OK" not in proc.stderr  # only what is wrong is shown
+    assert not again.exists()  # refused before creating anything
+
+
+@needs_unshare
+def test_a_wrong_target_creates_no_directory(settings: Settings, tmp_path: Path) -> None:
+    root = _make_bundle(settings, tmp_path, PythonTarget.parse("3.12", "win_amd64"), "dep\n")
+    project = tmp_path / "not-yet"
+    proc = _offline(["sh", str(root / "install.sh"), str(project)], tmp_path)
+    assert proc.returncode == 3
+    assert not project.exists()
+
+
+@needs_unshare
+def test_a_failed_pip_is_exit_5(settings: Settings, tmp_path: Path) -> None:
+    root = _make_bundle(settings, tmp_path, host_target(), "dep==1.0\n")
+    project = tmp_path / "target"
+    # pip's own failure (an option it does not know), passed through by install.sh
+    proc = _offline(["sh", str(root / "install.sh"), str(project), "--no-such-option"], tmp_path)
+    assert proc.returncode == 5, proc.stdout + proc.stderr
+    assert "pip could not install the bundle" in proc.stderr

@@ -22,6 +22,7 @@ from typing import Any
 BUNDLE = Path(__file__).resolve().parent
 EXIT_WRONG_TARGET = 3
 EXIT_CORRUPT = 4
+EXIT_FAILED = 5
 
 
 def supported_platforms() -> set[str] | None:
@@ -136,7 +137,11 @@ def main() -> int:
         str(lock),
         *pip_args,
     ]
-    return subprocess.call(cmd, env=env)
+    status = subprocess.call(cmd, env=env)
+    if status != 0:
+        print(f"ferry: pip could not install the bundle (pip's exit {status})", file=sys.stderr)
+        return EXIT_FAILED
+    return 0
 
 
 if __name__ == "__main__":
