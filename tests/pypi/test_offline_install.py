@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import subprocess
 import sys
 import zipfile
 from pathlib import Path
@@ -16,33 +15,10 @@ from conftest import Dists, write
 from ferry.services.python_bundle import bundle_python
 from ferry.settings import Settings
 from ferry.targets import PythonTarget, host_target
+from support.offline import needs_unshare
+from support.offline import offline as _offline
 
 pytestmark = [pytest.mark.acceptance, pytest.mark.slow]
-
-HAS_UNSHARE = shutil.which("unshare") is not None and os.geteuid() == 0
-
-
-def _base_python() -> str:
-    """A real interpreter (not this venv's) to create the target's .venv with."""
-    return getattr(sys, "_base_executable", sys.executable)
-
-
-def _offline(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("PIP_", "UV_", "VIRTUAL_ENV", "FERRY_"))
-    }
-    env["PYTHON"] = _base_python()
-    return subprocess.run(
-        ["unshare", "-n", *cmd],
-        cwd=cwd,
-        env=env,
-        text=True,
-        capture_output=True,
-        timeout=300,
-        check=False,
-    )
 
 
 def _make_bundle(settings: Settings, tmp_path: Path, target: PythonTarget, text: str) -> Path:
@@ -54,9 +30,6 @@ def _make_bundle(settings: Settings, tmp_path: Path, target: PythonTarget, text:
     root = tmp_path / "unpacked" / "bundle"
     (root / "install.sh").chmod(0o755)
     return root
-
-
-needs_unshare = pytest.mark.skipif(not HAS_UNSHARE, reason="needs root and unshare(1)")
 
 
 @needs_unshare

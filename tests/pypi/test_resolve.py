@@ -67,8 +67,9 @@ def test_sdist_only_is_flagged_and_its_backend_bundled(settings: Settings, tmp_p
     result = _resolve(settings, req, LINUX).targets[0]
     assert result.packages["sdistonly"].is_sdist
     assert "sdistonly" in _kinds(result)["no-wheel-for-target"]
-    backend = result.packages["ferry-test-backend"]
-    assert backend.build_only and not backend.is_sdist
+    assert "ferry-test-backend" not in result.packages  # not installed, only bundled
+    backend = result.build["ferry-test-backend==1.0"]
+    assert backend.build_only and not backend.is_sdist and backend.build_for == ("sdistonly 1.0",)
     assert ("sdistonly", "dep", "*") in {(e.parent, e.child, e.specifier) for e in result.edges}
 
 

@@ -85,6 +85,7 @@ const en = {
   'tree.matches': '{count} match(es)',
   'tree.deduped': 'deduped',
   'tree.buildOnly': 'build only',
+  'tree.buildFor': 'builds',
   'tree.sdist': 'sdist',
   'tree.empty': 'No packages',
 
@@ -238,6 +239,7 @@ const zh: Record<MessageKey, string> = {
   'tree.matches': '{count} 个匹配',
   'tree.deduped': '已去重',
   'tree.buildOnly': '仅构建',
+  'tree.buildFor': '用于构建',
   'tree.sdist': '源码包',
   'tree.empty': '没有依赖包',
 

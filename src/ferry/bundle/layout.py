@@ -85,7 +85,7 @@ def _python_section(
             {
                 (p.name, p.version)
                 for t in res.targets
-                for p in t.packages.values()
+                for p in t.all_packages
                 if p.file.sha256 == sha
             }
         )

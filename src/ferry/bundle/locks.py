@@ -29,8 +29,6 @@ def pylock_toml(result: TargetResolution) -> str:
     """PEP 751 lock for one target; files point at the bundle (``path``) and their origin."""
     packages = []
     for pkg in sorted(result.packages.values(), key=lambda p: p.name):
-        if pkg.build_only:
-            continue
         entry: dict[str, object] = {"name": pkg.name, "version": pkg.version}
         file_entry: dict[str, object] = {
             "name": pkg.file.filename,
@@ -78,8 +76,6 @@ def requirements_lock(result: TargetResolution, resolution: Resolution) -> str:
         "--require-hashes -r requirements.lock.txt",
     ]
     for pkg in sorted(result.packages.values(), key=lambda p: p.name):
-        if pkg.build_only:
-            continue
         digests = sorted(hashes[(pkg.name, pkg.version)])
         lines.append(
             f"{pkg.name}=={pkg.version} \\\n"

@@ -44,7 +44,9 @@ def _problem_line(p: Problem) -> str:
 def _tree_for(result: TargetResolution) -> Tree:
     t = result.target
     title = (
-        f"[bold]{escape(str(t))}[/] — {len(result.packages)} packages, "
+        f"[bold]{escape(str(t))}[/] — {len(result.packages)} packages"
+        + (f" (+{len(result.build)} to build sdists)" if result.build else "")
+        + ", "
         f"{human_bytes(result.total_bytes)}"
     )
     tree = Tree(title)
@@ -72,12 +74,14 @@ def _tree_for(result: TargetResolution) -> Tree:
     for edge in result.children(None):
         grow(tree.add(label(edge.child, edge.specifier)), edge.child, frozenset({edge.child}))
     in_tree = {e.child for e in result.edges}
-    build = [p for p in result.packages.values() if p.build_only]
-    orphans = [p for p in result.packages.values() if p.name not in in_tree and not p.build_only]
-    if build:
+    orphans = [p for p in result.packages.values() if p.name not in in_tree]
+    if result.build:
         node = tree.add("[dim]needed to build sdists on the target[/]")
-        for p in sorted(build, key=lambda p: p.name):
-            node.add(label(p.name, "*"))
+        for p in sorted(result.build.values(), key=lambda p: (p.name, p.version)):
+            node.add(
+                f"{escape(p.name)} {escape(p.version)} [dim]{escape(p.file.filename)} "
+                f"{human_bytes(p.file.size)} — for {escape(', '.join(p.build_for))}[/]"
+            )
     if orphans:
         node = tree.add("[dim]resolved, parent not known from metadata[/]")
         for p in sorted(orphans, key=lambda p: p.name):

@@ -76,6 +76,9 @@ class PythonInput:
     allow_prereleases: bool = False
     # Where each index / find-links URL was written, so a refused one can be named.
     url_origins: dict[str, Origin] = field(default_factory=dict)
+    # The project's own [build-system].requires (a pyproject.toml given as input), so a
+    # bundle can `pip install .` the project itself offline.
+    build_requires: list[str] = field(default_factory=list)
 
     def merge(self, other: PythonInput) -> None:
         self.files.extend(other.files)
@@ -93,6 +96,7 @@ class PythonInput:
         self.allow_prereleases = self.allow_prereleases or other.allow_prereleases
         for url, origin in other.url_origins.items():
             self.url_origins.setdefault(url, origin)
+        self.build_requires.extend(r for r in other.build_requires if r not in self.build_requires)
 
 
 @dataclass(frozen=True)

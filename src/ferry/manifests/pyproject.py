@@ -346,6 +346,10 @@ def parse(path: Path, selection: Selection, rules: InputRules = TRUSTED) -> Pyth
     if "optional-dependencies" in dynamic:
         out.notes.append(f"{path}: optional-dependencies are dynamic and cannot be read")
 
+    if "build-system" in doc.data:
+        from ferry.ecosystems.pypi.distmeta import build_requirements
+
+        out.build_requires = build_requirements(doc.data.get("build-system"))
     state = _Project(doc, selection, out)
     if isinstance(project.get("name"), str):
         state.name = canonicalize_name(project["name"])

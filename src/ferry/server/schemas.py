@@ -213,6 +213,15 @@ class PythonPackage(_Document):
     kind: Literal["wheel", "sdist"]
     yanked: str | None = Field(description="The reason ('' for none given); null: not yanked.")
     build_only: bool = Field(description="Only there to build an sdist on the target.")
+    build_for: list[str] = Field(
+        default_factory=list,
+        description="A build-only package: the sdists it builds ('name version', or "
+        "'the project' for the project's own [build-system]).",
+    )
+    needs: list[str] = Field(
+        default_factory=list,
+        description="An sdist: what the target is likely to need to build it.",
+    )
 
 
 class PythonEdge(_Document):

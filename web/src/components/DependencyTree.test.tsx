@@ -83,6 +83,25 @@ describe('buildPythonModel', () => {
     expect(model.size).toBe(9);
   });
 
+  it('keeps a build-only version of an installed package apart from the installed one', () => {
+    const doc: PythonTargetDeps = {
+      ...python,
+      packages: [
+        ...python.packages,
+        pkg('markupsafe', '2.0.0', 18_000, { build_only: true, build_for: ['legacy-ext 1.0'] }),
+      ],
+    };
+    const model = buildPythonModel(doc);
+    const versions = (model.keysByName.get('markupsafe') ?? []).map((k) => model.byKey.get(k)?.node);
+    // the two places the installed 2.1.5 appears in the tree, then the build-only 2.0.0
+    expect(versions.map((n) => [n?.version, n?.buildOnly ?? false])).toEqual([
+      ['2.1.5', false],
+      ['2.1.5', false],
+      ['2.0.0', true],
+    ]);
+    expect(model.roots.at(-1)?.buildFor).toEqual(['legacy-ext 1.0']);
+  });
+
   it('cuts cycles and marks repeated subtrees as deduped', () => {
     const doc: PythonTargetDeps = {
       ...python,

@@ -171,7 +171,15 @@ export const DependencyTree = forwardRef<DependencyTreeHandle, DependencyTreePro
             </Typography.Text>
           )}
           {dep.deduped && <Tag className="dep-flag">{t('tree.deduped')}</Tag>}
-          {dep.buildOnly && <Tag className="dep-flag">{t('tree.buildOnly')}</Tag>}
+          {dep.buildOnly && (
+            <Tooltip
+              title={dep.buildFor ? `${t('tree.buildFor')} ${dep.buildFor.join(', ')}` : undefined}
+            >
+              <Tag className="dep-flag" data-testid="build-only">
+                {t('tree.buildOnly')}
+              </Tag>
+            </Tooltip>
+          )}
           {dep.sdist && !dep.problems.some((p) => p.kind === 'no-wheel-for-target') && (
             <Tag className="dep-flag">{t('tree.sdist')}</Tag>
           )}

@@ -18,6 +18,8 @@ export interface DepNode {
   spec?: string;
   deduped?: boolean;
   buildOnly?: boolean;
+  /** A build-only package: the sdists it builds on the target. */
+  buildFor?: string[];
   sdist?: boolean;
   /** Problems of this package (matched by name, and by version when the message names one). */
   problems: Problem[];
@@ -161,8 +163,14 @@ export function buildNpmModel(doc: NpmDeps, id = 'npm'): TreeModel {
 }
 
 export function buildPythonModel(doc: PythonTargetDeps, id = `pypi-${doc.target.key}`): TreeModel {
+  // what installs (one version per name); build-only packages are kept apart, since an
+  // sdist's build environment may hold another version of an installed package
   const packages = new Map<string, PythonTargetDeps['packages'][number]>();
-  for (const p of doc.packages ?? []) packages.set(normalizePython(p.name), p);
+  const buildOnly: PythonTargetDeps['packages'] = [];
+  for (const p of doc.packages ?? []) {
+    if (p.build_only) buildOnly.push(p);
+    else packages.set(normalizePython(p.name), p);
+  }
   const problems = doc.problems ?? [];
   const byName = problemsByName(problems, normalizePython);
 
@@ -186,7 +194,6 @@ export function buildPythonModel(doc: PythonTargetDeps, id = `pypi-${doc.target.
       version,
       size: pkg?.size ?? null,
       spec: spec || undefined,
-      buildOnly: pkg?.build_only || undefined,
       sdist: pkg ? pkg.kind === 'sdist' || undefined : undefined,
       problems: problemsFor(byName, norm, name, version),
       nodeProblems: [],
@@ -235,6 +242,20 @@ export function buildPythonModel(doc: PythonTargetDeps, id = `pypi-${doc.target.
   // packages no edge reaches (sdists' build requirements, or no edges at all)
   for (const [norm, pkg] of packages) {
     if (!expanded.has(norm)) roots.push(makeNode(pkg.name));
+  }
+  for (const pkg of buildOnly) {
+    roots.push({
+      key: `${id}:${counter++}`,
+      name: pkg.name,
+      version: pkg.version,
+      size: pkg.size ?? null,
+      buildOnly: true,
+      buildFor: pkg.build_for?.length ? pkg.build_for : undefined,
+      sdist: pkg.kind === 'sdist' || undefined,
+      problems: problemsFor(byName, normalizePython(pkg.name), pkg.name, pkg.version),
+      nodeProblems: [],
+      children: [],
+    });
   }
   return indexTree(id, 'pypi', roots, problems, normalizePython);
 }

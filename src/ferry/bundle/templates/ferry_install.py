@@ -140,8 +140,25 @@ def main() -> int:
     status = subprocess.call(cmd, env=env)
     if status != 0:
         print(f"ferry: pip could not install the bundle (pip's exit {status})", file=sys.stderr)
+        for line in source_builds(target):
+            print(line, file=sys.stderr)
         return EXIT_FAILED
     return 0
+
+
+def source_builds(target: dict[str, Any]) -> list[str]:
+    """What pip had to build here, with what each build likely needs: a failed build is
+    far more often a missing compiler or header than a damaged bundle."""
+    sdists = [p for p in target.get("packages", []) if p.get("kind") == "sdist"]
+    if not sdists:
+        return []
+    lines = ["ferry: these packages have no wheel for this machine and are built from source:"]
+    for p in sdists:
+        role = f" (to build {', '.join(p['build_for'])})" if p.get("build_for") else ""
+        needs = f" needs {', '.join(p['needs'])}" if p.get("needs") else ""
+        lines.append(f"  {p['name']} {p['version']}{role}{needs}")
+    lines.append("ferry: install what they need (or build a bundle with wheels for them).")
+    return lines
 
 
 if __name__ == "__main__":

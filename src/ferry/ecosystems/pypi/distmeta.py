@@ -12,14 +12,37 @@ from pathlib import Path
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.version import Version
 
-# What pip installs to build an sdist that declares no [build-system] (PEP 518's fallback).
-LEGACY_BUILD_REQUIRES = ("setuptools>=40.8.0",)
+# What pip installs to build an sdist that declares no [build-system] (PEP 518's fallback),
+# and the `wheel` that setuptools before 70.1 asks for (get_requires_for_build_wheel) to
+# build a wheel at all: without it, the offline build of a legacy sdist fails.
+LEGACY_BUILD_REQUIRES = ("setuptools>=40.8.0", "wheel")
+_SETUPTOOLS_BACKENDS = ("setuptools.build_meta", "setuptools.build_meta:__legacy__")
+
+# What an sdist's files say the target will need to build it: (suffix or name, need).
+_NEEDS_BY_FILE: tuple[tuple[str, str], ...] = (
+    (".c", "a C compiler and Python headers (Debian: gcc python3-dev)"),
+    (".cc", "a C++ compiler and Python headers (Debian: g++ python3-dev)"),
+    (".cpp", "a C++ compiler and Python headers (Debian: g++ python3-dev)"),
+    (".cxx", "a C++ compiler and Python headers (Debian: g++ python3-dev)"),
+    (".pyx", "Cython, a C compiler and Python headers (Debian: gcc python3-dev)"),
+    (".f", "a Fortran compiler (Debian: gfortran)"),
+    (".f90", "a Fortran compiler (Debian: gfortran)"),
+    ("Cargo.toml", "Rust and Cargo (rustup, or Debian: rustc cargo)"),
+    ("meson.build", "Meson and Ninja"),
+    ("CMakeLists.txt", "CMake"),
+)
+_NEEDS_BY_TEXT: tuple[tuple[bytes, str], ...] = (
+    (b"pg_config", "pg_config and the libpq headers (Debian: libpq-dev)"),
+    (b"mysql_config", "mysql_config and the MySQL client headers (Debian: libmysqlclient-dev)"),
+    (b"xml2-config", "the libxml2 and libxslt headers (Debian: libxml2-dev libxslt1-dev)"),
+)
 
 
 @dataclass
 class DistMetadata:
     requires_dist: list[Requirement] | None  # None: unknown without building
     build_requires: list[str] = field(default_factory=list)
+    needs: list[str] = field(default_factory=list)  # an sdist: what building it will need
 
 
 def parse_core_metadata(raw: bytes) -> list[Requirement] | None:
@@ -49,39 +72,68 @@ def wheel_metadata(path: Path) -> bytes:
     raise ValueError(f"{path.name} has no .dist-info/METADATA")
 
 
-def _sdist_members(path: Path, filename: str) -> dict[str, bytes]:
-    """PKG-INFO and pyproject.toml at the sdist's top directory."""
-    wanted = {"PKG-INFO", "pyproject.toml"}
+# Top-level files read in full (a setup.py says which libraries it builds against).
+_WANTED = {"PKG-INFO", "pyproject.toml", "setup.py", "setup.cfg"}
+_MAX_READ = 1024 * 1024  # a stranger's archive: never read a member past this
+
+
+def _sdist_members(path: Path, filename: str) -> tuple[dict[str, bytes], list[str]]:
+    """The top directory's PKG-INFO, pyproject.toml, setup.py and setup.cfg, and the
+    names of every member (read, never extracted: nothing of it reaches the disk)."""
     found: dict[str, bytes] = {}
+    names: list[str] = []
     if filename.endswith(".zip"):
         with zipfile.ZipFile(path) as zf:
-            for name in zf.namelist():
-                parts = name.split("/")
-                if len(parts) == 2 and parts[1] in wanted:
-                    found[parts[1]] = zf.read(name)
-        return found
+            for info in zf.infolist():
+                names.append(info.filename)
+                parts = info.filename.split("/")
+                if len(parts) == 2 and parts[1] in _WANTED and info.file_size <= _MAX_READ:
+                    found[parts[1]] = zf.read(info)
+        return found, names
     with tarfile.open(path) as tf:
         for member in tf:
+            names.append(member.name)
             parts = member.name.split("/")
-            if len(parts) == 2 and parts[1] in wanted and member.isfile():
+            if len(parts) == 2 and parts[1] in _WANTED and member.isfile():
+                if member.size > _MAX_READ:
+                    continue
                 extracted = tf.extractfile(member)
                 if extracted is not None:
                     found[parts[1]] = extracted.read()
-    return found
+    return found, names
+
+
+def build_needs(names: list[str], members: dict[str, bytes]) -> list[str]:
+    """What the target is likely to need to build an sdist with these files. Pure."""
+    needs: list[str] = []
+    for name in names:
+        base = name.rsplit("/", 1)[-1]
+        for file_marker, need in _NEEDS_BY_FILE:
+            matches = base == file_marker or (
+                file_marker.startswith(".") and base.endswith(file_marker)
+            )
+            if matches and need not in needs:
+                needs.append(need)
+    text = b"\n".join(members.get(n, b"") for n in ("setup.py", "setup.cfg", "pyproject.toml"))
+    for text_marker, need in _NEEDS_BY_TEXT:
+        if text_marker in text and need not in needs:
+            needs.append(need)
+    if b"setuptools_rust" in text or b"setuptools-rust" in text or b"maturin" in text:
+        rust = next(n for m, n in _NEEDS_BY_FILE if m == "Cargo.toml")
+        if rust not in needs:
+            needs.append(rust)
+    return needs
 
 
 def sdist_metadata(path: Path, filename: str) -> DistMetadata:
-    members = _sdist_members(path, filename)
+    members, names = _sdist_members(path, filename)
     pyproject: dict[str, object] = {}
     if "pyproject.toml" in members:
         try:
             pyproject = tomllib.loads(members["pyproject.toml"].decode())
         except (tomllib.TOMLDecodeError, UnicodeDecodeError):
             pyproject = {}
-    build_system = pyproject.get("build-system")
-    build_requires = list(LEGACY_BUILD_REQUIRES)
-    if isinstance(build_system, dict) and isinstance(build_system.get("requires"), list):
-        build_requires = [str(r) for r in build_system["requires"]]
+    build_requires = build_requirements(pyproject.get("build-system"))
 
     requires: list[Requirement] | None = None
     if "PKG-INFO" in members:
@@ -92,7 +144,28 @@ def sdist_metadata(path: Path, filename: str) -> DistMetadata:
         deps = project.get("dependencies")
         if "dependencies" not in dynamic and isinstance(deps, list):
             requires = [Requirement(str(d)) for d in deps]
-    return DistMetadata(requires_dist=requires, build_requires=build_requires)
+    return DistMetadata(
+        requires_dist=requires, build_requires=build_requires, needs=build_needs(names, members)
+    )
+
+
+def build_requirements(build_system: object) -> list[str]:
+    """What pip installs into the isolated environment that builds a project with this
+    ``[build-system]`` table: its ``requires``, with ``wheel`` added for setuptools (which
+    asks for it before 70.1); without a table, pip's legacy setuptools and wheel."""
+    if not isinstance(build_system, dict) or not isinstance(build_system.get("requires"), list):
+        return list(LEGACY_BUILD_REQUIRES)
+    requires = [str(r) for r in build_system["requires"]]
+    backend = str(build_system.get("build-backend") or "setuptools.build_meta:__legacy__")
+    names = set()
+    for text in requires:
+        try:
+            names.add(Requirement(text).name.lower())
+        except InvalidRequirement:
+            continue
+    if backend in _SETUPTOOLS_BACKENDS and "wheel" not in names:
+        requires.append("wheel")
+    return requires
 
 
 def file_metadata(path: Path, filename: str) -> DistMetadata:

@@ -55,6 +55,10 @@ class ResolvedPackage:
     file: ArtifactFile
     yanked: str | None = None  # the reason, "" when yanked without one; None when not yanked
     build_only: bool = False  # present only to build an sdist on the target
+    # build_only: what it is there to build ("psycopg2 2.9.9", "the project")
+    build_for: tuple[str, ...] = ()
+    # an sdist: what the target is likely to need to build it (a C compiler, Rust, ...)
+    needs: tuple[str, ...] = ()
 
     @property
     def is_sdist(self) -> bool:
@@ -71,7 +75,13 @@ class ResolvedPackage:
             "kind": "wheel" if self.file.is_wheel else "sdist",
             "yanked": self.yanked,
             "build_only": self.build_only,
+            "build_for": list(self.build_for),
+            "needs": list(self.needs),
         }
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} {self.version}"
 
 
 @dataclass(frozen=True)
@@ -96,14 +106,24 @@ class Edge:
 
 @dataclass
 class TargetResolution:
+    """One target's packages: ``packages`` is what installs (one version per name);
+    ``build`` is what only builds sdists there, by ``name==version``, since each sdist
+    builds in an environment of its own and may want another version of a package than
+    the installed set has (``oldest-supported-numpy`` wants numpy 1.23 beside numpy 2)."""
+
     target: PythonTarget
     packages: dict[str, ResolvedPackage] = field(default_factory=dict)
     edges: list[Edge] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    build: dict[str, ResolvedPackage] = field(default_factory=dict)
+
+    @property
+    def all_packages(self) -> list[ResolvedPackage]:
+        return [*self.packages.values(), *self.build.values()]
 
     @property
     def total_bytes(self) -> int:
-        return sum(p.file.size or 0 for p in self.packages.values())
+        return sum(p.file.size or 0 for p in self.all_packages)
 
     def children(self, parent: str | None) -> list[Edge]:
         return [e for e in self.edges if e.parent == parent]
@@ -116,9 +136,12 @@ class TargetResolution:
                 "platform": self.target.platform,
                 "implementation": self.target.implementation,
             },
-            "count": len(self.packages),
+            "count": len(self.all_packages),
             "total_bytes": self.total_bytes,
-            "packages": [p.to_dict() for p in sorted(self.packages.values(), key=lambda p: p.name)],
+            "packages": [
+                p.to_dict()
+                for p in sorted(self.all_packages, key=lambda p: (p.name, p.build_only, p.version))
+            ],
             "edges": [e.to_dict() for e in self.edges],
             "problems": [p.to_dict() for p in self.problems],
         }
@@ -145,7 +168,7 @@ class Resolution:
         """Every chosen file across targets, once, by sha256."""
         out: dict[str, ArtifactFile] = {}
         for t in self.targets:
-            for p in t.packages.values():
+            for p in t.all_packages:
                 out.setdefault(p.file.sha256, p.file)
         return out
 

@@ -30,7 +30,7 @@ from ferry.ecosystems.pypi.model import (
 )
 from ferry.ecosystems.pypi.sources import IndexSources
 from ferry.ecosystems.pypi.tree import build_edges
-from ferry.ecosystems.pypi.uv import UvFailure, compile_target
+from ferry.ecosystems.pypi.uv import UvFailure, UvResult, compile_target
 from ferry.errors import FerryError
 from ferry.manifests.model import PythonInput
 from ferry.sandbox.runner import Runner
@@ -203,32 +203,25 @@ async def choose_target(
 async def annotate_target(
     ctx: ResolveContext, pyinput: PythonInput, result: TargetResolution
 ) -> None:
-    """The tree (edges with specifiers), sdist warnings and sdists' build requirements."""
+    """The tree (edges with specifiers), sdist warnings and each sdist's build environment."""
     target = result.target
     if not result.packages:
         return
     metas = await asyncio.gather(*(_metadata(ctx, p) for p in result.packages.values()))
     requires: dict[str, list[Requirement] | None] = {}
-    build_requires: list[str] = []
+    environments: list[tuple[str, list[str]]] = []
     for pkg, meta in zip(result.packages.values(), metas, strict=True):
         requires[pkg.name] = meta.requires_dist
         if pkg.is_sdist:
-            result.problems.append(
-                Problem(
-                    "warning",
-                    "no-wheel-for-target",
-                    f"{pkg.name} {pkg.version} has no wheel for {target}; its sdist is bundled and "
-                    f"will be built on the target (build requirements: "
-                    f"{', '.join(meta.build_requires) or 'none'})",
-                    package=pkg.name,
-                    target=target.key,
-                )
-            )
-            build_requires += meta.build_requires
+            pkg.needs = tuple(meta.needs)
+            result.problems.append(_sdist_problem(pkg, meta, target))
+            environments.append((pkg.label, meta.build_requires))
 
     result.edges = build_edges(_roots(pyinput, requires), requires, target.marker_environment)
-    if build_requires:
-        await _add_build_requirements(ctx, result, sorted(set(build_requires)))
+    if pyinput.build_requires:
+        # the project's own [build-system], so that `pip install .` works offline too
+        environments.append((PROJECT, list(pyinput.build_requires)))
+    await _add_build_environments(ctx, result, environments)
 
 
 def _roots(
@@ -246,42 +239,96 @@ def _roots(
     ]
 
 
-async def _add_build_requirements(
-    ctx: ResolveContext, result: TargetResolution, build_requires: list[str]
-) -> None:
-    target = result.target
-    outcome = await compile_target(
-        ctx.uv, target, build_requires, [], ctx.sources, ctx.runner, builds=ctx.builds
+PROJECT = "the project"
+# An sdist among the build requirements needs an environment of its own, and so on: this
+# far at most (a build tool built from source by another is already rare).
+_BUILD_DEPTH = 3
+
+
+def _sdist_problem(pkg: ResolvedPackage, meta: DistMetadata, target: PythonTarget) -> Problem:
+    needs = f"; the target will likely need {', '.join(meta.needs)}" if meta.needs else ""
+    return Problem(
+        "warning",
+        "no-wheel-for-target",
+        f"{pkg.name} {pkg.version} has no wheel for {target}; its sdist is bundled and will be "
+        f"built on the target (build requirements: {', '.join(meta.build_requires) or 'none'})"
+        f"{needs}",
+        package=pkg.name,
+        target=target.key,
     )
+
+
+async def _add_build_environments(
+    ctx: ResolveContext, result: TargetResolution, environments: list[tuple[str, list[str]]]
+) -> None:
+    """Resolve each sdist's build requirements on their own, as pip's isolated build of
+    that one sdist will install them: two sdists may want versions of a tool that cannot
+    coexist (setuptools<60 and setuptools>=70.1), and a build requirement may want another
+    version of a package than the installed set has. Files shared by environments are one
+    file in the bundle (the same sha256)."""
+    seen: set[tuple[str, ...]] = set()
+    for _depth in range(_BUILD_DEPTH):
+        todo = [(who, reqs) for who, reqs in environments if tuple(sorted(reqs)) not in seen]
+        if not todo:
+            return
+        seen.update(tuple(sorted(reqs)) for _, reqs in todo)
+        outcomes = await asyncio.gather(
+            *(
+                compile_target(
+                    ctx.uv, result.target, reqs, [], ctx.sources, ctx.runner, builds=ctx.builds
+                )
+                for _, reqs in todo
+            )
+        )
+        environments = []
+        for (who, reqs), outcome in zip(todo, outcomes, strict=True):
+            environments += await _add_environment(ctx, result, who, reqs, outcome)
+
+
+async def _add_environment(
+    ctx: ResolveContext,
+    result: TargetResolution,
+    who: str,
+    reqs: list[str],
+    outcome: UvResult | UvFailure,
+) -> list[tuple[str, list[str]]]:
+    """Add one environment's packages; return the environments its own sdists need."""
+    target = result.target
     if isinstance(outcome, UvFailure):
         result.problems.append(
             Problem(
                 "error",
                 "build-requirements-" + outcome.kind,
-                f"build requirements {', '.join(build_requires)} cannot be resolved: "
-                + outcome.message,
+                f"the build requirements of {who} ({', '.join(reqs)}) cannot be resolved for "
+                f"{target}: {outcome.message}",
+                package=who.split(" ")[0] if who != PROJECT else None,
                 target=target.key,
             )
         )
-        return
+        return []
+    nested: list[tuple[str, list[str]]] = []
     for entry in outcome.entries:
         name = canonicalize_name(entry.name)
-        if name in result.packages:
-            continue
+        installed = result.packages.get(name)
+        if installed is not None and installed.version == entry.version:
+            continue  # the installed set's own file builds it as well
         chosen = choose_file(entry, target)
         if chosen is None:
             continue
-        result.packages[name] = ResolvedPackage(name, entry.version, chosen, build_only=True)
+        key = f"{name}=={entry.version}"
+        known = result.build.get(key)
+        if known is not None:
+            if who not in known.build_for:
+                known.build_for += (who,)
+            continue
+        pkg = ResolvedPackage(name, entry.version, chosen, build_only=True, build_for=(who,))
+        result.build[key] = pkg
         if not chosen.is_wheel:
-            result.problems.append(
-                Problem(
-                    "warning",
-                    "no-wheel-for-target",
-                    f"build requirement {name} {entry.version} has no wheel for {target}",
-                    package=name,
-                    target=target.key,
-                )
-            )
+            meta = await _metadata(ctx, pkg)
+            pkg.needs = tuple(meta.needs)
+            result.problems.append(_sdist_problem(pkg, meta, target))
+            nested.append((pkg.label, meta.build_requires))
+    return nested
 
 
 async def choose(
