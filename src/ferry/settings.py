@@ -91,6 +91,11 @@ class Settings(BaseSettings):
     )
     aria2_binary: Path | None = Field(None, description="aria2c to run; default: on PATH.")
 
+    torch_index: str | None = Field(
+        None,
+        description="PyTorch's wheel index for --torch-backend (a mirror), with {backend} "
+        "where cpu, cu126, ... goes; default: uv's own.",
+    )
     npm_registry: str | None = Field(None, description="npm registry; default: npm's config.")
     npm_binary: Path | None = Field(None, description="npm to run; default: the one on PATH.")
     uv_binary: Path | None = Field(

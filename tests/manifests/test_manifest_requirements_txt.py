@@ -225,7 +225,7 @@ def test_index_and_find_links_options(write: Write, tmp_path: Path) -> None:
     assert names(result) == ["foo"]
 
 
-def test_install_options_are_recorded_as_notes(write: Write) -> None:
+def test_format_options_apply_and_the_rest_are_notes(write: Write) -> None:
     path = write(
         "requirements.txt",
         """
@@ -240,8 +240,11 @@ def test_install_options_are_recorded_as_notes(write: Write) -> None:
     )
     result = parse(path)
     assert names(result) == ["foo"]
-    assert len(result.notes) == 6
-    assert result.notes[0] == f"{path}:1: --only-binary :all: is not applied"
+    # wheels or sources are a choice Ferry makes for the target (tests/pypi/test_choices.py)
+    assert result.file_options.format_lines == [("--only-binary", ":all:"), ("--no-binary", "lxml")]
+    assert result.file_options.prefer_binary
+    assert len(result.notes) == 3
+    assert result.notes[0] == f"{path}:4: --trusted-host files.example is not applied"
     assert any("--no-index" in n for n in result.notes)
 
 

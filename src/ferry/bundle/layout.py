@@ -41,6 +41,8 @@ class BundleInput:
     manifests: list[Path]
     files: dict[str, Path]  # sha256 -> verified local copy
     npm: NpmPart | None = None
+    # how the Python files were chosen (wheels or sources, a date, a PyTorch backend)
+    python_options: dict[str, object] | None = None
 
 
 def _manifest_names(paths: list[Path]) -> list[tuple[str, Path]]:
@@ -101,6 +103,7 @@ def _python_section(
             }
         )
     section: dict[str, object] = {
+        "options": data.python_options or {},
         "targets": targets,
         "problems": [p.to_dict() for p in res.all_problems],
         "file_count": len(files),

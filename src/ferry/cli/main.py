@@ -12,6 +12,14 @@ import typer
 from rich.console import Console
 
 from ferry import __version__
+from ferry.cli.pyopts import (
+    ExcludeNewerOpt,
+    NoBinaryOpt,
+    OnlyBinaryOpt,
+    PreferBinaryOpt,
+    TorchBackendOpt,
+    python_options,
+)
 from ferry.errors import ExitCode, FerryError, UsageError
 from ferry.settings import Settings, load_settings
 
@@ -123,6 +131,11 @@ def resolve(
     all_platforms: AllPlatformsOpt = False,
     group: GroupOpt = None,
     all_groups: AllGroupsOpt = False,
+    only_binary: OnlyBinaryOpt = None,
+    no_binary: NoBinaryOpt = None,
+    prefer_binary: PreferBinaryOpt = False,
+    exclude_newer: ExcludeNewerOpt = None,
+    torch_backend: TorchBackendOpt = None,
     as_json: JsonOpt = False,
     config: ConfigOpt = None,
     data_dir: DataDirOpt = None,
@@ -142,10 +155,17 @@ def resolve(
     from ferry.manifests.model import Selection
 
     selection = Selection(frozenset(group or ()), all_groups)
+    options = python_options(only_binary, no_binary, prefer_binary, exclude_newer, torch_backend)
 
     resolved = _run(
         resolve_all(
-            settings, list(manifests), targets, node_target, selection, all_platforms=all_platforms
+            settings,
+            list(manifests),
+            targets,
+            node_target,
+            selection,
+            all_platforms=all_platforms,
+            python_options=options,
         )
     )
     py, npm = resolved.python, resolved.npm
@@ -154,6 +174,7 @@ def resolve(
         doc: dict[str, Any] = {}
         if py is not None:
             doc["python"] = py.resolution.to_dict()
+            doc["python"]["options"] = py.options.to_dict()
             doc["index"] = py.sources.index_url
         if npm is not None:
             doc["npm"] = npm.to_dict()
@@ -183,6 +204,11 @@ def bundle(
     ] = None,
     group: GroupOpt = None,
     all_groups: AllGroupsOpt = False,
+    only_binary: OnlyBinaryOpt = None,
+    no_binary: NoBinaryOpt = None,
+    prefer_binary: PreferBinaryOpt = False,
+    exclude_newer: ExcludeNewerOpt = None,
+    torch_backend: TorchBackendOpt = None,
     as_json: JsonOpt = False,
     config: ConfigOpt = None,
     data_dir: DataDirOpt = None,
@@ -207,6 +233,9 @@ def bundle(
         node_target=_node_target(node, os, cpu, libc) if npm_files else None,
         selection=Selection(frozenset(group or ()), all_groups),
         all_platforms=all_platforms,
+        python_options=python_options(
+            only_binary, no_binary, prefer_binary, exclude_newer, torch_backend
+        ),
     )
     archive_format = _archive_format(fmt, output)
     listener = make_progress(err)

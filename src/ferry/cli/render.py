@@ -56,7 +56,7 @@ def _tree_for(result: TargetResolution) -> Tree:
         pkg = result.packages[name]
         mark = ""
         if name in flagged:
-            colour = "red" if flagged[name].severity == "error" else "yellow"
+            colour = {"error": "red", "warning": "yellow"}.get(flagged[name].severity, "cyan")
             mark = f" [{colour}]⚠ {flagged[name].kind}[/]"
         asked = f" [dim]({escape(spec)})[/]" if spec not in ("*", "") else ""
         return (

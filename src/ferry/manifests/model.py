@@ -7,6 +7,8 @@ from pathlib import Path
 
 from packaging.requirements import Requirement
 
+from ferry.ecosystems.pypi.options import FileOptions
+
 
 @dataclass(frozen=True)
 class Origin:
@@ -79,6 +81,8 @@ class PythonInput:
     # The project's own [build-system].requires (a pyproject.toml given as input), so a
     # bundle can `pip install .` the project itself offline.
     build_requires: list[str] = field(default_factory=list)
+    # --only-binary / --no-binary / --prefer-binary lines, in file order
+    file_options: FileOptions = field(default_factory=FileOptions)
 
     def merge(self, other: PythonInput) -> None:
         self.files.extend(other.files)
@@ -97,6 +101,7 @@ class PythonInput:
         for url, origin in other.url_origins.items():
             self.url_origins.setdefault(url, origin)
         self.build_requires.extend(r for r in other.build_requires if r not in self.build_requires)
+        self.file_options.merge(other.file_options)
 
 
 @dataclass(frozen=True)

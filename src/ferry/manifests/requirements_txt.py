@@ -19,6 +19,7 @@ from packaging.utils import (
     parse_wheel_filename,
 )
 
+from ferry.ecosystems.pypi.options import FormatControl, OptionError
 from ferry.errors import IncludeLoopError, ManifestError, UnsupportedRequirementError
 from ferry.manifests.model import (
     TRUSTED,
@@ -417,6 +418,21 @@ def _find_links_opt(r: _Reader, path: Path, line: int, value: str) -> None:
     r.out.url_origins.setdefault(value, Origin(path, line))
 
 
+def _format_opt(option: str) -> Handler:
+    def handler(r: _Reader, path: Path, line: int, value: str) -> None:
+        try:
+            FormatControl().apply(option, value)  # refuse a bad value here, naming the line
+        except OptionError as exc:
+            raise ManifestError(path, str(exc), line=line) from None
+        r.out.file_options.format_lines.append((option, value))
+
+    return handler
+
+
+def _prefer_binary_opt(r: _Reader, path: Path, line: int, value: str) -> None:
+    r.out.file_options.prefer_binary = True
+
+
 def _pre_opt(r: _Reader, path: Path, line: int, value: str) -> None:
     r.out.allow_prereleases = True
 
@@ -440,10 +456,13 @@ def _options_table() -> dict[str, _Option]:
     table: dict[str, _Option] = {}
     for names, handler in with_value.items():
         table.update((n, _Option(True, handler)) for n in names)
-    for n in ("--only-binary", "--no-binary", "--trusted-host", "--use-feature"):
+    for n in ("--only-binary", "--no-binary"):
+        table[n] = _Option(True, _format_opt(n))
+    for n in ("--trusted-host", "--use-feature"):
         table[n] = _Option(True, _note(n))
-    for n in ("--no-index", "--prefer-binary", "--require-hashes"):
+    for n in ("--no-index", "--require-hashes"):
         table[n] = _Option(False, _note(n))
+    table["--prefer-binary"] = _Option(False, _prefer_binary_opt)
     table["--pre"] = _Option(False, _pre_opt)
     return table
 

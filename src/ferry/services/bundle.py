@@ -12,6 +12,7 @@ from ferry.bundle.archive import ArchiveFormat, root_name_for, write_archive
 from ferry.bundle.layout import BundleInput, bundle_entries
 from ferry.bundle.npm_layout import NpmPart
 from ferry.ecosystems.npm.model import NpmResolution
+from ferry.ecosystems.pypi.options import PythonOptions
 from ferry.errors import UsageError
 from ferry.fetch.progress import ProgressListener
 from ferry.manifests import RUNTIME_ONLY, split_manifests
@@ -37,6 +38,7 @@ class BundlePlan:
     node_target: NodeTarget | None = None
     selection: Selection = RUNTIME_ONLY
     all_platforms: bool = False
+    python_options: PythonOptions = field(default_factory=PythonOptions)
 
     @property
     def include_dev(self) -> bool:
@@ -142,6 +144,7 @@ async def bundle(
             # `--group dev` may be meant for the npm project alone
             groups_elsewhere=frozenset({"dev"}) if npm_files else frozenset(),
             confinement=confinement,
+            options=plan.python_options,
         )
     npm: NpmPrepared | None = None
     if npm_files:
@@ -164,6 +167,7 @@ async def bundle(
             manifests=list(plan.manifests),
             files=python.paths if python else {},
             npm=npm.part if npm else None,
+            python_options=python.outcome.options.to_dict() if python else None,
         )
     )
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -119,6 +119,8 @@ def trusted_urls(settings: Settings) -> list[str]:
         pass  # no npm on this machine: npm tasks fail on their own with that reason
     for prefix, alternatives in settings.mirrors.items():
         urls += [prefix, *alternatives]
+    if py.torch_index:
+        urls.append(py.torch_index.replace("{backend}", "cpu"))  # only its origin counts
     return urls
 
 

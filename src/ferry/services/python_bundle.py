@@ -7,7 +7,7 @@ import functools
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import httpx
@@ -17,6 +17,7 @@ from ferry.ecosystems.npm.model import NpmResolution
 from ferry.ecosystems.pypi.index import IndexClient
 from ferry.ecosystems.pypi.metacache import MetadataCache
 from ferry.ecosystems.pypi.model import ArtifactFile, Resolution
+from ferry.ecosystems.pypi.options import PythonOptions
 from ferry.ecosystems.pypi.resolver import ResolveContext, annotate, choose, resolve
 from ferry.ecosystems.pypi.sources import IndexSources, discover_sources
 from ferry.ecosystems.pypi.uv import find_uv
@@ -40,6 +41,7 @@ class ResolveOutcome:
     resolution: Resolution
     sources: IndexSources
     seconds: float = 0.0
+    options: PythonOptions = field(default_factory=PythonOptions)
 
 
 @dataclass
@@ -59,26 +61,19 @@ def _sources_for(settings: Settings, pyinput: PythonInput) -> IndexSources:
     with Ferry's settings above both."""
     sources = discover_sources(settings)
     if settings.index_url is None and pyinput.index_url:
-        sources = IndexSources(
+        sources = replace(
+            sources,
             index_url=pyinput.index_url.rstrip("/") + "/",
-            extra_index_urls=sources.extra_index_urls,
-            find_links=sources.find_links,
-            cert=sources.cert,
-            proxy=sources.proxy,
-            strategy=sources.strategy,
             origin={**sources.origin, "index_url": "manifest"},
         )
     extra = tuple(u.rstrip("/") + "/" for u in pyinput.extra_index_urls)
     links = tuple(pyinput.find_links)
     if extra or links:
-        sources = IndexSources(
-            index_url=sources.index_url,
+        sources = replace(
+            sources,
             extra_index_urls=tuple(dict.fromkeys(sources.extra_index_urls + extra)),
             find_links=tuple(dict.fromkeys(sources.find_links + links)),
-            cert=sources.cert,
-            proxy=sources.proxy,
             strategy="unsafe-best-match" if extra else sources.strategy,
-            origin=sources.origin,
         )
     return sources
 
@@ -121,9 +116,10 @@ class Session:
     def local_file(self, sha256: str) -> Path | None:
         return self.store.path_for(sha256) if self.store.has(sha256) else None
 
-    def context(self) -> ResolveContext:
+    def context(self, options: PythonOptions | None = None) -> ResolveContext:
         confinement = self.confinement
         return ResolveContext(
+            options=options or PythonOptions(),
             uv=find_uv(self.settings.uv_binary),
             sources=self.sources,
             runner=runner_for(self.settings, confinement),
@@ -169,16 +165,18 @@ async def resolve_python(
     session: Session | None = None,
     groups_elsewhere: frozenset[str] = frozenset(),
     confinement: Confinement | None = None,
+    options: PythonOptions | None = None,
 ) -> ResolveOutcome:
     pyinput = await _read(manifests, selection, groups_elsewhere, confinement)
     sources = _sources_for(settings, pyinput)
+    chosen = (options or PythonOptions()).over(pyinput.file_options)
     started = time.perf_counter()
     if session is not None:
-        resolution = await resolve(session.context(), pyinput, targets)
+        resolution = await resolve(session.context(chosen), pyinput, targets)
     else:
         async with open_session(settings, sources, confinement) as own:
-            resolution = await resolve(own.context(), pyinput, targets)
-    return ResolveOutcome(pyinput, resolution, sources, time.perf_counter() - started)
+            resolution = await resolve(own.context(chosen), pyinput, targets)
+    return ResolveOutcome(pyinput, resolution, sources, time.perf_counter() - started, chosen)
 
 
 @dataclass
@@ -212,6 +210,7 @@ async def prepare_python(
     timings: dict[str, float],
     groups_elsewhere: frozenset[str] = frozenset(),
     confinement: Confinement | None = None,
+    options: PythonOptions | None = None,
 ) -> PythonPrepared:
     """Resolve, then fetch every chosen file into the store (verified).
 
@@ -221,13 +220,14 @@ async def prepare_python(
     t0 = time.perf_counter()
     pyinput = await _read(manifests, selection, groups_elsewhere, confinement)
     sources = _sources_for(settings, pyinput)
+    chosen = (options or PythonOptions()).over(pyinput.file_options)
     async with open_session(settings, sources, confinement) as session:
-        ctx = session.context()
+        ctx = session.context(chosen)
         # Versions and files first, then every file at once (with the progress bars), and
         # the tree last, read from the verified files: no metadata round trips per package.
         resolution = await choose(ctx, pyinput, targets)
         timings["resolve"] = timings.get("resolve", 0.0) + time.perf_counter() - t0
-        _stop_on_errors(ResolveOutcome(pyinput, resolution, sources, timings["resolve"]))
+        _stop_on_errors(ResolveOutcome(pyinput, resolution, sources, timings["resolve"], chosen))
         announce("fetching pypi")
         fetcher = session.make_fetcher(listener or NullProgress())
         t1 = time.perf_counter()
@@ -239,7 +239,7 @@ async def prepare_python(
         t2 = time.perf_counter()
         await annotate(ctx, pyinput, resolution)
         timings["resolve"] += time.perf_counter() - t2
-        outcome = ResolveOutcome(pyinput, resolution, sources, timings["resolve"])
+        outcome = ResolveOutcome(pyinput, resolution, sources, timings["resolve"], chosen)
         _stop_on_errors(outcome)
         files = resolution.unique_files()
         done = {r.request.digest for r in reports[0].results}

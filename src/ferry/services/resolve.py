@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ferry.ecosystems.npm.model import NpmResolution
+from ferry.ecosystems.pypi.options import PythonOptions
 from ferry.manifests import split_manifests
 from ferry.manifests.model import Selection
 from ferry.services.confinement import Confinement
@@ -54,6 +55,7 @@ async def resolve_all(
     *,
     all_platforms: bool = False,
     confinement: Confinement | None = None,
+    python_options: PythonOptions | None = None,
 ) -> Resolved:
     python_files, npm_files = split_manifests(manifests)
     python = None
@@ -66,6 +68,7 @@ async def resolve_all(
             # `--group dev` may be meant for the npm project alone
             groups_elsewhere=frozenset({"dev"}) if npm_files else frozenset(),
             confinement=confinement,
+            options=python_options,
         )
     npm = None
     if npm_files and node_target is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from packaging.markers import Marker
@@ -28,6 +28,7 @@ from ferry.ecosystems.pypi.model import (
     ResolvedPackage,
     TargetResolution,
 )
+from ferry.ecosystems.pypi.options import FormatControl, PythonOptions
 from ferry.ecosystems.pypi.sources import IndexSources
 from ferry.ecosystems.pypi.tree import build_edges
 from ferry.ecosystems.pypi.uv import UvFailure, UvResult, compile_target
@@ -54,13 +55,20 @@ class ResolveContext:
     lazy_metadata_min_bytes: int = 4 * 1024 * 1024
     # False: uv may not build an sdist to read its metadata (``resolve_builds = never``)
     builds: bool = True
+    # wheels or sources, a date, a PyTorch backend (the manifests' lines and the user's)
+    options: PythonOptions = field(default_factory=PythonOptions)
 
 
-def choose_file(entry: LockEntry, target: PythonTarget) -> ArtifactFile | None:
-    ranked = [(r, w) for w in entry.wheels if (r := target.wheel_rank(w.filename)) is not None]
-    if ranked:
-        return min(ranked, key=lambda rw: rw[0])[1]
-    return entry.sdist
+def choose_file(
+    entry: LockEntry, target: PythonTarget, formats: FormatControl | None = None
+) -> ArtifactFile | None:
+    """The target's best wheel, else the sdist; within what ``formats`` allows."""
+    formats = formats or FormatControl()
+    if formats.allows_wheel(entry.name):
+        ranked = [(r, w) for w in entry.wheels if (r := target.wheel_rank(w.filename)) is not None]
+        if ranked:
+            return min(ranked, key=lambda rw: rw[0])[1]
+    return entry.sdist if formats.allows_sdist(entry.name) else None
 
 
 def _requirement_lines(pyinput: PythonInput) -> tuple[list[str], list[str], bool]:
@@ -143,19 +151,38 @@ async def choose_target(
     ctx: ResolveContext, pyinput: PythonInput, target: PythonTarget
 ) -> TargetResolution:
     """uv's versions and the file per package for ``target``; no tree yet."""
-    result = TargetResolution(target)
     lines, cons, locked = _requirement_lines(pyinput)
-    outcome = await compile_target(
-        ctx.uv,
-        target,
-        lines,
-        cons,
-        ctx.sources,
-        ctx.runner,
-        no_deps=locked,
-        prerelease=pyinput.allow_prereleases,
-        builds=ctx.builds,
-    )
+
+    async def compile_with(options: PythonOptions) -> UvResult | UvFailure:
+        return await compile_target(
+            ctx.uv,
+            target,
+            lines,
+            cons,
+            ctx.sources,
+            ctx.runner,
+            no_deps=locked,
+            prerelease=pyinput.allow_prereleases,
+            builds=ctx.builds,
+            options=options,
+        )
+
+    options = ctx.options
+    outcome = await compile_with(options)
+    result = _files_for(ctx, pyinput, target, outcome, options)
+    if ctx.options.prefer_binary and not isinstance(outcome, UvFailure) and not locked:
+        result = await _prefer_binary(result, lambda o: compile_with(o), ctx, pyinput)
+    return result
+
+
+def _files_for(
+    ctx: ResolveContext,
+    pyinput: PythonInput,
+    target: PythonTarget,
+    outcome: UvResult | UvFailure,
+    options: PythonOptions,
+) -> TargetResolution:
+    result = TargetResolution(target)
     if isinstance(outcome, UvFailure):
         result.problems.append(
             Problem("error", outcome.kind, outcome.message, target=target.key, chain=outcome.chain)
@@ -166,19 +193,10 @@ async def choose_target(
     for entry in outcome.entries:
         if entry.marker and not Marker(entry.marker).evaluate(dict(target.marker_environment)):
             continue
-        chosen = choose_file(entry, target)
+        chosen = choose_file(entry, target, options.formats)
         name = canonicalize_name(entry.name)
         if chosen is None:
-            result.problems.append(
-                Problem(
-                    "error",
-                    "no-file-for-target",
-                    f"{name} {entry.version} has neither a wheel for {target.platform} "
-                    "nor an sdist",
-                    package=name,
-                    target=target.key,
-                )
-            )
+            result.problems.append(_no_file_problem(name, entry, target, options.formats))
             continue
         if name in pins and chosen.sha256 not in pins[name]:
             result.problems.append(
@@ -197,6 +215,80 @@ async def choose_target(
         if pkg.name in outcome.yanked:
             pkg.yanked = outcome.yanked[pkg.name]
             result.problems.append(_yanked_problem(pkg, target))
+    return result
+
+
+def _no_file_problem(
+    name: str, entry: LockEntry, target: PythonTarget, formats: FormatControl
+) -> Problem:
+    if not formats.allows_sdist(name):
+        why = "has no wheel for the target and sdists are refused (--only-binary)"
+    elif not formats.allows_wheel(name):
+        why = "has no sdist and wheels are refused (--no-binary)"
+    else:
+        why = f"has neither a wheel for {target.platform} nor an sdist"
+    return Problem(
+        "error",
+        "no-file-for-target",
+        f"{name} {entry.version} {why}",
+        package=name,
+        target=target.key,
+    )
+
+
+# --prefer-binary tries this many sdist-only packages one by one when they cannot all have
+# wheels at once; each try is a uv run.
+_PREFER_BINARY_TRIES = 8
+
+
+async def _prefer_binary(
+    first: TargetResolution,
+    compile_with: Callable[[PythonOptions], Awaitable[UvResult | UvFailure]],
+    ctx: ResolveContext,
+    pyinput: PythonInput,
+) -> TargetResolution:
+    """pip's ``--prefer-binary``: an older release with a wheel for the target over a newer
+    one that would have to be built there. uv has no such preference, so: resolve, then
+    resolve again requiring wheels for what came out as sdists, keeping what works."""
+    sdists = sorted(
+        p.name
+        for p in first.packages.values()
+        if p.is_sdist and ctx.options.formats.allows_wheel(p.name)
+    )
+    if not sdists:
+        return first
+    target = first.target
+    wanted = ctx.options.with_only_binary(sdists)
+    outcome = await compile_with(wanted)
+    if isinstance(outcome, UvFailure):
+        # not all at once: keep those that have a wheel somewhere on their own
+        kept: list[str] = []
+        for name in sdists[:_PREFER_BINARY_TRIES]:
+            alone = await compile_with(ctx.options.with_only_binary([*kept, name]))
+            if not isinstance(alone, UvFailure):
+                kept.append(name)
+        if not kept:
+            return first
+        wanted = ctx.options.with_only_binary(kept)
+        outcome = await compile_with(wanted)
+        if isinstance(outcome, UvFailure):
+            return first
+    result = _files_for(ctx, pyinput, target, outcome, wanted)
+    if any(p.severity == "error" for p in result.problems):
+        return first
+    for name in sdists:
+        before, after = first.packages.get(name), result.packages.get(name)
+        if before and after and not after.is_sdist:
+            result.problems.append(
+                Problem(
+                    "info",
+                    "prefer-binary",
+                    f"{name} {after.version} (a wheel for {target.platform}) chosen over "
+                    f"{before.version}, which has only an sdist (--prefer-binary)",
+                    package=name,
+                    target=target.key,
+                )
+            )
     return result
 
 
@@ -275,7 +367,14 @@ async def _add_build_environments(
         outcomes = await asyncio.gather(
             *(
                 compile_target(
-                    ctx.uv, result.target, reqs, [], ctx.sources, ctx.runner, builds=ctx.builds
+                    ctx.uv,
+                    result.target,
+                    reqs,
+                    [],
+                    ctx.sources,
+                    ctx.runner,
+                    builds=ctx.builds,
+                    options=ctx.options,
                 )
                 for _, reqs in todo
             )
@@ -312,7 +411,7 @@ async def _add_environment(
         installed = result.packages.get(name)
         if installed is not None and installed.version == entry.version:
             continue  # the installed set's own file builds it as well
-        chosen = choose_file(entry, target)
+        chosen = choose_file(entry, target, ctx.options.formats)
         if chosen is None:
             continue
         key = f"{name}=={entry.version}"

@@ -36,6 +36,8 @@ class IndexSources:
     proxy: str | None = None
     strategy: IndexStrategy = "first-index"
     origin: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+    # PyTorch's wheel index (a mirror), ``{backend}`` standing for cpu, cu126, ...
+    torch_index: str | None = None
 
     @property
     def all_indexes(self) -> tuple[str, ...]:
@@ -193,4 +195,5 @@ def discover_sources(settings: Settings) -> IndexSources:
         proxy=settings.proxy or pip.proxy,
         strategy=strategy,
         origin=origin,
+        torch_index=settings.torch_index,
     )

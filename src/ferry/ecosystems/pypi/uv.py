@@ -16,9 +16,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import tomli_w
 from packaging.utils import canonicalize_name
 
 from ferry.ecosystems.pypi.model import ArtifactFile, LockEntry
+from ferry.ecosystems.pypi.options import TORCH_PACKAGES, PythonOptions
 from ferry.ecosystems.pypi.sources import IndexSources
 from ferry.errors import ResolutionError, ResolverUnavailableError
 from ferry.sandbox.runner import Runner
@@ -111,6 +113,7 @@ def compile_command(
     no_deps: bool = False,
     prerelease: bool = False,
     builds: bool = True,
+    options: PythonOptions | None = None,
 ) -> list[str]:
     cmd = [
         str(uv),
@@ -148,7 +151,42 @@ def compile_command(
         cmd += ["--prerelease", "allow"]
     if not builds:
         cmd.append("--no-build")  # no sdist's code runs to read its metadata
+    if options is not None:
+        cmd += options.formats.uv_args()
+        if options.exclude_newer:
+            cmd += ["--exclude-newer", options.exclude_newer]
+        if options.torch_backend and not sources.torch_index:
+            # no mirror configured: uv's own PyTorch index (in a service task, only if
+            # the operator allowed its host)
+            cmd += ["--torch-backend", options.torch_backend]
     return cmd
+
+
+def torch_index_url(sources: IndexSources, backend: str) -> str:
+    template = sources.torch_index or ""
+    return template.replace("{backend}", backend) if "{backend}" in template else template
+
+
+def torch_project(requirement_lines: Sequence[str], index_url: str) -> str:
+    """The requirements as a project whose PyTorch packages come from ``index_url`` only
+    (an explicit index, as uv's own ``--torch-backend`` does): torch never falls back to
+    the CUDA build on the normal index, and the PyTorch index's copies of other projects
+    (jinja2, numpy) are never used."""
+    return tomli_w.dumps(
+        {
+            "project": {
+                "name": "ferry-resolution",
+                "version": "0",
+                "dependencies": list(requirement_lines),
+            },
+            "tool": {
+                "uv": {
+                    "index": [{"name": "ferry-torch", "url": index_url, "explicit": True}],
+                    "sources": {name: {"index": "ferry-torch"} for name in TORCH_PACKAGES},
+                }
+            },
+        }
+    )
 
 
 def classify_failure(stderr: str) -> UvFailure:
@@ -204,10 +242,17 @@ def parse_pylock(text: str, base: Path) -> list[LockEntry]:
 
 
 def _write_inputs(
-    work: Path, requirement_lines: Sequence[str], constraint_lines: Sequence[str]
+    work: Path,
+    requirement_lines: Sequence[str],
+    constraint_lines: Sequence[str],
+    torch_index: str | None = None,
 ) -> tuple[Path, Path | None]:
-    req = work / "requirements.in"
-    req.write_text("\n".join(requirement_lines) + "\n")
+    if torch_index:
+        req = work / "pyproject.toml"
+        req.write_text(torch_project(requirement_lines, torch_index))
+    else:
+        req = work / "requirements.in"
+        req.write_text("\n".join(requirement_lines) + "\n")
     cons = None
     if constraint_lines:
         cons = work / "constraints.txt"
@@ -226,6 +271,7 @@ async def compile_target(
     no_deps: bool = False,
     prerelease: bool = False,
     builds: bool = True,
+    options: PythonOptions | None = None,
 ) -> UvResult | UvFailure:
     """Resolve ``requirement_lines`` for ``target``; a failure is returned, not raised,
     because it is a finding to show next to the other targets' results. uv runs in the
@@ -233,8 +279,10 @@ async def compile_target(
     sdist be built to read its metadata."""
     async with runner.workspace() as ws:
         work = ws.host
+        backend = options.torch_backend if options is not None else None
+        torch_index = torch_index_url(sources, backend) if backend and sources.torch_index else None
         req, cons = await asyncio.to_thread(
-            _write_inputs, work, requirement_lines, constraint_lines
+            _write_inputs, work, requirement_lines, constraint_lines, torch_index
         )
         out = work / "pylock.toml"
         cmd = compile_command(
@@ -248,6 +296,7 @@ async def compile_target(
             no_deps=no_deps,
             prerelease=prerelease,
             builds=builds,
+            options=options,
         )
         env = uv_environment(sources, target, ws.inside(ws.cache("uv")))
         try:
