@@ -101,7 +101,12 @@ def _upload(page: Page, base: str, tmp_path: Path) -> None:
     page.goto(base)
     page.locator("[data-testid=upload-dragger] input[type=file]").set_input_files([req, pkg])
     expect(page.locator("[data-testid=upload-file]")).to_have_count(2)
+    page.get_by_test_id("option-wheels").get_by_text("Prefer wheels", exact=True).click()
     _shot(page, "1-upload")
+    page.get_by_test_id("lang-switch").get_by_text("中文", exact=True).click()
+    expect(page.get_by_test_id("option-wheels")).to_contain_text("优先二进制包")
+    _shot(page, "1-upload-zh")
+    page.get_by_test_id("lang-switch").get_by_text("English", exact=True).click()
     page.get_by_test_id("submit-button").click()
     expect(page.get_by_test_id("analyse-view")).to_be_visible(timeout=60_000)
 

@@ -223,3 +223,54 @@ async def test_auto_download_and_several_pythons(api: httpx.AsyncClient) -> None
     ]
     assert keys == ["cp311-win_amd64", "cp312-win_amd64"]
     assert doc["progress"]["pypi"]["completed"] == 2  # one native wheel per Python
+
+
+@pytest.mark.parametrize(
+    ("options", "field", "reason"),
+    [
+        ({"exclude_newer": "last week"}, "exclude_newer", "is not a date"),
+        ({"torch_backend": "auto"}, "torch_backend", "this machine's GPU"),
+        ({"only_binary": ["a b"]}, "only_binary", "is not a package name"),
+    ],
+)
+async def test_choice_options_are_validated_by_name(
+    api: httpx.AsyncClient, options: dict[str, object], field: str, reason: str
+) -> None:
+    response = await api.post(
+        "/api/tasks",
+        files=_files(**{"requirements.txt": "dep\n"}),
+        data={"options": json.dumps(options)},
+    )
+    message = response.json()["message"]
+    assert response.status_code == 400 and field in message and reason in message
+
+
+async def test_a_tasks_choices_reach_the_resolver(api: httpx.AsyncClient) -> None:
+    async def analysed(options: dict[str, object]) -> dict[str, object]:
+        response = await api.post(
+            "/api/tasks",
+            files=_files(**{"requirements.txt": "sdistonly\n"}),
+            data={"options": json.dumps({**options, "npm": False})},
+        )
+        assert response.status_code == 201, response.text
+        task_id = response.json()["task_id"]
+        return await wait_for_status(api, task_id, "resolved", "failed")
+
+    assert (await analysed({}))["status"] == "resolved"  # its sdist, built on the target
+    wheels_only = await analysed({"only_binary": [":all:"]})
+    assert wheels_only["status"] == "failed"
+    assert wheels_only["options"]["only_binary"] == [":all:"]  # type: ignore[index]
+    assert "sdistonly" in json.dumps(wheels_only["error"])
+    as_of = await analysed({"exclude_newer": "2000-01-01"})
+    assert as_of["status"] == "failed" and "exclude-newer" in json.dumps(as_of["error"])
+
+
+async def test_torch_backend_needs_the_operators_index(api: httpx.AsyncClient) -> None:
+    response = await api.post(
+        "/api/tasks",
+        files=_files(**{"requirements.txt": "dep\n"}),
+        data={"options": json.dumps({"torch_backend": "cpu", "npm": False})},
+    )
+    doc = await wait_for_status(api, response.json()["task_id"], "resolved", "failed")
+    assert doc["status"] == "failed"
+    assert "no PyTorch index" in doc["error"]["message"]

@@ -23,7 +23,8 @@ from typing import Any, TypeVar
 
 from ferry.db.repository import TaskNotFound, TaskRecord, TaskRepository, is_task_id
 from ferry.db.threads import DbThreads
-from ferry.errors import ExitCode, FerryError, ManifestError
+from ferry.ecosystems.pypi.options import PythonOptions
+from ferry.errors import ExitCode, FerryError, ManifestError, UsageError
 from ferry.fetch.control import Batch, batch_scope
 from ferry.fetch.progress import ProgressListener
 from ferry.manifests import split_manifests
@@ -414,6 +415,16 @@ class TaskManager:
             reason = self._public(task_id, f"{exc.code}: {exc.message}")
             await self._transition(task_id, TaskStatus.FAILED, reason)
 
+    def _python_options(self, options: TaskOptions) -> PythonOptions:
+        """A task's choices; a PyTorch backend only from the operator's own index: uv's
+        built-in one is a host the operator did not name."""
+        if options.torch_backend and not self.settings.torch_index:
+            raise UsageError(
+                "torch_backend: this service has no PyTorch index (`torch_index` setting)",
+                hint="Ask the operator to configure one, or leave torch_backend unset.",
+            )
+        return options.python_options
+
     async def _analyse(self, task_id: str, options: TaskOptions, *, resumed: bool = False) -> None:
         async with self._slots:
             try:
@@ -430,6 +441,7 @@ class TaskManager:
                         options.selection,
                         all_platforms=options.all_platforms,
                         confinement=self.confinement(task_id),
+                        python_options=self._python_options(options),
                     ),
                     timeout=self.settings.task_timeout,
                 )
@@ -477,6 +489,7 @@ class TaskManager:
                     node_target=node,
                     selection=options.selection,
                     all_platforms=options.all_platforms,
+                    python_options=self._python_options(options),
                 )
                 await self._check_disk_budget(task_id)
                 out = self.task_dir(task_id) / f"bundle{_SUFFIX[options.format]}"

@@ -7,8 +7,22 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
+from ferry.ecosystems.pypi.options import (
+    FormatControl,
+    OptionError,
+    PythonOptions,
+    parse_exclude_newer,
+    parse_torch_backend,
+)
 from ferry.manifests.model import Selection
 
 
@@ -32,6 +46,64 @@ class TaskOptions(BaseModel):
     limit_rate: int | None = Field(
         None, ge=1, description="This task's bandwidth in bytes/s (or e.g. '10M'); none if unset."
     )
+
+    only_binary: list[str] = Field(
+        default_factory=list,
+        description="Wheels only: ':all:' or package names (pip's --only-binary).",
+    )
+    no_binary: list[str] = Field(
+        default_factory=list, description="sdists only: ':all:' or package names."
+    )
+    prefer_binary: bool = Field(
+        False, description="An older release with a wheel over a newer sdist-only one."
+    )
+    exclude_newer: str | None = Field(
+        None, description="Resolve as of this date (2024-03-01) or RFC 3339 time."
+    )
+    torch_backend: str | None = Field(
+        None, description="PyTorch build for the target: cpu, cu126, rocm6.3, xpu."
+    )
+
+    @field_validator("only_binary", "no_binary")
+    @classmethod
+    def _formats(cls, values: list[str], info: ValidationInfo) -> list[str]:
+        option = "--only-binary" if info.field_name == "only_binary" else "--no-binary"
+        for value in values:
+            try:
+                FormatControl().apply(option, value)
+            except OptionError as exc:
+                raise ValueError(exc.reason) from None
+        return values
+
+    @field_validator("exclude_newer")
+    @classmethod
+    def _date(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return parse_exclude_newer(value)
+        except OptionError as exc:
+            raise ValueError(exc.reason) from None
+
+    @field_validator("torch_backend")
+    @classmethod
+    def _torch(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return parse_torch_backend(value)
+        except OptionError as exc:
+            raise ValueError(exc.reason) from None
+
+    @property
+    def python_options(self) -> PythonOptions:
+        return PythonOptions.build(
+            only_binary=self.only_binary,
+            no_binary=self.no_binary,
+            prefer_binary=self.prefer_binary,
+            exclude_newer=self.exclude_newer,
+            torch_backend=self.torch_backend,
+        )
 
     @field_validator("limit_rate", mode="before")
     @classmethod

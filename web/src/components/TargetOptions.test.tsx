@@ -86,8 +86,29 @@ describe('TargetOptions', () => {
     expect(loadOptions().limit_rate).toBeNull();
   });
 
+  it('chooses wheels or sources, a date and a PyTorch build, as the task options say them', () => {
+    renderOptions();
+    fireEvent.click(radio('option-wheels', 'Wheels only'));
+    let sent = toTaskOptions(loadOptions());
+    expect(sent.only_binary).toEqual([':all:']);
+    expect(sent.prefer_binary).toBe(false);
+    fireEvent.click(radio('option-wheels', 'Prefer wheels'));
+    sent = toTaskOptions(loadOptions());
+    expect(sent.only_binary).toEqual([]);
+    expect(sent.prefer_binary).toBe(true);
+
+    fireEvent.change(screen.getByTestId('option-exclude-newer'), { target: { value: '2023-06-30' } });
+    expect(toTaskOptions(loadOptions()).exclude_newer).toBe('2023-06-30');
+    fireEvent.change(screen.getByTestId('option-exclude-newer'), { target: { value: '' } });
+    expect(toTaskOptions(loadOptions()).exclude_newer).toBeNull();
+
+    openSelect('option-torch-backend');
+    pickOption('cpu');
+    expect(toTaskOptions(loadOptions()).torch_backend).toBe('cpu');
+  });
+
   it('ignores broken remembered values', () => {
-    window.localStorage.setItem(OPTIONS_STORAGE_KEY, JSON.stringify({ node_version: '7', format: 'rar', python_versions: [], npm: false, pypi: false, limit_rate: -5 }));
+    window.localStorage.setItem(OPTIONS_STORAGE_KEY, JSON.stringify({ node_version: '7', format: 'rar', python_versions: [], npm: false, pypi: false, limit_rate: -5, exclude_newer: 'soon', torch_backend: 'cuda', only_binary: 'all' }));
     expect(loadOptions()).toEqual(DEFAULT_OPTIONS);
   });
 });

@@ -5,7 +5,7 @@
  * and comes back as the default on the next visit.
  */
 import { useCallback, useState } from 'react';
-import { Button, Card, Checkbox, Col, Form, Radio, Row, Select, Space } from 'antd';
+import { Button, Card, Checkbox, Col, Form, Input, Radio, Row, Select, Space } from 'antd';
 import { UndoOutlined } from '@ant-design/icons';
 import type { TaskOptions } from '../api/client';
 import { useI18n } from '../i18n';
@@ -31,6 +31,23 @@ export const LIBC_CHOICES = ['glibc', 'musl'];
 export type TargetOptionsValue = Required<Omit<TaskOptions, 'auto_download' | 'python_version'>>;
 
 export const FORMATS: TargetOptionsValue['format'][] = ['zip', 'tar.gz', 'tar.zst'];
+/** PyTorch builds offered (any backend uv knows can be typed into the API). */
+export const TORCH_BACKENDS = ['cpu', 'cu118', 'cu121', 'cu124', 'cu126', 'cu128', 'rocm6.3', 'xpu'];
+export type WheelChoice = 'any' | 'prefer' | 'only';
+
+/** The wheels-or-sources choice the form offers, from the options' fields. */
+export function wheelChoice(value: TargetOptionsValue): WheelChoice {
+  if (value.only_binary.includes(':all:')) return 'only';
+  return value.prefer_binary ? 'prefer' : 'any';
+}
+
+function withWheelChoice(value: TargetOptionsValue, choice: WheelChoice): TargetOptionsValue {
+  return {
+    ...value,
+    only_binary: choice === 'only' ? [':all:'] : value.only_binary.filter((n) => n !== ':all:'),
+    prefer_binary: choice === 'prefer',
+  };
+}
 
 export const DEFAULT_OPTIONS: TargetOptionsValue = {
   npm: true,
@@ -46,6 +63,11 @@ export const DEFAULT_OPTIONS: TargetOptionsValue = {
   all_groups: false,
   all_platforms: false,
   limit_rate: null,
+  only_binary: [],
+  no_binary: [],
+  prefer_binary: false,
+  exclude_newer: null,
+  torch_backend: null,
 };
 
 /** Bandwidth limits offered per task (bytes per second); null is no limit. */
@@ -83,6 +105,11 @@ export function loadOptions(): TargetOptionsValue {
     all_groups: pick('all_groups', isBool),
     all_platforms: pick('all_platforms', isBool),
     limit_rate: pick('limit_rate', (v) => v === null || (typeof v === 'number' && v > 0)),
+    only_binary: pick('only_binary', strings),
+    no_binary: pick('no_binary', strings),
+    prefer_binary: pick('prefer_binary', isBool),
+    exclude_newer: pick('exclude_newer', (v) => v === null || (typeof v === 'string' && /^\d{4}-\d{2}-\d{2}$/.test(v))),
+    torch_backend: pick('torch_backend', (v) => v === null || oneOf(TORCH_BACKENDS)(v)),
   };
   if (!value.npm && !value.pypi) value.npm = value.pypi = true;
   return value;
@@ -196,6 +223,48 @@ export function TargetOptions({ value, onChange }: TargetOptionsProps) {
                 tokenSeparators={[',', ' ']}
                 onChange={(v: string[]) => set('platforms', Array.from(new Set(v.map((s) => s.trim()).filter(Boolean))))}
                 options={COMMON_PLATFORMS.map((v) => ({ value: v, label: v }))}
+              />
+            </Form.Item>
+          </Col>
+        </Row>
+        <Row gutter={16}>
+          <Col xs={24} md={10}>
+            <Form.Item label={t('options.wheels')} tooltip={t('options.wheels.help')}>
+              <Radio.Group
+                data-testid="option-wheels"
+                optionType="button"
+                disabled={!current.pypi}
+                value={wheelChoice(current)}
+                onChange={(e) => change(withWheelChoice(current, e.target.value as WheelChoice))}
+                options={(['any', 'prefer', 'only'] as const).map((v) => ({
+                  value: v,
+                  label: t(`options.wheels.${v}`),
+                }))}
+              />
+            </Form.Item>
+          </Col>
+          <Col xs={12} md={7}>
+            <Form.Item label={t('options.excludeNewer')} tooltip={t('options.excludeNewer.help')}>
+              <Input
+                type="date"
+                data-testid="option-exclude-newer"
+                disabled={!current.pypi}
+                value={current.exclude_newer ?? ''}
+                onChange={(e) => set('exclude_newer', e.target.value || null)}
+              />
+            </Form.Item>
+          </Col>
+          <Col xs={12} md={7}>
+            <Form.Item label={t('options.torch')} tooltip={t('options.torch.help')}>
+              <Select
+                data-testid="option-torch-backend"
+                disabled={!current.pypi}
+                value={current.torch_backend ?? ''}
+                onChange={(v: string) => set('torch_backend', v || null)}
+                options={[
+                  { value: '', label: t('options.torch.none') },
+                  ...TORCH_BACKENDS.map((v) => ({ value: v, label: v })),
+                ]}
               />
             </Form.Item>
           </Col>
