@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import platformdirs
-from pydantic import Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -30,6 +30,19 @@ def default_config_file() -> Path:
 
 def default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir("ferry"))
+
+
+class RegistryProfile(BaseModel):
+    """One named set of sources (seed 000's phase 4: a team's Nexus, a public index, a
+    regional mirror). Picked, it is the whole Python index set and the npm registry."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    index_url: str | None = Field(None, description="Primary Python index.")
+    extra_index_urls: list[str] = Field(default_factory=list)
+    find_links: list[str] = Field(default_factory=list)
+    npm_registry: str | None = Field(None, description="npm registry.")
+    description: str = Field("", description="What it is, for people choosing it.")
 
 
 class Settings(BaseSettings):
@@ -91,6 +104,18 @@ class Settings(BaseSettings):
     )
     aria2_binary: Path | None = Field(None, description="aria2c to run; default: on PATH.")
 
+    registries: dict[str, RegistryProfile] = Field(
+        default_factory=dict,
+        description="Named source profiles a bundle or task may pick (--registry NAME).",
+    )
+    registry: str | None = Field(
+        None, description="The profile in force (a name from `registries`); none: the above."
+    )
+    ignore_manifest_indexes: bool = Field(
+        False,
+        description="Leave out the manifests' own index lines (requirements -i/--extra-index-url"
+        "/--find-links, Pipfile [[source]]).",
+    )
     torch_index: str | None = Field(
         None,
         description="PyTorch's wheel index for --torch-backend (a mirror), with {backend} "
@@ -173,6 +198,36 @@ class Settings(BaseSettings):
     token_max_disk_bytes: int | None = Field(
         20 * 1024**3, ge=1, description="Archive bytes one token may keep (None: no limit)."
     )
+
+    @field_validator("registries")
+    @classmethod
+    def _profile_names(cls, value: dict[str, RegistryProfile]) -> dict[str, RegistryProfile]:
+        for name in value:
+            if not name or not all(c.isalnum() or c in "-_." for c in name):
+                raise ValueError(f"registry name {name!r}: letters, digits, '-', '_', '.' only")
+        return value
+
+    def with_registry(self, name: str | None) -> Settings:
+        """These settings with the profile ``name`` in force: its indexes and registry
+        replace the others (the machine's configuration included)."""
+        if name is None:
+            return self
+        profile = self.registries.get(name)
+        if profile is None:
+            known = ", ".join(sorted(self.registries)) or "none are configured"
+            raise ConfigError(
+                f"registry {name!r} is not a configured profile ({known})",
+                hint="Profiles are the `registries` setting; `ferry config` lists them.",
+            )
+        return self.model_copy(
+            update={
+                "registry": name,
+                "index_url": profile.index_url or self.index_url,
+                "extra_index_urls": list(profile.extra_index_urls),
+                "find_links": list(profile.find_links),
+                "npm_registry": profile.npm_registry or self.npm_registry,
+            }
+        )
 
     @field_validator("limit_rate", mode="before")
     @classmethod
@@ -261,7 +316,7 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
             {"model_config": {**Settings.model_config, "toml_file": chosen}},
         )
     try:
-        return cls(**{k: v for k, v in overrides.items() if v is not None})
+        settings = cls(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"]) or "(settings)"
@@ -272,3 +327,5 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         ) from exc
     except ValueError as exc:  # a TOML syntax error surfaces as a ValueError subclass
         raise ConfigError(f"settings file {chosen}: {exc}") from exc
+    # a default profile named in the settings is in force from the start
+    return settings.with_registry(settings.registry)

@@ -14,6 +14,7 @@ import subprocess
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
@@ -36,7 +37,9 @@ def server(npm_settings: Settings, npmreg: Npm) -> Iterator[Server]:
     assert (ROOT / "web" / "dist" / "index.html").is_file(), (
         "the web UI is not built: scripts/install.sh builds web/ (npm ci && npm run build)"
     )
-    started = Server(npm_settings, free_port())
+    # one source profile (the same local index), so the upload step offers a choice
+    profiles = {"local": {"index_url": npm_settings.index_url, "description": "Local test index"}}
+    started = Server(npm_settings, free_port(), env={"FERRY_REGISTRIES": json.dumps(profiles)})
     try:
         yield started
     finally:
@@ -102,6 +105,8 @@ def _upload(page: Page, base: str, tmp_path: Path) -> None:
     page.locator("[data-testid=upload-dragger] input[type=file]").set_input_files([req, pkg])
     expect(page.locator("[data-testid=upload-file]")).to_have_count(2)
     page.get_by_test_id("option-wheels").get_by_text("Prefer wheels", exact=True).click()
+    page.get_by_test_id("option-registry").click()
+    page.locator(".ant-select-item-option[title='local — Local test index']").click()
     _shot(page, "1-upload")
     page.get_by_test_id("lang-switch").get_by_text("中文", exact=True).click()
     expect(page.get_by_test_id("option-wheels")).to_contain_text("优先二进制包")
@@ -111,8 +116,14 @@ def _upload(page: Page, base: str, tmp_path: Path) -> None:
     expect(page.get_by_test_id("analyse-view")).to_be_visible(timeout=60_000)
 
 
-def test_upload_analyse_download(served: str, page: Page, npmreg: Npm, tmp_path: Path) -> None:
+def test_upload_analyse_download(
+    server: Server, served: str, page: Page, npmreg: Npm, tmp_path: Path
+) -> None:
     _upload(page, served, tmp_path)
+    # the choices made on the upload step are the task's options
+    task_id = parse_qs(urlsplit(page.url).query)["task"][0]
+    options = server.client.get(f"/api/tasks/{task_id}").json()["options"]
+    assert options["registry"] == "local" and options["prefer_binary"] is True
     expect(page.get_by_test_id("npm-tree-card")).to_be_visible()
     expect(page.get_by_test_id("pypi-tree-card")).to_be_visible()
     # problems highlighted in place: the deprecated npm package, the yanked Python pin

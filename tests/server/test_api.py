@@ -8,10 +8,12 @@ import json
 import zipfile
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
+from conftest import Dists
 from db import BACKENDS, fresh_database
 from ferry.settings import Settings
 from server import api_client, wait_for_status
@@ -274,3 +276,57 @@ async def test_torch_backend_needs_the_operators_index(api: httpx.AsyncClient) -
     doc = await wait_for_status(api, response.json()["task_id"], "resolved", "failed")
     assert doc["status"] == "failed"
     assert "no PyTorch index" in doc["error"]["message"]
+
+
+async def test_registry_profiles_a_task_may_pick(
+    npm_settings: Settings, pyindex: Dists, tmp_path: Path
+) -> None:
+    """Two profiles: a working one (the local index) and one whose index is down. A task
+    picks one by name; a name the operator did not configure is refused at once."""
+    from ferry.settings import RegistryProfile
+
+    settings = npm_settings.model_copy(
+        update={
+            "index_url": "http://127.0.0.1:9/simple/",  # the service's own sources: down
+            "registries": {
+                "team": RegistryProfile(index_url=pyindex.index.url, description="Team mirror"),
+                "broken": RegistryProfile(index_url="http://127.0.0.1:9/simple/"),
+            },
+        }
+    )
+    async with api_client(settings) as api:
+        listed = (await api.get("/api/registries")).json()
+        assert listed == {
+            "registries": [
+                {"name": "broken", "description": ""},
+                {"name": "team", "description": "Team mirror"},
+            ],
+            "default": None,
+        }
+        assert "127.0.0.1" not in json.dumps(listed)  # the URLs stay the operator's
+
+        async def analysed(registry: str) -> dict[str, Any]:
+            response = await api.post(
+                "/api/tasks",
+                files=_files(**{"requirements.txt": "dep==1.0\n"}),
+                data={"options": json.dumps({"registry": registry, "npm": False})},
+            )
+            assert response.status_code == 201, response.text
+            return await wait_for_status(api, response.json()["task_id"], "resolved", "failed")
+
+        assert (await analysed("team"))["status"] == "resolved"
+        broken = await analysed("broken")
+        assert broken["status"] == "failed"
+        assert "index-unreachable" in json.dumps(broken["error"])
+        assert "registry profile 'broken'" in json.dumps(broken["error"])
+
+        refused = await api.post(
+            "/api/tasks",
+            files=_files(**{"requirements.txt": "dep\n"}),
+            data={"options": json.dumps({"registry": "elsewhere"})},
+        )
+        assert refused.status_code == 400
+        assert (
+            "options.registry: 'elsewhere' is not a profile (broken, team)"
+            in (refused.json()["message"])
+        )

@@ -30,6 +30,7 @@ pytestmark = pytest.mark.timeout(120)
 REQUIRED: dict[tuple[str, str], str | None] = {
     ("GET", "/health"): None,
     ("GET", "/metrics"): "read",
+    ("GET", "/api/registries"): "read",
     ("GET", "/api/tasks"): "read",
     ("POST", "/api/tasks"): "write",
     ("GET", "/api/tasks/{task_id}"): "read",

@@ -81,6 +81,10 @@ const en = {
   'options.torch': 'PyTorch build',
   'options.torch.help': "PyTorch's packages from the operator's PyTorch index for this backend.",
   'options.torch.none': 'Default',
+  'options.registry': 'Sources',
+  'options.registry.help': 'A set of indexes and an npm registry the operator configured.',
+  'options.registry.default': "The service's own",
+  'options.ignoreManifestIndexes': "Ignore the manifests' own index lines",
 
   'analyse.resolving': 'Resolving dependencies…',
   'analyse.failed': 'Analysis failed',
@@ -246,6 +250,10 @@ const zh: Record<MessageKey, string> = {
   'options.torch': 'PyTorch 版本',
   'options.torch.help': '从运维配置的 PyTorch 索引获取该后端的 PyTorch 包。',
   'options.torch.none': '默认',
+  'options.registry': '软件源',
+  'options.registry.help': '运维配置的一组索引与 npm 仓库。',
+  'options.registry.default': '服务默认',
+  'options.ignoreManifestIndexes': '忽略清单文件中的索引地址',
 
   'analyse.resolving': '正在解析依赖…',
   'analyse.failed': '依赖分析失败',

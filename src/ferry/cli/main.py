@@ -14,11 +14,17 @@ from rich.console import Console
 from ferry import __version__
 from ferry.cli.pyopts import (
     ExcludeNewerOpt,
+    ExtraIndexUrlOpt,
+    FindLinksOpt,
+    IgnoreManifestIndexesOpt,
+    IndexUrlOpt,
     NoBinaryOpt,
     OnlyBinaryOpt,
     PreferBinaryOpt,
+    RegistryOpt,
     TorchBackendOpt,
     python_options,
+    with_sources,
 )
 from ferry.errors import ExitCode, FerryError, UsageError
 from ferry.settings import Settings, load_settings
@@ -136,6 +142,11 @@ def resolve(
     prefer_binary: PreferBinaryOpt = False,
     exclude_newer: ExcludeNewerOpt = None,
     torch_backend: TorchBackendOpt = None,
+    registry: RegistryOpt = None,
+    index_url: IndexUrlOpt = None,
+    extra_index_url: ExtraIndexUrlOpt = None,
+    find_links: FindLinksOpt = None,
+    ignore_manifest_indexes: IgnoreManifestIndexesOpt = False,
     as_json: JsonOpt = False,
     config: ConfigOpt = None,
     data_dir: DataDirOpt = None,
@@ -148,7 +159,14 @@ def resolve(
     from ferry.manifests import split_manifests
     from ferry.services.resolve import resolve_all
 
-    settings = _settings(config, data_dir)
+    settings = with_sources(
+        _settings(config, data_dir),
+        registry,
+        index_url,
+        extra_index_url,
+        find_links,
+        ignore_manifest_indexes,
+    )
     python_files, npm_files = split_manifests(manifests)
     targets = _targets(python, platform) if python_files else []
     node_target = _node_target(node, os, cpu, libc) if npm_files else None
@@ -170,6 +188,7 @@ def resolve(
     )
     py, npm = resolved.python, resolved.npm
     errors, warnings = resolved.has_errors, resolved.has_warnings
+    offline = py is not None and py.resolution.unreachable
     if as_json:
         doc: dict[str, Any] = {}
         if py is not None:
@@ -184,7 +203,7 @@ def resolve(
             render_resolution(out, py.resolution)
         if npm is not None:
             render_npm(out, npm)
-    raise typer.Exit(_exit_for(errors, warnings))
+    raise typer.Exit(ExitCode.NETWORK if offline else _exit_for(errors, warnings))
 
 
 @app.command()
@@ -209,6 +228,11 @@ def bundle(
     prefer_binary: PreferBinaryOpt = False,
     exclude_newer: ExcludeNewerOpt = None,
     torch_backend: TorchBackendOpt = None,
+    registry: RegistryOpt = None,
+    index_url: IndexUrlOpt = None,
+    extra_index_url: ExtraIndexUrlOpt = None,
+    find_links: FindLinksOpt = None,
+    ignore_manifest_indexes: IgnoreManifestIndexesOpt = False,
     as_json: JsonOpt = False,
     config: ConfigOpt = None,
     data_dir: DataDirOpt = None,
@@ -225,7 +249,14 @@ def bundle(
     from ferry.services.bundle import bundle as make_bundle
     from ferry.services.python_bundle import ResolutionFailed
 
-    settings = _settings(config, data_dir)
+    settings = with_sources(
+        _settings(config, data_dir),
+        registry,
+        index_url,
+        extra_index_url,
+        find_links,
+        ignore_manifest_indexes,
+    )
     python_files, npm_files = split_manifests(manifests)
     plan = BundlePlan(
         manifests=list(manifests),
@@ -483,13 +514,14 @@ def fetch_files(
 
 @app.command("config")
 def show_config(
+    registry: RegistryOpt = None,
     config: ConfigOpt = None,
     data_dir: DataDirOpt = None,
 ) -> None:
     """Show the settings in force and where the package indexes come from."""
     from ferry.ecosystems.pypi.sources import discover_sources
 
-    settings = _settings(config, data_dir)
+    settings = _settings(config, data_dir).with_registry(registry)
     sources = discover_sources(settings)
     doc = {
         "settings": json.loads(settings.model_dump_json()),

@@ -9,6 +9,7 @@ import typer
 
 from ferry.ecosystems.pypi.options import OptionError, PythonOptions
 from ferry.errors import UsageError
+from ferry.settings import Settings
 
 OnlyBinaryOpt = Annotated[
     list[str] | None,
@@ -65,3 +66,50 @@ def python_options(
         )
     except OptionError as exc:
         raise UsageError(str(exc)) from None
+
+
+RegistryOpt = Annotated[
+    str | None,
+    typer.Option("--registry", help="A source profile from the `registries` setting."),
+]
+IndexUrlOpt = Annotated[
+    str | None, typer.Option("--index-url", "-i", help="Primary Python index (as pip's -i).")
+]
+ExtraIndexUrlOpt = Annotated[
+    list[str] | None,
+    typer.Option("--extra-index-url", help="Another Python index (repeatable)."),
+]
+FindLinksOpt = Annotated[
+    list[str] | None,
+    typer.Option("--find-links", "-f", help="A page or directory of files (repeatable)."),
+]
+IgnoreManifestIndexesOpt = Annotated[
+    bool,
+    typer.Option(
+        "--ignore-manifest-indexes",
+        help="Leave out the manifests' own index lines and Pipfile [[source]]s.",
+    ),
+]
+
+
+def with_sources(
+    settings: Settings,
+    registry: str | None,
+    index_url: str | None,
+    extra_index_urls: list[str] | None,
+    find_links: list[str] | None,
+    ignore_manifest_indexes: bool,
+) -> Settings:
+    """The settings with a profile picked, then the command line's own sources above it
+    (what the user typed is what they mean, as with pip)."""
+    settings = settings.with_registry(registry)
+    update: dict[str, object] = {}
+    if index_url:
+        update["index_url"] = index_url
+    if extra_index_urls:
+        update["extra_index_urls"] = list(extra_index_urls)
+    if find_links:
+        update["find_links"] = list(find_links)
+    if ignore_manifest_indexes:
+        update["ignore_manifest_indexes"] = True
+    return settings.model_copy(update=update) if update else settings

@@ -84,6 +84,17 @@ class PythonInput:
     # --only-binary / --no-binary / --prefer-binary lines, in file order
     file_options: FileOptions = field(default_factory=FileOptions)
 
+    def drop_indexes(self) -> None:
+        """Leave out the manifests' own index lines (``--ignore-manifest-indexes``), each
+        noted where it was written."""
+        for url in [u for u in (self.index_url, *self.extra_index_urls, *self.find_links) if u]:
+            where = self.url_origins.pop(url, None)
+            prefix = f"{where}: " if where else ""
+            self.notes.append(f"{prefix}{url} left out (--ignore-manifest-indexes)")
+        self.index_url = None
+        self.extra_index_urls = []
+        self.find_links = []
+
     def merge(self, other: PythonInput) -> None:
         self.files.extend(other.files)
         self.requirements.extend(other.requirements)

@@ -193,6 +193,19 @@ class Health(_Document):
     version: str
 
 
+class RegistryEntry(_Document):
+    name: str
+    description: str
+
+
+class RegistryList(_Document):
+    """The source profiles a task may pick (option ``registry``); ``default`` is the one
+    in force when a task picks none (null: the service's own sources)."""
+
+    registries: list[RegistryEntry]
+    default: str | None
+
+
 # ---- dependency trees ---------------------------------------------------------------------
 
 

@@ -121,6 +121,10 @@ def trusted_urls(settings: Settings) -> list[str]:
         urls += [prefix, *alternatives]
     if py.torch_index:
         urls.append(py.torch_index.replace("{backend}", "cpu"))  # only its origin counts
+    for profile in settings.registries.values():
+        # any profile a task may pick: the operator named each one
+        urls += [*filter(None, (profile.index_url, profile.npm_registry))]
+        urls += [*profile.extra_index_urls, *profile.find_links]
     return urls
 
 

@@ -167,7 +167,9 @@ async def resolve_python(
     confinement: Confinement | None = None,
     options: PythonOptions | None = None,
 ) -> ResolveOutcome:
-    pyinput = await _read(manifests, selection, groups_elsewhere, confinement)
+    pyinput = await _read(
+        manifests, selection, groups_elsewhere, confinement, settings.ignore_manifest_indexes
+    )
     sources = _sources_for(settings, pyinput)
     chosen = (options or PythonOptions()).over(pyinput.file_options)
     started = time.perf_counter()
@@ -218,7 +220,9 @@ async def prepare_python(
     worse than none.
     """
     t0 = time.perf_counter()
-    pyinput = await _read(manifests, selection, groups_elsewhere, confinement)
+    pyinput = await _read(
+        manifests, selection, groups_elsewhere, confinement, settings.ignore_manifest_indexes
+    )
     sources = _sources_for(settings, pyinput)
     chosen = (options or PythonOptions()).over(pyinput.file_options)
     async with open_session(settings, sources, confinement) as session:
@@ -277,6 +281,7 @@ async def _read(
     selection: Selection,
     groups_elsewhere: frozenset[str],
     confinement: Confinement | None,
+    ignore_indexes: bool = False,
 ) -> PythonInput:
     """The manifests parsed (by a service task's rules), every place they name checked
     against the task's egress policy before anything is fetched."""
@@ -286,6 +291,8 @@ async def _read(
             parse_manifests, manifests, selection, elsewhere=groups_elsewhere, rules=rules
         )
     )
+    if ignore_indexes:
+        pyinput.drop_indexes()
     if confinement is not None:
         check_python_urls(pyinput, confinement.policy)
     return pyinput
@@ -302,7 +309,8 @@ def _requests(files: dict[str, ArtifactFile], skip: set[str]) -> list[FetchReque
 def _stop_on_errors(outcome: ResolveOutcome) -> None:
     if outcome.resolution.has_errors:
         first = next(p for p in outcome.resolution.all_problems if p.severity == "error")
-        raise ResolutionFailed(outcome, first.message)
+        failure = IndexUnreachable if outcome.resolution.unreachable else ResolutionFailed
+        raise failure(outcome, first.message)
 
 
 class ResolutionFailed(FerryError):
@@ -319,3 +327,11 @@ class ResolutionFailed(FerryError):
         )
         self.outcome = outcome
         self.npm = npm
+
+
+class IndexUnreachable(ResolutionFailed):
+    """Resolution stopped because an index could not be reached: the network's failure,
+    not the manifests'."""
+
+    code = "index-unreachable"
+    exit_code = ExitCode.NETWORK

@@ -415,6 +415,15 @@ class TaskManager:
             reason = self._public(task_id, f"{exc.code}: {exc.message}")
             await self._transition(task_id, TaskStatus.FAILED, reason)
 
+    def _settings_for(self, options: TaskOptions) -> Settings:
+        """The service's settings with the task's profile in force (only a configured one:
+        checked when the task was created, and again here for a task from before a
+        restart with other settings)."""
+        settings = self.settings.with_registry(options.registry)
+        if options.ignore_manifest_indexes:
+            settings = settings.model_copy(update={"ignore_manifest_indexes": True})
+        return settings
+
     def _python_options(self, options: TaskOptions) -> PythonOptions:
         """A task's choices; a PyTorch backend only from the operator's own index: uv's
         built-in one is a host the operator did not name."""
@@ -434,7 +443,7 @@ class TaskManager:
                 pythons, node = self._targets(options, manifests)
                 resolved: Resolved = await asyncio.wait_for(
                     resolve_all(
-                        self.settings,
+                        self._settings_for(options),
                         manifests,
                         pythons,
                         node,
@@ -498,7 +507,7 @@ class TaskManager:
                 with batch_scope(Batch(rate_limit=options.limit_rate)):
                     result = await asyncio.wait_for(
                         bundle(
-                            self.settings,
+                            self._settings_for(options),
                             plan,
                             out,
                             options.format,

@@ -63,6 +63,14 @@ class TaskOptions(BaseModel):
     torch_backend: str | None = Field(
         None, description="PyTorch build for the target: cpu, cu126, rocm6.3, xpu."
     )
+    registry: str | None = Field(
+        None,
+        max_length=100,
+        description="A source profile the operator configured (GET /api/registries).",
+    )
+    ignore_manifest_indexes: bool = Field(
+        False, description="Leave out the manifests' own index lines and Pipfile sources."
+    )
 
     @field_validator("only_binary", "no_binary")
     @classmethod

@@ -68,6 +68,9 @@ export type Transition = Schemas['Transition'];
 export type EcosystemProgress = Schemas['EcosystemProgress'];
 export type FailedPackage = Schemas['FailedPackage'];
 export type Problem = Schemas['Problem'];
+/** The source profiles a task may pick (names and descriptions only). */
+export type RegistryList = Schemas['RegistryList'];
+export type RegistryEntry = Schemas['RegistryEntry'];
 export type ProblemDocument = Schemas['ProblemDocument'];
 export type Dependencies = Schemas['DependenciesDocument'];
 export type PythonDeps = Schemas['PythonDependencies'];
@@ -232,6 +235,10 @@ export async function listTasks(
   signal?: AbortSignal,
 ): Promise<TaskList> {
   return call('get', '/api/tasks', { query, signal });
+}
+
+export async function listRegistries(signal?: AbortSignal): Promise<RegistryList> {
+  return call('get', '/api/registries', { signal });
 }
 
 export async function getTask(taskId: string, signal?: AbortSignal): Promise<TaskDetail> {

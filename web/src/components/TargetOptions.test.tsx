@@ -107,8 +107,32 @@ describe('TargetOptions', () => {
     expect(toTaskOptions(loadOptions()).torch_backend).toBe('cpu');
   });
 
+  it('picks a source profile the service offers, and only while it offers it', () => {
+    const registries = [
+      { name: 'nexus', description: 'Team Nexus' },
+      { name: 'mirror', description: '' },
+    ];
+    render(
+      <I18nProvider initial="en">
+        <TargetOptions registries={registries} />
+      </I18nProvider>,
+    );
+    openSelect('option-registry');
+    pickOption('nexus — Team Nexus');
+    expect(toTaskOptions(loadOptions(), registries).registry).toBe('nexus');
+    // the service no longer has it: the task goes to its own sources
+    expect(toTaskOptions(loadOptions(), [{ name: 'mirror', description: '' }]).registry).toBeNull();
+    fireEvent.click(screen.getByTestId('option-ignore-manifest-indexes'));
+    expect(toTaskOptions(loadOptions()).ignore_manifest_indexes).toBe(true);
+  });
+
+  it('shows no source selector when the service offers no profiles', () => {
+    renderOptions();
+    expect(screen.queryByTestId('option-registry')).toBeNull();
+  });
+
   it('ignores broken remembered values', () => {
-    window.localStorage.setItem(OPTIONS_STORAGE_KEY, JSON.stringify({ node_version: '7', format: 'rar', python_versions: [], npm: false, pypi: false, limit_rate: -5, exclude_newer: 'soon', torch_backend: 'cuda', only_binary: 'all' }));
+    window.localStorage.setItem(OPTIONS_STORAGE_KEY, JSON.stringify({ node_version: '7', format: 'rar', python_versions: [], npm: false, pypi: false, limit_rate: -5, exclude_newer: 'soon', torch_backend: 'cuda', only_binary: 'all', registry: '../x' }));
     expect(loadOptions()).toEqual(DEFAULT_OPTIONS);
   });
 });

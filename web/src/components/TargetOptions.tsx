@@ -7,7 +7,7 @@
 import { useCallback, useState } from 'react';
 import { Button, Card, Checkbox, Col, Form, Input, Radio, Row, Select, Space } from 'antd';
 import { UndoOutlined } from '@ant-design/icons';
-import type { TaskOptions } from '../api/client';
+import type { RegistryEntry, TaskOptions } from '../api/client';
 import { useI18n } from '../i18n';
 
 export const OPTIONS_STORAGE_KEY = 'ferry.targetOptions';
@@ -68,6 +68,8 @@ export const DEFAULT_OPTIONS: TargetOptionsValue = {
   prefer_binary: false,
   exclude_newer: null,
   torch_backend: null,
+  registry: null,
+  ignore_manifest_indexes: false,
 };
 
 /** Bandwidth limits offered per task (bytes per second); null is no limit. */
@@ -110,6 +112,8 @@ export function loadOptions(): TargetOptionsValue {
     prefer_binary: pick('prefer_binary', isBool),
     exclude_newer: pick('exclude_newer', (v) => v === null || (typeof v === 'string' && /^\d{4}-\d{2}-\d{2}$/.test(v))),
     torch_backend: pick('torch_backend', (v) => v === null || oneOf(TORCH_BACKENDS)(v)),
+    registry: pick('registry', (v) => v === null || (typeof v === 'string' && /^[\w.-]{1,100}$/.test(v))),
+    ignore_manifest_indexes: pick('ignore_manifest_indexes', isBool),
   };
   if (!value.npm && !value.pypi) value.npm = value.pypi = true;
   return value;
@@ -133,11 +137,14 @@ export function useTargetOptions(): [TargetOptionsValue, (next: TargetOptionsVal
   return [value, update];
 }
 
-/** The options as the server takes them (libc only for linux). */
-export function toTaskOptions(value: TargetOptionsValue): TaskOptions {
+/** The options as the server takes them (libc only for linux; a remembered profile only
+ * while the service still offers it). */
+export function toTaskOptions(value: TargetOptionsValue, registries?: RegistryEntry[]): TaskOptions {
+  const offered = registries === undefined || registries.some((r) => r.name === value.registry);
   return {
     ...value,
     libc: value.os === 'linux' ? value.libc : null,
+    registry: offered ? value.registry : null,
     auto_download: false,
   };
 }
@@ -145,13 +152,15 @@ export function toTaskOptions(value: TargetOptionsValue): TaskOptions {
 export interface TargetOptionsProps {
   value?: TargetOptionsValue;
   onChange?: (next: TargetOptionsValue) => void;
+  /** The source profiles the service offers; the selector shows only when there are some. */
+  registries?: RegistryEntry[];
 }
 
 /**
  * Controlled when `value`/`onChange` are given; otherwise it keeps (and remembers) its
  * own state.
  */
-export function TargetOptions({ value, onChange }: TargetOptionsProps) {
+export function TargetOptions({ value, onChange, registries = [] }: TargetOptionsProps) {
   const [own, setOwn] = useTargetOptions();
   const current = value ?? own;
   const change = onChange ?? setOwn;
@@ -224,6 +233,38 @@ export function TargetOptions({ value, onChange }: TargetOptionsProps) {
                 onChange={(v: string[]) => set('platforms', Array.from(new Set(v.map((s) => s.trim()).filter(Boolean))))}
                 options={COMMON_PLATFORMS.map((v) => ({ value: v, label: v }))}
               />
+            </Form.Item>
+          </Col>
+        </Row>
+        <Row gutter={16}>
+          {registries.length > 0 && (
+            <Col xs={24} md={12}>
+              <Form.Item label={t('options.registry')} tooltip={t('options.registry.help')}>
+                <Select
+                  data-testid="option-registry"
+                  value={registries.some((r) => r.name === current.registry) ? current.registry : ''}
+                  onChange={(v: string) => set('registry', v || null)}
+                  options={[
+                    { value: '', label: t('options.registry.default') },
+                    ...registries.map((r) => ({
+                      value: r.name,
+                      label: r.description ? `${r.name} — ${r.description}` : r.name,
+                    })),
+                  ]}
+                />
+              </Form.Item>
+            </Col>
+          )}
+          <Col xs={24} md={registries.length > 0 ? 12 : 24}>
+            <Form.Item label=" ">
+              <Checkbox
+                data-testid="option-ignore-manifest-indexes"
+                checked={current.ignore_manifest_indexes}
+                disabled={!current.pypi}
+                onChange={(e) => set('ignore_manifest_indexes', e.target.checked)}
+              >
+                {t('options.ignoreManifestIndexes')}
+              </Checkbox>
             </Form.Item>
           </Col>
         </Row>

@@ -6,8 +6,8 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { Alert, App, Button, Card, Descriptions, Result, Space, Spin, Steps, Tag, Typography } from 'antd';
 import { LoadingOutlined, PlusOutlined } from '@ant-design/icons';
-import { ApiError, getDependencies, getTask, taskAction } from '../api/client';
-import type { Dependencies, Task, TaskAction, TaskStatus } from '../api/client';
+import { ApiError, getDependencies, getTask, listRegistries, taskAction } from '../api/client';
+import type { Dependencies, RegistryEntry, Task, TaskAction, TaskStatus } from '../api/client';
 import { AnalyseView } from '../components/AnalyseView';
 import { DownloadPanel } from '../components/DownloadPanel';
 import { FileUpload } from '../components/FileUpload';
@@ -65,6 +65,16 @@ export function TaskPage({ taskId, onOpenTask, onNewTask }: TaskPageProps) {
   const [depsMissing, setDepsMissing] = useState(false);
   const [busy, setBusy] = useState<TaskAction | null>(null);
   const [viewStep, setViewStep] = useState<number | null>(null);
+  // the profiles the service offers (none: no selector); an older service has no such route
+  const [registries, setRegistries] = useState<RegistryEntry[] | undefined>(undefined);
+  useEffect(() => {
+    if (taskId) return undefined;
+    const abort = new AbortController();
+    listRegistries(abort.signal)
+      .then((list) => setRegistries(list.registries))
+      .catch(() => setRegistries([]));
+    return () => abort.abort();
+  }, [taskId]);
   const socket = useTaskSocket(taskId);
   const taskIdRef = useRef(taskId);
   taskIdRef.current = taskId;
@@ -178,8 +188,8 @@ export function TaskPage({ taskId, onOpenTask, onNewTask }: TaskPageProps) {
   let content: React.ReactNode = null;
   if (!taskId) {
     content = (
-      <FileUpload options={toTaskOptions(options)} onCreated={(created) => onOpenTask(created.task_id)}>
-        <TargetOptions value={options} onChange={setOptions} />
+      <FileUpload options={toTaskOptions(options, registries)} onCreated={(created) => onOpenTask(created.task_id)}>
+        <TargetOptions value={options} onChange={setOptions} registries={registries} />
       </FileUpload>
     );
   } else if (loadError && !task) {

@@ -164,6 +164,11 @@ class Resolution:
     def has_warnings(self) -> bool:
         return any(p.severity == "warning" for p in self.all_problems)
 
+    @property
+    def unreachable(self) -> bool:
+        """An index could not be reached: the failure is the network's, not the manifests'."""
+        return any(p.kind == "index-unreachable" for p in self.all_problems)
+
     def unique_files(self) -> dict[str, ArtifactFile]:
         """Every chosen file across targets, once, by sha256."""
         out: dict[str, ArtifactFile] = {}

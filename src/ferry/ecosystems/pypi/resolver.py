@@ -4,7 +4,7 @@ target's file, asks the index what uv does not report, and rebuilds the tree."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +18,7 @@ from ferry.ecosystems.pypi.distmeta import (
     file_metadata,
     parse_core_metadata,
 )
+from ferry.ecosystems.pypi.failures import UNREACHABLE, failure_problem
 from ferry.ecosystems.pypi.index import IndexClient
 from ferry.ecosystems.pypi.metacache import MetadataCache
 from ferry.ecosystems.pypi.model import (
@@ -33,7 +34,7 @@ from ferry.ecosystems.pypi.sources import IndexSources
 from ferry.ecosystems.pypi.tree import build_edges
 from ferry.ecosystems.pypi.uv import UvFailure, UvResult, compile_target
 from ferry.errors import FerryError
-from ferry.manifests.model import PythonInput
+from ferry.manifests.model import Origin, PythonInput
 from ferry.sandbox.runner import Runner
 from ferry.targets import PythonTarget
 
@@ -184,9 +185,7 @@ def _files_for(
 ) -> TargetResolution:
     result = TargetResolution(target)
     if isinstance(outcome, UvFailure):
-        result.problems.append(
-            Problem("error", outcome.kind, outcome.message, target=target.key, chain=outcome.chain)
-        )
+        result.problems.append(failure_problem(outcome, ctx.sources, pyinput.url_origins, target))
         return result
 
     pins = _pinned_hashes(pyinput)
@@ -313,7 +312,7 @@ async def annotate_target(
     if pyinput.build_requires:
         # the project's own [build-system], so that `pip install .` works offline too
         environments.append((PROJECT, list(pyinput.build_requires)))
-    await _add_build_environments(ctx, result, environments)
+    await _add_build_environments(ctx, result, environments, pyinput.url_origins)
 
 
 def _roots(
@@ -351,7 +350,10 @@ def _sdist_problem(pkg: ResolvedPackage, meta: DistMetadata, target: PythonTarge
 
 
 async def _add_build_environments(
-    ctx: ResolveContext, result: TargetResolution, environments: list[tuple[str, list[str]]]
+    ctx: ResolveContext,
+    result: TargetResolution,
+    environments: list[tuple[str, list[str]]],
+    url_origins: Mapping[str, Origin],
 ) -> None:
     """Resolve each sdist's build requirements on their own, as pip's isolated build of
     that one sdist will install them: two sdists may want versions of a tool that cannot
@@ -381,7 +383,7 @@ async def _add_build_environments(
         )
         environments = []
         for (who, reqs), outcome in zip(todo, outcomes, strict=True):
-            environments += await _add_environment(ctx, result, who, reqs, outcome)
+            environments += await _add_environment(ctx, result, who, reqs, outcome, url_origins)
 
 
 async def _add_environment(
@@ -390,9 +392,16 @@ async def _add_environment(
     who: str,
     reqs: list[str],
     outcome: UvResult | UvFailure,
+    url_origins: Mapping[str, Origin],
 ) -> list[tuple[str, list[str]]]:
     """Add one environment's packages; return the environments its own sdists need."""
     target = result.target
+    if isinstance(outcome, UvFailure) and outcome.kind == UNREACHABLE:
+        package = who.split(" ")[0] if who != PROJECT else None
+        result.problems.append(
+            failure_problem(outcome, ctx.sources, url_origins, target, package=package)
+        )
+        return []
     if isinstance(outcome, UvFailure):
         result.problems.append(
             Problem(

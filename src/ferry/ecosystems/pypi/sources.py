@@ -165,6 +165,14 @@ def discover_sources(settings: Settings) -> IndexSources:
     index_url = settings.index_url
     origin["index_url"] = "ferry settings"
     strategy: IndexStrategy = "first-index"
+    if settings.registry is not None:
+        # a profile is the whole index set: the machine's indexes do not mix in
+        index_url = index_url or pip_default_index()
+        origin["index_url"] = f"registry profile {settings.registry!r}"
+        for url in (*settings.extra_index_urls, *settings.find_links):
+            origin[url] = f"registry profile {settings.registry!r}"
+        uv = _Found(where=uv.where)
+        pip = _Found(cert=pip.cert, proxy=pip.proxy)
     if index_url is None and uv.index_url:
         index_url, origin["index_url"] = uv.index_url, uv.where
     if index_url is None and pip.index_url:
@@ -173,11 +181,21 @@ def discover_sources(settings: Settings) -> IndexSources:
         index_url, origin["index_url"] = pip_default_index(), "pip's default"
 
     extras = list(settings.extra_index_urls)
+    for url in extras:
+        origin.setdefault(url, "ferry settings")
     if settings.use_machine_config and not settings.extra_index_urls:
         extras = uv.extra + [u for u in pip.extra if u not in uv.extra]
+        origin.update({u: uv.where for u in uv.extra})
+        origin.update({u: "pip configuration" for u in pip.extra if u not in uv.extra})
         if pip.extra:
             strategy = "unsafe-best-match"
     find_links = list(settings.find_links) or uv.find_links + pip.find_links
+    if settings.find_links:
+        for u in settings.find_links:
+            origin.setdefault(_as_url(u), origin.get(u, "ferry settings"))
+    else:
+        origin.update({_as_url(u): uv.where for u in uv.find_links})
+        origin.update({_as_url(u): "pip configuration" for u in pip.find_links})
 
     cert_value = settings.cert or (Path(pip.cert) if pip.cert else None)
     if cert_value is None and os.environ.get("SSL_CERT_FILE"):

@@ -66,9 +66,10 @@ def yanked_from_warnings(stderr: str) -> dict[str, str]:
 class UvFailure:
     """uv could not resolve: its own explanation, which names who asked for what."""
 
-    kind: str  # not-found | unsatisfiable | resolver-error
+    kind: str  # not-found | unsatisfiable | index-unreachable | resolver-error
     message: str
     chain: tuple[str, ...] = ()
+    url: str | None = None  # index-unreachable: the URL uv could not fetch
 
 
 _DEPENDS = re.compile(
@@ -189,8 +190,28 @@ def torch_project(requirement_lines: Sequence[str], index_url: str) -> str:
     )
 
 
+_FAILED_FETCH = re.compile(r"Failed to fetch: `?(\S+?)`?\s*$", re.MULTILINE)
+# what uv's causes say when the index itself is out of reach (not a 404: a missing
+# project is "not found" and resolution goes on)
+_UNREACHABLE = (
+    "error sending request",
+    "dns error",
+    "tcp connect error",
+    "connection refused",
+    "operation timed out",
+    "failed to lookup address",
+    "certificate",
+    "502 bad gateway",
+    "503 service unavailable",
+    "504 gateway timeout",
+)
+
+
 def classify_failure(stderr: str) -> UvFailure:
     text = _ANSI.sub("", stderr).strip()
+    fetched = _FAILED_FETCH.search(text)
+    if fetched and any(s in text.lower() for s in _UNREACHABLE):
+        return UvFailure("index-unreachable", text, url=fetched[1])
     if "not found in the package registry" in text or "not found in the provided package" in text:
         return UvFailure("not-found", text, derivation_chain(text))
     if "No solution found" in text:

@@ -63,6 +63,9 @@ async def create_task(
     ] = "{}",
 ) -> TaskCreated:
     parsed = parse_options(options)
+    if parsed.registry is not None and parsed.registry not in m.settings.registries:
+        known = ", ".join(sorted(m.settings.registries)) or "none are configured"
+        raise UploadError(f"options.registry: {parsed.registry[:100]!r} is not a profile ({known})")
     await quotas.check_can_create(who, m.repo, audit, m.settings, m.db)
     uploads = []
     for upload in files:
