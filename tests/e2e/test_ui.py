@@ -147,7 +147,7 @@ def test_upload_analyse_download(
     npmreg.registry.delay(0)
     expect(page.get_by_test_id("download-complete")).to_be_visible(timeout=60_000)
     expect(page.get_by_test_id("progress-npm")).to_have_attribute("data-percent", "100")
-    expect(page.get_by_test_id("archive-size")).to_contain_text("KB")  # the document's
+    expect(page.get_by_test_id("archive-size")).to_contain_text("kB")  # the document's
     _shot(page, "4-complete")
 
     with page.expect_download() as info:

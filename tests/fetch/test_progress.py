@@ -18,7 +18,7 @@ from ferry.store import ContentStore
 from fetch.local_server import LocalServer
 
 SUMMARY = re.compile(
-    r"(?P<files>\d+) files, (?P<mb>\d+\.\d) MB fetched, (?P<cached>\d+) from cache, "
+    r"(?P<files>\d+) files, (?P<size>\d+(?:\.\d)? [kMG]?B) fetched, (?P<cached>\d+) from cache, "
     r"(?P<failed>\d+) failed in \d+\.\d s"
 )
 
@@ -43,7 +43,7 @@ def test_plain_progress_lines() -> None:
     ]
     summary = SUMMARY.fullmatch(lines[3])
     assert summary, lines[3]
-    assert summary.group("files", "mb", "cached", "failed") == ("3", "2.5", "1", "1")
+    assert summary.group("files", "size", "cached", "failed") == ("3", "2.5 MB", "1", "1")
 
 
 async def test_plain_progress_from_a_real_fetch(
@@ -61,11 +61,11 @@ async def test_plain_progress_from_a_real_fetch(
 
     lines = out.getvalue().splitlines()
     assert "cached  cached.whl" in lines
-    assert "fetched fresh.whl (0.3 MB)" in lines
+    assert "fetched fresh.whl (300.0 kB)" in lines
     assert any(line.startswith("failed  missing.whl: ") and "404" in line for line in lines)
     summary = SUMMARY.fullmatch(lines[-1])
     assert summary, lines[-1]
-    assert summary.group("files", "mb", "cached", "failed") == ("3", "0.3", "1", "1")
+    assert summary.group("files", "size", "cached", "failed") == ("3", "300.0 kB", "1", "1")
     assert report.bytes_fetched == 300_000
 
 
@@ -84,7 +84,7 @@ def test_rich_progress_renders_and_summarises() -> None:
     text = out.getvalue()
     assert "[SSL: CERTIFICATE_VERIFY_FAILED] nope" in text
     assert "[b].whl" in text
-    assert "2 files, 0.0 MB fetched, 0 from cache, 1 failed" in text
+    assert "2 files, 1.0 kB fetched, 0 from cache, 1 failed" in text
 
 
 def test_make_progress_picks_by_terminal() -> None:

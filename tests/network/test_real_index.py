@@ -15,7 +15,8 @@ import pytest
 from packaging.utils import parse_wheel_filename
 
 from conftest import write
-from ferry.services.python_bundle import bundle_python, resolve_python
+from ferry.services.bundle import bundle_python
+from ferry.services.python_bundle import resolve_python
 from ferry.settings import Settings, load_settings
 from ferry.targets import PythonTarget
 

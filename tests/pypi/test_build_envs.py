@@ -19,7 +19,8 @@ from conftest import write
 from ferry.ecosystems.pypi.distmeta import build_needs, build_requirements
 from ferry.ecosystems.pypi.model import TargetResolution
 from ferry.manifests import RUNTIME_ONLY
-from ferry.services.python_bundle import bundle_python, resolve_python
+from ferry.services.bundle import bundle_python
+from ferry.services.python_bundle import resolve_python
 from ferry.settings import Settings, load_settings
 from ferry.targets import host_target
 from support.offline import needs_unshare

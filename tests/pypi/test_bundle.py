@@ -14,7 +14,8 @@ import pytest
 
 from conftest import Dists, write
 from ferry.errors import IntegrityError
-from ferry.services.python_bundle import BundleOutcome, bundle_python
+from ferry.services.bundle import bundle_python
+from ferry.services.python_bundle import BundleOutcome
 from ferry.settings import Settings
 from ferry.store.cas import ContentStore
 from ferry.targets import PythonTarget

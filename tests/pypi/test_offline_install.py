@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import Dists, write
-from ferry.services.python_bundle import bundle_python
+from ferry.services.bundle import bundle_python
 from ferry.settings import Settings
 from ferry.targets import PythonTarget, host_target
 from support.offline import needs_unshare

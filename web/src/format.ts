@@ -1,13 +1,14 @@
 /** Small formatting helpers shared by the components. */
 
-const UNITS = ['B', 'KB', 'MB', 'GB', 'TB'];
+// decimal, as the CLI, pip and npm print sizes: the same file never shows as two sizes
+const UNITS = ['B', 'kB', 'MB', 'GB', 'TB'];
 
 export function formatBytes(bytes: number | null | undefined): string {
   if (bytes == null || !Number.isFinite(bytes)) return '—';
   let value = Math.max(0, bytes);
   let unit = 0;
-  while (value >= 1024 && unit < UNITS.length - 1) {
-    value /= 1024;
+  while (value >= 1000 && unit < UNITS.length - 1) {
+    value /= 1000;
     unit += 1;
   }
   const digits = unit === 0 || value >= 100 ? 0 : value >= 10 ? 1 : 2;

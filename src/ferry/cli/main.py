@@ -241,13 +241,14 @@ def bundle(
 
     Exit code: 0 clean, 3 written with warnings (e.g. an sdist to build on the target).
     """
-    from ferry.cli.render import human_bytes, render_npm, render_resolution
+    from ferry.cli.render import render_npm, render_resolution
     from ferry.fetch.progress import make_progress
     from ferry.manifests import split_manifests
     from ferry.manifests.model import Selection
     from ferry.services.bundle import BundlePlan
     from ferry.services.bundle import bundle as make_bundle
     from ferry.services.python_bundle import ResolutionFailed
+    from ferry.units import human_bytes
 
     settings = with_sources(
         _settings(config, data_dir),

@@ -9,17 +9,7 @@ from rich.tree import Tree
 from ferry.ecosystems.npm.model import NpmResolution, TreeNode
 from ferry.ecosystems.pypi.model import Problem, Resolution, TargetResolution
 from ferry.errors import FerryError, ManifestError
-
-
-def human_bytes(n: int | None) -> str:
-    if n is None:
-        return "?"
-    size = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} GB"
+from ferry.units import human_bytes
 
 
 def render_error(console: Console, err: FerryError) -> None:

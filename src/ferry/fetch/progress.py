@@ -11,6 +11,7 @@ import time
 from typing import IO, TYPE_CHECKING, Protocol
 
 from ferry.errors import FerryError
+from ferry.units import human_bytes
 
 # rich's progress machinery (live display, tables, spinners) is only needed on a terminal:
 # logs, pipes, the server and the benchmarks never import it.
@@ -74,7 +75,7 @@ def _with_found(error: FerryError) -> str:
 
 def format_summary(*, files: int, nbytes: int, from_cache: int, failed: int, seconds: float) -> str:
     return (
-        f"{files} files, {nbytes / 1e6:.1f} MB fetched, {from_cache} from cache, "
+        f"{files} files, {human_bytes(nbytes)} fetched, {from_cache} from cache, "
         f"{failed} failed in {seconds:.1f} s"
     )
 
@@ -130,7 +131,7 @@ class PlainProgress:
         else:
             self._tally.done += 1
             nbytes = self._tally.per_file.pop(name, 0)
-            self._write(f"fetched {name} ({nbytes / 1e6:.1f} MB)")
+            self._write(f"fetched {name} ({human_bytes(nbytes)})")
 
     def file_failed(self, name: str, error: FerryError) -> None:
         self._tally.failed += 1

@@ -22,7 +22,6 @@ from ferry.manifests.model import (
     PythonInput,
     Selection,
 )
-from ferry.manifests.pyproject import Key, TomlDoc, keypath, kind
 from ferry.manifests.requirements_txt import (
     CARRY_HINT,
     and_markers,
@@ -31,6 +30,7 @@ from ferry.manifests.requirements_txt import (
     decode_text,
     read_bytes,
 )
+from ferry.manifests.tomldoc import Key, TomlDoc, keypath, kind
 
 # Tables that are settings, not package categories.
 _SETTINGS = ("source", "requires", "pipenv", "scripts")

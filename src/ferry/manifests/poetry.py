@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from packaging.specifiers import InvalidSpecifier, Specifier, SpecifierSet
 from packaging.utils import canonicalize_name
@@ -14,9 +14,7 @@ from packaging.version import InvalidVersion, Version
 from ferry.errors import UnsupportedRequirementError
 from ferry.manifests.model import Origin, PyRequirement, PythonInput, Selection
 from ferry.manifests.requirements_txt import CARRY_HINT, and_markers, assemble, build_requirement
-
-if TYPE_CHECKING:
-    from ferry.manifests.pyproject import Key, TomlDoc
+from ferry.manifests.tomldoc import Key, TomlDoc
 
 
 class ConstraintError(ValueError):

@@ -185,3 +185,19 @@ async def bundle(
         from_cache=(python.from_cache if python else 0) + (npm.from_cache if npm else 0),
         timings=timings,
     )
+
+
+async def bundle_python(
+    settings: Settings,
+    manifests: list[Path],
+    targets: list[PythonTarget],
+    out: Path,
+    fmt: ArchiveFormat,
+    selection: Selection = RUNTIME_ONLY,
+    *,
+    listener: ProgressListener | None = None,
+    phase: Callable[[str], None] | None = None,
+) -> BundleOutcome:
+    """A bundle of Python manifests only (see ``bundle``)."""
+    plan = BundlePlan(manifests=manifests, python_targets=targets, selection=selection)
+    return await bundle(settings, plan, out, fmt, listener=listener, phase=phase)

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import httpx
 
-from ferry.bundle.archive import ArchiveFormat
 from ferry.ecosystems.npm.model import NpmResolution
 from ferry.ecosystems.pypi.index import IndexClient
 from ferry.ecosystems.pypi.metacache import MetadataCache
@@ -256,24 +255,6 @@ async def prepare_python(
     paths = {r.request.digest: r.path for report in reports for r in report.results}
     paths.update({sha: session.store.path_for(sha) for sha in session.fetched_during_resolve})
     return PythonPrepared(outcome, paths, reports, session.fetched_during_resolve)
-
-
-async def bundle_python(
-    settings: Settings,
-    manifests: list[Path],
-    targets: list[PythonTarget],
-    out: Path,
-    fmt: ArchiveFormat,
-    selection: Selection = RUNTIME_ONLY,
-    *,
-    listener: ProgressListener | None = None,
-    phase: Callable[[str], None] | None = None,
-) -> BundleOutcome:
-    """A bundle of Python manifests only (see ``ferry.services.bundle.bundle``)."""
-    from ferry.services import bundle as combined  # it builds on this module
-
-    plan = combined.BundlePlan(manifests=manifests, python_targets=targets, selection=selection)
-    return await combined.bundle(settings, plan, out, fmt, listener=listener, phase=phase)
 
 
 async def _read(

@@ -128,7 +128,7 @@ describe('DependencyTree', () => {
     expect(visibleNames(container)).toEqual(['flask', 'werkzeug', 'jinja2', 'click', 'requests', 'idna', 'setuptools']);
     const click = container.querySelector('[data-testid="tree-node"][data-name="click"]') as HTMLElement;
     expect(within(click).getByText('@8.1.7')).toBeInTheDocument();
-    expect(within(click).getByText('94.7 KB')).toBeInTheDocument();
+    expect(within(click).getByText('97.0 kB')).toBeInTheDocument();
     const tag = within(click).getByTestId('problem-tag');
     expect(tag).toHaveTextContent('yanked');
     expect(tag.getAttribute('data-kind')).toBe('yanked');

@@ -77,10 +77,10 @@ describe('TargetOptions', () => {
   it('sets a bandwidth limit for the task, sent in bytes per second', () => {
     renderOptions();
     openSelect('option-limit-rate');
-    pickOption('10 MB/s');
+    pickOption('10.0 MB/s');
     const saved = JSON.parse(window.localStorage.getItem(OPTIONS_STORAGE_KEY) ?? '{}');
-    expect(saved.limit_rate).toBe(10 * 1024 * 1024);
-    expect(toTaskOptions(loadOptions()).limit_rate).toBe(10 * 1024 * 1024);
+    expect(saved.limit_rate).toBe(10_000_000);
+    expect(toTaskOptions(loadOptions()).limit_rate).toBe(10_000_000);
     openSelect('option-limit-rate');
     pickOption('No limit');
     expect(loadOptions().limit_rate).toBeNull();

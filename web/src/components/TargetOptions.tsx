@@ -8,6 +8,7 @@ import { useCallback, useState } from 'react';
 import { Button, Card, Checkbox, Col, Form, Input, Radio, Row, Select, Space } from 'antd';
 import { UndoOutlined } from '@ant-design/icons';
 import type { RegistryEntry, TaskOptions } from '../api/client';
+import { formatSpeed } from '../format';
 import { useI18n } from '../i18n';
 
 export const OPTIONS_STORAGE_KEY = 'ferry.targetOptions';
@@ -73,7 +74,7 @@ export const DEFAULT_OPTIONS: TargetOptionsValue = {
 };
 
 /** Bandwidth limits offered per task (bytes per second); null is no limit. */
-export const RATE_LIMITS: (number | null)[] = [null, 1 << 20, 10 << 20, 50 << 20, 100 << 20];
+export const RATE_LIMITS: (number | null)[] = [null, 1e6, 10e6, 50e6, 100e6];
 
 const strings = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === 'string');
 
@@ -343,7 +344,7 @@ export function TargetOptions({ value, onChange, registries = [] }: TargetOption
             onChange={(v: number) => set('limit_rate', v === 0 ? null : v)}
             options={RATE_LIMITS.map((v) => ({
               value: v ?? 0,
-              label: v === null ? t('options.limitRate.none') : `${v >> 20} MB/s`,
+              label: v === null ? t('options.limitRate.none') : formatSpeed(v),
             }))}
           />
         </Form.Item>

@@ -30,10 +30,10 @@ const deps: Dependencies = {
       {
         target: { key: 'cp312-win_amd64', python: '3.12', platform: 'win_amd64', implementation: 'cp' },
         count: 2,
-        total_bytes: 2048,
+        total_bytes: 2000,
         packages: [
-          pythonPackage({ name: 'flask', version: '3.0.3', filename: 'flask.whl', size: 1024 }),
-          pythonPackage({ name: 'click', version: '8.1.7', filename: 'click.whl', size: 1024, yanked: 'bad' }),
+          pythonPackage({ name: 'flask', version: '3.0.3', filename: 'flask.whl', size: 1000 }),
+          pythonPackage({ name: 'click', version: '8.1.7', filename: 'click.whl', size: 1000, yanked: 'bad' }),
         ],
         edges: [
           { parent: null, child: 'flask', specifier: '', extras: [], origin: 'requirements.txt' },
@@ -43,7 +43,7 @@ const deps: Dependencies = {
       },
     ],
     file_count: 2,
-    total_bytes: 2048,
+    total_bytes: 2000,
     problems: [{ severity: 'warning', kind: 'yanked', message: 'click 8.1.7 is yanked: bad', package: 'click', target: 'cp312-win_amd64', chain: [] }],
   },
   npm: {
@@ -108,7 +108,7 @@ describe('TaskPage', () => {
     await screen.findByTestId('analyse-view');
     expect(screen.getByTestId('step-content').getAttribute('data-step')).toBe('1');
     expect(screen.getByTestId('stats-npm')).toHaveTextContent('1');
-    expect(screen.getByTestId('stats-pypi')).toHaveTextContent('2.00 KB');
+    expect(screen.getByTestId('stats-pypi')).toHaveTextContent('2.00 kB');
     expect(screen.getByTestId('dependency-tree-npm')).toBeInTheDocument();
     expect(screen.getByTestId('dependency-tree-pypi-cp312-win_amd64')).toBeInTheDocument();
     expect(screen.getAllByTestId('problem-item')).toHaveLength(2);
@@ -144,15 +144,15 @@ describe('TaskPage', () => {
       const ws = FakeWebSocket.latest();
       ws.open();
       ws.receive({ type: 'status', status: 'downloading' });
-      ws.receive({ type: 'progress', ecosystem: 'pypi', current: 1, total: 2, bytes_done: 1024, bytes_total: 2048, speed: 512, eta: 2 });
+      ws.receive({ type: 'progress', ecosystem: 'pypi', current: 1, total: 2, bytes_done: 1000, bytes_total: 2000, speed: 500, eta: 2 });
       ws.receive({ type: 'progress', ecosystem: 'npm', current: 0, total: 1, bytes_done: 0, bytes_total: 500 });
       ws.receive({ type: 'log', message: 'fetched flask.whl', ecosystem: 'pypi' });
     });
     await waitFor(() => expect(screen.getByTestId('progress-pypi')).toBeInTheDocument());
     expect(screen.getByTestId('progress-pypi').getAttribute('data-percent')).toBe('50');
     expect(screen.getByTestId('progress-pypi-files')).toHaveTextContent('Files 1 / 2');
-    expect(screen.getByTestId('progress-pypi-bytes')).toHaveTextContent('1.00 KB / 2.00 KB');
-    expect(screen.getByTestId('progress-pypi-speed')).toHaveTextContent('512 B/s');
+    expect(screen.getByTestId('progress-pypi-bytes')).toHaveTextContent('1.00 kB / 2.00 kB');
+    expect(screen.getByTestId('progress-pypi-speed')).toHaveTextContent('500 B/s');
     expect(screen.getByTestId('progress-pypi-eta')).toHaveTextContent('0:02');
     expect(screen.getByTestId('progress-npm')).toBeInTheDocument();
     expect(within(screen.getByTestId('log-panel')).getByText(/fetched flask\.whl/)).toBeInTheDocument();
@@ -168,8 +168,8 @@ describe('TaskPage', () => {
             ...baseTask,
             status: 'completed',
             archive_url: '/api/tasks/t1/archive',
-            archive_size: 5 * 1024 * 1024,
-            progress: { pypi: { total: 2, completed: 2, failed: 0, failed_packages: [], bytes_done: 2048, bytes_total: 2048 } },
+            archive_size: 5_000_000,
+            progress: { pypi: { total: 2, completed: 2, failed: 0, failed_packages: [], bytes_done: 2000, bytes_total: 2000 } },
           },
         }),
         'GET /api/tasks/t1/dependencies': () => ({ status: 200, body: deps }),
