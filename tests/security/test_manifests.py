@@ -248,3 +248,36 @@ def test_an_integrity_error_says_nothing_of_the_bytes_that_came(
     assert "integrity" in said
     promised = {a.sha256 for a in pyindex.index.artifacts()}
     assert set(re.findall(r"\b[0-9a-f]{64}\b", said)) <= promised
+
+
+def test_a_projects_npmrc_reaches_nothing_of_the_server(service: Server, canary: Canary) -> None:
+    """An uploaded .npmrc: its registry is a source the operator must allow; its file
+    paths, shell, variables and credentials are never used, and never echoed."""
+    package = json.dumps(
+        {"name": "p", "version": "1.0.0", "dependencies": {"app": "^1.0.0"}}, indent=2
+    )
+    npmrc = f"legacy-peer-deps=true\nregistry=http://127.0.0.1:{canary.port}/\n"
+    doc = submit(service, {"package.json": package, ".npmrc": npmrc}, NODE)
+    assert doc["status"] == "failed", doc
+    assert doc["error"]["file"] == ".npmrc" and doc["error"]["line"] == 2
+    assert "allowed_hosts" in doc["error"]["message"]
+
+    hostile = (
+        "cafile=/etc/passwd\n"
+        "script-shell=/bin/sh\n"
+        "node-options=--require /etc/passwd\n"
+        "userconfig=/etc/passwd\n"
+        "before=${HOME}\n"
+        f"@x:registry=http://127.0.0.1:{canary.port}/\n"
+        "//127.0.0.1/:_authToken=s3cr3t-t0ken\n"
+    )
+    doc = submit(service, {"package.json": package, ".npmrc": hostile}, NODE)
+    assert doc["status"] == "failed" and doc["error"]["line"] == 6  # the scoped registry
+    doc = submit(service, {"package.json": package, ".npmrc": hostile.replace("@x:", "; ")}, NODE)
+    assert doc["status"] == "resolved", doc
+    problems = doc["dependencies"]["npm"]["problems"]
+    ignored = [p["message"] for p in problems if p["kind"] == "npmrc-ignored"]
+    assert len(ignored) == 5 and any("environment variable" in m for m in ignored)
+    said = everything_said(service, doc)
+    assert PASSWD_LINE not in said and "s3cr3t-t0ken" not in said
+    _no_request_reached(canary)

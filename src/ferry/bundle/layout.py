@@ -26,6 +26,7 @@ from ferry.bundle.archive import ArchiveEntry
 from ferry.bundle.locks import PACKAGES_DIR, lock_dir, pylock_toml, requirements_lock
 from ferry.bundle.npm_layout import NpmPart, npm_part_entries, npm_section
 from ferry.ecosystems.pypi.model import Resolution
+from ferry.manifests.npmrc import is_npmrc, parse_npmrc
 
 SCRIPTS = (
     ("install.sh", 0o755),
@@ -147,7 +148,11 @@ def bundle_entries(data: BundleInput) -> list[ArchiveEntry]:
 
     named = _manifest_names(data.manifests)
     for name, path in named:
-        add_bytes(name, path.read_bytes())
+        if is_npmrc(path.name):
+            # a project's .npmrc may hold registry tokens: never into an archive
+            add_bytes(name, parse_npmrc(path).carried.encode())
+        else:
+            add_bytes(name, path.read_bytes())
     if res is not None:
         for t in res.targets:
             add_bytes(f"{lock_dir(t.target.key)}/pylock.toml", pylock_toml(t).encode())

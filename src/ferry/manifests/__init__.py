@@ -95,7 +95,7 @@ def split_manifests(paths: Sequence[Path]) -> tuple[list[Path], list[Path]]:
                 path,
                 "is neither a Python nor an npm manifest Ferry knows",
                 hint=f"accepted file names: {', '.join(PARSERS)}, package.json, "
-                "package-lock.json, npm-shrinkwrap.json",
+                "package-lock.json, npm-shrinkwrap.json, .npmrc",
             )
     return python, npm
 

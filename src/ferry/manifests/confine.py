@@ -82,6 +82,12 @@ def _spec_refusal(spec: str, policy: EgressPolicy) -> str | None:
 def check_npm_urls(npm_input: NpmInput, policy: EgressPolicy) -> None:
     if npm_input.package_json is not None:
         _check_manifest(npm_input.package_json, npm_input.manifest, policy)
+    npmrc = npm_input.npmrc
+    if npmrc is not None:
+        for item in [*filter(None, [npmrc.registry]), *npmrc.scoped.values()]:
+            reason = policy.refusal(item.value)
+            if reason is not None:
+                raise _refuse(Origin(npmrc.path, item.line), item.key, reason)
     if npm_input.lock is not None and npm_input.lock_path is not None:
         for key, entry in npm_input.lock.get("packages", {}).items():
             if not key or not isinstance(entry, dict):

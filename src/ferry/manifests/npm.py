@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ferry.errors import ManifestError, UnknownManifestError
+from ferry.manifests.npmrc import ProjectNpmrc, is_npmrc, parse_npmrc
 
 PACKAGE_JSON = "package.json"
 LOCK_NAMES = ("npm-shrinkwrap.json", "package-lock.json")  # npm prefers the shrinkwrap
@@ -25,7 +26,7 @@ DEPENDENCY_FIELDS = (
 
 
 def is_npm_manifest(name: str) -> bool:
-    return name == PACKAGE_JSON or name in LOCK_NAMES
+    return name == PACKAGE_JSON or name in LOCK_NAMES or is_npmrc(name)
 
 
 @dataclass
@@ -36,10 +37,7 @@ class NpmInput:
     manifest: dict[str, Any] = field(default_factory=dict)
     lock_path: Path | None = None
     lock: dict[str, Any] | None = None
-
-    @property
-    def files(self) -> list[Path]:
-        return [p for p in (self.package_json, self.lock_path) if p is not None]
+    npmrc: ProjectNpmrc | None = None  # the project's .npmrc: install settings, registries
 
 
 def _load_json(path: Path) -> Any:
@@ -216,12 +214,22 @@ def parse_npm_manifests(paths: list[Path]) -> NpmInput:
                 raise ManifestError(path, f"a second lock file (the first was {result.lock_path})")
             result.lock_path = path
             result.lock = parse_lock(path)
+        elif is_npmrc(path.name):
+            if result.npmrc is not None:
+                raise ManifestError(path, f"a second .npmrc (the first was {result.npmrc.path})")
+            result.npmrc = parse_npmrc(path)
         else:
             raise UnknownManifestError(
                 path,
                 "is not an npm manifest",
-                hint="Use package.json, package-lock.json or npm-shrinkwrap.json.",
+                hint="Use package.json, package-lock.json, npm-shrinkwrap.json or .npmrc.",
             )
+    if result.npmrc is not None and result.package_json is None and result.lock is None:
+        raise ManifestError(
+            result.npmrc.path,
+            "an .npmrc without the project's package.json or lock",
+            hint="Bundle the .npmrc together with package.json (and its lock).",
+        )
     if result.lock is not None and result.package_json is None:
         # npm ci needs a package.json; the lock's root entry records the same fields
         root = dict(result.lock["packages"][""])

@@ -323,6 +323,11 @@ class NpmDependencies(_Document):
     target: NpmTarget
     root: NpmRoot
     lock_generated: bool
+    install_settings: dict[str, str] = Field(
+        default_factory=dict,
+        description="The project .npmrc's install settings (legacy-peer-deps, …), which "
+        "resolution used and the offline npm ci applies.",
+    )
     count: int
     total_bytes: int
     packages: list[NpmPackage]

@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ferry.ecosystems.npm.model import NpmResolution
 from ferry.ecosystems.npm.npmcli import find_npm
 from ferry.ecosystems.npm.resolver import NpmContext, resolve_npm
-from ferry.ecosystems.npm.sources import cached_npm_sources
+from ferry.ecosystems.npm.sources import cached_npm_sources, with_project_registries
 from ferry.fetch import FetchReport, FetchRequest
 from ferry.fetch.backends import open_downloads
 from ferry.fetch.http import build_client
@@ -68,15 +68,25 @@ async def resolve_node_project(
     confinement: Confinement | None = None,
 ) -> NpmResolution:
     npm_input: NpmInput = await asyncio.to_thread(parse_npm_manifests, manifests)
+    if npm_input.npmrc is not None and settings.ignore_manifest_indexes:
+        npm_input.npmrc.drop_registries()
     if confinement is not None:
-        # every dependency URL, git host, local path and lock `resolved` URL, before npm
-        # or Ferry goes anywhere
+        # every dependency URL, git host, local path, lock `resolved` URL and .npmrc
+        # registry, before npm or Ferry goes anywhere
         check_npm_urls(npm_input, confinement.policy)
     options = {"include_dev": include_dev, "all_platforms": all_platforms, "sizes": sizes}
     if ctx is not None:
-        return await resolve_npm(ctx, npm_input, target, **options)
+        return await resolve_npm(
+            _with_project(ctx, npm_input, settings), npm_input, target, **options
+        )
     async with open_npm_context(settings, confinement) as own:
-        return await resolve_npm(own, npm_input, target, **options)
+        return await resolve_npm(
+            _with_project(own, npm_input, settings), npm_input, target, **options
+        )
+
+
+def _with_project(ctx: NpmContext, npm_input: NpmInput, settings: Settings) -> NpmContext:
+    return replace(ctx, sources=with_project_registries(ctx.sources, npm_input.npmrc, settings))
 
 
 @dataclass

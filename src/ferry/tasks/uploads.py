@@ -39,7 +39,7 @@ def check_name(name: str) -> str:
         raise UploadUnsupportedError(
             f"{name}: not a manifest Ferry knows",
             hint="Accepted: requirements*.txt, *.in, pyproject.toml, Pipfile, Pipfile.lock, "
-            "package.json, package-lock.json, npm-shrinkwrap.json.",
+            "package.json, package-lock.json, npm-shrinkwrap.json, .npmrc.",
         )
     return name
 

@@ -22,6 +22,7 @@ export const ACCEPTED_TYPES = [
   'package.json',
   'package-lock.json',
   'npm-shrinkwrap.json',
+  '.npmrc',
 ];
 
 export interface FileUploadProps {

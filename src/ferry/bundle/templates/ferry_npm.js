@@ -97,6 +97,11 @@ function main() {
     prepareProject(project, section);
     const args = ["ci", "--offline", "--cache", cache, "--no-audit", "--no-fund"];
     if (section.omit_dev) args.push("--omit=dev");
+    // the project's own .npmrc settings (legacy-peer-deps, engine-strict, …), which npm
+    // would read from the project folder the bundle was made from; scripts stay Ferry's call
+    for (const [key, value] of Object.entries(section.install_settings || {})) {
+      if (key !== "ignore-scripts") args.push(`--${key}=${value}`);
+    }
     if (!process.env.FERRY_NPM_SCRIPTS) args.push("--ignore-scripts");
     process.stderr.write(`ferry: installing ${tarballs.length} npm packages into ${project}\n`);
     const status = npm(args, { cwd: project });

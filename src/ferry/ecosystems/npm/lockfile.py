@@ -130,7 +130,7 @@ def select(
     return kept, left_out, problems
 
 
-def _resolve(name: str, from_path: str, present: dict[str, NpmPackage]) -> NpmPackage | None:
+def resolve_from(name: str, from_path: str, present: dict[str, NpmPackage]) -> NpmPackage | None:
     """Node's module lookup: the nearest node_modules/<name> walking up from ``from_path``."""
     base = from_path
     while True:
@@ -167,7 +167,7 @@ def build_tree(root_deps: dict[str, str], kept: list[NpmPackage]) -> list[TreeNo
         shown.add(pkg.path)
         wanted = {**pkg.dependencies, **pkg.optional_dependencies, **pkg.peer_dependencies}
         for name, child_spec in wanted.items():
-            child = _resolve(name, pkg.path, present)
+            child = resolve_from(name, pkg.path, present)
             if child is None or child.path in ancestors:
                 continue  # an optional one left out for this platform, or a cycle
             node.children.append(grow(child, child_spec, ancestors | {child.path}))
@@ -175,7 +175,7 @@ def build_tree(root_deps: dict[str, str], kept: list[NpmPackage]) -> list[TreeNo
 
     roots = []
     for name, spec in root_deps.items():
-        top = _resolve(name, "", present)
+        top = resolve_from(name, "", present)
         if top is not None:
             roots.append(grow(top, spec, frozenset({top.path})))
     return roots

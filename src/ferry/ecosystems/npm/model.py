@@ -135,6 +135,8 @@ class NpmResolution:
     tree: list[TreeNode] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     lock_generated: bool = False
+    # the project's .npmrc install settings (legacy-peer-deps, …): npm ci uses them too
+    install_settings: dict[str, str] = field(default_factory=dict)
 
     @property
     def total_bytes(self) -> int:
@@ -160,6 +162,7 @@ class NpmResolution:
             },
             "root": {"name": self.root_name, "version": self.root_version},
             "lock_generated": self.lock_generated,
+            "install_settings": self.install_settings,
             "count": len(self.packages),
             "total_bytes": self.total_bytes,
             "packages": [p.to_dict() for p in self.packages],

@@ -24,6 +24,7 @@ import httpx
 from ferry.ecosystems.npm.lockfile import build_tree, lock_packages, root_dependencies, select
 from ferry.ecosystems.npm.model import Integrity, NpmPackage, NpmResolution
 from ferry.ecosystems.npm.npmcli import run_npm
+from ferry.ecosystems.npm.peers import peer_problems
 from ferry.ecosystems.npm.semver import ranges_fit
 from ferry.ecosystems.npm.sources import NpmSources
 from ferry.errors import FetchError
@@ -94,7 +95,9 @@ async def generate_lock(ctx: NpmContext, npm_input: NpmInput, target: NodeTarget
         project.mkdir()
         shutil.copyfile(npm_input.package_json, project / "package.json")
         userconfig = work / "npmrc"
-        userconfig.write_text(ctx.sources.npmrc())
+        # Ferry's sources, then the project's own install settings (legacy-peer-deps, …)
+        project_lines = npm_input.npmrc.config_lines() if npm_input.npmrc else []
+        userconfig.write_text(ctx.sources.npmrc() + "".join(f"{x}\n" for x in project_lines))
         logs = work / "logs"
         run = await run_npm(
             ctx.npm,
@@ -246,22 +249,59 @@ async def _size(ctx: NpmContext, pkg: NpmPackage, url: str | None, ask: bool) ->
 
 
 async def _engine_problems(
-    ctx: NpmContext, kept: list[NpmPackage], target: NodeTarget
+    ctx: NpmContext, kept: list[NpmPackage], target: NodeTarget, *, strict: bool = False
 ) -> list[Problem]:
+    """``strict``: the project's engine-strict, under which `npm ci` refuses the package."""
     wanting = [p for p in kept if p.engines.get("node")]
     fits = await ranges_fit(ctx.npm, target.node, [p.engines["node"] for p in wanting])
+    refusal = " (engine-strict: npm ci will refuse it)" if strict else ""
     return [
         Problem(
-            "warning",
+            "error" if strict else "warning",
             "engines-mismatch",
             f"{p.name}@{p.version} wants node {p.engines['node']}; the target runs Node "
-            f"{target.node}",
+            f"{target.node}{refusal}",
             package=p.name,
             target=target.key,
         )
         for p, fit in zip(wanting, fits, strict=True)
         if fit is False
     ]
+
+
+def _npmrc_problems(npm_input: NpmInput, target: NodeTarget) -> list[Problem]:
+    """What of the project's .npmrc Ferry did not use, and why (info: nothing is lost)."""
+    npmrc = npm_input.npmrc
+    if npmrc is None:
+        return []
+    name = npmrc.path.name
+    problems = [Problem("info", "npmrc-ignored", note, target=target.key) for note in npmrc.notes]
+    if npmrc.credentials:
+        lines = ", ".join(map(str, npmrc.credentials))
+        problems.append(
+            Problem(
+                "info",
+                "npmrc-credentials",
+                f"{name} lines {lines} hold credentials: Ferry never uses them and leaves "
+                "them out of the bundle",
+                target=target.key,
+            )
+        )
+    for item in npmrc.ignored:
+        reason = (
+            "names an environment variable, which Ferry does not expand"
+            if "${" in item.value
+            else "is not an install setting Ferry carries"
+        )
+        problems.append(
+            Problem(
+                "info",
+                "npmrc-ignored",
+                f"{name}:{item.line}: {item.key} {reason}; left out",
+                target=target.key,
+            )
+        )
+    return problems
 
 
 def filled_lock(lock: dict[str, Any], packages: list[NpmPackage]) -> dict[str, Any]:
@@ -298,8 +338,11 @@ async def resolve_npm(
         root_name=str(root.get("name") or npm_input.manifest.get("name") or "project"),
         root_version=str(root.get("version") or npm_input.manifest.get("version") or ""),
         lock=outcome.lock or {},
-        problems=list(outcome.problems),
+        problems=[*_npmrc_problems(npm_input, target), *outcome.problems],
         lock_generated=outcome.generated,
+        install_settings=(
+            {k: v.value for k, v in npm_input.npmrc.settings.items()} if npm_input.npmrc else {}
+        ),
     )
     if outcome.lock is None:
         return result
@@ -318,7 +361,13 @@ async def resolve_npm(
 
     enriched = await asyncio.gather(*(enrich(p) for p in kept))
     result.problems += [p for found in enriched for p in found]
-    result.problems += await _engine_problems(ctx, kept, target)
+    npmrc = npm_input.npmrc
+    result.problems += await _engine_problems(
+        ctx, kept, target, strict=bool(npmrc and npmrc.flag("engine-strict"))
+    )
+    result.problems += await peer_problems(
+        ctx.npm, kept, target, strict=bool(npmrc and npmrc.flag("strict-peer-deps"))
+    )
     result.tree = build_tree(root_dependencies(outcome.lock, include_dev=include_dev), kept)
     result.lock = filled_lock(outcome.lock, kept)
     return result

@@ -16,11 +16,11 @@ const semver = require(process.argv[1]);
 let input = "";
 process.stdin.on("data", (c) => (input += c));
 process.stdin.on("end", () => {
-  const { target, ranges } = JSON.parse(input);
-  const out = ranges.map((r) => {
-    if (semver.validRange(r, { loose: true }) === null) return null;
-    return semver.intersects(r, target, { loose: true });
-  });
+  const { target, ranges, pairs } = JSON.parse(input);
+  const valid = (r) => semver.validRange(r, { loose: true }) !== null;
+  const out = pairs
+    ? pairs.map(([v, r]) => (valid(r) ? semver.satisfies(v, r, { loose: true }) : null))
+    : ranges.map((r) => (valid(r) ? semver.intersects(r, target, { loose: true }) : null));
   process.stdout.write(JSON.stringify(out));
 });
 """
@@ -39,6 +39,18 @@ async def ranges_fit(npm: Path, node_major: str, ranges: list[str]) -> list[bool
     """For each range: can some Node ``node_major``.x satisfy it? None: not a valid range."""
     if not ranges:
         return []
+    return await _run(npm, {"target": f"{node_major}.x", "ranges": ranges})
+
+
+async def versions_satisfy(npm: Path, pairs: list[tuple[str, str]]) -> list[bool | None]:
+    """For each (version, range): does the version satisfy it (npm's loose rules)?
+    None: not a valid range (a URL, a tag, ``*`` of a git dependency, …)."""
+    if not pairs:
+        return []
+    return await _run(npm, {"pairs": [list(p) for p in pairs]})
+
+
+async def _run(npm: Path, question: dict[str, object]) -> list[bool | None]:
     module = await asyncio.to_thread(npm_semver_module, npm)
     # the node beside npm (a Node install ships both), else the one on PATH
     beside = npm.parent / "node"
@@ -52,7 +64,7 @@ async def ranges_fit(npm: Path, node_major: str, ranges: list[str]) -> list[bool
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-    payload = json.dumps({"target": f"{node_major}.x", "ranges": ranges}).encode()
+    payload = json.dumps(question).encode()
     out, err = await proc.communicate(payload)
     if proc.returncode != 0:
         raise RuntimeError(f"node semver check failed: {err.decode(errors='replace')[:500]}")

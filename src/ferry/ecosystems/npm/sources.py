@@ -12,11 +12,12 @@ import json
 import subprocess
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ferry.ecosystems.npm.npmcli import clean_environment
 from ferry.errors import ConfigError
+from ferry.manifests.npmrc import ProjectNpmrc
 from ferry.settings import Settings
 
 
@@ -113,6 +114,21 @@ def discover_npm_sources(settings: Settings, npm: Path) -> NpmSources:
         default_registry=default,
         origin=origin,
     )
+
+
+def with_project_registries(
+    sources: NpmSources, npmrc: ProjectNpmrc | None, settings: Settings
+) -> NpmSources:
+    """The project's own ``registry`` / ``@scope:registry`` lines over the machine's, as
+    npm ranks a project .npmrc; Ferry's ``npm_registry`` setting stays above both."""
+    if npmrc is None or (npmrc.registry is None and not npmrc.scoped):
+        return sources
+    registry, origin = sources.registry, sources.origin
+    if npmrc.registry is not None and not settings.npm_registry:
+        registry = _slash(npmrc.registry.value)
+        origin = f"{npmrc.path.name}:{npmrc.registry.line}"
+    scoped = {**sources.scoped, **{k: _slash(v.value) for k, v in npmrc.scoped.items()}}
+    return replace(sources, registry=registry, scoped=scoped, origin=origin)
 
 
 _CACHE_SECONDS = 60.0
