@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from conftest import Dists
+from conftest import Dists, Npm
 from security.conftest import CANARY_BYTES, Canary, everything_said, submit
 from support.serve import Server
 
@@ -280,4 +280,40 @@ def test_a_projects_npmrc_reaches_nothing_of_the_server(service: Server, canary:
     assert len(ignored) == 5 and any("environment variable" in m for m in ignored)
     said = everything_said(service, doc)
     assert PASSWD_LINE not in said and "s3cr3t-t0ken" not in said
+    _no_request_reached(canary)
+
+
+def test_a_native_addons_binary_host_is_a_place_the_operator_must_allow(
+    service: Server, canary: Canary, npmreg: Npm
+) -> None:
+    """A package in the operator's registry names its own binary host: the service does
+    not go there unless allowed; the bundle says the addon will need compiling."""
+    from support.npmregistry import build_tarball
+
+    npmreg.registry.publish(
+        build_tarball(
+            npmreg.dir,
+            "sneaky",
+            "1.0.0",
+            scripts={"install": "node-pre-gyp install --fallback-to-build"},
+            extra={
+                "binary": {
+                    "module_name": "sneaky",
+                    "module_path": "./lib/binding",
+                    "host": canary.base + "/",
+                }
+            },
+        )
+    )
+    package = json.dumps({"name": "p", "version": "1.0.0", "dependencies": {"sneaky": "1.0.0"}})
+    doc = submit(
+        service,
+        {"package.json": package},
+        {**NODE, "auto_download": True},
+        until=("completed", "failed"),
+    )
+    assert doc["status"] == "completed", doc
+    problems = doc["dependencies"]["npm"]["problems"]
+    needs = next(p for p in problems if p["kind"] == "needs-compiling")
+    assert needs["package"] == "sneaky" and "allowed_hosts" in needs["message"]
     _no_request_reached(canary)

@@ -19,6 +19,7 @@ from ferry.manifests import RUNTIME_ONLY, split_manifests
 from ferry.manifests.model import Selection
 from ferry.services.confinement import Confinement
 from ferry.services.npm_bundle import fetch_tarballs, open_npm_context, resolve_node_project
+from ferry.services.npm_prebuilt import fetch_prebuilt
 from ferry.services.python_bundle import (
     BundleOutcome,
     PythonPrepared,
@@ -85,15 +86,20 @@ async def prepare_npm(
         announce("fetching npm")
         t1 = time.perf_counter()
         fetched = await fetch_tarballs(settings, ctx, resolution, listener)
-        timings["fetch"] = timings.get("fetch", 0.0) + time.perf_counter() - t1
         fetched.report.raise_for_failures()
+        # native addons: the target's prebuilt binaries, where their install tool says
+        prebuilt, addon_problems = await fetch_prebuilt(ctx, resolution, fetched.paths)
+        resolution.problems += addon_problems
+        timings["fetch"] = timings.get("fetch", 0.0) + time.perf_counter() - t1
     package_json = next((p for p in manifests if p.name == "package.json"), None)
     content = (
         package_json.read_bytes()
         if package_json is not None
         else _package_json_from_lock(resolution)
     )
-    part = NpmPart(resolution, content, fetched.paths, include_dev=plan.include_dev)
+    part = NpmPart(
+        resolution, content, fetched.paths, include_dev=plan.include_dev, prebuilt=prebuilt
+    )
     return NpmPrepared(resolution, part, fetched.report.bytes_fetched, fetched.report.from_cache)
 
 

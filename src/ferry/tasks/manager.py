@@ -528,12 +528,18 @@ class TaskManager:
                         f"the archive is {result.archive_size} bytes, over the task's "
                         f"{self.settings.task_disk_bytes}-byte limit"
                     )
+                deps = dict((await self._get(task_id)).dependencies or {})
+                if result.npm is not None:
+                    # what only the bundle learns (native addons' prebuilt binaries, or
+                    # that they need compiling) joins what analysis found
+                    deps["npm"] = self._public(task_id, result.npm.to_dict())
                 await self.db.write(
                     self.repo.update,
                     task_id,
                     archive_path=str(out),
                     archive_size=result.archive_size,
                     progress=progress.state,
+                    dependencies=deps,
                 )
                 await self._transition(task_id, TaskStatus.COMPLETED, "archive written")
                 # last: a watcher's socket closes after this event

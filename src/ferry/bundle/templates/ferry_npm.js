@@ -6,6 +6,7 @@
 // network), then `npm ci --offline` installs from that cache into the project directory.
 "use strict";
 
+const crypto = require("crypto");
 const fs = require("fs");
 const os = require("os");
 const path = require("path");
@@ -77,6 +78,37 @@ function prepareProject(project, section) {
   }
 }
 
+// Native addons' prebuilt binaries for this target, fetched at bundle time: each file goes
+// where the package's own install tool (node-pre-gyp, prebuild-install) would put it.
+function placePrebuilt(project, section) {
+  for (const entry of section.prebuilt || []) {
+    for (const at of entry.install_paths) {
+      const base = path.resolve(project, at);
+      for (const file of entry.files) {
+        const to = path.resolve(base, file.to);
+        const rel = path.relative(base, to);
+        if (!rel || rel.startsWith("..") || path.isAbsolute(rel)) {
+          fail(`${entry.package}: ${file.to} is outside the package folder`, EXIT_FAILED);
+        }
+        fs.mkdirSync(path.dirname(to), { recursive: true });
+        fs.copyFileSync(path.join(bundle, file.path), to);
+      }
+    }
+    process.stderr.write(`ferry: placed the prebuilt binary of ${entry.package}@${entry.version} (${entry.tool})\n`);
+  }
+}
+
+// prebuild-install looks in npm's cache before it downloads: <cache>/_prebuilds/<key>
+function seedPrebuildCache(cache, section) {
+  for (const entry of section.prebuilt || []) {
+    if (entry.tool !== "prebuild-install") continue;
+    const digest = crypto.createHash("sha512").update(entry.url).digest("hex").slice(0, 6);
+    const base = path.basename(entry.url).replace(/[^a-zA-Z0-9.]+/g, "-");
+    fs.mkdirSync(path.join(cache, "_prebuilds"), { recursive: true });
+    fs.copyFileSync(path.join(bundle, entry.tarball), path.join(cache, "_prebuilds", `${digest}-${base}`));
+  }
+}
+
 function main() {
   const checkOnly = process.argv[2] === "--check";
   const project = path.resolve((!checkOnly && process.argv[2]) || ".");
@@ -95,17 +127,25 @@ function main() {
       if (status !== 0) fail("npm could not add the bundled tarballs to its cache", EXIT_FAILED);
     }
     prepareProject(project, section);
-    const args = ["ci", "--offline", "--cache", cache, "--no-audit", "--no-fund"];
-    if (section.omit_dev) args.push("--omit=dev");
     // the project's own .npmrc settings (legacy-peer-deps, engine-strict, …), which npm
     // would read from the project folder the bundle was made from; scripts stay Ferry's call
-    for (const [key, value] of Object.entries(section.install_settings || {})) {
-      if (key !== "ignore-scripts") args.push(`--${key}=${value}`);
-    }
-    if (!process.env.FERRY_NPM_SCRIPTS) args.push("--ignore-scripts");
+    const settings = Object.entries(section.install_settings || {})
+      .filter(([key]) => key !== "ignore-scripts")
+      .map(([key, value]) => `--${key}=${value}`);
+    const common = ["--offline", "--cache", cache, "--no-audit", "--no-fund", ...settings];
+    // scripts never run during npm ci: the prebuilt binaries must be in place first, or
+    // their install tools would try to download them
+    const args = ["ci", ...common, "--ignore-scripts"];
+    if (section.omit_dev) args.push("--omit=dev");
     process.stderr.write(`ferry: installing ${tarballs.length} npm packages into ${project}\n`);
-    const status = npm(args, { cwd: project });
+    let status = npm(args, { cwd: project });
     if (status !== 0) fail(`npm ci failed (exit ${status})`, EXIT_FAILED);
+    placePrebuilt(project, section);
+    if (process.env.FERRY_NPM_SCRIPTS) {
+      seedPrebuildCache(cache, section);
+      status = npm(["rebuild", ...common], { cwd: project });
+      if (status !== 0) fail(`npm rebuild (the packages' install scripts) failed (exit ${status})`, EXIT_FAILED);
+    }
   } finally {
     fs.rmSync(cache, { recursive: true, force: true });
   }
