@@ -50,3 +50,52 @@ fi
 
 # The web UI, served by `ferry serve` at / (built here, never committed).
 (cd web && npm ci --no-audit --no-fund --loglevel=error && npm run build --silent)
+
+# `ferry` on the PATH: a link to the venv's entry point, in the first of these folders that
+# is on the PATH and writable (root: /usr/local/bin; a user: ~/.local/bin). Never a copy,
+# so the checkout stays the one installation.
+linked=""
+for dir in /usr/local/bin "$HOME/.local/bin"; do
+    case ":$PATH:" in *":$dir:"*) ;; *) continue ;; esac
+    if [ -d "$dir" ] && [ -w "$dir" ]; then
+        target="$dir/ferry"
+        if [ ! -e "$target" ] || [ -L "$target" ]; then
+            ln -sfn "$PWD/.venv/bin/ferry" "$target" && linked="$target"
+        fi
+        break
+    fi
+done
+if [ -n "$linked" ]; then
+    echo "ferry is on the PATH: $linked -> $PWD/.venv/bin/ferry"
+else
+    echo "ferry is at $PWD/.venv/bin/ferry (no writable folder on the PATH to link it from)"
+fi
+
+# The tests need PostgreSQL at 127.0.0.1:5432 (database `test`, user postgres, no password;
+# or FERRY_TEST_POSTGRES_URL). On a fresh Debian machine where nothing answers there, the
+# test set-up installs Debian's server, lets 127.0.0.1 in without a password (a test
+# machine's cluster only), starts it and creates the database.
+pg_answers() { (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; }
+if [ "${1:-}" = "--dev" ] && [ -z "${FERRY_TEST_POSTGRES_URL:-}" ] && ! pg_answers; then
+    echo "PostgreSQL does not answer on 127.0.0.1:5432: installing and starting it" >&2
+    if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
+    if ! command -v pg_ctlcluster >/dev/null; then
+        $SUDO apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq postgresql
+    fi
+    version=$(ls /etc/postgresql | sort -V | tail -n 1)
+    [ -n "$version" ] || $SUDO pg_createcluster --start "$(ls /usr/lib/postgresql | sort -V | tail -n 1)" main
+    version=$(ls /etc/postgresql | sort -V | tail -n 1)
+    hba="/etc/postgresql/$version/main/pg_hba.conf"
+    $SUDO grep -q "ferry-tests" "$hba" ||
+        $SUDO sed -i '1i host all all 127.0.0.1/32 trust # ferry-tests' "$hba"
+    $SUDO pg_ctlcluster "$version" main start 2>/dev/null || $SUDO pg_ctlcluster "$version" main reload
+    for _ in $(seq 1 30); do pg_answers && break; sleep 1; done
+    pg_answers || { echo "PostgreSQL did not start on 127.0.0.1:5432" >&2; exit 1; }
+    as_postgres() {
+        if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else sudo -u postgres "$@"; fi
+    }
+    if ! as_postgres psql -tAc "SELECT 1 FROM pg_database WHERE datname = 'test'" | grep -q 1; then
+        as_postgres createdb test
+    fi
+fi
