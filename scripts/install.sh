@@ -27,6 +27,12 @@ if [ "${1:-}" = "--dev" ]; then
         need_apt+=(fonts-noto-cjk)
     # bundles' install.sh is tested under BusyBox too (its sha256sum, as on Alpine)
     command -v busybox >/dev/null || need_apt+=(busybox)
+    # the offline tests build real sdists (psycopg2, C extensions) as a target machine
+    # would: a compiler, Python's headers and libpq's
+    command -v gcc >/dev/null || need_apt+=(gcc)
+    dpkg-query -W -f='${Status}' python3-dev 2>/dev/null | grep -q "ok installed" ||
+        need_apt+=(python3-dev)
+    command -v pg_config >/dev/null || need_apt+=(libpq-dev)
 fi
 if [ ${#need_apt[@]} -gt 0 ]; then
     if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi

@@ -129,6 +129,20 @@ def test_prebuild_install_from_the_repository_or_its_host() -> None:
         "https://binaries.example/fast/fast-v11.0.0-napi-v6-win32-x64.tar.gz"
     )
     assert prebuild_install({"name": "x", "version": "1.0.0"}, LINUX).url is None
+    # sqlite3 5.1: the runtime on the command line, Node-API versions in package.json
+    sqlite = {
+        "name": "sqlite3",
+        "version": "5.1.7",
+        "scripts": {"install": "prebuild-install -r napi || node-gyp rebuild"},
+        "binary": {"napi_versions": [3, 6]},
+        "repository": {"type": "git", "url": "https://github.com/TryGhost/node-sqlite3.git"},
+    }
+    assert prebuild_install(sqlite, LINUX).url == (
+        "https://github.com/TryGhost/node-sqlite3/releases/download/v5.1.7/"
+        "sqlite3-v5.1.7-napi-v6-linux-x64.tar.gz"
+    )
+    sqlite["scripts"] = {"install": "prebuild-install --runtime=napi --tag-prefix rel-"}
+    assert "/download/rel-5.1.7/sqlite3-v5.1.7-napi-v6-" in str(prebuild_install(sqlite, LINUX).url)
 
 
 def test_prebuildify_binaries_inside_the_tarball() -> None:

@@ -19,7 +19,9 @@ def base_python() -> str:
     return getattr(sys, "_base_executable", sys.executable)
 
 
-def offline(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+def offline(
+    cmd: list[str], cwd: Path, *, python: str | None = None
+) -> subprocess.CompletedProcess[str]:
     """``cmd`` in a new network namespace, with none of this machine's pip, uv or Ferry
     settings: the target knows only the bundle."""
     env = {
@@ -27,7 +29,7 @@ def offline(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
         for k, v in os.environ.items()
         if not k.startswith(("PIP_", "UV_", "VIRTUAL_ENV", "FERRY_"))
     }
-    env["PYTHON"] = base_python()
+    env["PYTHON"] = python or base_python()
     return subprocess.run(
         ["unshare", "-n", *cmd],
         cwd=cwd,

@@ -54,16 +54,33 @@ async def fetch_prebuilt(
     binaries: list[PrebuiltBinary] = []
     problems: list[Problem] = []
     wanted: list[tuple[list[NpmPackage], NativeAddon]] = []
+    handled: set[str] = set()  # packages whose install script this replaces or explains
     for copies in by_release.values():
         first = copies[0]
         manifest, members = await asyncio.to_thread(read_package, tarballs[first.path])
         addon = native_addon(manifest, members, target)
-        if addon is None or addon.bundled:
+        if addon is None:
             continue
-        if addon.url is None:
+        handled.add(first.name)
+        if addon.bundled:
+            problems.append(
+                Problem(
+                    "info",
+                    "prebuilt-binary",
+                    f"{first.name}@{first.version} carries its binary for {target.key} in "
+                    f"its own tarball ({addon.tool}): nothing to build or fetch",
+                    package=first.name,
+                    target=target.key,
+                )
+            )
+        elif addon.url is None:
             problems.append(_needs_compiling(first, addon, addon.reason, target))
         else:
             wanted.append((copies, addon))
+    # the generic "has an install script" warning gives way to what was found out here
+    resolution.problems = [
+        p for p in resolution.problems if not (p.kind == "install-script" and p.package in handled)
+    ]
     if not wanted:
         return binaries, problems
     with tempfile.TemporaryDirectory(prefix="ferry-prebuilt-") as tmp:
@@ -78,9 +95,11 @@ async def fetch_prebuilt(
         for request, (copies, addon) in zip(requests, wanted, strict=True):
             first = copies[0]
             if request.dest in failed:
+                # the engine's message repeats the name and URL: keep only the reason
+                reason = failed[request.dest].message.rsplit(f"{addon.url}: ", 1)[-1]
                 why = (
                     f"its prebuilt binary for {target.key} could not be fetched from "
-                    f"{addon.url} ({failed[request.dest].message})"
+                    f"{addon.url} ({reason})"
                 )
                 problems.append(_needs_compiling(first, addon, why, target))
                 continue

@@ -133,6 +133,11 @@ def main() -> int:
         str(BUNDLE / "python-packages"),
         "--require-hashes",
         "--disable-pip-version-check",
+        # every sdist builds in its own isolated environment, from its bundled build
+        # requirements (setuptools and wheel for one without pyproject.toml): never by
+        # `setup.py install` with whatever the target's environment holds (pip < 23.1
+        # does that when wheel is not installed; Python 3.12's venvs have no setuptools)
+        "--use-pep517",
         "-r",
         str(lock),
         *pip_args,

@@ -222,12 +222,32 @@ def _github(pkg: dict[str, Any]) -> str | None:
     return None
 
 
+def _prebuild_flags(commands: str) -> dict[str, str]:
+    """The options given to prebuild-install in the install script (minimist's way:
+    ``-r napi``, ``--runtime napi``, ``--runtime=napi``; ``--tag-prefix``)."""
+    found: dict[str, str] = {}
+    for call in re.findall(r"prebuild-install([^|&;]*)", commands):
+        tokens = call.split()
+        for i, token in enumerate(tokens):
+            key, eq, value = token.partition("=")
+            name = {"-r": "runtime", "--runtime": "runtime", "--tag-prefix": "tag-prefix"}.get(key)
+            if name is None:
+                continue
+            if not eq:
+                value = tokens[i + 1] if i + 1 < len(tokens) else ""
+            if value and not value.startswith("-"):
+                found[name] = value
+    return found
+
+
 def prebuild_install(pkg: dict[str, Any], target: NodeTarget) -> NativeAddon:
     binary = pkg.get("binary") if isinstance(pkg.get("binary"), dict) else {}
     assert isinstance(binary, dict)
     config = pkg.get("config") if isinstance(pkg.get("config"), dict) else {}
     assert isinstance(config, dict)
-    runtime = str(config.get("runtime") or "node")
+    flags = _prebuild_flags(_install_commands(pkg))
+    # the command line first, then package.json's config (prebuild-install's rc order)
+    runtime = flags.get("runtime") or str(config.get("runtime") or "node")
     if runtime == "napi":
         napi = _best_napi(binary, target)
         if napi is None:
@@ -263,7 +283,7 @@ def prebuild_install(pkg: dict[str, Any], target: NodeTarget) -> NativeAddon:
         "libc": "musl" if target.os == "linux" and target.libc == "musl" else "",
         "configuration": "Release",
         "module_name": str(binary.get("module_name", "undefined")),
-        "tag_prefix": "v",
+        "tag_prefix": flags.get("tag-prefix", "v"),
     }
     file_name = "{name}-v{version}-{runtime}-v{abi}-{platform}{libc}-{arch}.tar.gz"
     host = binary.get("host")
