@@ -231,3 +231,39 @@ def test_build_requirements_of_a_build_system_table() -> None:
         "setuptools>=40.8.0",
         "wheel",
     ]
+
+
+@pytest.mark.acceptance
+@pytest.mark.slow
+@needs_unshare
+def test_the_project_itself_installs_offline_with_its_own_backend(
+    env_settings: Settings, tmp_path: Path
+) -> None:
+    """`pip install .` of the project, after install.sh, with the network off: its
+    [build-system] (here a backend whose newer release wants dep 2.0 while the project
+    runs on dep 1.0) comes from the bundle."""
+    project_dir = tmp_path / "proj"
+    pyproject = write(
+        project_dir / "pyproject.toml",
+        '[build-system]\nrequires = ["ferry-test-backend>=2"]\n'
+        'build-backend = "ferry_test_backend"\n\n'
+        '[project]\nname = "proj"\nversion = "0.1"\ndependencies = ["dep==1.0"]\n',
+    )
+    write(project_dir / "proj" / "__init__.py", "ANSWER = 42\n")
+    out = tmp_path / "bundle.zip"
+    asyncio.run(bundle_python(env_settings, [pyproject], [host_target()], out, "zip"))
+    with zipfile.ZipFile(out) as zf:
+        zf.extractall(tmp_path / "unpacked")
+    root = tmp_path / "unpacked" / "bundle"
+    proc = _offline(["sh", str(root / "install.sh"), str(project_dir)], tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    python = str(project_dir / ".venv" / "bin" / "python")
+    own = _offline(
+        [python, "-m", "pip", "install", "--no-index", "--find-links",
+         str(root / "python-packages"), str(project_dir)],
+        tmp_path,
+    )  # fmt: skip
+    assert own.returncode == 0, own.stdout + own.stderr
+    script = "import proj, importlib.metadata as m; print(proj.ANSWER, m.version('dep'))"
+    check = _offline([python, "-c", script], tmp_path)
+    assert check.stdout.split() == ["42", "1.0"], check.stderr
