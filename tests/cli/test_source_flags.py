@@ -100,3 +100,49 @@ def test_registry_profile_and_unknown_names(
     assert isinstance(python_index, dict)
     assert python_index["index_url"] == pyindex.index.url
     assert python_index["origin"]["index_url"] == "registry profile 'team'"
+
+
+def test_ferrys_retries_setting_is_uvs(tmp_path: Path) -> None:
+    """uv gives up on an index as often as Ferry's `retries` says (uv's own default is 3
+    retries with back-off: 6 s per unreachable index)."""
+    import asyncio
+    import socket
+    import threading
+
+    from ferry.services.python_bundle import resolve_python
+    from ferry.settings import load_settings
+    from ferry.targets import host_target
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    accepted = [0]
+
+    def hang_up() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            accepted[0] += 1
+            conn.close()  # every request dies with the connection: uv retries it
+
+    threading.Thread(target=hang_up, daemon=True).start()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/simple/"
+    req = write(tmp_path / "requirements.txt", "dep==1.0\n")
+    counts = {}
+    try:
+        for retries in (0, 2):
+            accepted[0] = 0
+            settings = load_settings(
+                data_dir=tmp_path / f"data{retries}",
+                index_url=url,
+                use_machine_config=False,
+                retries=retries,
+            )
+            outcome = asyncio.run(resolve_python(settings, [req], [host_target()]))
+            assert outcome.resolution.unreachable
+            counts[retries] = accepted[0]
+    finally:
+        listener.close()
+    assert counts[0] >= 1 and counts[2] == 3 * counts[0], counts

@@ -128,6 +128,7 @@ class Session:
             get_file=self.get_file,
             local_file=self.local_file,
             lazy_metadata_min_bytes=self.settings.metadata_range_min_bytes,
+            http_retries=self.settings.retries,
         )
 
 

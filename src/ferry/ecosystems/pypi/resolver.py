@@ -58,6 +58,8 @@ class ResolveContext:
     builds: bool = True
     # wheels or sources, a date, a PyTorch backend (the manifests' lines and the user's)
     options: PythonOptions = field(default_factory=PythonOptions)
+    # how often uv retries a failed request: Ferry's `retries` setting (uv's own default 3)
+    http_retries: int = 3
 
 
 def choose_file(
@@ -166,6 +168,7 @@ async def choose_target(
             prerelease=pyinput.allow_prereleases,
             builds=ctx.builds,
             options=options,
+            http_retries=ctx.http_retries,
         )
 
     options = ctx.options
@@ -377,6 +380,7 @@ async def _add_build_environments(
                     ctx.runner,
                     builds=ctx.builds,
                     options=ctx.options,
+                    http_retries=ctx.http_retries,
                 )
                 for _, reqs in todo
             )

@@ -86,10 +86,13 @@ def derivation_chain(text: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(steps))
 
 
-def uv_environment(sources: IndexSources, target: PythonTarget, cache_dir: str) -> dict[str, str]:
+def uv_environment(
+    sources: IndexSources, target: PythonTarget, cache_dir: str, *, http_retries: int = 3
+) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("UV_")}
     env.update(
         UV_PYTHON_DOWNLOADS="never",
+        UV_HTTP_RETRIES=str(http_retries),
         UV_CACHE_DIR=cache_dir,
         UV_NO_PROGRESS="1",
         NO_COLOR="1",
@@ -293,6 +296,7 @@ async def compile_target(
     prerelease: bool = False,
     builds: bool = True,
     options: PythonOptions | None = None,
+    http_retries: int = 3,
 ) -> UvResult | UvFailure:
     """Resolve ``requirement_lines`` for ``target``; a failure is returned, not raised,
     because it is a finding to show next to the other targets' results. uv runs in the
@@ -319,7 +323,7 @@ async def compile_target(
             builds=builds,
             options=options,
         )
-        env = uv_environment(sources, target, ws.inside(ws.cache("uv")))
+        env = uv_environment(sources, target, ws.inside(ws.cache("uv")), http_retries=http_retries)
         try:
             done = await ws.run(cmd, env=env, cwd=work)
         except OSError as exc:
