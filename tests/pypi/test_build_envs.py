@@ -218,6 +218,24 @@ def test_needs_from_an_sdists_files() -> None:
     assert "Rust" in maturin[0]
     fortran_and_meson = build_needs(["meson.build", "lib/x.f90"], {})
     assert len(fortran_and_meson) == 2
+    # numpy's shape: Cython and C in the package; Fortran only in its tests, Rust and
+    # CMake only in the test projects of its vendored Meson
+    numpy = build_needs(
+        [
+            "numpy-2.5/numpy/random/_generator.pyx",
+            "numpy-2.5/numpy/_core/src/multiarray/ctors.c",
+            "numpy-2.5/numpy/f2py/tests/src/x.f90",
+            "numpy-2.5/vendored-meson/meson/test cases/rust/1 basic/Cargo.toml",
+            "numpy-2.5/vendored-meson/meson/test cases/cmake/1 basic/CMakeLists.txt",
+            "numpy-2.5/meson.build",
+        ],
+        {},
+    )
+    assert numpy == [
+        "Cython",
+        "a C compiler and Python headers (Debian: gcc python3-dev)",
+        "Meson and Ninja",
+    ]
 
 
 def test_build_requirements_of_a_build_system_table() -> None:

@@ -24,7 +24,8 @@ _NEEDS_BY_FILE: tuple[tuple[str, str], ...] = (
     (".cc", "a C++ compiler and Python headers (Debian: g++ python3-dev)"),
     (".cpp", "a C++ compiler and Python headers (Debian: g++ python3-dev)"),
     (".cxx", "a C++ compiler and Python headers (Debian: g++ python3-dev)"),
-    (".pyx", "Cython, a C compiler and Python headers (Debian: gcc python3-dev)"),
+    (".pyx", "Cython"),
+    (".pyx", "a C compiler and Python headers (Debian: gcc python3-dev)"),
     (".f", "a Fortran compiler (Debian: gfortran)"),
     (".f90", "a Fortran compiler (Debian: gfortran)"),
     ("Cargo.toml", "Rust and Cargo (rustup, or Debian: rustc cargo)"),
@@ -103,10 +104,21 @@ def _sdist_members(path: Path, filename: str) -> tuple[dict[str, bytes], list[st
     return found, names
 
 
+# Folders whose files are not built with the package: a project's tests (numpy's f2py
+# tests hold Fortran), documentation, examples, and vendored build tools' own test trees
+# (numpy's vendored Meson has Rust and CMake test projects).
+_NOT_BUILT = {"test", "tests", "testing", "test cases", "doc", "docs", "examples", "benchmarks"}
+
+
+def _built(name: str) -> bool:
+    folders = [part.lower() for part in name.split("/")[:-1]]
+    return not any(f in _NOT_BUILT or f.startswith("vendored") for f in folders)
+
+
 def build_needs(names: list[str], members: dict[str, bytes]) -> list[str]:
     """What the target is likely to need to build an sdist with these files. Pure."""
     needs: list[str] = []
-    for name in names:
+    for name in filter(_built, names):
         base = name.rsplit("/", 1)[-1]
         for file_marker, need in _NEEDS_BY_FILE:
             matches = base == file_marker or (
