@@ -92,7 +92,10 @@ def _chinese_shot(page: Page, name: str) -> None:
     page.get_by_test_id("lang-switch").get_by_text("中文", exact=True).click()
     expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
     expect(page.get_by_test_id("step-analyse")).to_have_text("依赖分析")
-    expect(page.get_by_test_id("start-download")).to_have_text(re.compile("开始下载"))
+    if page.get_by_test_id("start-download").count():
+        expect(page.get_by_test_id("start-download")).to_have_text(re.compile("开始下载"))
+    else:
+        expect(page.get_by_test_id("fix-manifests")).to_have_text(re.compile("修改清单文件"))
     _shot(page, name)
     page.get_by_test_id("lang-switch").get_by_text("English", exact=True).click()
     expect(page.get_by_test_id("step-analyse")).to_have_text("Analyse")
@@ -126,6 +129,10 @@ def test_upload_analyse_download(
     assert options["registry"] == "local" and options["prefer_binary"] is True
     expect(page.get_by_test_id("npm-tree-card")).to_be_visible()
     expect(page.get_by_test_id("pypi-tree-card")).to_be_visible()
+    # the machine the bundle is for, in view on every step from here on
+    header = page.get_by_test_id("target-header")
+    expect(header).to_contain_text("Python 3.12 · manylinux")
+    expect(header).to_contain_text("Node 20 · linux · x64 · glibc")
     # problems highlighted in place: the deprecated npm package, the yanked Python pin
     kinds = page.locator("[data-testid=problem-tag]").evaluate_all(
         "els => els.map(e => e.dataset.kind)"
@@ -148,6 +155,7 @@ def test_upload_analyse_download(
     expect(page.get_by_test_id("download-complete")).to_be_visible(timeout=60_000)
     expect(page.get_by_test_id("progress-npm")).to_have_attribute("data-percent", "100")
     expect(page.get_by_test_id("archive-size")).to_contain_text("kB")  # the document's
+    expect(page.get_by_test_id("target-header")).to_contain_text("Node 20 · linux · x64")
     _shot(page, "4-complete")
 
     with page.expect_download() as info:
@@ -267,3 +275,28 @@ def test_docs_work_offline(server: Server, page: Page) -> None:
     expect(page.locator(".opblock-summary-path").first).to_be_visible()
     _shot(page, "docs")
     assert violations == [], violations
+
+
+def test_a_resolution_failure_stays_on_the_analyse_step(
+    served: str, page: Page, tmp_path: Path
+) -> None:
+    """A package that does not exist: the analyse step says so in the resolver's words,
+    offers no download, and "fix the manifests" brings the file and target back."""
+    req = write(tmp_path / "in" / "requirements.txt", "nonexistent-pkg==1.0\n")
+    page.goto(served)
+    page.locator("[data-testid=upload-dragger] input[type=file]").set_input_files([req])
+    expect(page.locator("[data-testid=upload-file]")).to_have_count(1)
+    page.get_by_test_id("submit-button").click()
+    alert = page.get_by_test_id("analyse-error")
+    expect(alert).to_be_visible(timeout=60_000)
+    expect(page.get_by_test_id("step-content")).to_have_attribute("data-step", "1")
+    expect(page.get_by_test_id("analyse-failed")).to_contain_text("nonexistent-pkg")
+    expect(page.get_by_test_id("download-panel")).to_have_count(0)
+    expect(page.get_by_test_id("target-header")).to_contain_text("Python 3.12")
+    _shot(page, "2-analyse-failed")
+    _chinese_shot(page, "2-analyse-failed-zh")
+    page.get_by_test_id("fix-manifests").click()
+    expect(page.get_by_test_id("step-content")).to_have_attribute("data-step", "0")
+    expect(page.locator("[data-testid=upload-file]")).to_have_attribute(
+        "data-name", "requirements.txt"
+    )

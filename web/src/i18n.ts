@@ -88,6 +88,7 @@ const en = {
 
   'analyse.resolving': 'Resolving dependencies…',
   'analyse.failed': 'Analysis failed',
+  'analyse.fix': 'Fix the manifests',
   'analyse.start': 'Start download',
   'analyse.noTree': 'No dependency tree yet',
   'analyse.npmTitle': 'npm dependencies ({count} packages)',
@@ -257,6 +258,7 @@ const zh: Record<MessageKey, string> = {
 
   'analyse.resolving': '正在解析依赖…',
   'analyse.failed': '依赖分析失败',
+  'analyse.fix': '修改清单文件',
   'analyse.start': '开始下载',
   'analyse.noTree': '尚无依赖树',
   'analyse.npmTitle': 'NPM 依赖（{count} 个包）',

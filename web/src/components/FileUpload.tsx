@@ -7,9 +7,11 @@ import { useState } from 'react';
 import type { ReactNode } from 'react';
 import { Alert, Button, Space, Typography, Upload } from 'antd';
 import type { UploadFile } from 'antd';
+import type { RcFile } from 'antd/es/upload';
 import { DeleteOutlined, FileTextOutlined, InboxOutlined, RocketOutlined } from '@ant-design/icons';
 import { ApiError, createTask } from '../api/client';
 import type { TaskCreated, TaskOptions } from '../api/client';
+import { rememberUpload, takePendingUpload } from '../draft';
 import { formatBytes } from '../format';
 import { useI18n } from '../i18n';
 
@@ -61,7 +63,15 @@ function toShown(err: unknown): ShownError {
 
 export function FileUpload({ options, onCreated, children }: FileUploadProps) {
   const { t } = useI18n();
-  const [files, setFiles] = useState<UploadFile[]>([]);
+  // the files of a task being fixed ("fix the manifests"), else none
+  const [files, setFiles] = useState<UploadFile[]>(() =>
+    takePendingUpload().map((file, i) => ({
+      uid: `kept-${i}-${file.name}`,
+      name: file.name,
+      size: file.size,
+      originFileObj: file as RcFile,
+    })),
+  );
   const [submitting, setSubmitting] = useState(false);
   const [error, setError] = useState<ShownError | null>(null);
 
@@ -82,6 +92,7 @@ export function FileUpload({ options, onCreated, children }: FileUploadProps) {
     setError(null);
     try {
       const task = await createTask(chosen, options);
+      rememberUpload(task.task_id, chosen);
       onCreated(task);
     } catch (err) {
       setError(toShown(err));

@@ -138,6 +138,26 @@ export function useTargetOptions(): [TargetOptionsValue, (next: TargetOptionsVal
   return [value, update];
 }
 
+/** A task's options back in the form (to fix its manifests with the same target). */
+export function fromTaskOptions(current: TargetOptionsValue, task: TaskOptions | null | undefined): TargetOptionsValue {
+  if (!task) return current;
+  const versions = task.python_versions?.length
+    ? task.python_versions
+    : task.python_version
+      ? [task.python_version]
+      : current.python_versions;
+  const next: TargetOptionsValue = { ...current, python_versions: versions };
+  for (const key of Object.keys(DEFAULT_OPTIONS) as (keyof TargetOptionsValue)[]) {
+    const value = (task as Record<string, unknown>)[key];
+    // null means "none" (no date, no limit), except for the Node target: "the default"
+    const keepCurrent = value === null && ['node_version', 'os', 'cpu', 'libc'].includes(key);
+    if (key !== 'python_versions' && value !== undefined && !keepCurrent) {
+      (next as Record<string, unknown>)[key] = value;
+    }
+  }
+  return next;
+}
+
 /** The options as the server takes them (libc only for linux; a remembered profile only
  * while the service still offers it). */
 export function toTaskOptions(value: TargetOptionsValue, registries?: RegistryEntry[]): TaskOptions {

@@ -107,6 +107,10 @@ describe('TaskPage', () => {
 
     await screen.findByTestId('analyse-view');
     expect(screen.getByTestId('step-content').getAttribute('data-step')).toBe('1');
+    // the target, from what was resolved, always in view
+    expect(screen.getByTestId('target-header')).toHaveTextContent(
+      'Python 3.12 · win_amd64 | Node 20 · linux · x64 · glibc',
+    );
     expect(screen.getByTestId('stats-npm')).toHaveTextContent('1');
     expect(screen.getByTestId('stats-pypi')).toHaveTextContent('2.00 kB');
     expect(screen.getByTestId('dependency-tree-npm')).toBeInTheDocument();
@@ -232,6 +236,65 @@ describe('TaskPage', () => {
     const alert = await screen.findByTestId('analyse-error');
     expect(alert).toHaveTextContent('manifest-invalid');
     expect(screen.getByTestId('analyse-error-where')).toHaveTextContent('File pyproject.toml, line 4');
+  });
+
+  it('keeps a resolution failure on the analyse step, in the resolver\'s words, and fixes the manifests', async () => {
+    const failedDeps: Dependencies = {
+      ...deps,
+      npm: null,
+      python: {
+        ...deps.python!,
+        problems: [
+          {
+            severity: 'error',
+            kind: 'not-found',
+            message: 'Because nonexistent-pkg was not found in the package registry, your requirements are unsatisfiable.',
+            package: 'nonexistent-pkg',
+            target: 'cp312-win_amd64',
+            chain: [],
+          },
+        ],
+      },
+    };
+    const failed: Task = {
+      ...baseTask,
+      status: 'failed',
+      files: ['requirements.txt'],
+      options: { npm: false, pypi: true, python_versions: ['3.11'], platforms: ['win_amd64'] },
+      error: {
+        code: 'resolution-failed',
+        message: 'the manifests cannot be resolved for the target',
+        problems: failedDeps.python!.problems,
+      },
+    };
+    vi.stubGlobal(
+      'fetch',
+      fakeFetch({
+        'POST /api/tasks': () => ({ status: 201, body: { task_id: 't1', status: 'created' } }),
+        'GET /api/tasks/t1': () => ({ status: 200, body: failed }),
+        'GET /api/tasks/t1/dependencies': () => ({ status: 200, body: failedDeps }),
+        'GET /api/registries': () => ({ status: 200, body: { registries: [] } }),
+      }),
+    );
+    renderAt('');
+    const input = screen.getByTestId('upload-dragger').querySelector('input[type="file"]') as HTMLInputElement;
+    fireEvent.change(input, { target: { files: [new File(['nonexistent-pkg==1.0\n'], 'requirements.txt')] } });
+    await waitFor(() => expect(screen.getAllByTestId('upload-file')).toHaveLength(1));
+    fireEvent.click(screen.getByTestId('submit-button'));
+
+    const alert = await screen.findByTestId('analyse-error');
+    expect(screen.getByTestId('step-content').getAttribute('data-step')).toBe('1');
+    expect(alert).toHaveTextContent('resolution-failed');
+    expect(screen.getByTestId('analyse-failed')).toHaveTextContent('nonexistent-pkg was not found in the package registry');
+    expect(screen.queryByTestId('download-panel')).toBeNull();
+    expect(screen.queryByTestId('start-download')).toBeNull();
+
+    fireEvent.click(screen.getByTestId('fix-manifests'));
+    await waitFor(() => expect(screen.getByTestId('step-content').getAttribute('data-step')).toBe('0'));
+    // the file and the target come back
+    expect(screen.getAllByTestId('upload-file').map((el) => el.getAttribute('data-name'))).toEqual(['requirements.txt']);
+    expect(screen.getByTestId('target-options')).toHaveTextContent('3.11');
+    expect(screen.getByTestId('target-options')).toHaveTextContent('win_amd64');
   });
 
   it('lists tasks with a status filter, opens and deletes them', async () => {

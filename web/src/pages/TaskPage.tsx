@@ -5,18 +5,20 @@
  */
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { Alert, App, Button, Card, Descriptions, Result, Space, Spin, Steps, Tag, Typography } from 'antd';
-import { LoadingOutlined, PlusOutlined } from '@ant-design/icons';
+import { EditOutlined, LoadingOutlined, PlusOutlined } from '@ant-design/icons';
 import { ApiError, getDependencies, getTask, listRegistries, taskAction } from '../api/client';
-import type { Dependencies, RegistryEntry, Task, TaskAction, TaskStatus } from '../api/client';
+import type { Dependencies, RegistryEntry, Task, TaskAction, TaskOptions, TaskStatus } from '../api/client';
 import { AnalyseView } from '../components/AnalyseView';
 import { DownloadPanel } from '../components/DownloadPanel';
 import { FileUpload } from '../components/FileUpload';
 import { LogPanel } from '../components/LogPanel';
 import { ProblemSummary } from '../components/ProblemSummary';
-import { TargetOptions, toTaskOptions, useTargetOptions } from '../components/TargetOptions';
+import { TargetOptions, fromTaskOptions, toTaskOptions, useTargetOptions } from '../components/TargetOptions';
+import { reopenUpload } from '../draft';
 import { useTaskSocket } from '../hooks/useTaskSocket';
-import { formatDateTime } from '../format';
+import { formatDateTime, formatSpeed } from '../format';
 import { useI18n } from '../i18n';
+import { targetLine, targetParts } from '../targetSummary';
 
 const HAS_TREE: TaskStatus[] = ['resolved', 'downloading', 'paused', 'packing', 'completed', 'failed', 'cancelled'];
 const ACTIVE: TaskStatus[] = ['created', 'resolving', 'downloading', 'packing'];
@@ -34,7 +36,9 @@ export const STATUS_COLOR: Record<TaskStatus, string> = {
   cancelled: 'default',
 };
 
-export function stepOf(status: TaskStatus | null, hasDeps: boolean): number {
+/** The step a task is at. A failed analysis (no tree, or a tree with resolution errors)
+ * stays on the analyse step, where the resolver's words belong. */
+export function stepOf(status: TaskStatus | null, hasDeps: boolean, errorCode?: string | null): number {
   switch (status) {
     case null:
       return 0;
@@ -43,10 +47,33 @@ export function stepOf(status: TaskStatus | null, hasDeps: boolean): number {
     case 'resolved':
       return 1;
     case 'failed':
-      return hasDeps ? 2 : 1;
+      return hasDeps && errorCode !== 'resolution-failed' ? 2 : 1;
     default:
       return 2;
   }
+}
+
+type Translate = ReturnType<typeof useI18n>['t'];
+
+/** The options a task was made with, as the upload form named them (not raw JSON). */
+export function optionItems(options: TaskOptions | null | undefined, t: Translate): [string, string][] {
+  if (!options) return [];
+  const items: [string, string][] = [];
+  const parts = targetParts(options);
+  const line = targetLine(parts);
+  if (line) items.push([t('options.title'), line]);
+  items.push([t('options.format'), options.format ?? 'zip']);
+  if (options.all_groups) items.push([t('options.groups'), t('options.allGroups')]);
+  else if (options.groups && options.groups.length) items.push([t('options.groups'), options.groups.join(', ')]);
+  if (options.only_binary?.length) items.push([t('options.wheels'), t('options.wheels.only')]);
+  else if (options.prefer_binary) items.push([t('options.wheels'), t('options.wheels.prefer')]);
+  if (options.exclude_newer) items.push([t('options.excludeNewer'), options.exclude_newer]);
+  if (options.torch_backend) items.push([t('options.torch'), options.torch_backend]);
+  if (options.registry) items.push([t('options.registry'), options.registry]);
+  if (options.ignore_manifest_indexes) items.push([t('options.ignoreManifestIndexes'), t('common.yes')]);
+  if (options.limit_rate) items.push([t('options.limitRate'), formatSpeed(options.limit_rate)]);
+  if (options.all_platforms) items.push([t('options.allPlatforms'), t('common.yes')]);
+  return items;
 }
 
 export interface TaskPageProps {
@@ -140,7 +167,7 @@ export function TaskPage({ taskId, onOpenTask, onNewTask }: TaskPageProps) {
     setDepsMissing(false);
   }, [status]);
 
-  const derivedStep = stepOf(status, deps !== null);
+  const derivedStep = stepOf(status, deps !== null, task?.error?.code);
   useEffect(() => {
     setViewStep(null);
   }, [derivedStep]);
@@ -223,11 +250,11 @@ export function TaskPage({ taskId, onOpenTask, onNewTask }: TaskPageProps) {
             ))}
           </Descriptions.Item>
           <Descriptions.Item label={t('list.created')}>{formatDateTime(task.created_at)}</Descriptions.Item>
-          <Descriptions.Item label={t('options.title')}>
-            <Typography.Text code className="options-json">
-              {JSON.stringify(task.options ?? {})}
-            </Typography.Text>
-          </Descriptions.Item>
+          {optionItems(task.options, t).map(([label, value]) => (
+            <Descriptions.Item key={label} label={label}>
+              {value}
+            </Descriptions.Item>
+          ))}
         </Descriptions>
         <Button icon={<PlusOutlined />} onClick={onNewTask} data-testid="new-task-button">
           {t('download.newTask')}
@@ -246,7 +273,7 @@ export function TaskPage({ taskId, onOpenTask, onNewTask }: TaskPageProps) {
           </Button>
         </div>
       );
-    } else if (deps) {
+    } else if (deps && status !== 'failed') {
       content = (
         <AnalyseView
           deps={deps}
@@ -256,6 +283,12 @@ export function TaskPage({ taskId, onOpenTask, onNewTask }: TaskPageProps) {
       );
     } else if (status === 'failed' || depsMissing) {
       const err = task.error;
+      const fix = () => {
+        // back to the upload step with this task's files (when this page made it) and target
+        reopenUpload(task.task_id);
+        setOptions(fromTaskOptions(options, task.options));
+        onNewTask();
+      };
       content = (
         <Space direction="vertical" style={{ width: '100%' }} data-testid="analyse-failed">
           <Alert
@@ -286,7 +319,8 @@ export function TaskPage({ taskId, onOpenTask, onNewTask }: TaskPageProps) {
               )
             }
           />
-          {err?.problems && err.problems.length > 0 && (
+          {/* with a tree, the analysis below lists them, each at its package */}
+          {!deps && err?.problems && err.problems.length > 0 && (
             <ProblemSummary
               items={err.problems.map((p) => ({
                 problem: p,
@@ -294,9 +328,15 @@ export function TaskPage({ taskId, onOpenTask, onNewTask }: TaskPageProps) {
               }))}
             />
           )}
-          <Button icon={<PlusOutlined />} onClick={onNewTask}>
-            {t('download.newTask')}
-          </Button>
+          <Space wrap>
+            <Button type="primary" icon={<EditOutlined />} onClick={fix} data-testid="fix-manifests">
+              {t('analyse.fix')}
+            </Button>
+            <Button icon={<PlusOutlined />} onClick={onNewTask}>
+              {t('download.newTask')}
+            </Button>
+          </Space>
+          {deps && <AnalyseView deps={deps} />}
         </Space>
       );
     } else {
@@ -320,6 +360,7 @@ export function TaskPage({ taskId, onOpenTask, onNewTask }: TaskPageProps) {
   }
 
   const maxStep = taskId ? derivedStep : 0;
+  const target = task ? targetLine(targetParts(task.options, deps)) : '';
 
   return (
     <Space direction="vertical" size="large" style={{ width: '100%' }} data-testid="task-page" data-task-id={taskId ?? undefined}>
@@ -331,6 +372,12 @@ export function TaskPage({ taskId, onOpenTask, onNewTask }: TaskPageProps) {
           <Tag color={STATUS_COLOR[status]} data-testid="task-status-tag" data-status={status}>
             {t(`status.${status}`)}
           </Tag>
+        </div>
+      )}
+      {taskId && task && target && (
+        <div className="target-header" data-testid="target-header" aria-label={t('options.title')}>
+          <Typography.Text type="secondary">{t('options.title')}:</Typography.Text>{' '}
+          <Typography.Text strong>{target}</Typography.Text>
         </div>
       )}
       <Steps
