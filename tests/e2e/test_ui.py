@@ -157,11 +157,20 @@ def test_upload_analyse_download(
     expect(page.get_by_test_id("archive-size")).to_contain_text("kB")  # the document's
     expect(page.get_by_test_id("target-header")).to_contain_text("Node 20 · linux · x64")
     _shot(page, "4-complete")
+    page.get_by_test_id("lang-switch").get_by_text("中文", exact=True).click()
+    expect(page.get_by_test_id("archive-card")).to_contain_text("带到目标机器")
+    _shot(page, "4-complete-zh")
+    page.get_by_test_id("lang-switch").get_by_text("English", exact=True).click()
 
     with page.expect_download() as info:
         page.get_by_test_id("download-button").click()
     archive = tmp_path / "bundle.zip"
     info.value.save_as(archive)
+    # the done step's SHA-256 is the downloaded file's, and its name the download's
+    shown = page.get_by_test_id("archive-sha256").inner_text().strip()
+    assert shown == hashlib.sha256(archive.read_bytes()).hexdigest()
+    assert info.value.suggested_filename == page.get_by_test_id("archive-name").inner_text()
+    expect(page.get_by_test_id("archive-install-sh")).to_contain_text("sh bundle/install.sh")
     with zipfile.ZipFile(archive) as zf:
         root = zf.namelist()[0].split("/")[0]
         lines = zf.read(f"{root}/SHA256SUMS").decode().splitlines()

@@ -78,6 +78,11 @@ async def test_create_analyse_download_archive(api: httpx.AsyncClient) -> None:
     assert archive.status_code == 200 and len(archive.content) == doc["archive_size"]
     assert archive.headers["content-disposition"].startswith("attachment;")
     assert archive.headers["etag"]
+    # what the done step shows, to check the copy that crossed the gap
+    assert doc["archive_sha256"] == hashlib.sha256(archive.content).hexdigest()
+    assert doc["archive_name"] == f"ferry-{task_id[:12]}.zip"
+    assert f'filename="{doc["archive_name"]}"' in archive.headers["content-disposition"]
+    assert doc["expires_at"] > doc["completed_at"]
     assert [
         (t["from"], t["to"]) for t in (await api.get(f"/api/tasks/{task_id}")).json()["transitions"]
     ] == [

@@ -301,6 +301,7 @@ def bundle(
         doc: dict[str, Any] = {
             "archive": str(result.archive),
             "archive_size": result.archive_size,
+            "archive_sha256": result.archive_sha256,
             "files": result.files,
             "bytes_fetched": result.bytes_fetched,
             "from_cache": result.from_cache,
@@ -320,6 +321,8 @@ def bundle(
             f"{result.files} files for {count} target(s), "
             f"{human_bytes(result.bytes_fetched)} fetched, {result.from_cache} from cache"
         )
+        # to check the copy that crossed the gap: sha256sum <archive> on the other side
+        out.print(f"sha256 {result.archive_sha256}")
     raise typer.Exit(_exit_for(False, any(p.severity == "warning" for p in problems)))
 
 

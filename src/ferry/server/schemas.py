@@ -157,6 +157,19 @@ class TaskDocument(_Document):
         "valid for a few minutes (fetch the task again for a fresh one)."
     )
     archive_size: int | None
+    archive_name: str | None = Field(
+        None, description="Set once completed: the file name the archive downloads as."
+    )
+    archive_sha256: str | None = Field(
+        None,
+        description="Set once completed: the archive's SHA-256, to check the transfer from "
+        "outside the archive.",
+    )
+    expires_at: str | None = Field(
+        None,
+        description="When the task and its archive are deleted.",
+        json_schema_extra=_DATETIME,
+    )
     owner: str | None = Field(description="The owner of the token that created it.")
     created_at: str = Field(json_schema_extra=_DATETIME)
     updated_at: str | None = Field(json_schema_extra=_DATETIME)

@@ -103,6 +103,13 @@ async def prepare_npm(
     return NpmPrepared(resolution, part, fetched.report.bytes_fetched, fetched.report.from_cache)
 
 
+def _file_sha256(path: Path) -> str:
+    import hashlib
+
+    with path.open("rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
 def _package_json_from_lock(resolution: NpmResolution) -> bytes:
     import json
 
@@ -178,6 +185,9 @@ async def bundle(
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     size = await asyncio.to_thread(write_archive, out, fmt, entries, root=root_name_for(out))
+    # the archive's own digest, to check the transfer across the gap from outside it (read
+    # back once: the zip writer seeks, so it cannot be hashed while written)
+    sha256 = await asyncio.to_thread(_file_sha256, out)
     timings["pack"] = time.perf_counter() - t2
     timings["total"] = time.perf_counter() - t0
     py_files = len(python.outcome.resolution.unique_files()) if python else 0
@@ -186,6 +196,7 @@ async def bundle(
         npm=npm.resolution if npm else None,
         archive=out,
         archive_size=size,
+        archive_sha256=sha256,
         files=py_files + (len(set(npm.part.files.values())) if npm else 0),
         bytes_fetched=(python.bytes_fetched if python else 0) + (npm.bytes_fetched if npm else 0),
         from_cache=(python.from_cache if python else 0) + (npm.from_cache if npm else 0),

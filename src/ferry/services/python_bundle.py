@@ -53,6 +53,7 @@ class BundleOutcome:
     from_cache: int
     timings: dict[str, float] = field(default_factory=dict)
     npm: NpmResolution | None = None
+    archive_sha256: str = ""
 
 
 def _sources_for(settings: Settings, pyinput: PythonInput) -> IndexSources:

@@ -538,6 +538,7 @@ class TaskManager:
                     task_id,
                     archive_path=str(out),
                     archive_size=result.archive_size,
+                    archive_sha256=result.archive_sha256,
                     progress=progress.state,
                     dependencies=deps,
                 )

@@ -12,11 +12,12 @@ import {
   PlusOutlined,
   RedoOutlined,
 } from '@ant-design/icons';
-import type { EcosystemProgress, FailedPackage, Task, TaskAction, TaskStatus } from '../api/client';
+import type { Dependencies, EcosystemProgress, FailedPackage, Task, TaskAction, TaskStatus } from '../api/client';
 import { downloadArchive } from '../api/client';
 import type { SocketProgress } from '../hooks/useTaskSocket';
 import { formatBytes, formatCount, formatEta, formatSpeed } from '../format';
 import { useI18n } from '../i18n';
+import { ArchiveCard } from './ArchiveCard';
 
 export interface DownloadPanelProps {
   task: Task;
@@ -27,6 +28,8 @@ export interface DownloadPanelProps {
   /** The action being sent, to show its button loading. */
   busy?: TaskAction | null;
   onNewTask?: () => void;
+  /** The analysis, for the target's operating systems in the install commands. */
+  deps?: Dependencies | null;
 }
 
 const ECO_ORDER = ['pypi', 'npm'];
@@ -79,7 +82,7 @@ function percent(row: Row, status: TaskStatus): number {
   return Math.min(100, Math.max(0, Math.floor(p * 10) / 10));
 }
 
-export function DownloadPanel({ task, status, progress, onAction, busy, onNewTask }: DownloadPanelProps) {
+export function DownloadPanel({ task, status, progress, onAction, busy, onNewTask, deps }: DownloadPanelProps) {
   const { t } = useI18n();
   const list = rows(task, progress);
   const failedPackages = list.flatMap((r) => r.failedPackages.map((f) => ({ ...f, eco: r.eco })));
@@ -248,6 +251,7 @@ export function DownloadPanel({ task, status, progress, onAction, busy, onNewTas
             ) : null,
           ]}
         />
+        <ArchiveCard task={task} deps={deps} />
         </div>
       )}
 

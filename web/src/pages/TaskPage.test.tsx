@@ -173,6 +173,9 @@ describe('TaskPage', () => {
             status: 'completed',
             archive_url: '/api/tasks/t1/archive',
             archive_size: 5_000_000,
+            archive_name: 'ferry-t1.tar.zst',
+            archive_sha256: 'ab'.repeat(32),
+            expires_at: '2025-01-08T12:00:00Z',
             progress: { pypi: { total: 2, completed: 2, failed: 0, failed_packages: [], bytes_done: 2000, bytes_total: 2000 } },
           },
         }),
@@ -184,6 +187,14 @@ describe('TaskPage', () => {
     expect(button.getAttribute('href')).toBe('/api/tasks/t1/archive');
     expect(screen.getByTestId('archive-size')).toHaveTextContent('5.00 MB');
     expect(screen.getByTestId('progress-pypi').getAttribute('data-percent')).toBe('100');
+    // carrying it across: name, digest, the check and the install for the target's systems
+    expect(screen.getByTestId('archive-name')).toHaveTextContent('ferry-t1.tar.zst');
+    expect(screen.getByTestId('archive-sha256')).toHaveTextContent('ab'.repeat(32));
+    expect(screen.getByTestId('archive-check')).toHaveTextContent('sha256sum ferry-t1.tar.zst');
+    // the analysis targets win_amd64 (Python) and linux (Node): both installers
+    expect(screen.getByTestId('archive-install-sh')).toHaveTextContent('tar --zstd -xf ferry-t1.tar.zst && sh bundle/install.sh');
+    expect(screen.getByTestId('archive-install-ps1')).toHaveTextContent('install.ps1');
+    expect(screen.getByTestId('archive-expires')).toHaveTextContent('2025');
   });
 
   it('lists failed files and retries', async () => {

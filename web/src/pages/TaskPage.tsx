@@ -355,6 +355,7 @@ export function TaskPage({ taskId, onOpenTask, onNewTask }: TaskPageProps) {
         busy={busy}
         onAction={(a) => void act(a)}
         onNewTask={onNewTask}
+        deps={deps}
       />
     );
   }

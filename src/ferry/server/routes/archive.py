@@ -21,7 +21,7 @@ from ferry.auth.roles import Role
 from ferry.db.repository import TaskNotFound
 from ferry.server.deps import Manager, TaskId, authenticated, bearer, require
 from ferry.server.problems import errors
-from ferry.server.routes.tasks import owned
+from ferry.server.routes.tasks import archive_name, owned
 from ferry.states import TaskStatus
 from ferry.tasks.manager import TaskNotCompleted
 
@@ -71,5 +71,5 @@ async def get_archive(
     path = Path(record.archive_path)
     if not await asyncio.to_thread(path.is_file):
         raise TaskNotFound(task_id)
-    filename = f"ferry-{task_id[:12]}{''.join(path.suffixes)}"
+    filename = archive_name(task_id, record.archive_path)
     return FileResponse(path, filename=filename, media_type="application/octet-stream")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import File, Form, Query, Request, UploadFile
@@ -226,6 +227,12 @@ def parse_options(raw: str) -> TaskOptions:
         raise UsageError("options: nested too deeply") from None
 
 
+def archive_name(task_id: str, archive_path: str | None) -> str:
+    """The name the archive downloads as: ferry-<id>.zip / .tar.gz / .tar.zst."""
+    suffixes = "".join(Path(archive_path).suffixes) if archive_path else ""
+    return f"ferry-{task_id[:12]}{suffixes}"
+
+
 def task_document(m: TaskManager, r: TaskRecord, who: Principal) -> TaskDocument:
     return TaskDocument.model_validate(task_fields(m, r, who))
 
@@ -253,6 +260,9 @@ def task_fields(m: TaskManager, r: TaskRecord, who: Principal | None = None) -> 
         "error": r.error,
         "archive_url": archive_url,
         "archive_size": r.archive_size,
+        "archive_name": archive_name(r.id, r.archive_path) if archive_url else None,
+        "archive_sha256": r.archive_sha256 if archive_url else None,
+        "expires_at": r.expires_at.isoformat() if r.expires_at else None,
         "owner": r.owner,
         "created_at": r.created_at.isoformat(),
         "updated_at": r.updated_at.isoformat() if r.updated_at else None,
