@@ -10,6 +10,11 @@ export function rememberUpload(taskId: string, files: File[]): void {
   uploaded.set(taskId, files);
 }
 
+/** The files a task was made with here, if this page made it. */
+export function uploadedFiles(taskId: string): File[] | undefined {
+  return uploaded.get(taskId);
+}
+
 /** Ask the next upload form to start with the files of ``taskId`` (when still known). */
 export function reopenUpload(taskId: string): boolean {
   const files = uploaded.get(taskId);

@@ -65,3 +65,15 @@ describe('i18n', () => {
     expect(screen.getByText('今天')).toBeInTheDocument();
   });
 });
+
+describe('plurals', () => {
+  it('says "1 package", "1 match", "2 matches", in English; Chinese has one form', () => {
+    expect(translate('en', 'analyse.npmTitle', { count: 1 })).toBe('npm dependencies (1 package)');
+    expect(translate('en', 'analyse.npmTitle', { count: 3 })).toBe('npm dependencies (3 packages)');
+    expect(translate('en', 'tree.matches', { count: 1 })).toBe('1 match');
+    expect(translate('en', 'tree.matches', { count: 2 })).toBe('2 matches');
+    expect(translate('zh', 'problems.errors', { count: 1 })).toBe(
+      messages.zh['problems.errors'].replace('{count}', '1'),
+    );
+  });
+});

@@ -19,11 +19,13 @@ export interface AnalyseViewProps {
   deps: Dependencies;
   /** Shown when the task can start downloading. */
   onStart?: () => void;
+  /** Make the same task again with the dev dependencies (shown when some were left out). */
+  onIncludeDev?: () => void;
   starting?: boolean;
   treeHeight?: number;
 }
 
-export function AnalyseView({ deps, onStart, starting, treeHeight = 460 }: AnalyseViewProps) {
+export function AnalyseView({ deps, onStart, onIncludeDev, starting, treeHeight = 460 }: AnalyseViewProps) {
   const { t } = useI18n();
   const { message } = App.useApp();
   const trees = useRef(new Map<string, DependencyTreeHandle>());
@@ -91,7 +93,7 @@ export function AnalyseView({ deps, onStart, starting, treeHeight = 460 }: Analy
 
   return (
     <Space direction="vertical" size="middle" style={{ width: '100%' }} data-testid="analyse-view">
-      <StatsCards deps={deps} />
+      <StatsCards deps={deps} onIncludeDev={onIncludeDev} />
       <Card size="small" title={t('problems.title')}>
         <ProblemSummary items={problems} onSelect={onSelectProblem} />
       </Card>

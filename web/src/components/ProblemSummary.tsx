@@ -7,6 +7,7 @@ import { AimOutlined } from '@ant-design/icons';
 import type { Problem } from '../api/client';
 import { useI18n } from '../i18n';
 import { SEVERITY_COLOR } from './DependencyTree';
+import { ProblemMessage } from './ProblemMessage';
 
 export interface ProblemItem {
   problem: Problem;
@@ -66,7 +67,7 @@ export function ProblemSummary({
               <Tag>{item.ecosystem === 'npm' ? 'npm' : 'Python'}</Tag>
               {problem.package && <Typography.Text strong>{problem.package}</Typography.Text>}
               {problem.target && <Typography.Text type="secondary"> [{problem.target}]</Typography.Text>}
-              <div className="problem-message">{problem.message}</div>
+              <ProblemMessage message={problem.message} />
             </div>
           </List.Item>
         );

@@ -1,6 +1,6 @@
 /** Counts and total sizes per ecosystem (and problems by severity). */
-import { Card, Col, Row, Statistic, Tag } from 'antd';
-import type { Dependencies, Problem } from '../api/client';
+import { Button, Card, Col, Popover, Row, Statistic, Tag, Typography } from 'antd';
+import type { Dependencies, NpmDeps, Problem } from '../api/client';
 import { formatBytes } from '../format';
 import { useI18n } from '../i18n';
 
@@ -23,7 +23,48 @@ function ProblemTags({ problems }: { problems: Problem[] }) {
   );
 }
 
-export function StatsCards({ deps }: { deps: Dependencies }) {
+/** "79 dev · 74 other platforms", each opening its list; and the one click that asks for
+ * the dev dependencies too (a front end cannot be built offline without its tools). */
+function LeftOut({ npm, onIncludeDev }: { npm: NpmDeps; onIncludeDev?: () => void }) {
+  const { t } = useI18n();
+  const excluded = npm.excluded ?? [];
+  const groups = [
+    { reason: 'dev', label: t('stats.leftOutDev', { count: excluded.filter((e) => e.reason === 'dev').length }) },
+    { reason: 'platform', label: t('stats.leftOutPlatform', { count: excluded.filter((e) => e.reason === 'platform').length }) },
+  ];
+  return (
+    <div data-testid="left-out">
+      <Typography.Text type="secondary">{t('stats.excluded')}</Typography.Text>
+      <div className="left-out-counts">
+        {groups.map(({ reason, label }, i) => {
+          const names = excluded.filter((e) => e.reason === reason).map((e) => `${e.name}@${e.version}`);
+          return (
+            <span key={reason}>
+              {i > 0 && ' · '}
+              {names.length > 0 ? (
+                <Popover
+                  trigger="click"
+                  content={<div className="left-out-list" data-testid={`left-out-list-${reason}`}>{names.join(', ')}</div>}
+                >
+                  <Typography.Link data-testid={`left-out-${reason}`}>{label}</Typography.Link>
+                </Popover>
+              ) : (
+                <span data-testid={`left-out-${reason}`}>{label}</span>
+              )}
+            </span>
+          );
+        })}
+      </div>
+      {onIncludeDev && excluded.some((e) => e.reason === 'dev') && (
+        <Button size="small" onClick={onIncludeDev} data-testid="include-dev">
+          {t('stats.includeDev')}
+        </Button>
+      )}
+    </div>
+  );
+}
+
+export function StatsCards({ deps, onIncludeDev }: { deps: Dependencies; onIncludeDev?: () => void }) {
   const { t } = useI18n();
   const npm = deps.npm;
   const python = deps.python;
@@ -40,7 +81,7 @@ export function StatsCards({ deps }: { deps: Dependencies }) {
                 <Statistic title={t('stats.size')} value={formatBytes(npm.total_bytes)} data-testid="stats-npm-size" />
               </Col>
               <Col span={8}>
-                <Statistic title={t('stats.excluded')} value={npm.excluded?.length ?? 0} />
+                <LeftOut npm={npm} onIncludeDev={onIncludeDev} />
               </Col>
             </Row>
           </Card>

@@ -308,6 +308,75 @@ describe('TaskPage', () => {
     expect(screen.getByTestId('target-options')).toHaveTextContent('win_amd64');
   });
 
+  it('says what was left out and why, and brings the dev dependencies in with one click', async () => {
+    const withLeftOut: Dependencies = {
+      ...deps,
+      npm: {
+        ...deps.npm!,
+        excluded: [
+          { name: 'vite', version: '5.4.0', os: null, cpu: null, libc: null, reason: 'dev' },
+          { name: 'typescript', version: '5.6.2', os: null, cpu: null, libc: null, reason: 'dev' },
+          { name: '@esbuild/win32-x64', version: '0.21.5', os: ['win32'], cpu: ['x64'], libc: null, reason: 'platform' },
+        ],
+      },
+    };
+    const created: unknown[] = [];
+    vi.stubGlobal(
+      'fetch',
+      fakeFetch({
+        'GET /api/tasks/t9': () => ({ status: 200, body: { ...baseTask, task_id: 't9' } }),
+        'GET /api/tasks/t9/dependencies': () => ({ status: 200, body: withLeftOut }),
+        'GET /api/registries': () => ({ status: 200, body: { registries: [] } }),
+        'POST /api/tasks': (init) => {
+          created.push(init);
+          return { status: 201, body: { task_id: 't2', status: 'created' } };
+        },
+      }),
+    );
+    renderAt('?task=t9'); // a task this page did not make
+    await screen.findByTestId('analyse-view');
+    expect(screen.getByTestId('left-out')).toHaveTextContent('2 dev · 1 for other platforms');
+    fireEvent.click(screen.getByTestId('left-out-dev'));
+    expect(await screen.findByTestId('left-out-list-dev')).toHaveTextContent('vite@5.4.0, typescript@5.6.2');
+    // its files are not in this page: chosen again, with the dev group set
+    fireEvent.click(screen.getByTestId('include-dev'));
+    await waitFor(() => expect(screen.getByTestId('step-content').getAttribute('data-step')).toBe('0'));
+    expect(screen.getByTestId('target-options')).toHaveTextContent('dev');
+    expect(created).toHaveLength(0);
+  });
+
+  it('makes the task again with the dev dependencies at once when this page has its files', async () => {
+    const withDev: Dependencies = {
+      ...deps,
+      npm: { ...deps.npm!, excluded: [{ name: 'vite', version: '5.4.0', os: null, cpu: null, libc: null, reason: 'dev' }] },
+    };
+    const posted: FormData[] = [];
+    vi.stubGlobal(
+      'fetch',
+      fakeFetch({
+        'POST /api/tasks': (init) => {
+          posted.push(init.body as FormData);
+          return { status: 201, body: { task_id: posted.length === 1 ? 't5' : 't6', status: 'created' } };
+        },
+        'GET /api/tasks/t5': () => ({ status: 200, body: { ...baseTask, task_id: 't5' } }),
+        'GET /api/tasks/t5/dependencies': () => ({ status: 200, body: withDev }),
+        'GET /api/tasks/t6': () => ({ status: 200, body: { ...baseTask, task_id: 't6', status: 'resolving' } }),
+        'GET /api/registries': () => ({ status: 200, body: { registries: [] } }),
+      }),
+    );
+    renderAt('');
+    const input = screen.getByTestId('upload-dragger').querySelector('input[type="file"]') as HTMLInputElement;
+    fireEvent.change(input, { target: { files: [new File(['{}'], 'package.json')] } });
+    await waitFor(() => expect(screen.getAllByTestId('upload-file')).toHaveLength(1));
+    fireEvent.click(screen.getByTestId('submit-button'));
+    fireEvent.click(await screen.findByTestId('include-dev'));
+    await waitFor(() => expect(posted).toHaveLength(2));
+    const again = posted[1];
+    expect((again.getAll('files') as File[]).map((f) => f.name)).toEqual(['package.json']);
+    expect(JSON.parse(String(again.get('options'))).groups).toEqual(['dev']);
+    await waitFor(() => expect(screen.getByTestId('task-page').getAttribute('data-task-id')).toBe('t6'));
+  });
+
   it('lists tasks with a status filter, opens and deletes them', async () => {
     let deleted = false;
     const fetchMock = fakeFetch({

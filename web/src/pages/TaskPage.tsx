@@ -6,7 +6,7 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { Alert, App, Button, Card, Descriptions, Result, Space, Spin, Steps, Tag, Typography } from 'antd';
 import { EditOutlined, LoadingOutlined, PlusOutlined } from '@ant-design/icons';
-import { ApiError, getDependencies, getTask, listRegistries, taskAction } from '../api/client';
+import { ApiError, createTask, getDependencies, getTask, listRegistries, taskAction } from '../api/client';
 import type { Dependencies, RegistryEntry, Task, TaskAction, TaskOptions, TaskStatus } from '../api/client';
 import { AnalyseView } from '../components/AnalyseView';
 import { DownloadPanel } from '../components/DownloadPanel';
@@ -14,7 +14,7 @@ import { FileUpload } from '../components/FileUpload';
 import { LogPanel } from '../components/LogPanel';
 import { ProblemSummary } from '../components/ProblemSummary';
 import { TargetOptions, fromTaskOptions, toTaskOptions, useTargetOptions } from '../components/TargetOptions';
-import { reopenUpload } from '../draft';
+import { rememberUpload, reopenUpload, uploadedFiles } from '../draft';
 import { useTaskSocket } from '../hooks/useTaskSocket';
 import { formatDateTime, formatSpeed } from '../format';
 import { useI18n } from '../i18n';
@@ -189,6 +189,27 @@ export function TaskPage({ taskId, onOpenTask, onNewTask }: TaskPageProps) {
     }
   };
 
+  // the same task again with the dev dependencies: at once when this page still has the
+  // files, else through the upload form with the files' names to choose again
+  const includeDev = async () => {
+    if (!task) return;
+    const groups = [...new Set([...(task.options?.groups ?? []), 'dev'])];
+    const files = uploadedFiles(task.task_id);
+    if (!files) {
+      setOptions({ ...fromTaskOptions(options, task.options), groups });
+      onNewTask();
+      return;
+    }
+    try {
+      const created = await createTask(files, { ...task.options, groups, auto_download: false });
+      rememberUpload(created.task_id, files);
+      onOpenTask(created.task_id);
+    } catch (err) {
+      const e = err as ApiError;
+      void message.error(`${e.code ? `${e.code}: ` : ''}${e.message}`);
+    }
+  };
+
   const stepItems = useMemo(
     () => [
       {
@@ -278,6 +299,7 @@ export function TaskPage({ taskId, onOpenTask, onNewTask }: TaskPageProps) {
         <AnalyseView
           deps={deps}
           onStart={status === 'resolved' ? () => void act('download') : undefined}
+          onIncludeDev={() => void includeDev()}
           starting={busy === 'download'}
         />
       );
