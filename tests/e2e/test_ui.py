@@ -309,3 +309,44 @@ def test_a_resolution_failure_stays_on_the_analyse_step(
     expect(page.locator("[data-testid=upload-file]")).to_have_attribute(
         "data-name", "requirements.txt"
     )
+
+
+AXE = Path(__file__).resolve().parents[2] / "web" / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def _axe(page: Page, where: str) -> list[str]:
+    """axe-core's serious and critical findings on the page as it is (WCAG 2 A/AA)."""
+    page.wait_for_timeout(600)  # let entry animations end: a half-faded row is no finding
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        # through the debugging protocol: the page's CSP (script-src 'self') rightly
+        # refuses an inline <script>, and the test must not weaken it
+        page.evaluate(AXE.read_text())
+    found = page.evaluate(
+        "async () => (await axe.run(document, {runOnly: ['wcag2a', 'wcag2aa']})).violations"
+        ".filter(v => ['serious', 'critical'].includes(v.impact))"
+        ".map(v => `${v.id}: ${v.nodes.length} × ${v.nodes[0].target.join(' ')}: `"
+        "+ (v.nodes[0].any.concat(v.nodes[0].all)[0] || {}).message)"
+    )
+    return [f"{where}: {line}" for line in found]
+
+
+def test_every_step_passes_an_accessibility_scan(served: str, page: Page, tmp_path: Path) -> None:
+    """axe-core (from npm, injected into the page) on the upload, analyse and done steps,
+    in both languages: no serious or critical WCAG 2 A/AA violation."""
+    assert AXE.is_file(), "web/node_modules/axe-core is missing (cd web && npm ci)"
+    req = write(tmp_path / "in" / "requirements.txt", "dep==1.0\n")
+    pkg = write(tmp_path / "in" / "package.json", json.dumps(PACKAGE))
+    page.goto(served)
+    page.locator("[data-testid=upload-dragger] input[type=file]").set_input_files([req, pkg])
+    expect(page.locator("[data-testid=upload-file]")).to_have_count(2)
+    findings = _axe(page, "upload")
+    page.get_by_test_id("submit-button").click()
+    expect(page.get_by_test_id("analyse-view")).to_be_visible(timeout=60_000)
+    findings += _axe(page, "analyse")
+    page.get_by_test_id("lang-switch").get_by_text("中文", exact=True).click()
+    findings += _axe(page, "analyse (zh)")
+    page.get_by_test_id("lang-switch").get_by_text("English", exact=True).click()
+    page.get_by_test_id("start-download").click()
+    expect(page.get_by_test_id("download-complete")).to_be_visible(timeout=60_000)
+    findings += _axe(page, "done")
+    assert not findings, "\n".join(findings)

@@ -108,7 +108,7 @@ export function DownloadPanel({ task, status, progress, onAction, busy, onNewTas
           return (
             <div key={row.eco} className="eco-progress" data-testid={`progress-${row.eco}`} data-percent={pct}>
               <Typography.Text strong>{ECO_LABEL[row.eco] ?? row.eco}</Typography.Text>
-              <Progress percent={pct} status={progressStatus} />
+              <Progress percent={pct} status={progressStatus} aria-label={t('download.progressOf', { name: ECO_LABEL[row.eco] || row.eco })} />
               <Space size="large" wrap className="eco-progress-numbers">
                 <span data-testid={`progress-${row.eco}-files`}>
                   {t('download.files', { current: formatCount(row.current), total: formatCount(row.total) })}

@@ -83,6 +83,10 @@ export function LogPanel({
         ref={box}
         className="log-panel"
         data-testid="log-panel"
+        // a scrolling region a keyboard can reach and a screen reader can name
+        tabIndex={0}
+        role="log"
+        aria-label={t('log.title')}
         data-following={follow ? 'true' : 'false'}
         style={{ height }}
         onScroll={onScroll}

@@ -229,10 +229,11 @@ export function TargetOptions({ value, onChange, registries = [] }: TargetOption
         </Form.Item>
         <Row gutter={16}>
           <Col xs={24} md={12}>
-            <Form.Item label={t('options.python')}>
+            <Form.Item htmlFor="option-python-versions" label={t('options.python')}>
               <Select
                 mode="multiple"
                 data-testid="option-python-versions"
+                id="option-python-versions"
                 disabled={!current.pypi}
                 value={current.python_versions}
                 onChange={(v: string[]) => set('python_versions', v.length > 0 ? v : current.python_versions)}
@@ -241,12 +242,13 @@ export function TargetOptions({ value, onChange, registries = [] }: TargetOption
             </Form.Item>
           </Col>
           <Col xs={24} md={12}>
-            <Form.Item label={t('options.platforms')}>
+            <Form.Item htmlFor="option-platforms" label={t('options.platforms')}>
               <Select
                 mode="tags"
                 showSearch
                 allowClear
                 data-testid="option-platforms"
+                id="option-platforms"
                 disabled={!current.pypi}
                 placeholder={t('options.platforms.placeholder')}
                 value={current.platforms}
@@ -260,9 +262,10 @@ export function TargetOptions({ value, onChange, registries = [] }: TargetOption
         <Row gutter={16}>
           {registries.length > 0 && (
             <Col xs={24} md={12}>
-              <Form.Item label={t('options.registry')} tooltip={t('options.registry.help')}>
+              <Form.Item htmlFor="option-registry" label={t('options.registry')} tooltip={t('options.registry.help')}>
                 <Select
                   data-testid="option-registry"
+                  id="option-registry"
                   value={registries.some((r) => r.name === current.registry) ? current.registry : ''}
                   onChange={(v: string) => set('registry', v || null)}
                   options={[
@@ -306,10 +309,11 @@ export function TargetOptions({ value, onChange, registries = [] }: TargetOption
             </Form.Item>
           </Col>
           <Col xs={12} md={7}>
-            <Form.Item label={t('options.excludeNewer')} tooltip={t('options.excludeNewer.help')}>
+            <Form.Item htmlFor="option-exclude-newer" label={t('options.excludeNewer')} tooltip={t('options.excludeNewer.help')}>
               <Input
                 type="date"
                 data-testid="option-exclude-newer"
+                id="option-exclude-newer"
                 disabled={!current.pypi}
                 value={current.exclude_newer ?? ''}
                 onChange={(e) => set('exclude_newer', e.target.value || null)}
@@ -317,9 +321,10 @@ export function TargetOptions({ value, onChange, registries = [] }: TargetOption
             </Form.Item>
           </Col>
           <Col xs={12} md={7}>
-            <Form.Item label={t('options.torch')} tooltip={t('options.torch.help')}>
+            <Form.Item htmlFor="option-torch-backend" label={t('options.torch')} tooltip={t('options.torch.help')}>
               <Select
                 data-testid="option-torch-backend"
+                id="option-torch-backend"
                 disabled={!current.pypi}
                 value={current.torch_backend ?? ''}
                 onChange={(v: string) => set('torch_backend', v || null)}
@@ -357,9 +362,10 @@ export function TargetOptions({ value, onChange, registries = [] }: TargetOption
             </Form.Item>
           </Col>
         </Row>
-        <Form.Item label={t('options.limitRate')}>
+        <Form.Item htmlFor="option-limit-rate" label={t('options.limitRate')}>
           <Select
             data-testid="option-limit-rate"
+            id="option-limit-rate"
             value={current.limit_rate ?? 0}
             onChange={(v: number) => set('limit_rate', v === 0 ? null : v)}
             options={RATE_LIMITS.map((v) => ({
@@ -370,9 +376,10 @@ export function TargetOptions({ value, onChange, registries = [] }: TargetOption
         </Form.Item>
         <Row gutter={16}>
           <Col xs={8}>
-            <Form.Item label={t('options.os')}>
+            <Form.Item htmlFor="option-os" label={t('options.os')}>
               <Select
                 data-testid="option-os"
+                id="option-os"
                 disabled={!current.npm}
                 value={current.os}
                 onChange={(v: string) =>
@@ -383,9 +390,10 @@ export function TargetOptions({ value, onChange, registries = [] }: TargetOption
             </Form.Item>
           </Col>
           <Col xs={8}>
-            <Form.Item label={t('options.cpu')}>
+            <Form.Item htmlFor="option-cpu" label={t('options.cpu')}>
               <Select
                 data-testid="option-cpu"
+                id="option-cpu"
                 disabled={!current.npm}
                 value={current.cpu}
                 onChange={(v: string) => set('cpu', v)}
@@ -394,9 +402,10 @@ export function TargetOptions({ value, onChange, registries = [] }: TargetOption
             </Form.Item>
           </Col>
           <Col xs={8}>
-            <Form.Item label={t('options.libc')}>
+            <Form.Item htmlFor="option-libc" label={t('options.libc')}>
               <Select
                 data-testid="option-libc"
+                id="option-libc"
                 disabled={!current.npm || current.os !== 'linux'}
                 value={current.os === 'linux' ? current.libc : undefined}
                 onChange={(v: string) => set('libc', v)}
@@ -407,10 +416,11 @@ export function TargetOptions({ value, onChange, registries = [] }: TargetOption
         </Row>
         <Row gutter={16}>
           <Col xs={24} md={12}>
-            <Form.Item label={t('options.groups')}>
+            <Form.Item htmlFor="option-groups" label={t('options.groups')}>
               <Select
                 mode="tags"
                 data-testid="option-groups"
+                id="option-groups"
                 placeholder={t('options.groups.placeholder')}
                 value={current.groups}
                 disabled={current.all_groups}
