@@ -133,6 +133,10 @@ def test_upload_analyse_download(
     header = page.get_by_test_id("target-header")
     expect(header).to_contain_text("Python 3.12 · manylinux")
     expect(header).to_contain_text("Node 20 · linux · x64 · glibc")
+    # each Python node names the file chosen for the target
+    expect(page.get_by_test_id("pypi-tree-card").get_by_test_id("tree-file").first).to_contain_text(
+        "-py3-none-any.whl"
+    )
     # problems highlighted in place: the deprecated npm package, the yanked Python pin
     kinds = page.locator("[data-testid=problem-tag]").evaluate_all(
         "els => els.map(e => e.dataset.kind)"

@@ -136,6 +136,29 @@ describe('DependencyTree', () => {
     expect(within(container.querySelector('[data-name="setuptools"]') as HTMLElement).getByText('build only')).toBeInTheDocument();
   });
 
+  it('shows the file chosen for the target, and an sdist with what building it needs', () => {
+    const doc: PythonTargetDeps = {
+      ...python,
+      packages: [
+        pkg('pydantic-core', '2.23.4', 1_900_000, { filename: 'pydantic_core-2.23.4-cp312-none-win_amd64.whl' }),
+        pkg('psycopg2', '2.9.9', 385_000, { filename: 'psycopg2-2.9.9.tar.gz', kind: 'sdist', needs: ['pg_config and the libpq headers (Debian: libpq-dev)'] }),
+      ],
+      edges: [edge(null, 'pydantic-core'), edge(null, 'psycopg2')],
+      problems: [],
+    };
+    const model = buildPythonModel(doc);
+    expect(model.roots.map((n) => n.filename)).toEqual(['pydantic_core-2.23.4-cp312-none-win_amd64.whl', 'psycopg2-2.9.9.tar.gz']);
+    expect(model.roots[1].needs).toEqual(['pg_config and the libpq headers (Debian: libpq-dev)']);
+    render(
+      <I18nProvider initial="en">
+        <DependencyTree source={{ ecosystem: 'pypi', doc }} id="files" />
+      </I18nProvider>,
+    );
+    const files = screen.getAllByTestId('tree-file').map((el) => el.textContent);
+    expect(files).toContain('pydantic_core-2.23.4-cp312-none-win_amd64.whl');
+    expect(screen.getAllByTestId('tree-sdist')).toHaveLength(1);
+  });
+
   it('search highlights matches and expands their ancestors', () => {
     const { container } = renderTree(<DependencyTree source={{ ecosystem: 'pypi', doc: python }} id="py" />);
     expect(visibleNames(container)).not.toContain('markupsafe');

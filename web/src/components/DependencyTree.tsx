@@ -180,8 +180,18 @@ export const DependencyTree = forwardRef<DependencyTreeHandle, DependencyTreePro
               </Tag>
             </Tooltip>
           )}
-          {dep.sdist && !dep.problems.some((p) => p.kind === 'no-wheel-for-target') && (
-            <Tag className="dep-flag">{t('tree.sdist')}</Tag>
+          {dep.filename && (
+            <span className="dep-file" data-testid="tree-file" title={dep.filename}>
+              {dep.filename}
+            </span>
+          )}
+          {dep.sdist && (
+            // an sdist is built on the target: say so, and with what
+            <Tooltip title={dep.needs ? `${t('tree.needs')} ${dep.needs.join('; ')}` : undefined}>
+              <Tag color="orange" className="dep-flag" data-testid="tree-sdist">
+                {t('tree.sdist')}
+              </Tag>
+            </Tooltip>
           )}
           {dep.problems.map((p, i) => (
             <Tooltip key={`${p.kind}-${i}`} title={p.message}>

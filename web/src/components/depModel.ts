@@ -21,6 +21,10 @@ export interface DepNode {
   /** A build-only package: the sdists it builds on the target. */
   buildFor?: string[];
   sdist?: boolean;
+  /** Python: the file chosen for the target (the wheel's name says which build it is). */
+  filename?: string;
+  /** Python sdists: what the target likely needs to build it. */
+  needs?: string[];
   /** Problems of this package (matched by name, and by version when the message names one). */
   problems: Problem[];
   /** Problem strings the server attached to this very node (npm). */
@@ -195,6 +199,8 @@ export function buildPythonModel(doc: PythonTargetDeps, id = `pypi-${doc.target.
       size: pkg?.size ?? null,
       spec: spec || undefined,
       sdist: pkg ? pkg.kind === 'sdist' || undefined : undefined,
+      filename: pkg?.filename,
+      needs: pkg?.needs?.length ? pkg.needs : undefined,
       problems: problemsFor(byName, norm, name, version),
       nodeProblems: [],
       children: [],
@@ -252,6 +258,8 @@ export function buildPythonModel(doc: PythonTargetDeps, id = `pypi-${doc.target.
       buildOnly: true,
       buildFor: pkg.build_for?.length ? pkg.build_for : undefined,
       sdist: pkg.kind === 'sdist' || undefined,
+      filename: pkg.filename,
+      needs: pkg.needs?.length ? pkg.needs : undefined,
       problems: problemsFor(byName, normalizePython(pkg.name), pkg.name, pkg.version),
       nodeProblems: [],
       children: [],
