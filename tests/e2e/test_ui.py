@@ -354,3 +354,31 @@ def test_every_step_passes_an_accessibility_scan(served: str, page: Page, tmp_pa
     expect(page.get_by_test_id("download-complete")).to_be_visible(timeout=60_000)
     findings += _axe(page, "done")
     assert not findings, "\n".join(findings)
+
+
+def test_a_phone_width_holds(served: str, page: Page, tmp_path: Path) -> None:
+    """At 390×844 every step and the task list fit the screen: nothing wider than the
+    viewport, the brand whole, and the same accessibility scan passes."""
+    page.set_viewport_size({"width": 390, "height": 844})
+    req = write(tmp_path / "in" / "requirements.txt", "dep==1.0\nlib==2.0\n")
+    pkg = write(tmp_path / "in" / "package.json", json.dumps(PACKAGE))
+    page.goto(served)
+    page.locator("[data-testid=upload-dragger] input[type=file]").set_input_files([req, pkg])
+    page.get_by_test_id("submit-button").click()
+    expect(page.get_by_test_id("analyse-view")).to_be_visible(timeout=60_000)
+    findings = _axe(page, "analyse (phone)")
+    widths = {"analyse": page.evaluate("document.documentElement.scrollWidth")}
+    _shot(page, "2-analyse-phone")
+    page.get_by_test_id("start-download").click()
+    expect(page.get_by_test_id("download-complete")).to_be_visible(timeout=60_000)
+    widths["done"] = page.evaluate("document.documentElement.scrollWidth")
+    _shot(page, "4-complete-phone")
+    page.get_by_test_id("nav-tasks").click()
+    expect(page.get_by_test_id("task-list")).to_be_visible()
+    widths["tasks"] = page.evaluate("document.documentElement.scrollWidth")
+    findings += _axe(page, "tasks (phone)")
+    _shot(page, "6-tasks-phone")
+    assert all(w <= 390 for w in widths.values()), widths
+    brand = page.get_by_test_id("brand").bounding_box()
+    assert brand is not None and brand["height"] < 40, brand  # one line, not a letter a line
+    assert not findings, "\n".join(findings)

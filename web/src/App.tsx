@@ -49,6 +49,7 @@ export function App() {
         <Layout.Header className="app-header">
           <a
             className="app-brand"
+            data-testid="brand"
             href="./"
             onClick={(e) => {
               e.preventDefault();

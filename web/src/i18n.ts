@@ -19,6 +19,7 @@ export type Lang = 'en' | 'zh';
 export const THEME_TOKENS = {
   colorPrimary: '#1668dc',
   colorLink: '#0958d9',
+  colorError: '#cf1322', // antd's #ff4d4f is 3.3:1 as the text of a danger button
   colorPrimaryHover: '#0958d9', // antd's lighter hover blue is 3.5:1 under white text
   colorTextDescription: 'rgba(0, 0, 0, 0.62)',
   colorTextTertiary: 'rgba(0, 0, 0, 0.62)',

@@ -77,7 +77,10 @@ export function TaskListPage({ onOpenTask, pageSize = 20 }: TaskListPageProps) {
             onOpenTask(id);
           }}
         >
-          <Typography.Text code>{id.slice(0, 12)}</Typography.Text>
+          {/* 8 characters tell tasks apart on a phone; whole, never a letter a line */}
+          <Typography.Text code className="task-id">
+            {id.slice(0, 8)}
+          </Typography.Text>
         </Typography.Link>
       ),
     },
@@ -95,6 +98,8 @@ export function TaskListPage({ onOpenTask, pageSize = 20 }: TaskListPageProps) {
       title: t('list.files'),
       dataIndex: 'files',
       key: 'files',
+      // a phone shows the id, status and actions; the rest from tablet width up
+      responsive: ['md'],
       render: (files: string[]) => (
         <Space size={[4, 4]} wrap>
           {(files ?? []).map((f) => (
@@ -107,12 +112,16 @@ export function TaskListPage({ onOpenTask, pageSize = 20 }: TaskListPageProps) {
       title: t('list.created'),
       dataIndex: 'created_at',
       key: 'created_at',
+      // a phone shows the id, status and actions; the rest from tablet width up
+      responsive: ['md'],
       render: (v: string) => formatDateTime(v),
     },
     {
       title: t('list.archive'),
       dataIndex: 'archive_size',
       key: 'archive_size',
+      // a phone shows the id, status and actions; the rest from tablet width up
+      responsive: ['md'],
       render: (v: number | null | undefined, row) =>
         row.status === 'completed' && v != null ? formatBytes(v) : '—',
     },
@@ -121,8 +130,14 @@ export function TaskListPage({ onOpenTask, pageSize = 20 }: TaskListPageProps) {
       key: 'actions',
       render: (_: unknown, row) => (
         <Space>
-          <Button size="small" icon={<FolderOpenOutlined />} onClick={() => onOpenTask(row.task_id)} data-testid="task-open">
-            {t('list.open')}
+          <Button
+            size="small"
+            icon={<FolderOpenOutlined />}
+            onClick={() => onOpenTask(row.task_id)}
+            data-testid="task-open"
+            aria-label={t('list.open')}
+          >
+            <span className="action-label">{t('list.open')}</span>
           </Button>
           <Popconfirm
             title={t('list.deleteConfirm')}
@@ -131,8 +146,8 @@ export function TaskListPage({ onOpenTask, pageSize = 20 }: TaskListPageProps) {
             okButtonProps={{ danger: true, 'data-testid': 'task-delete-confirm' }}
             onConfirm={() => remove(row.task_id)}
           >
-            <Button size="small" danger icon={<DeleteOutlined />} data-testid="task-delete">
-              {t('list.delete')}
+            <Button size="small" danger icon={<DeleteOutlined />} data-testid="task-delete" aria-label={t('list.delete')}>
+              <span className="action-label">{t('list.delete')}</span>
             </Button>
           </Popconfirm>
         </Space>
@@ -143,12 +158,14 @@ export function TaskListPage({ onOpenTask, pageSize = 20 }: TaskListPageProps) {
   return (
     <Card
       title={t('list.title')}
+      className="task-list-card"
       data-testid="task-list"
       extra={
         <Space>
           <Select<TaskStatus | 'all'>
             data-testid="status-filter"
-            style={{ width: 180 }}
+            aria-label={t('list.status')}
+            style={{ width: 150 }}
             value={status ?? 'all'}
             onChange={(v) => {
               setStatus(v === 'all' ? undefined : v);
@@ -168,7 +185,7 @@ export function TaskListPage({ onOpenTask, pageSize = 20 }: TaskListPageProps) {
       {error && <Alert type="error" showIcon message={error} style={{ marginBottom: 12 }} />}
       <Table<Task>
         rowKey="task_id"
-        size="middle"
+        size="small"
         loading={loading}
         columns={columns}
         dataSource={tasks}
