@@ -296,8 +296,16 @@ def test_a_resolution_failure_stays_on_the_analyse_step(
     """A package that does not exist: the analyse step says so in the resolver's words,
     offers no download, and "fix the manifests" brings the file and target back."""
     req = write(tmp_path / "in" / "requirements.txt", "nonexistent-pkg==1.0\n")
+    notes = write(tmp_path / "in" / "notes.docx", "not a manifest")
     page.goto(served)
-    page.locator("[data-testid=upload-dragger] input[type=file]").set_input_files([req])
+    page.locator("[data-testid=upload-dragger] input[type=file]").set_input_files([req, notes])
+    # a file the server would refuse is marked at once; the other stays
+    refused = page.locator("[data-testid=upload-file][data-name='notes.docx']")
+    expect(refused.get_by_test_id("upload-file-refused")).to_be_visible()
+    expect(page.get_by_test_id("submit-button")).to_be_disabled()
+    page.wait_for_timeout(600)  # the list's entry animation, for a still screenshot
+    _shot(page, "1-upload-refused")
+    refused.get_by_test_id("upload-remove").click()
     expect(page.locator("[data-testid=upload-file]")).to_have_count(1)
     page.get_by_test_id("submit-button").click()
     alert = page.get_by_test_id("analyse-error")

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { fireEvent, render, screen, waitFor, within } from '@testing-library/react';
 import { App } from 'antd';
 import { I18nProvider } from '../i18n';
-import { FileUpload } from './FileUpload';
+import { FileUpload, acceptedName } from './FileUpload';
 
 function renderUpload(onCreated = vi.fn()) {
   render(
@@ -96,5 +96,28 @@ describe('FileUpload', () => {
     fireEvent.click(screen.getByTestId('submit-button'));
     await waitFor(() => expect(onCreated).toHaveBeenCalledTimes(1));
     expect(onCreated.mock.calls[0][0].task_id).toBe('abc123');
+  });
+});
+
+describe('files checked when chosen', () => {
+  it('marks a file the server would refuse at once, keeps the others, and waits for its removal', async () => {
+    renderUpload();
+    addFiles(new File(['flask\n'], 'requirements-dev.txt'), new File(['x'], 'notes.docx'), new File(['{}'], 'package.json'));
+    await waitFor(() => expect(screen.getAllByTestId('upload-file')).toHaveLength(3));
+    const refused = screen.getAllByTestId('upload-file').filter((el) => within(el).queryByTestId('upload-file-refused'));
+    expect(refused.map((el) => el.getAttribute('data-name'))).toEqual(['notes.docx']);
+    expect(screen.getByTestId('submit-button')).toBeDisabled();
+    fireEvent.click(within(refused[0]).getByTestId('upload-remove'));
+    await waitFor(() => expect(screen.getAllByTestId('upload-file')).toHaveLength(2));
+    expect(screen.getByTestId('submit-button')).toBeEnabled();
+  });
+
+  it("follows the server's name rules", () => {
+    for (const ok of ['requirements.txt', 'REQUIREMENTS-prod.TXT', 'constraints.txt', 'dev.in', 'Pipfile', 'pipfile.lock', 'pyproject.toml', '.npmrc', 'npm-shrinkwrap.json']) {
+      expect(acceptedName(ok), ok).toBe(true);
+    }
+    for (const bad of ['MANIFEST.in', 'setup.py', 'Package.json', 'notes.txt', 'requirements.pdf']) {
+      expect(acceptedName(bad), bad).toBe(false);
+    }
   });
 });

@@ -5,7 +5,7 @@
  */
 import { useState } from 'react';
 import type { ReactNode } from 'react';
-import { Alert, Button, Space, Typography, Upload } from 'antd';
+import { Alert, Button, Space, Tag, Typography, Upload } from 'antd';
 import type { UploadFile } from 'antd';
 import type { RcFile } from 'antd/es/upload';
 import { DeleteOutlined, FileTextOutlined, InboxOutlined, RocketOutlined } from '@ant-design/icons';
@@ -26,6 +26,16 @@ export const ACCEPTED_TYPES = [
   'npm-shrinkwrap.json',
   '.npmrc',
 ];
+
+/** Would the server take a file of this name? Its rules (`tasks/uploads.py`): the
+ * Python patterns case-insensitively, npm's names exactly. */
+export function acceptedName(name: string): boolean {
+  const lower = name.toLowerCase();
+  if (['package.json', 'package-lock.json', 'npm-shrinkwrap.json', '.npmrc', 'npmrc'].includes(name)) return true;
+  if (['pyproject.toml', 'pipfile', 'pipfile.lock'].includes(lower)) return true;
+  if (lower.endsWith('.txt') && (lower.includes('requirements') || lower.includes('constraints'))) return true;
+  return lower.endsWith('.in') && lower !== 'manifest.in';
+}
 
 export interface FileUploadProps {
   /** The options sent with the files. */
@@ -113,6 +123,12 @@ export function FileUpload({ options, onCreated, children }: FileUploadProps) {
           <div className="upload-file" data-testid="upload-file" data-name={file.name}>
             <FileTextOutlined />
             <span className="upload-file-name">{file.name}</span>
+            {!acceptedName(file.name) && (
+              // marked at once, the other files kept: the server would refuse this one
+              <Tag color="red" data-testid="upload-file-refused">
+                {t('upload.notManifest')}
+              </Tag>
+            )}
             {file.size != null && (
               <Typography.Text type="secondary">{formatBytes(file.size)}</Typography.Text>
             )}
@@ -195,7 +211,7 @@ export function FileUpload({ options, onCreated, children }: FileUploadProps) {
         size="large"
         icon={<RocketOutlined />}
         loading={submitting}
-        disabled={files.length === 0}
+        disabled={files.length === 0 || files.some((f) => !acceptedName(f.name))}
         onClick={submit}
         data-testid="submit-button"
       >
