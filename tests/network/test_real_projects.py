@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
 import tarfile
 from pathlib import Path
@@ -116,30 +115,12 @@ def test_a_node_app_with_native_addons_installs_offline(real: Settings, tmp_path
     root = _unpack(out, tmp_path / "x")
     project = tmp_path / "target"
     project.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.lower().startswith("npm_config_")}
-    done = subprocess.run(
-        ["unshare", "-n", "sh", str(root / "install.sh"), str(project)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    done = offline(["sh", str(root / "install.sh"), str(project)], tmp_path)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    loaded = subprocess.run(
-        [
-            "unshare",
-            "-n",
-            "node",
-            "-e",
-            "const b = require('bufferutil'); const x = Buffer.from([1, 2, 3, 4]);"
-            "b.mask(x, Buffer.from([1, 1, 1, 1]), x, 0, 4); require('express');"
-            "console.log(JSON.stringify([...x]))",
-        ],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    script = (
+        "const b = require('bufferutil'); const x = Buffer.from([1, 2, 3, 4]);"
+        "b.mask(x, Buffer.from([1, 1, 1, 1]), x, 0, 4); require('express');"
+        "console.log(JSON.stringify([...x]))"
     )
+    loaded = offline(["node", "-e", script], project)
     assert loaded.stdout.strip() == "[0,3,2,5]", loaded.stderr

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import shutil
 import subprocess
 import tarfile
@@ -22,7 +21,7 @@ from ferry.services.npm_bundle import resolve_node_project
 from ferry.settings import Settings
 from ferry.targets import NodeTarget, host_node_target
 from support.npmregistry import build_tarball
-from support.offline import needs_unshare
+from support.offline import needs_unshare, offline
 
 LINUX = NodeTarget.parse("20", "linux", "x64", "glibc")
 TOKEN = "npm_SECRETSECRETSECRET0123456789"
@@ -241,19 +240,11 @@ def test_the_bundled_settings_make_npm_ci_work_offline(
     with tarfile.open(out) as tf:
         tf.extractall(tmp_path / "x", filter="data")
     (root,) = (tmp_path / "x").iterdir()
-    env = {k: v for k, v in os.environ.items() if not k.lower().startswith("npm_config_")}
 
     def install(project: Path, script: list[str]) -> subprocess.CompletedProcess[str]:
         project.mkdir()
         shutil.copy(files[0], project / "package.json")  # the project, without its .npmrc
-        return subprocess.run(
-            ["unshare", "-n", *script, str(project)],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
+        return offline([*script, str(project)], tmp_path)
 
     done = install(tmp_path / "fresh", ["sh", str(root / "install.sh")])
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]

@@ -28,7 +28,7 @@ from ferry.settings import Settings
 from ferry.targets import NodeTarget, host_node_target
 from support.binhost import BinaryHost, tar_gz
 from support.npmregistry import build_tarball
-from support.offline import needs_unshare
+from support.offline import needs_unshare, offline
 
 LINUX = NodeTarget.parse("20", "linux", "x64", "glibc")
 ALPINE = NodeTarget.parse("22", "linux", "arm64", "musl")
@@ -365,18 +365,11 @@ def test_prebuilt_binaries_are_in_place_after_the_offline_install(
     _, root = _bundle(npm_settings, target, tmp_path)
     project = tmp_path / "fresh"
     project.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.lower().startswith("npm_config_")}
-    done = subprocess.run(
-        ["unshare", "-n", "sh", str(root / "install.sh"), str(project)],
-        env=env, capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
+    done = offline(["sh", str(root / "install.sh"), str(project)], tmp_path)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "placed the prebuilt binary of nativemod@1.0.0 (node-pre-gyp)" in done.stderr
-    loaded = subprocess.run(
-        ["unshare", "-n", "node", "-e",
-         "console.log(require('nativemod') + ' ' + require('prebuiltmod'))"],
-        cwd=project, capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+    script = "console.log(require('nativemod') + ' ' + require('prebuiltmod'))"
+    loaded = offline(["node", "-e", script], project)
     assert loaded.stdout.strip() == "NATIVE-PRE-GYP NATIVE-PREBUILD", loaded.stderr
 
 
@@ -422,12 +415,8 @@ def test_install_scripts_run_after_the_binaries_are_placed(
     (root,) = (tmp_path / "x").iterdir()
     project = tmp_path / "fresh"
     project.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.lower().startswith("npm_config_")}
-    env["FERRY_NPM_SCRIPTS"] = "1"
-    done = subprocess.run(
-        ["unshare", "-n", "sh", str(root / "install.sh"), str(project)],
-        env=env, capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
+    install = ["sh", str(root / "install.sh"), str(project)]
+    done = offline(install, tmp_path, env={"FERRY_NPM_SCRIPTS": "1"})
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     marker = project / "node_modules" / "checkmod" / "script-ran.txt"
     assert marker.read_text() == "found"

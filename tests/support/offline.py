@@ -20,20 +20,22 @@ def base_python() -> str:
 
 
 def offline(
-    cmd: list[str], cwd: Path, *, python: str | None = None
+    cmd: list[str], cwd: Path, *, python: str | None = None, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """``cmd`` in a new network namespace, with none of this machine's pip, uv or Ferry
-    settings: the target knows only the bundle."""
-    env = {
+    """``cmd`` in a new network namespace, with none of this machine's pip, uv, npm or
+    Ferry settings: the target knows only the bundle. ``env``: variables to add."""
+    clean = {
         k: v
         for k, v in os.environ.items()
         if not k.startswith(("PIP_", "UV_", "VIRTUAL_ENV", "FERRY_"))
+        and not k.lower().startswith("npm_config_")
     }
-    env["PYTHON"] = python or base_python()
+    clean["PYTHON"] = python or base_python()
+    clean.update(env or {})
     return subprocess.run(
         ["unshare", "-n", *cmd],
         cwd=cwd,
-        env=env,
+        env=clean,
         text=True,
         capture_output=True,
         timeout=300,
