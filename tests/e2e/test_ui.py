@@ -142,9 +142,21 @@ def test_upload_analyse_download(
         "els => els.map(e => e.dataset.kind)"
     )
     assert "deprecated" in kinds and "yanked" in kinds, kinds
-    search = page.locator("[data-testid^=tree-search-]").first
-    search.fill("dep")
-    expect(page.locator("[data-testid^=tree-match-count-]").first).not_to_have_text("")
+    # search filters like `npm ls dep`: only the path to the match is left, "old" is not
+    npm_card = page.get_by_test_id("npm-tree-card")
+    npm_card.get_by_test_id("tree-search-npm").fill("dep")
+    expect(npm_card.get_by_test_id("tree-match-count-npm")).to_have_text("1 of 1 match")
+    names = npm_card.get_by_test_id("tree-node")
+    expect(names).to_have_count(4)
+    assert names.evaluate_all("els => els.map(e => e.dataset.name)") == [
+        "demo",
+        "app",
+        "lib",
+        "dep",
+    ]
+    expect(npm_card.locator("[data-testid=tree-node][data-match=true]")).to_have_attribute(
+        "data-name", "dep"
+    )
     _shot(page, "2-analyse")
     _chinese_shot(page, "2-analyse-zh")
 

@@ -5,7 +5,7 @@ import type { NpmDeps, NpmTreeNode, PythonTargetDeps } from '../api/client';
 import { I18nProvider } from '../i18n';
 import { DependencyTree } from './DependencyTree';
 import type { DependencyTreeHandle } from './DependencyTree';
-import { buildPythonModel } from './depModel';
+import { buildPythonModel, filterRoots, fullEntryOf, searchModel } from './depModel';
 import { npmPackage, pythonPackage } from '../test/fakes';
 
 const pkg = (name: string, version: string, size: number, extra: Partial<PythonTargetDeps['packages'][number]> = {}) =>
@@ -169,9 +169,74 @@ describe('DependencyTree', () => {
       expect(m.getAttribute('data-name')).toBe('markupsafe');
       expect(m.querySelector('mark')).toHaveTextContent('markup');
     }
-    // ancestors of the matches are open
-    expect(visibleNames(container)).toEqual(['flask', 'werkzeug', 'markupsafe', 'jinja2', 'markupsafe', 'click', 'requests', 'setuptools']);
-    expect(screen.getByTestId('tree-match-count-py')).toHaveTextContent('2 matches');
+    // like `npm ls markupsafe`: only the paths that lead to a match are left
+    expect(visibleNames(container)).toEqual(['flask', 'werkzeug', 'markupsafe', 'jinja2', 'markupsafe']);
+    expect(screen.getByTestId('tree-match-count-py')).toHaveTextContent('1 of 2 matches');
+    // clearing the search brings the whole tree back
+    fireEvent.change(screen.getByTestId('tree-search-py'), { target: { value: '' } });
+    expect(visibleNames(container)).toEqual(['flask', 'werkzeug', 'jinja2', 'click', 'requests', 'idna', 'setuptools']);
+  });
+
+  it('a search with no match leaves the tree as it is', () => {
+    const { container } = renderTree(<DependencyTree source={{ ecosystem: 'pypi', doc: python }} id="py" />);
+    fireEvent.change(screen.getByTestId('tree-search-py'), { target: { value: 'nothing-like-it' } });
+    expect(screen.getByTestId('tree-match-count-py')).toHaveTextContent('0 matches');
+    expect(visibleNames(container)).toEqual(['flask', 'werkzeug', 'jinja2', 'click', 'requests', 'idna', 'setuptools']);
+    expect(screen.queryByTestId('tree-next-py')).toBeNull();
+  });
+
+  it('next and previous walk the matches, wrapping around', () => {
+    const { container } = renderTree(<DependencyTree source={{ ecosystem: 'pypi', doc: python }} id="py" />);
+    fireEvent.change(screen.getByTestId('tree-search-py'), { target: { value: 'markup' } });
+    const selectedParent = () => {
+      const sel = container.querySelector('.ant-tree-node-selected [data-testid="tree-node"]');
+      // the selected markupsafe's parent row is the row before it with a lower indent
+      const rows = Array.from(container.querySelectorAll('.ant-tree-treenode'));
+      const i = rows.findIndex((r) => r.contains(sel));
+      return { name: sel?.getAttribute('data-name'), parent: rows[i - 1]?.querySelector('[data-testid="tree-node"]')?.getAttribute('data-name') };
+    };
+    expect(selectedParent()).toEqual({ name: 'markupsafe', parent: 'werkzeug' });
+    fireEvent.click(screen.getByTestId('tree-next-py'));
+    expect(screen.getByTestId('tree-match-count-py')).toHaveTextContent('2 of 2 matches');
+    expect(selectedParent()).toEqual({ name: 'markupsafe', parent: 'jinja2' });
+    fireEvent.click(screen.getByTestId('tree-next-py'));
+    expect(screen.getByTestId('tree-match-count-py')).toHaveTextContent('1 of 2 matches');
+    fireEvent.click(screen.getByTestId('tree-previous-py'));
+    expect(screen.getByTestId('tree-match-count-py')).toHaveTextContent('2 of 2 matches');
+  });
+
+  it('a deduped node links to the node shown in full', () => {
+    const doc: PythonTargetDeps = {
+      ...python,
+      packages: [pkg('a', '1', 1), pkg('b', '1', 1), pkg('c', '1', 1)],
+      edges: [edge(null, 'a'), edge(null, 'b'), edge('a', 'b'), edge('b', 'c')],
+      problems: [],
+    };
+    const model = buildPythonModel(doc);
+    const dedupedKey = model.roots[0].children[0].key;
+    expect(fullEntryOf(model, dedupedKey)).toBe(model.roots[1].key);
+    const { container } = renderTree(<DependencyTree source={{ ecosystem: 'pypi', doc }} id="dd" />);
+    fireEvent.click(screen.getByTestId('tree-collapse-all-dd'));
+    fireEvent.click(container.querySelector('.ant-tree-switcher') as HTMLElement); // open a
+    // searching for c hides the deduped b under a; search for b shows both
+    fireEvent.change(screen.getByTestId('tree-search-dd'), { target: { value: 'b' } });
+    fireEvent.click(screen.getAllByTestId('tree-deduped')[0]);
+    // the search is left and the full b (at the root, with its child c) is open and selected
+    expect((screen.getByTestId('tree-search-dd') as HTMLInputElement).value).toBe('');
+    const selected = container.querySelectorAll('.ant-tree-node-selected [data-testid="tree-node"]');
+    expect(selected).toHaveLength(1);
+    expect(selected[0].getAttribute('data-name')).toBe('b');
+    expect(selected[0].querySelector('[data-testid="tree-deduped"]')).toBeNull();
+    expect(visibleNames(container)).toContain('c');
+  });
+
+  it('filterRoots keeps the matches and the paths to them only', () => {
+    const model = buildPythonModel(python);
+    const kept = filterRoots(model, searchModel(model, 'idna'));
+    expect(kept.map((n) => n.name)).toEqual(['requests']);
+    expect(kept[0].children.map((n) => n.name)).toEqual(['idna']);
+    // the model itself is untouched
+    expect(model.roots).toHaveLength(3);
   });
 
   it('expand all and collapse all', () => {

@@ -1,8 +1,9 @@
 /**
  * One dependency tree (npm, or Python for one target): a virtualised antd Tree with a fixed
- * height (2,000+ nodes stay smooth), expand all / collapse all, a search box (matches
- * highlighted, their ancestors opened, the first one scrolled to), each node's version
- * and size, and problems shown in place as coloured tags.
+ * height (2,000+ nodes stay smooth), expand all / collapse all, a search that filters like
+ * `npm ls <name>` (only the paths that lead to a match, with next / previous), each node's
+ * version and size, problems shown in place as coloured tags, and "deduped" nodes linking
+ * to the node where the package is shown in full.
  *
  * `ref.focusPackage(name)` opens the first node of that package, selects it and scrolls
  * to it (the problem summary uses it).
@@ -11,7 +12,13 @@ import { forwardRef, useCallback, useEffect, useImperativeHandle, useMemo, useRe
 import type { Key, ReactNode } from 'react';
 import { Button, Empty, Input, Space, Tag, Tooltip, Tree, Typography } from 'antd';
 import type { TreeDataNode } from 'antd';
-import { MinusSquareOutlined, PlusSquareOutlined, SearchOutlined } from '@ant-design/icons';
+import {
+  DownOutlined,
+  MinusSquareOutlined,
+  PlusSquareOutlined,
+  SearchOutlined,
+  UpOutlined,
+} from '@ant-design/icons';
 import type { NpmDeps, Problem, PythonTargetDeps } from '../api/client';
 import { formatBytes } from '../format';
 import { useI18n } from '../i18n';
@@ -19,6 +26,8 @@ import {
   ancestorsOf,
   buildNpmModel,
   buildPythonModel,
+  filterRoots,
+  fullEntryOf,
   normalizeFor,
   searchModel,
   worstSeverity,
@@ -89,7 +98,6 @@ export const DependencyTree = forwardRef<DependencyTreeHandle, DependencyTreePro
       [source.ecosystem, source.doc],
     );
     const treeId = id ?? model.id;
-    const items = useMemo(() => toItems(model.roots), [model]);
     const initialExpanded = useMemo(
       () => model.roots.filter((r) => r.children.length > 0).map((r) => r.key),
       [model],
@@ -97,6 +105,8 @@ export const DependencyTree = forwardRef<DependencyTreeHandle, DependencyTreePro
     const [expandedKeys, setExpandedKeys] = useState<Key[]>(initialExpanded);
     const [selectedKeys, setSelectedKeys] = useState<Key[]>([]);
     const [query, setQuery] = useState('');
+    // which match next / previous stands on
+    const [cursor, setCursor] = useState(0);
     const treeRef = useRef<{ scrollTo: (arg: { key: Key; align?: 'top' | 'bottom' | 'auto'; offset?: number }) => void } | null>(null);
     const pendingScroll = useRef<Key | null>(null);
 
@@ -104,10 +114,17 @@ export const DependencyTree = forwardRef<DependencyTreeHandle, DependencyTreePro
       setExpandedKeys(initialExpanded);
       setSelectedKeys([]);
       setQuery('');
+      setCursor(0);
     }, [initialExpanded]);
 
     const matches = useMemo(() => searchModel(model, query), [model, query]);
     const matchSet = useMemo(() => new Set(matches), [matches]);
+    const filtering = matches.length > 0;
+    // a search shows only the paths to its matches; no match leaves the tree as it was
+    const items = useMemo(
+      () => toItems(filtering ? filterRoots(model, matches) : model.roots),
+      [model, matches, filtering],
+    );
 
     const scrollToKey = useCallback((key: Key) => {
       pendingScroll.current = key;
@@ -126,26 +143,58 @@ export const DependencyTree = forwardRef<DependencyTreeHandle, DependencyTreePro
 
     const onSearch = (value: string) => {
       setQuery(value);
+      setCursor(0);
       const found = searchModel(model, value);
-      if (found.length === 0) return;
+      if (found.length === 0) {
+        if (!value.trim()) setExpandedKeys(initialExpanded);
+        return;
+      }
       const open = new Set<Key>();
       for (const key of found) for (const a of ancestorsOf(model, key)) open.add(a);
       setExpandedKeys(Array.from(open));
+      setSelectedKeys([found[0]]);
       scrollToKey(found[0]);
+    };
+
+    const step = (by: number) => {
+      if (matches.length === 0) return;
+      const next = (cursor + by + matches.length) % matches.length;
+      setCursor(next);
+      setSelectedKeys([matches[next]]);
+      scrollToKey(matches[next]);
+    };
+
+    const reveal = useCallback(
+      (key: string) => {
+        const ancestors = ancestorsOf(model, key);
+        setExpandedKeys((prev) => Array.from(new Set([...prev, ...ancestors])));
+        setSelectedKeys([key]);
+        scrollToKey(key);
+      },
+      [model, scrollToKey],
+    );
+
+    // the full entry may be outside the filtered view: leave the search first
+    const openFullEntry = (key: string) => {
+      const full = fullEntryOf(model, key);
+      if (full === null) return;
+      setQuery('');
+      setCursor(0);
+      reveal(full);
+      // the point of the full entry is what it pulls in: open it too
+      setExpandedKeys((prev) => Array.from(new Set([...prev, full])));
     };
 
     const focusPackage = useCallback(
       (name: string): boolean => {
         const keys = model.keysByName.get(normalizeFor(model.ecosystem, name));
         if (!keys || keys.length === 0) return false;
-        const key = keys[0];
-        const ancestors = ancestorsOf(model, key);
-        setExpandedKeys((prev) => Array.from(new Set([...prev, ...ancestors])));
-        setSelectedKeys([key]);
-        scrollToKey(key);
+        setQuery('');
+        setCursor(0);
+        reveal(keys[0]);
         return true;
       },
-      [model, scrollToKey],
+      [model, reveal],
     );
 
     useImperativeHandle(ref, () => ({ focusPackage, model }), [focusPackage, model]);
@@ -170,7 +219,30 @@ export const DependencyTree = forwardRef<DependencyTreeHandle, DependencyTreePro
               {dep.spec}
             </Typography.Text>
           )}
-          {dep.deduped && <Tag className="dep-flag">{t('tree.deduped')}</Tag>}
+          {dep.deduped && (
+            <Tooltip title={t('tree.dedupedLink')}>
+              <Tag
+                className="dep-flag dep-deduped"
+                data-testid="tree-deduped"
+                role="link"
+                tabIndex={0}
+                onClick={(e) => {
+                  // a click on the tag goes to the full entry, not to selecting this node
+                  e.stopPropagation();
+                  openFullEntry(dep.key);
+                }}
+                onKeyDown={(e) => {
+                  if (e.key === 'Enter' || e.key === ' ') {
+                    e.preventDefault();
+                    e.stopPropagation();
+                    openFullEntry(dep.key);
+                  }
+                }}
+              >
+                {t('tree.deduped')}
+              </Tag>
+            </Tooltip>
+          )}
           {dep.buildOnly && (
             <Tooltip
               title={dep.buildFor ? `${t('tree.buildFor')} ${dep.buildFor.join(', ')}` : undefined}
@@ -242,8 +314,30 @@ export const DependencyTree = forwardRef<DependencyTreeHandle, DependencyTreePro
           />
           {query.trim() && (
             <Typography.Text type="secondary" data-testid={`tree-match-count-${treeId}`}>
-              {t('tree.matches', { count: matches.length })}
+              {filtering
+                ? t('tree.matchOf', { index: cursor + 1, count: matches.length })
+                : t('tree.matches', { count: 0 })}
             </Typography.Text>
+          )}
+          {filtering && (
+            <Space.Compact size="small">
+              <Button
+                size="small"
+                icon={<UpOutlined />}
+                aria-label={t('tree.previous')}
+                title={t('tree.previous')}
+                data-testid={`tree-previous-${treeId}`}
+                onClick={() => step(-1)}
+              />
+              <Button
+                size="small"
+                icon={<DownOutlined />}
+                aria-label={t('tree.next')}
+                title={t('tree.next')}
+                data-testid={`tree-next-${treeId}`}
+                onClick={() => step(1)}
+              />
+            </Space.Compact>
           )}
         </Space>
         {items.length === 0 ? (

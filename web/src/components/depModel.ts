@@ -301,3 +301,40 @@ export function worstSeverity(node: DepNode): Problem['severity'] | null {
   if (node.nodeProblems.length > 0 && (worst === null || worst === 'info')) return 'warning';
   return worst;
 }
+
+/**
+ * The nodes a search shows, like `npm ls <name>`: every match and the path that leads to
+ * it, nothing else. A match's own children are left out (the user asked where it is, not
+ * what it pulls in); the tree keeps its order.
+ */
+export function filterRoots(model: TreeModel, matches: string[]): DepNode[] {
+  const keep = new Set<string>();
+  for (const key of matches) {
+    keep.add(key);
+    for (const a of ancestorsOf(model, key)) keep.add(a);
+  }
+  const matched = new Set(matches);
+  const prune = (nodes: DepNode[]): DepNode[] =>
+    nodes
+      .filter((n) => keep.has(n.key))
+      .map((n) => ({ ...n, children: matched.has(n.key) ? [] : prune(n.children) }));
+  return prune(model.roots);
+}
+
+/**
+ * Where a deduped node is shown in full: the first node of the same package (and version,
+ * when known) that is not itself deduped. Null when there is none.
+ */
+export function fullEntryOf(model: TreeModel, key: string): string | null {
+  const node = model.byKey.get(key)?.node;
+  if (!node) return null;
+  const normalize = model.ecosystem === 'npm' ? normalizeNpm : normalizePython;
+  for (const other of model.keysByName.get(normalize(node.name)) ?? []) {
+    if (other === key) continue;
+    const candidate = model.byKey.get(other)!.node;
+    if (candidate.deduped) continue;
+    if (node.version && candidate.version && candidate.version !== node.version) continue;
+    return other;
+  }
+  return null;
+}
