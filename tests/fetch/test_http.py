@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import random
+import socket
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -14,7 +17,7 @@ import pytest
 from ferry.errors import FetchError
 from ferry.fetch import Fetcher, FetchRequest, Segmenting, build_client, open_session
 from ferry.store import ContentStore
-from fetch.local_server import LocalServer
+from fetch.local_server import LocalServer, Route
 
 
 async def test_client_sends_user_agent_and_follows_redirects() -> None:
@@ -181,3 +184,162 @@ async def test_http2_where_the_server_speaks_it(
     assert result.path.read_bytes() == body
     assert len(versions) > 4  # the pieces, multiplexed as streams of HTTP/2 connections
     assert set(versions) == {"2"}
+
+
+# --- the index client's transport (fetch/transport.py) against real sockets ----------
+
+_PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
+
+
+@pytest.fixture
+def proxy_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """The environment with no proxy variables but the ones a test sets."""
+    for name in _PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    return monkeypatch
+
+
+@asynccontextmanager
+async def connect_proxy() -> AsyncIterator[tuple[str, list[str]]]:
+    """A forward proxy for https (CONNECT only) on 127.0.0.1, noting each tunnel's target."""
+    tunnels: list[str] = []
+
+    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(1 << 16):
+                writer.write(data)
+                await writer.drain()
+        finally:
+            writer.close()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+            method, target, _ = head.split(b"\r\n", 1)[0].decode().split(" ", 2)
+            if method != "CONNECT":
+                writer.write(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n")
+                return
+            tunnels.append(target)
+            host, port = target.rsplit(":", 1)
+            up_reader, up_writer = await asyncio.open_connection(host, int(port))
+            writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            await writer.drain()
+            await asyncio.gather(
+                pipe(reader, up_writer), pipe(up_reader, writer), return_exceptions=True
+            )
+        finally:
+            writer.close()
+
+    proxy = await asyncio.start_server(handle, "127.0.0.1", 0)
+    try:
+        yield f"http://127.0.0.1:{proxy.sockets[0].getsockname()[1]}", tunnels
+    finally:
+        proxy.close()
+
+
+async def test_http_proxy_from_the_environment(
+    server: LocalServer, proxy_env: pytest.MonkeyPatch
+) -> None:
+    # The host does not exist: only the proxy can answer for it.
+    server.add("/simple/dep/", Route(body=b"the page"))
+    proxy_env.setenv("HTTP_PROXY", server.base)
+    async with build_client() as client:
+        resp = await client.get("http://index.ferry-test.example/simple/dep/")
+    assert resp.content == b"the page"
+    assert server.proxied == ["index.ferry-test.example"]
+
+
+async def test_https_proxy_from_the_environment(
+    tls_server: LocalServer, certificate: tuple[Path, Path], proxy_env: pytest.MonkeyPatch
+) -> None:
+    url = tls_server.add("/simple/dep/", Route(body=b"over the tunnel"))
+    async with connect_proxy() as (proxy, tunnels):
+        proxy_env.setenv("HTTPS_PROXY", proxy)
+        async with build_client(cert=certificate[0], http2=False) as client:
+            resp = await client.get(url)
+    assert resp.content == b"over the tunnel"
+    assert tunnels == [tls_server.base.removeprefix("https://")]
+
+
+async def test_no_proxy_is_honoured_by_the_index_client(
+    server: LocalServer, proxy_env: pytest.MonkeyPatch
+) -> None:
+    url = server.add("/simple/dep/", Route(body=b"direct"))
+    proxy_env.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens there
+    proxy_env.setenv("NO_PROXY", "127.0.0.1")
+    async with build_client() as client:
+        assert (await client.get(url)).content == b"direct"
+    assert server.proxied == []
+
+
+async def test_proxy_variables_are_ignored_without_trust_env_but_a_setting_is_not(
+    server: LocalServer, proxy_env: pytest.MonkeyPatch
+) -> None:
+    url = server.add("/simple/dep/", Route(body=b"page"))
+    proxy_env.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    async with build_client(trust_env=False) as client:
+        assert (await client.get(url)).content == b"page"
+    async with build_client(proxy=server.base, trust_env=False) as client:
+        assert (await client.get("http://other.ferry-test.example/simple/dep/")).content == b"page"
+    assert server.proxied == ["other.ferry-test.example"]
+
+
+async def test_through_a_proxy_the_policy_checks_urls(
+    server: LocalServer, proxy_env: pytest.MonkeyPatch
+) -> None:
+    from ferry.egress import EgressPolicy, EgressRefused
+
+    server.add("/simple/dep/", Route(body=b"page"))
+    proxy_env.setenv("HTTP_PROXY", server.base)
+    policy = EgressPolicy.build(
+        trusted_urls=["http://index.ferry-test.example/"], proxies=[server.base]
+    )
+    async with build_client(policy=policy) as client:
+        with pytest.raises(EgressRefused):
+            await client.get("http://evil.ferry-test.example/simple/dep/")
+        # the proxy resolves the names it is asked for, and answers for their addresses
+        resp = await client.get("http://index.ferry-test.example/simple/dep/")
+    assert resp.content == b"page"
+    assert server.proxied == ["index.ferry-test.example"]
+
+
+@pytest.mark.parametrize("reset", [False, True], ids=["closed", "reset"])
+async def test_a_body_cut_short_is_an_httpx_error(server: LocalServer, reset: bool) -> None:
+    url = server.add(
+        "/big.whl", Route(body=b"x" * 500_000, drops=2, drop_after=100_000, reset=reset)
+    )
+    async with build_client(trust_env=False) as client:
+        with pytest.raises((httpx.ReadError, httpx.RemoteProtocolError)):
+            async with client.stream("GET", url) as resp:
+                async for _ in resp.aiter_raw():
+                    pass
+        with pytest.raises((httpx.ReadError, httpx.RemoteProtocolError)):
+            await client.get(url)
+
+
+async def test_connection_errors_are_httpx_errors(server: LocalServer) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]  # nothing listens once the probe is closed
+    slow = server.add("/slow/", Route(body=b"late", delay=1.0))
+    async with build_client(trust_env=False, timeout=5.0) as client:
+        for host in ("127.0.0.1", "localhost"):
+            with pytest.raises(httpx.ConnectError):
+                await client.get(f"http://{host}:{closed}/simple/")
+        with pytest.raises(httpx.ReadTimeout):
+            await client.get(slow, timeout=0.2)
+        with pytest.raises(httpx.UnsupportedProtocol):
+            await client.get("ftp://127.0.0.1/simple/")
+
+
+async def test_the_index_client_negotiates_http2(
+    h2_server: tuple[str, bytes, list[str]], certificate: tuple[Path, Path]
+) -> None:
+    url, body, versions = h2_server
+    async with build_client(cert=certificate[0], http2=True, trust_env=False) as client:
+        resp = await client.get(url)
+    assert resp.http_version == "HTTP/2" and resp.content == body
+    async with build_client(cert=certificate[0], http2=False, trust_env=False) as client:
+        assert (await client.get(url)).http_version == "HTTP/1.1"
+    assert versions == ["2", "1.1"]

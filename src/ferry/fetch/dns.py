@@ -5,7 +5,9 @@ makes its own getaddrinfo call, and some resolvers drop part of a burst of simul
 queries: the dropped ones wait for the stub resolver's 5 s retry (seen on this project's
 machines: 16 concurrent lookups, the slowest 5.01 s, the fastest 1 ms). Sharing one lookup
 per (host, port) removes the burst; TLS still verifies against the host name, because
-httpcore passes the original name to ``start_tls``.
+httpcore passes the original name to ``start_tls``. The backend is handed to httpcore's
+pool through its public constructor, by ``fetch/transport.py``. (The aiohttp engine needs
+none of this: its connector caches each lookup and merges simultaneous ones.)
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 import httpcore
-import httpx
 from httpcore import AsyncNetworkBackend, AsyncNetworkStream
 
 if TYPE_CHECKING:
@@ -101,17 +102,3 @@ class CachingResolverBackend(AsyncNetworkBackend):
 
     async def sleep(self, seconds: float) -> None:
         await self._inner.sleep(seconds)
-
-
-def install_resolver_cache(client: httpx.AsyncClient) -> CachingResolverBackend | None:
-    """Give the client's direct (non-proxy) connection pool the caching backend.
-
-    httpx does not expose httpcore's ``network_backend``; this reaches one private
-    attribute, and degrades to httpx's default if a future release renames it.
-    """
-    pool = getattr(getattr(client, "_transport", None), "_pool", None)
-    if pool is None or not hasattr(pool, "_network_backend"):
-        return None
-    backend = CachingResolverBackend()
-    pool._network_backend = backend
-    return backend

@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from ferry.fetch.dns import install_resolver_cache
+from ferry.fetch.routes import Routes
 from ferry.fetch.tls import trust_context
+from ferry.fetch.transport import ResolvingTransport
 from ferry.fetch.useragent import user_agent
 
 if TYPE_CHECKING:
@@ -38,10 +39,11 @@ def build_client(
 
     ``cert`` is a CA bundle file (or a directory of hashed certificates) replacing the
     default trust store, for mirrors behind a corporate CA. Without it and with
-    ``trust_env``, httpx honours ``SSL_CERT_FILE`` / ``SSL_CERT_DIR``, and the proxy
-    variables (``HTTPS_PROXY``, ``ALL_PROXY``, ``NO_PROXY``) unless ``proxy`` is given.
+    ``trust_env``, ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` are honoured, and the proxy
+    variables (``HTTPS_PROXY``, ``ALL_PROXY``, ``NO_PROXY``) unless ``proxy`` is given,
+    decided as for the download engine (``fetch/routes.py``, ``fetch/transport.py``).
     With ``policy`` (a service task), every URL, redirects included, and every address
-    connected to is checked by it (``fetch/guard.py``).
+    connected to directly is checked by it (``fetch/guard.py``).
     """
     hooks: dict[str, list[Any]] = {}
     if policy is not None:
@@ -53,26 +55,29 @@ def build_client(
         hooks["request"] = [check]
     # one context per bundle and process, shared by every client (fetch/tls.py)
     verify: ssl.SSLContext | bool = trust_context(cert) if trust_env or cert else True
-    client = httpx.AsyncClient(
+    limits = httpx.Limits(
+        max_connections=max_connections, max_keepalive_connections=max_connections
+    )
+    if transport is None:
+        transport = ResolvingTransport(
+            ssl_context=httpx.create_ssl_context(verify=verify, trust_env=trust_env),
+            http2=http2,
+            limits=limits,
+            routes=Routes(proxy=proxy, from_environment=trust_env),
+            policy=policy,
+        )
+        proxy = None  # the transport routes every request itself
+    return httpx.AsyncClient(
         headers={"User-Agent": user_agent()},
         verify=verify,
         proxy=proxy,
         # Concurrency is bounded by the fetcher's semaphore, so waiting for a pooled
         # connection is normal queueing and must not count as a timeout.
         timeout=httpx.Timeout(timeout, pool=None),
-        limits=httpx.Limits(
-            max_connections=max_connections, max_keepalive_connections=max_connections
-        ),
+        limits=limits,
         http2=http2,
         follow_redirects=True,
         transport=transport,
         trust_env=trust_env,
         event_hooks=hooks,
     )
-    if transport is None:
-        backend = install_resolver_cache(client)
-        if policy is not None:
-            if backend is None:
-                raise RuntimeError("cannot check addresses: httpx's connection pool changed")
-            backend.policy = policy
-    return client
