@@ -6,8 +6,11 @@ Accept-Ranges and single ranges (open or bounded) with If-Range. Unthrottled bod
 with sendfile(2), so the server costs next to no CPU and the clients are what is measured.
 ``--rate`` paces every connection to that many bytes per second (a link shared per
 connection, as CDNs and many mirrors do), which is where several connections pay off.
+``--stall-after N --stall S``: the first body to reach byte N of any file stops there for
+S seconds, its connection open and silent (a server or middlebox that hangs mid-body);
+every other body, retries included, is served as usual.
 
-    python bench/fetch_server.py DIR [--rate BYTES_PER_S]   (prints the base URL)
+    python bench/fetch_server.py DIR [--rate BYTES_PER_S] [--stall-after N --stall S]
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import os
 import re
 import socket
 import sys
+import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -33,6 +37,9 @@ class Server(ThreadingHTTPServer):
     request_queue_size = 1024
     root: Path
     rate: float | None
+    stall_after: int | None
+    stall: float
+    lock: threading.Lock
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -83,12 +90,27 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
         with path.open("rb") as fh:
             try:
+                start = self._maybe_stall(fh.fileno(), start, end)
                 if self.server.rate:
                     self._paced(fh.fileno(), start, end, self.server.rate)
                 else:
                     self._sendfile(fh.fileno(), start, end)
             except (BrokenPipeError, ConnectionResetError):
                 self.close_connection = True
+
+    def _maybe_stall(self, fd: int, start: int, end: int) -> int:
+        """Serve up to the stall point, sleep there once, and carry on; the new start."""
+        server = self.server
+        point = server.stall_after
+        if point is None or not (start <= point < end):
+            return start
+        with server.lock:
+            pause, server.stall = server.stall, 0.0
+        if not pause:
+            return start
+        self._sendfile(fd, start, point)
+        time.sleep(pause)
+        return point
 
     def _sendfile(self, fd: int, start: int, end: int) -> None:
         sock = self.connection
@@ -124,10 +146,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("root", type=Path)
     parser.add_argument("--rate", type=float, default=None, help="bytes/s per connection")
+    parser.add_argument("--stall-after", type=int, default=None, help="byte offset")
+    parser.add_argument("--stall", type=float, default=0.0, help="seconds, once")
     args = parser.parse_args()
     server = Server(("127.0.0.1", 0), Handler)
     server.root = args.root.resolve()
     server.rate = args.rate
+    server.stall_after = args.stall_after
+    server.stall = args.stall
+    server.lock = threading.Lock()
     server.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     print(f"http://127.0.0.1:{server.server_address[1]}", flush=True)
     with contextlib.suppress(KeyboardInterrupt):

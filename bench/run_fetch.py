@@ -13,6 +13,14 @@ Ferry, a fresh data directory), alternating order, medians and ratios:
 - ``throttled``: one 512 MiB file from a server that paces every connection to 50 MB/s:
   where fetching over several connections must pay off. Ferry vs curl, aria2c -x8 -s8,
   huggingface_hub.
+- ``paced``: one 300 MB file, not a multiple of any piece size, from a server pacing every
+  connection to 20 MB/s, fetched over 8 connections: how close each tool comes to the
+  limit (size / (8 x 20 MB/s)), i.e. whether connections idle at the end of the file.
+  Ferry (``-x 8``) vs ``aria2c -x8 -s8 -k1M`` (aria2's smallest split).
+- ``stall``: one 64 MiB file whose first body to reach byte 20 MB hangs there for 90 s,
+  connection open, no bytes (a server or middlebox hanging mid-body). Ferry with its
+  default stall limit (15 s) vs aria2c with its defaults (``--timeout=60``) and with
+  ``--timeout=15`` (the same limit), one connection each (``-x 1`` / ``-x1 -s1``).
 
 ``--network`` adds the same comparisons against the real index this machine's pip is
 configured with (found at run time by Ferry's own discovery, never named here; printed
@@ -27,7 +35,7 @@ URLs have their host replaced by ``<host>``):
   Same tools as ``small``.
 
     .venv/bin/python bench/run_fetch.py [--rounds 3] [--network]
-        [--case large|small|throttled|net-large|net-small ...]
+        [--case large|small|throttled|paced|stall|net-large|net-small ...]
 
 ``--case`` picks exactly those cases (a ``net-*`` one implies the network); ``--network``
 adds both network cases to whatever is picked. Ratios are tool time / Ferry time: above 1,
@@ -77,7 +85,7 @@ MB = 1_000_000
 # Printed text never names a host: URLs become https://<host>/...
 _HOST = re.compile(r"(\b[a-z][a-z0-9+.-]*://)[^/\s\"'<>]+", re.IGNORECASE)
 
-LOOPBACK = ("large", "small", "throttled")
+LOOPBACK = ("large", "small", "throttled", "paced", "stall")
 NETWORK = ("net-large", "net-small")
 
 HF_GET = """
@@ -209,6 +217,66 @@ def one_file_case(
         check=check,
         env={"HF_HUB_DISABLE_PROGRESS_BARS": "1", "HF_HUB_DISABLE_TELEMETRY": "1", **ca_env},
     )
+
+
+def few_tools_case(
+    name: str, url: str, size: int, digest: str, tools: dict[str, list[str]]
+) -> Case:
+    """One file, Ferry and aria2c only, each with its own extra arguments."""
+    filename = url.rsplit("/", 1)[-1] or f"{name}.bin"
+
+    def check(tool: str, out: Path) -> str | None:
+        got = out / filename
+        if not got.is_file():
+            return f"{tool} left no {filename}"
+        return None if sha256_of(got) == digest else f"{tool}: wrong bytes"
+
+    def argv(tool: str, extra: list[str]) -> Callable[[Path], list[str]]:
+        if tool == "ferry":
+            return lambda out: [
+                str(VENV / "ferry"),
+                "fetch",
+                url,
+                "-o",
+                str(out),
+                "--sha256",
+                digest,
+                "--data-dir",
+                str(out.parent / (out.name + "-data")),
+                *extra,
+            ]
+        return lambda out: [
+            "aria2c",
+            *extra,
+            "--file-allocation=none",
+            "--console-log-level=warn",
+            "--summary-interval=0",
+            "--download-result=hide",
+            f"--checksum=sha-256={digest}",
+            "-d",
+            str(out),
+            "-o",
+            filename,
+            url,
+        ]
+
+    return Case(
+        name=name,
+        files=1,
+        nbytes=size,
+        tools={tool: argv(tool, extra) for tool, extra in tools.items()},
+        check=check,
+    )
+
+
+def limits_line(case: Case, runs: list[Run], limit: float) -> str:
+    """Each tool's median over the limit: 1.00 is the limit itself."""
+    parts = []
+    for tool in case.tools:
+        times = [r.seconds for r in runs if r.tool == tool and r.ok]
+        if times:
+            parts.append(f"{tool} {statistics.median(times) / limit:.2f}x the limit")
+    return "; ".join(parts) + "."
 
 
 def small_files_case(
@@ -648,6 +716,61 @@ def main() -> int:
             failed |= not all(r.ok for r in runs)
             pace = f"server paces each connection to {args.rate / MB:.0f} MB/s."
             reports.append(table(case, runs) + "\n\n" + pace)
+        if "paced" in cases:
+            size = 300 * MB + 12_345  # not a multiple of any piece size
+            digest = random_file(files / "paced.bin", size, 3)
+            rate = 20 * MB
+            server = [PY, str(BENCH / "fetch_server.py"), str(files), "--rate", str(rate)]
+            with served(server) as base:
+                case = few_tools_case(
+                    "paced",
+                    f"{base}/paced.bin",
+                    size,
+                    digest,
+                    {"ferry": ["-x", "8"], "aria2c -x8 -s8 -k1M": ["-x8", "-s8", "-k1M"]},
+                )
+                runs = run_case(case, args.rounds, work)
+            failed |= not all(r.ok for r in runs)
+            limit = size / (8 * rate)
+            reports.append(
+                table(case, runs)
+                + f"\n\nserver paces each connection to {rate / MB:.0f} MB/s; the limit over 8"
+                f" connections is {limit:.2f} s. " + limits_line(case, runs, limit)
+            )
+        if "stall" in cases:
+            size = 64 << 20
+            digest = random_file(files / "stall.bin", size, 4)
+            tools = {
+                "ferry": ["-x", "1"],
+                "aria2c (defaults)": ["-x1", "-s1"],
+                "aria2c --timeout=15": ["-x1", "-s1", "--timeout=15"],
+            }
+            runs = []
+            for round_no in range(args.rounds):
+                # a fresh server per round: the stall happens once per server
+                server = [
+                    PY,
+                    str(BENCH / "fetch_server.py"),
+                    str(files),
+                    "--stall-after",
+                    str(20 * MB),
+                    "--stall",
+                    "90",
+                ]
+                for tool in tools:
+                    with served(server) as base:
+                        case = few_tools_case(
+                            "stall", f"{base}/stall.bin", size, digest, {tool: tools[tool]}
+                        )
+                        for run in run_case(case, 1, work / f"stall-{round_no}"):
+                            run.round_no = round_no
+                            runs.append(run)
+            case = few_tools_case("stall", "", size, digest, tools)
+            failed |= not all(r.ok for r in runs)
+            reports.append(
+                table(case, runs)
+                + "\n\nthe first body past byte 20 MB hangs 90 s with the connection open."
+            )
         if "small" in cases:
             wheels = root / "wheels"
             build_wheels(wheels, args.small_count)

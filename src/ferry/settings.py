@@ -88,6 +88,12 @@ class Settings(BaseSettings):
         ge=64 * 1024,
         description="A file is split only so far that each connection gets at least this.",
     )
+    stall_timeout: float = Field(
+        15.0,
+        gt=0,
+        description="Seconds a connection may deliver nothing mid-body before its range is "
+        "resumed on a fresh connection (curl's --speed-time, aria2's --timeout).",
+    )
     max_connections: int = Field(16, ge=1, le=512, description="Connections, all hosts.")
     max_connections_per_host: int = Field(16, ge=1, le=512)
     limit_rate: int = Field(

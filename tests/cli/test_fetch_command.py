@@ -225,6 +225,7 @@ def test_killed_mid_download_resumes_from_the_bytes_on_disk(
     first.wait()
     assert not (out / "model.bin").exists()  # never a half file under the final name
     sent_before = server.route(url).bytes_sent
+    asked_before = len(server.seen(url))
     pieces = json.loads(control.read_text())["pieces"]
     on_disk = sum(p[2] for p in pieces)
     assert on_disk >= 6 << 20
@@ -236,10 +237,16 @@ def test_killed_mid_download_resumes_from_the_bytes_on_disk(
     assert hashlib.sha256((out / "model.bin").read_bytes()).hexdigest() == digest
     assert not control.exists() and not (out / "model.bin.ferry-part").exists()
     # The second run asked only for what was missing (If-Range with the same validator).
-    resumed = [s for s in server.seen(url)][-len(pieces) :]
-    assert any(s.headers.get("If-Range") == '"m1"' for s in resumed)
+    resumed = server.seen(url)[asked_before:]
+    assert resumed and all(s.headers.get("If-Range") == '"m1"' for s in resumed)
+    assert all(int(s.headers["Range"][6:].split("-")[0]) > 0 for s in resumed)
     sent_after = server.route(url).bytes_sent - sent_before
-    assert sent_after <= size - on_disk + (256 * 1024) * len(pieces)
+    # Beyond the missing bytes: a slice per piece, and per range split for an idle
+    # connection what the server had in flight when the connection it was taken from
+    # stopped (at most the socket buffers, a few MB on loopback).
+    unfinished = sum(1 for start, end, done in pieces if start + done < end)
+    splits = max(0, len(resumed) - unfinished)
+    assert sent_after <= size - on_disk + (256 * 1024) * len(pieces) + splits * (4 << 20)
 
 
 def _peak_rss_kib(args: list[str], env: dict[str, str]) -> int:

@@ -28,6 +28,7 @@ from ferry.fetch import FetchRequest
 
 _RANGE = re.compile(r"bytes=(\d+)-(\d*)")
 _SLICE = 256 * 1024
+_PACED_SLICE = 16 * 1024
 
 
 @dataclass
@@ -50,6 +51,7 @@ class Route:
     retry_after: str | None = None
     drops: int = 0
     drop_after: int = 0
+    drop_when: Callable[[int], bool] | None = None  # only bodies starting where this holds
     reset: bool = False
     etag: str | None = None
     etag_after_drop: str | None = None
@@ -63,11 +65,16 @@ class Route:
     close_delimited: bool = False
     delay: float = 0.0
     stall_after: int | None = None
-    stall: float = 0.0
+    stall: float = 0.0  # once: the first body past stall_after sleeps this long
+    asleep: int = 0  # bodies sleeping in a stall right now
     rate: float | None = None  # bytes per second per connection
+    # a body starting at an offset this names is paced at the rate it gives instead
+    rate_when: Callable[[int], float | None] | None = None
     location: str | None = None  # answer 302 to here
     served: int = 0  # body responses so far
     bytes_sent: int = 0
+    # every body sent: (first byte, bytes sent, monotonic start, monotonic end)
+    spans: list[tuple[int, int, float, float]] = field(default_factory=list)
 
     @property
     def size(self) -> int:
@@ -163,9 +170,6 @@ class _Handler(BaseHTTPRequestHandler):
                 route.body = route.replacement
                 route.etag = route.replacement_etag
                 route.replace_after = None
-            drop = not head and route.drops > 0
-            if drop:
-                route.drops -= 1
 
         size = route.size
         start, end = 0, size
@@ -186,6 +190,12 @@ class _Handler(BaseHTTPRequestHandler):
                 self._short(416, b"", {"Content-Range": f"bytes */{size}"})
                 return
             ranged = True
+        with self.server.lock:
+            drop = not head and route.drops > 0
+            if drop and route.drop_when is not None:
+                drop = route.drop_when(start)
+            if drop:
+                route.drops -= 1
         self.send_response(206 if ranged else 200)
         if route.close_delimited:
             # No length at all: the body ends when the server closes the connection.
@@ -229,20 +239,33 @@ class _Handler(BaseHTTPRequestHandler):
         began = time.monotonic()
         sent = 0
         pos = start
-        while pos < end:
-            if route.stall_after is not None and pos >= route.stall_after and route.stall:
-                time.sleep(route.stall)
-                route.stall = 0.0
-            data = route.read(pos, min(end, pos + _SLICE))
-            self.wfile.write(data)
-            pos += len(data)
-            sent += len(data)
+        special = route.rate_when(start) if route.rate_when is not None else None
+        rate = special or route.rate
+        try:
+            while pos < end:
+                if route.stall_after is not None and pos >= route.stall_after and route.stall:
+                    with self.server.lock:
+                        pause, route.stall = route.stall, 0.0
+                        route.asleep += 1
+                    # the connection stays open and silent; a retry is served at once
+                    time.sleep(pause)
+                    with self.server.lock:
+                        route.asleep -= 1
+                # paced bodies go out in small slices: smooth, as a shaped link would be
+                data = route.read(pos, min(end, pos + (_PACED_SLICE if rate else _SLICE)))
+                self.wfile.write(data)
+                pos += len(data)
+                sent += len(data)
+                with self.server.lock:
+                    route.bytes_sent += len(data)
+                if rate:
+                    ahead = sent / rate - (time.monotonic() - began)
+                    if ahead > 0:
+                        time.sleep(ahead)
+        finally:
+            # also when the client hangs up early (a range split for another connection)
             with self.server.lock:
-                route.bytes_sent += len(data)
-            if route.rate:
-                ahead = sent / route.rate - (time.monotonic() - began)
-                if ahead > 0:
-                    time.sleep(ahead)
+                route.spans.append((start, sent, began, time.monotonic()))
 
     def _short(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
         self.send_response(status)

@@ -42,6 +42,7 @@ class Recorder:
         self.done: list[tuple[str, bool]] = []
         self.failed: list[tuple[str, FerryError]] = []
         self.finished = 0
+        self.in_place: dict[str, int] = {}
 
     def start(self, total_files: int, total_bytes: int) -> None:
         self.starts.append((total_files, total_bytes))
@@ -49,8 +50,9 @@ class Recorder:
     def advance(self, name: str, nbytes: int) -> None:
         self.bytes[name] += nbytes
 
-    def file_done(self, name: str, *, from_cache: bool) -> None:
+    def file_done(self, name: str, *, from_cache: bool, nbytes: int = 0) -> None:
         self.done.append((name, from_cache))
+        self.in_place[name] = nbytes
 
     def file_failed(self, name: str, error: FerryError) -> None:
         self.failed.append((name, error))
@@ -387,7 +389,10 @@ async def test_progress_events(server: LocalServer, store: ContentStore, make: M
 
     report = await fetcher.fetch_all([cached, *requests, missing])
 
-    assert recorder.starts == [(6, sum(r.size or 0 for r in requests))]
+    # the total counts the file already in place, reported by its size, not as fetched
+    assert recorder.starts == [(6, sum(r.size or 0 for r in requests) + 5000)]
+    assert recorder.in_place["cached.whl"] == 5000
+    assert all(recorder.in_place[r.display_name] == 0 for r in requests)
     assert recorder.finished == 1
     assert sorted(recorder.done) == sorted(
         [("cached.whl", True)] + [(r.display_name, False) for r in requests]
@@ -606,3 +611,22 @@ async def _until(condition: Callable[[], bool], within: float = 10.0) -> None:
             return
         await asyncio.sleep(0.01)
     raise AssertionError(f"not true within {within} s")
+
+
+@pytest.mark.timeout(30)
+async def test_a_stalled_connection_is_resumed_long_before_the_read_timeout(
+    server: LocalServer, store: ContentStore, make: Make
+) -> None:
+    # The stall limit is 1 s; the read timeout is 10 s (the client fixture's) and 60 s
+    # (aria2's default): only stall detection finishes this while the server still sleeps.
+    fetcher = make(segmenting=Segmenting(connections=1, stall=1.0))
+    body = _blob(21, 2_000_000)
+    request = server.serve("stall.bin", body, etag='"stall"', stall_after=700_000, stall=25.0)
+
+    result = await fetcher.fetch_one(request)
+
+    assert result.path.read_bytes() == body
+    # the stalled connection is still asleep on the server: the file came without it
+    assert server.route(request.url).asleep == 1
+    # resumed where it stopped, not fetched again from byte 0
+    assert any(start >= 500_000 for start in _range_starts(server, request.url))

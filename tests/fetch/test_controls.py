@@ -46,7 +46,7 @@ class Bytes:
     def advance(self, name: str, nbytes: int) -> None:
         self.total += nbytes
 
-    def file_done(self, name: str, *, from_cache: bool) -> None:
+    def file_done(self, name: str, *, from_cache: bool, nbytes: int = 0) -> None:
         self.done.append(name)
 
     def file_failed(self, name: str, error: object) -> None:

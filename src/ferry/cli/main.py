@@ -450,6 +450,14 @@ def fetch_files(
     limit_rate: Annotated[
         str | None, typer.Option("--limit-rate", help="Bandwidth limit, e.g. 10M (per second).")
     ] = None,
+    stall_timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--stall-timeout",
+            min=0.1,
+            help="Seconds a connection may send nothing before its range moves to a new one.",
+        ),
+    ] = None,
     backend: Annotated[
         str | None, typer.Option("--backend", help="native (default) or aria2.")
     ] = None,
@@ -474,6 +482,7 @@ def fetch_files(
         data_dir=data_dir,
         segments=connections,
         limit_rate=limit_rate,
+        stall_timeout=stall_timeout,
         fetch_backend=backend,
     )
     plan = plan_downloads(

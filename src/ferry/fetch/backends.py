@@ -77,6 +77,10 @@ async def open_transport(
         yield session
 
 
+def segmenting_of(settings: Settings) -> Segmenting:
+    return Segmenting(settings.segments, settings.segment_min_size, stall=settings.stall_timeout)
+
+
 def native_fetcher(
     settings: Settings,
     store: ContentStore,
@@ -89,7 +93,7 @@ def native_fetcher(
         concurrency=settings.concurrency,
         retries=settings.retries,
         listener=listener,
-        segmenting=Segmenting(settings.segments, settings.segment_min_size),
+        segmenting=segmenting_of(settings),
         max_connections=settings.max_connections,
         max_connections_per_host=settings.max_connections_per_host,
         rate_limit=settings.limit_rate or None,
@@ -137,7 +141,7 @@ class Downloads:
             concurrency=settings.concurrency,
             retries=settings.retries,
             listener=listener,
-            segmenting=Segmenting(settings.segments, settings.segment_min_size),
+            segmenting=segmenting_of(settings),
             rate_limit=settings.limit_rate or None,
             cert=self._cert,
             proxy=self._proxy,

@@ -92,14 +92,16 @@ class Dispatcher:
                 outcomes[key] = cached
 
         listener = self._listener
-        listener.start(len(unique), sum(r.size or 0 for r in pending))
+        # files already in place count toward the total, so that the share done is true
+        in_place = sum(_size(o) for o in outcomes.values() if isinstance(o, FetchResult))
+        listener.start(len(unique), sum(r.size or 0 for r in pending) + in_place)
         try:
             for key, outcome in outcomes.items():
                 name = unique[key].display_name
                 if isinstance(outcome, FerryError):
                     listener.file_failed(name, outcome)
                 else:
-                    listener.file_done(name, from_cache=True)
+                    listener.file_done(name, from_cache=True, nbytes=_size(outcome))
             # A TaskGroup, unlike gather, cancels the siblings if one hits a bug, so no
             # orphaned download keeps writing after this call has returned.
             async with asyncio.TaskGroup() as group:
@@ -130,7 +132,7 @@ class Dispatcher:
             self._listener.file_failed(request.display_name, exc)
             raise
         if cached is not None:
-            self._listener.file_done(request.display_name, from_cache=True)
+            self._listener.file_done(request.display_name, from_cache=True, nbytes=_size(cached))
             return cached
         outcome = await self._settle(request, batch)
         if isinstance(outcome, FerryError):
@@ -179,7 +181,9 @@ class Dispatcher:
             )
             self._listener.file_failed(name, error)
             return error
-        self._listener.file_done(name, from_cache=result.from_cache)
+        # a copy from the store advanced nothing: its bytes are done all the same
+        nbytes = _size(result) if result.from_cache else 0
+        self._listener.file_done(name, from_cache=result.from_cache, nbytes=nbytes)
         return result
 
     async def _join(self, request: FetchRequest, batch: Batch | None) -> FetchResult:
@@ -261,3 +265,13 @@ class _Attempt:
 
     def __init__(self, number: int) -> None:
         self.attempt_number = number
+
+
+def _size(result: FetchResult) -> int:
+    """The size of a file in place: the index's word for it, else the file's own."""
+    if result.request.size is not None:
+        return result.request.size
+    try:
+        return result.path.stat().st_size
+    except OSError:
+        return 0

@@ -34,13 +34,17 @@ class ProgressListener(Protocol):
 
     ``advance`` may be called with a negative ``nbytes`` when a retry throws away a
     partial download, so that byte totals stay true.
+
+    ``start``'s ``total_bytes`` counts every file of the batch, those already in place
+    too; a file found in place is reported by ``file_done(from_cache=True, nbytes=size)``
+    instead of ``advance``, so that done and total agree without calling it fetched.
     """
 
     def start(self, total_files: int, total_bytes: int) -> None: ...
 
     def advance(self, name: str, nbytes: int) -> None: ...
 
-    def file_done(self, name: str, *, from_cache: bool) -> None: ...
+    def file_done(self, name: str, *, from_cache: bool, nbytes: int = 0) -> None: ...
 
     def file_failed(self, name: str, error: FerryError) -> None: ...
 
@@ -56,7 +60,7 @@ class NullProgress:
     def advance(self, name: str, nbytes: int) -> None:
         pass
 
-    def file_done(self, name: str, *, from_cache: bool) -> None:
+    def file_done(self, name: str, *, from_cache: bool, nbytes: int = 0) -> None:
         pass
 
     def file_failed(self, name: str, error: FerryError) -> None:
@@ -124,7 +128,7 @@ class PlainProgress:
     def advance(self, name: str, nbytes: int) -> None:
         self._tally.advance(name, nbytes)
 
-    def file_done(self, name: str, *, from_cache: bool) -> None:
+    def file_done(self, name: str, *, from_cache: bool, nbytes: int = 0) -> None:
         if from_cache:
             self._tally.cached += 1
             self._write(f"cached  {name}")
@@ -200,9 +204,12 @@ class RichProgress:
         if self._bytes_task is not None:
             self._bytes.advance(self._bytes_task, nbytes)
 
-    def file_done(self, name: str, *, from_cache: bool) -> None:
+    def file_done(self, name: str, *, from_cache: bool, nbytes: int = 0) -> None:
         if from_cache:
             self._tally.cached += 1
+            # in place already: the bar moves, the "fetched" tally does not
+            if self._bytes_task is not None and nbytes:
+                self._bytes.advance(self._bytes_task, nbytes)
         else:
             self._tally.done += 1
         self._tally.per_file.pop(name, None)

@@ -6,6 +6,13 @@ into pieces fetched in order by several connections at once, each piece a bounde
 hash can follow close behind the download (see :mod:`ferry.fetch.hashing`). Every
 connection retries on its own, resuming its piece where it stopped.
 
+No connection idles while another still has far to go: one that finds nothing left to
+hand out takes the second half of the largest range still being fetched (as aria2 does),
+and the connection it was taken from stops at the new end of its own. A slow connection
+so keeps a small share of the file. A connection that delivers no byte for
+``Segmenting.stall`` seconds mid-body is dropped and its range resumed on a fresh one,
+instead of waiting out the read timeout.
+
 When the size is unknown the first request asks for the first piece only: a ``206`` tells
 the total and that ranges work, a ``200`` means the server ignores ``Range`` and its body
 is simply read as the whole file. A ``200`` to a later range means the file changed on the
@@ -17,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -46,6 +53,8 @@ __all__ = ["Segmenting", "Transfer"]
 
 _MIN_PIECE = 4 << 20
 _MAX_PIECE = 64 << 20
+# Taking half a range costs a request: below this, finishing it where it is costs less.
+_MIN_STEAL = 1 << 20
 # A file that changes on the server this many times during one download is not worth
 # chasing; the user hears about it instead.
 _MAX_RESTARTS = 3
@@ -59,6 +68,10 @@ class Segmenting:
     min_size: int = 16 << 20  # each connection gets at least this much of the file
     min_piece: int = _MIN_PIECE
     max_piece: int = _MAX_PIECE
+    # a range is split for an idle connection only when each half is at least this
+    min_steal: int = _MIN_STEAL
+    # seconds without a byte, mid-body, before a connection is given up for a fresh one
+    stall: float = 15.0
 
     def workers(self, total: int) -> int:
         return max(1, min(self.connections, total // self.min_size))
@@ -118,6 +131,7 @@ class Transfer:
         self.may_segment = segmenting.connections > 1
         self.priority = priority
         self.attempts = 0
+        self.steals = 0  # ranges split for an idle connection (tests and logs read it)
         self._ranges_known = asyncio.Event()
         self._ranges_ok = False
 
@@ -151,17 +165,27 @@ class Transfer:
             self._ranges_ok = len(partial.pieces) > 1
         else:
             self._plan_fresh()
-        if len(partial.pieces) == 1:
+        if len(partial.pieces) == 1 and self._probing(partial.pieces[0]):
+            # Size unknown: the first connection asks for the first piece, and the others
+            # start on the rest as soon as its answer tells the size and that ranges work,
+            # not once its whole piece has arrived.
+            await self._crew(self.segmenting.connections)
+        elif len(partial.pieces) == 1:
             self._ranges_known.set()
             async with self.pool.connection(self.host, self.priority):
                 await self._drive(partial.pieces[0])
         if len(partial.pieces) > 1 and not partial.complete:
             if self._ranges_ok:
                 self._ranges_known.set()
-            left = sum(1 for p in partial.pieces if not p.complete)
-            await self._crew(min(self.segmenting.workers(partial.total or 0), left))
+            # every connection the file is worth, even with fewer pieces left (a resumed
+            # download): the extra ones take halves of the ranges still to fetch
+            await self._crew(self.segmenting.workers(partial.total or 0))
         if not partial.complete:
             raise fetch_error(self.name, f"{self.shown_url} ended before the whole file arrived")
+
+    def _probing(self, piece: Piece) -> bool:
+        """Would the request for ``piece`` be the first range of a file of unknown size?"""
+        return self.may_segment and self.partial.total is None and not piece.done
 
     def _plan_fresh(self) -> None:
         size = self.size
@@ -176,7 +200,7 @@ class Transfer:
         async def worker(index: int) -> None:
             if index > 0:
                 await self._ranges_known.wait()
-                if not self._ranges_ok:
+                if not self._ranges_ok or index >= self.segmenting.workers(self.partial.total or 0):
                     return
             # Extra connections queue behind other files' first connection.
             async with self.pool.connection(self.host, self.priority + (index > 0)):
@@ -204,7 +228,26 @@ class Transfer:
             if not piece.complete and not piece.claimed:
                 piece.claimed = True
                 return piece
-        return None
+        return self._steal()
+
+    def _steal(self) -> Piece | None:
+        """The second half of the largest range another connection is still fetching, as
+        a piece of its own (claimed); None when no range is worth splitting."""
+        pieces = self.partial.pieces
+        busy = [p for p in pieces if p.claimed and p.end is not None and not p.complete]
+        victim = max(busy, key=lambda p: p.remaining or 0, default=None)
+        left = victim.remaining if victim is not None else None
+        if victim is None or left is None or left < 2 * self.segmenting.min_steal:
+            return None
+        assert victim.end is not None
+        middle = victim.pos + left // 2
+        taken = Piece(middle, victim.end, claimed=True)
+        # the victim's connection sees its new end at its next chunk and stops there
+        victim.end = middle
+        # kept in file order: the hash and the control file walk the pieces in order
+        pieces.insert(pieces.index(victim) + 1, taken)
+        self.steals += 1
+        return taken
 
     def _drop(self) -> None:
         dropped = self.partial.reset()
@@ -247,7 +290,7 @@ class Transfer:
         headers = {"Accept-Encoding": "identity"}  # the hash is of the file as stored
         partial = self.partial
         segmented = len(partial.pieces) > 1
-        probing = not segmented and partial.total is None and self.may_segment and not piece.done
+        probing = not segmented and self._probing(piece)
         ranged = segmented or piece.done > 0 or probing
         if piece.done > 0 and not segmented and partial.validator is None:
             # Nothing to prove the server still has the same file: start over.
@@ -263,10 +306,13 @@ class Transfer:
             headers["Range"] = f"bytes={piece.pos}-{last}"
             if partial.validator is not None:
                 headers["If-Range"] = partial.validator
+        # what this request asks for: the piece's end may move below it (a split) while
+        # the request waits for a connection or streams
+        asked_end = piece.end
         try:
             async with self.wire.get(self.url, headers) as resp:
                 piece = self._accept(resp, piece, ranged=ranged, probing=probing)
-                await self._receive(resp, piece)
+                await self._receive(resp, piece, asked_end=asked_end if ranged else piece.end)
         except WireError as exc:
             raise self._failure(exc) from exc
         if piece.end is None:
@@ -384,26 +430,63 @@ class Transfer:
                 found=f"{total} bytes",
             )
 
-    async def _receive(self, resp: Answer, piece: Piece) -> None:
+    async def _receive(self, resp: Answer, piece: Piece, *, asked_end: int | None) -> None:
+        """Write the body into ``piece``. ``asked_end`` is the end the request asked for:
+        a piece whose end has moved below it since was split for another connection."""
         partial = self.partial
-        async for chunk in resp.chunks:
+        async for chunk in _stall_guarded(resp.chunks, self.segmenting.stall, self._stalled):
             if self.batch is not None:
                 self.batch.checkpoint(self.key, self.name)
             remaining = piece.remaining
+            stolen = piece.end is not None and asked_end is not None and piece.end < asked_end
             if remaining is not None and len(chunk) > remaining:
-                # Don't let a wrong file fill the disk before the hash check.
-                raise integrity_error(
-                    self.name, f"{self.shown_url} sends more than the {piece.end} bytes expected"
-                )
-            offset = piece.pos
-            partial.write(piece, chunk)
-            self.hasher.feed(offset, chunk)
-            self.listener.advance(self.name, len(chunk))
-            partial.save()
-            for limit in self.limits:
-                await limit.consume(len(chunk))
+                if not stolen:
+                    # Don't let a wrong file fill the disk before the hash check.
+                    raise integrity_error(
+                        self.name,
+                        f"{self.shown_url} sends more than the {piece.end} bytes expected",
+                    )
+                chunk = chunk[:remaining]
+            if chunk:
+                offset = piece.pos
+                partial.write(piece, chunk)
+                self.hasher.feed(offset, chunk)
+                self.listener.advance(self.name, len(chunk))
+                partial.save()
+                for limit in self.limits:
+                    await limit.consume(len(chunk))
+            if stolen and piece.complete:
+                # The rest of this body is another connection's now: leaving it unread
+                # closes this connection, which costs less than reading what is thrown away.
+                return
         # No early break once the piece is complete: a body read to its end lets the
         # connection go back to the pool (keep-alive) instead of being closed.
+
+    def _stalled(self) -> Exception:
+        return TransientError(
+            fetch_error(
+                self.name,
+                f"{self.shown_url} sent nothing for {self.segmenting.stall:g} s",
+                hint=RETRY_HINT,
+            )
+        )
+
+
+async def _stall_guarded(
+    chunks: AsyncIterator[bytes], stall: float, stalled: Callable[[], Exception]
+) -> AsyncIterator[bytes]:
+    """``chunks``, raising ``stalled()`` when the next one takes longer than ``stall`` s:
+    a connection left open with no bytes is given up long before the read timeout."""
+    iterator = aiter(chunks)
+    while True:
+        try:
+            async with asyncio.timeout(stall):
+                chunk = await anext(iterator)
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            raise stalled() from None
+        yield chunk
 
 
 def _pieces_after(start: int, total: int, size: int) -> list[Piece]:

@@ -135,7 +135,9 @@ class Aria2Fetcher(Dispatcher):
                     split=connections,
                     max_connection_per_server=connections,
                     min_split_size=self._segmenting.min_size,
-                    timeout=timeout,
+                    # aria2's --timeout is how long a connection may send nothing:
+                    # the stall limit, where that is the shorter
+                    timeout=min(timeout, self._segmenting.stall),
                     connect_timeout=min(timeout, 30.0),
                     ca_certificate=cert,
                     proxy=proxy,
