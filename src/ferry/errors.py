@@ -31,9 +31,12 @@ never prints a traceback for something the user can fix.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import IntEnum
 from pathlib import Path
 from typing import ClassVar
+
+from ferry.texts import Params, clean, error_text
 
 
 class ExitCode(IntEnum):
@@ -54,6 +57,11 @@ class FerryError(Exception):
 
     ``code`` is stable (scripts and the API match on it); ``message`` says what went wrong,
     ``context`` what Ferry was doing, ``hint`` what the user can do next.
+
+    ``params`` are what the message was made of, so that a reader in another language can
+    be told the same (:mod:`ferry.texts`): given, the message is made from the code's
+    template; left out, the message is the one parameter, ``detail``, shown verbatim
+    inside the code's translated frame.
     """
 
     code: ClassVar[str] = "ferry-error"
@@ -62,18 +70,28 @@ class FerryError(Exception):
 
     def __init__(
         self,
-        message: str,
+        message: str | None = None,
         *,
         hint: str | None = None,
         context: str | None = None,
+        params: Mapping[str, object | None] | None = None,
     ) -> None:
+        if (message is None) == (params is None):
+            raise TypeError("give a FerryError either its message or its params")
+        self.params: Params = {"detail": message} if message is not None else clean(params or {})
+        if message is None:
+            message = error_text(self.code, self.params)
         super().__init__(message)
         self.message = message
         self.hint = hint
         self.context = context
 
     def to_dict(self) -> dict[str, object]:
-        out: dict[str, object] = {"code": self.code, "message": self.message}
+        out: dict[str, object] = {
+            "code": self.code,
+            "message": self.message,
+            "params": dict(self.params),
+        }
         if self.context:
             out["context"] = self.context
         if self.hint:
@@ -156,12 +174,15 @@ class ManifestError(FerryError):
         self.line = line
         self.column = column
         self.reason = reason
-        where = str(path)
-        if line is not None:
-            where += f":{line}"
-            if column is not None:
-                where += f":{column}"
-        super().__init__(f"{where}: {reason}", hint=hint)
+        super().__init__(
+            hint=hint,
+            params={
+                "file": str(path),
+                "line": line,
+                "column": column if line is not None else None,
+                "reason": reason,
+            },
+        )
 
     def to_dict(self) -> dict[str, object]:
         out = super().to_dict()
@@ -217,13 +238,14 @@ class IntegrityError(FerryError):
 
     def __init__(
         self,
-        message: str,
+        message: str | None = None,
         *,
         found: str | None = None,
         hint: str | None = None,
         context: str | None = None,
+        params: Mapping[str, object | None] | None = None,
     ) -> None:
-        super().__init__(message, hint=hint, context=context)
+        super().__init__(message, hint=hint, context=context, params=params)
         self.found = found
 
 

@@ -157,7 +157,7 @@ class TokenRepository:
         with self._sessions.begin() as session:
             row = session.get(ApiToken, token_id)
             if row is None:
-                raise TokenNotFound(f"no token {token_id}")
+                raise TokenNotFound(params={"token": token_id})
             if row.revoked_at is None:
                 row.revoked_at = now
             session.flush()

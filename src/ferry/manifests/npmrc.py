@@ -77,7 +77,7 @@ class ProjectNpmrc:
     credentials: list[int] = field(default_factory=list)  # line numbers, values never kept
     ignored: list[NpmrcLine] = field(default_factory=list)
     carried: str = ""  # the file as given, credential lines cut out
-    notes: list[str] = field(default_factory=list)  # lines Ferry chose not to use
+    dropped: list[NpmrcLine] = field(default_factory=list)  # registry lines left out
 
     def setting(self, key: str) -> str | None:
         found = self.settings.get(key)
@@ -100,12 +100,7 @@ class ProjectNpmrc:
 
     def drop_registries(self) -> None:
         """Leave the registry lines out (``--ignore-manifest-indexes``), noting each."""
-        lines = [*filter(None, [self.registry]), *self.scoped.values()]
-        self.notes += [
-            f"{self.path.name}:{item.line}: {item.key} = {item.value} left out "
-            "(--ignore-manifest-indexes)"
-            for item in lines
-        ]
+        self.dropped += [*filter(None, [self.registry]), *self.scoped.values()]
         self.registry = None
         self.scoped = {}
 

@@ -49,14 +49,14 @@ async def authenticated(
         return LOCAL_ADMIN
     if credentials is None:
         raise NotAuthenticated(
-            "this needs a token",
+            params={},
             hint="Send `Authorization: Bearer <token>`; `ferry token create` makes one.",
         )
     auth: Authenticator = request.app.state.auth
     principal = await auth.authenticate(credentials.credentials)
     if principal is None:
         raise NotAuthenticated(
-            "the token is unknown, revoked or expired",
+            params={"token": "refused"},
             hint="Ask an admin for a new one (`ferry token create`).",
         )
     return principal
@@ -65,7 +65,7 @@ async def authenticated(
 def require(role: Role) -> Callable[[Principal], Awaitable[Principal]]:
     async def check(principal: Annotated[Principal, Depends(authenticated)]) -> Principal:
         if not principal.role.allows(role):
-            raise NotAllowed(f"this needs the {role} role; the token has {principal.role}")
+            raise NotAllowed(params={"role": role, "has": principal.role})
         return principal
 
     check.__name__ = f"require_{role}"

@@ -63,6 +63,7 @@ async def _too_large(send: Send, limit: int) -> None:
         "status": 413,
         "code": "upload-too-large",
         "message": f"the request body is over the {limit}-byte limit",
+        "params": {"limit": str(limit)},
     }
     data = json.dumps(body).encode()
     await send(

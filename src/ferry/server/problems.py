@@ -1,6 +1,7 @@
 """Every error answer is an RFC 9457 problem document (``application/problem+json``)
-carrying Ferry's stable ``code``: FerryErrors, request validation failures, unknown paths,
-wrong methods (with a correct ``Allow``). Installed on the app in one place."""
+carrying Ferry's stable ``code`` and the ``params`` its message was made of
+(:mod:`ferry.texts`): FerryErrors, request validation failures, unknown paths, wrong
+methods (with a correct ``Allow``). Installed on the app in one place."""
 
 from __future__ import annotations
 
@@ -14,11 +15,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ferry.errors import FerryError
 from ferry.server.schemas import ProblemDocument
+from ferry.texts import Params, error_text
 
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
-_RESERVED = ("type", "title", "status", "code", "message")
+_RESERVED = ("type", "title", "status", "code", "message", "params")
 _DESCRIPTIONS = {
     400: "The request is not usable (bad options, no files, a name that is no manifest).",
     401: "No token, or one that is unknown, revoked or expired.",
@@ -42,6 +44,7 @@ def problem(
     code: str,
     message: str,
     *,
+    params: Params,
     headers: dict[str, str] | None = None,
     **extra: Any,
 ) -> JSONResponse:
@@ -53,6 +56,7 @@ def problem(
         "status": http_status,
         "code": code,
         "message": message,
+        "params": params,
     }
     for key, value in extra.items():
         body[f"task_{key}" if key in _RESERVED else key] = value
@@ -62,15 +66,18 @@ def problem(
 def install(app: FastAPI) -> None:
     @app.exception_handler(FerryError)
     async def ferry_error(_request: Request, exc: FerryError) -> JSONResponse:
-        extra = {k: v for k, v in exc.to_dict().items() if k not in ("code", "message")}
+        extra = {k: v for k, v in exc.to_dict().items() if k not in ("code", "message", "params")}
         headers = getattr(exc, "headers", None)
-        return problem(exc.http_status, exc.code, exc.message, headers=headers, **extra)
+        return problem(
+            exc.http_status, exc.code, exc.message, params=exc.params, headers=headers, **extra
+        )
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
         where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "request"
-        return problem(422, "request-invalid", f"{where}: {first.get('msg')}", reason=where)
+        params = {"where": where, "reason": str(first.get("msg"))}
+        return _said(422, "request-invalid", params, reason=where)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -82,20 +89,34 @@ def install(app: FastAPI) -> None:
                 index = app.state.methods_index = methods_by_path(app.openapi())
             # a path the schema does not describe is one of the UI's or docs' files
             allow = ", ".join(allowed(index, request.url.path) or ["GET", "HEAD"])
-            return problem(
+            return _said(
                 405,
                 "method-not-allowed",
-                f"{request.method} is not allowed here (allowed: {allow})",
+                {"method": request.method, "allow": allow},
                 headers={"Allow": allow},
             )
         if exc.status_code == 404:
-            return problem(404, "not-found", f"nothing at {request.url.path[:200]}")
+            return _said(404, "not-found", {"path": request.url.path[:200]})
         code = f"http-{exc.status_code}"
         headers = dict(exc.headers) if exc.headers else None
-        return problem(exc.status_code, code, str(exc.detail), headers=headers)
+        detail = str(exc.detail)
+        return problem(exc.status_code, code, detail, params={"detail": detail}, headers=headers)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         # A bug: logged with its traceback here, never shown to the caller.
         log.exception("%s %s failed", request.method, request.url.path)
-        return problem(500, "internal-error", "the server failed; the error is in its log")
+        return _said(500, "internal-error", {})
+
+
+def _said(
+    http_status: int,
+    code: str,
+    params: Params,
+    *,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    """A problem document whose message is made from the code's template."""
+    message = error_text(code, params)
+    return problem(http_status, code, message, params=params, headers=headers, **extra)

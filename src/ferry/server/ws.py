@@ -68,17 +68,23 @@ def add_websocket_routes(app: FastAPI) -> None:
             who = await _authenticate(websocket, state.auth, state.settings.no_auth)
             if who is None:
                 await _refuse(
-                    websocket, "authentication failed", CLOSE_NOT_AUTHENTICATED, "unauthorized"
+                    websocket,
+                    ("socket-unauthenticated", {}),
+                    CLOSE_NOT_AUTHENTICATED,
+                    "unauthorized",
                 )
                 return
             record = await _visible(state.manager, who, task_id)
         except Exception:
             log.exception("opening a websocket for task %s failed", task_id[:64])
-            await _refuse(websocket, "the task could not be looked up", 1011, "internal error")
+            await _refuse(websocket, ("socket-lookup-failed", {}), 1011, "internal error")
             return
         if record is None:
             await _refuse(
-                websocket, f"no task {task_id[:64]}", CLOSE_UNKNOWN_TASK, "task not found"
+                websocket,
+                ("task-not-found", {"task_id": task_id[:64]}),
+                CLOSE_UNKNOWN_TASK,
+                "task not found",
             )
             return
         hub: EventHub = state.hub
@@ -137,15 +143,31 @@ def _snapshot_of(record: TaskRecord) -> list[TaskEvent]:
                 )
             )
     if record.status == TaskStatus.COMPLETED:
-        events.append(TaskEvent.complete(f"archive written ({record.archive_size} bytes)"))
+        events.append(
+            TaskEvent.complete(code="archive-written", params={"size": record.archive_size})
+        )
     elif record.status in FINISHED and record.error:
-        events.append(TaskEvent.error(str(record.error.get("message", record.status))))
+        error = record.error
+        message = str(error.get("message", record.status))
+        params = error.get("params")
+        if isinstance(params, dict) and isinstance(error.get("code"), str):
+            events.append(TaskEvent.error(message, code=error["code"], params=params))
+        else:
+            # stored before errors kept their params: the message alone
+            events.append(TaskEvent.error(message))
     return events
 
 
-async def _refuse(websocket: WebSocket, message: str, code: int, reason: str) -> None:
+async def _refuse(
+    websocket: WebSocket,
+    said: tuple[str, dict[str, object | None]],
+    code: int,
+    reason: str,
+) -> None:
+    """``said``: the error event's code and params (ferry.texts.ERRORS)."""
     with contextlib.suppress(*_GONE):
-        await websocket.send_text(TaskEvent.error(message).to_json())
+        event = TaskEvent.error(code=said[0], params=said[1])
+        await websocket.send_text(event.to_json())
         await websocket.close(code=code, reason=reason)
 
 

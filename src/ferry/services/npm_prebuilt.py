@@ -30,13 +30,21 @@ from ferry.problems import Problem
 from ferry.targets import NodeTarget
 
 
-def _needs_compiling(pkg: NpmPackage, addon: NativeAddon, why: str, target: NodeTarget) -> Problem:
-    return Problem(
+def _needs_compiling(
+    pkg: NpmPackage, addon: NativeAddon, why: dict[str, str], target: NodeTarget
+) -> Problem:
+    """``why``: ``reason``; or ``target``, ``url`` and ``cause`` (the fetch failed); or
+    ``url`` and ``error`` (what was fetched is unusable)."""
+    return Problem.of(
         "warning",
         "needs-compiling",
-        f"{pkg.name}@{pkg.version} is a native addon ({addon.tool}) and {why}: it will be "
-        f"compiled on the target, which needs {compile_needs(target)}; install scripts "
-        "run only with FERRY_NPM_SCRIPTS=1",
+        {
+            "package": pkg.name,
+            "version": pkg.version,
+            "tool": addon.tool,
+            **why,
+            "needs": compile_needs(target),
+        },
         package=pkg.name,
         target=target.key,
     )
@@ -64,17 +72,21 @@ async def fetch_prebuilt(
         handled.add(first.name)
         if addon.bundled:
             problems.append(
-                Problem(
+                Problem.of(
                     "info",
                     "prebuilt-binary",
-                    f"{first.name}@{first.version} carries its binary for {target.key} in "
-                    f"its own tarball ({addon.tool}): nothing to build or fetch",
+                    {
+                        "package": first.name,
+                        "version": first.version,
+                        "target": target.key,
+                        "tool": addon.tool,
+                    },
                     package=first.name,
                     target=target.key,
                 )
             )
         elif addon.url is None:
-            problems.append(_needs_compiling(first, addon, addon.reason, target))
+            problems.append(_needs_compiling(first, addon, {"reason": addon.reason}, target))
         else:
             wanted.append((copies, addon))
     # the generic "has an install script" warning gives way to what was found out here
@@ -97,17 +109,14 @@ async def fetch_prebuilt(
             if request.dest in failed:
                 # the engine's message repeats the name and URL: keep only the reason
                 reason = failed[request.dest].message.rsplit(f"{addon.url}: ", 1)[-1]
-                why = (
-                    f"its prebuilt binary for {target.key} could not be fetched from "
-                    f"{addon.url} ({reason})"
-                )
+                why = {"target": target.key, "url": addon.url or "", "cause": reason}
                 problems.append(_needs_compiling(first, addon, why, target))
                 continue
             result = done[request.dest]
             try:
                 files = await asyncio.to_thread(unpack, result.path, addon.strip)
             except PrebuiltError as exc:
-                why = f"its prebuilt binary from {addon.url} is unusable: {exc}"
+                why = {"url": addon.url or "", "error": str(exc)}
                 problems.append(_needs_compiling(first, addon, why, target))
                 continue
             sha256 = await asyncio.to_thread(ctx.store.add_file, result.path)
@@ -125,12 +134,17 @@ async def fetch_prebuilt(
                 )
             )
             problems.append(
-                Problem(
+                Problem.of(
                     "info",
                     "prebuilt-binary",
-                    f"{first.name}@{first.version}: the {addon.tool} binary for {target.key} "
-                    f"is in the bundle (from {addon.url}); the offline install places it in "
-                    f"{addon.dest or 'the package folder'}",
+                    {
+                        "package": first.name,
+                        "version": first.version,
+                        "tool": addon.tool,
+                        "target": target.key,
+                        "url": addon.url,
+                        "dest": addon.dest or None,
+                    },
                     package=first.name,
                     target=target.key,
                 )

@@ -42,12 +42,12 @@ async def check_can_start(
     active, disk = await db(repo.usage, principal.token_id)
     if active_limit is not None and active + starting > active_limit:
         raise QuotaExceeded(
-            f"this token has {active} task(s) queued or at work; its limit is {active_limit}",
+            params={"active": active, "limit": active_limit},
             hint="Wait for one to finish, or cancel one.",
         )
     if disk_limit is not None and disk >= disk_limit:
         raise QuotaExceeded(
-            f"this token's archives take {disk} bytes; its limit is {disk_limit}",
+            params={"disk": disk, "limit": disk_limit},
             hint="Delete tasks whose archives you have taken.",
         )
 
@@ -70,7 +70,7 @@ async def check_can_create(
     made = await db(audit.count_since, CREATE_ACTION, principal.token_id, since)
     if made >= hourly:
         error = QuotaExceeded(
-            f"this token created {made} tasks in the last hour; its limit is {hourly}",
+            params={"made": made, "limit": hourly},
             hint="Try again later.",
         )
         error.headers = {"Retry-After": "600"}

@@ -27,17 +27,17 @@ MAX_NAME = 128
 def check_name(name: str) -> str:
     if len(name.encode()) > MAX_NAME:
         raise UploadError(
-            f"file name {name[:40]!r}… is {len(name.encode())} bytes; at most {MAX_NAME}",
+            params={"name": repr(name[:40]), "size": len(name.encode()), "limit": MAX_NAME},
             hint="Upload manifests by their own names, e.g. requirements.txt.",
         )
     if not name or name in (".", "..") or any(c in name for c in "/\\\0") or ":" in name:
         raise UploadError(
-            f"file name {name!r} is not a plain file name",
+            params={"name": repr(name)},
             hint="Upload manifests by their own names, e.g. requirements.txt or package.json.",
         )
     if not (is_python_manifest(name) or is_npm_manifest(name)):
         raise UploadUnsupportedError(
-            f"{name}: not a manifest Ferry knows",
+            params={"name": name},
             hint="Accepted: requirements*.txt, *.in, pyproject.toml, Pipfile, Pipfile.lock, "
             "package.json, package-lock.json, npm-shrinkwrap.json, .npmrc.",
         )
@@ -47,24 +47,24 @@ def check_name(name: str) -> str:
 def check_content(upload: Upload, max_bytes: int) -> None:
     if len(upload.data) > max_bytes:
         raise UploadTooLargeError(
-            f"{upload.name}: {len(upload.data)} bytes is over the {max_bytes}-byte limit"
+            params={"name": upload.name, "size": len(upload.data), "limit": max_bytes}
         )
     if b"\0" in upload.data:
-        raise UploadUnsupportedError(f"{upload.name}: binary content, not a text manifest")
+        raise UploadUnsupportedError(params={"name": upload.name, "content": "binary"})
     try:
         upload.data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise UploadUnsupportedError(f"{upload.name}: not UTF-8 text (byte {exc.start})") from None
+        raise UploadUnsupportedError(params={"name": upload.name, "byte": exc.start}) from None
 
 
 def validate(uploads: list[Upload], max_bytes: int) -> None:
     if not uploads:
-        raise UploadError("no files uploaded", hint="Send one or more manifests as 'files'.")
+        raise UploadError(params={}, hint="Send one or more manifests as 'files'.")
     seen: set[str] = set()
     for upload in uploads:
         check_name(upload.name)
         if upload.name in seen:
-            raise UploadError(f"{upload.name} uploaded twice")
+            raise UploadError(params={"name": upload.name, "uploaded": "twice"})
         seen.add(upload.name)
         check_content(upload, max_bytes)
 

@@ -59,4 +59,41 @@ describe('LogPanel', () => {
     view.rerender(ui(lines(50)));
     expect(panel.scrollTop).toBe(50 * 20 - 200);
   });
+
+  it("shows Ferry's lines in Chinese when the language is zh, others as the server wrote them", () => {
+    const at = { timestamp: '2025-01-01T12:00:00Z', ecosystem: 'pypi', package_name: null, phase: null };
+    const logs: LogEntry[] = [
+      { ...at, id: 1, message: 'fetched a.whl', level: 'success', code: 'file-fetched', params: { name: 'a.whl' } },
+      {
+        ...at,
+        id: 2,
+        message: 'failed b.whl: HTTP 404 from the index',
+        level: 'error',
+        code: 'file-failed',
+        params: { name: 'b.whl', reason: 'HTTP 404 from the index' },
+      },
+      {
+        ...at,
+        id: 3,
+        ecosystem: null,
+        message: 'status: resolving (analysis started)',
+        level: 'info',
+        code: 'analysis-started',
+        params: {},
+        status: 'resolving',
+        reason: 'analysis started',
+      },
+      { ...at, id: 4, message: 'a line from an older server', level: 'info' },
+    ];
+    render(
+      <I18nProvider initial="zh">
+        <LogPanel logs={logs} connection="open" />
+      </I18nProvider>,
+    );
+    const lines = screen.getAllByTestId('log-line');
+    expect(lines[0]).toHaveTextContent('已下载 a.whl');
+    expect(lines[1]).toHaveTextContent('下载失败 b.whl：HTTP 404 from the index');
+    expect(lines[2]).toHaveTextContent('状态：解析中（开始分析）');
+    expect(lines[3]).toHaveTextContent('a line from an older server');
+  });
 });

@@ -1,13 +1,17 @@
 /**
  * The live log under the steps. It follows new lines (auto-scroll) until the user scrolls
  * up; scrolling back to the bottom, or the "follow" button, turns following on again.
+ * Each line is in the reader's language where the server said it with a code
+ * (`serverText`), else in the server's English.
  */
 import { useEffect, useLayoutEffect, useRef, useState } from 'react';
 import { Badge, Button, Card, Empty } from 'antd';
 import { VerticalAlignBottomOutlined } from '@ant-design/icons';
 import type { ConnectionState, LogEntry } from '../hooks/useTaskSocket';
 import { formatClock } from '../format';
-import { useI18n } from '../i18n';
+import { messages, useI18n } from '../i18n';
+import type { MessageKey } from '../i18n';
+import { statusLine, useServerText } from '../serverText';
 
 const NEAR_BOTTOM_PX = 24;
 
@@ -20,7 +24,8 @@ export function LogPanel({
   connection?: ConnectionState;
   height?: number;
 }) {
-  const { t } = useI18n();
+  const { t, lang } = useI18n();
+  const said = useServerText();
   const box = useRef<HTMLDivElement | null>(null);
   const [follow, setFollow] = useState(true);
   const followRef = useRef(true);
@@ -48,6 +53,15 @@ export function LogPanel({
       followRef.current = atBottom;
       setFollow(atBottom);
     }
+  };
+
+  const lineText = (entry: LogEntry): string => {
+    if (!entry.status || lang === 'en') return said('event', entry);
+    // a status change: the status's own name in this language, and its reason
+    const key = `status.${entry.status}`;
+    const name = key in messages.en ? t(key as MessageKey) : entry.status;
+    const reason = entry.reason ? said('event', { ...entry, message: entry.reason }) : null;
+    return statusLine(lang, name, reason);
   };
 
   const live =
@@ -97,7 +111,7 @@ export function LogPanel({
           logs.map((entry) => (
             <div key={entry.id} className={`log-line log-${entry.level}`} data-testid="log-line">
               <span className="log-time">[{formatClock(entry.timestamp)}]</span>{' '}
-              {entry.ecosystem && <span className="log-eco">{entry.ecosystem}</span>} {entry.message}
+              {entry.ecosystem && <span className="log-eco">{entry.ecosystem}</span>} {lineText(entry)}
             </div>
           ))
         )}

@@ -8,6 +8,7 @@ import type { Problem } from '../api/client';
 import { useI18n } from '../i18n';
 import { SEVERITY_COLOR } from './DependencyTree';
 import { ProblemMessage } from './ProblemMessage';
+import { severityText } from '../serverText';
 
 export interface ProblemItem {
   problem: Problem;
@@ -25,7 +26,7 @@ export function ProblemSummary({
   items: ProblemItem[];
   onSelect?: (item: ProblemItem) => void;
 }) {
-  const { t } = useI18n();
+  const { t, lang } = useI18n();
   const sorted = [...items].sort((a, b) => ORDER[a.problem.severity] - ORDER[b.problem.severity]);
   if (sorted.length === 0) {
     return (
@@ -62,12 +63,14 @@ export function ProblemSummary({
             }
           >
             <div className="problem-line">
-              <Tag color={SEVERITY_COLOR[problem.severity]}>{problem.severity}</Tag>
+              <Tag color={SEVERITY_COLOR[problem.severity]} data-severity={problem.severity}>
+                {severityText(lang, problem.severity)}
+              </Tag>
               <Tag>{problem.kind}</Tag>
               <Tag>{item.ecosystem === 'npm' ? 'npm' : 'Python'}</Tag>
               {problem.package && <Typography.Text strong>{problem.package}</Typography.Text>}
               {problem.target && <Typography.Text type="secondary"> [{problem.target}]</Typography.Text>}
-              <ProblemMessage message={problem.message} />
+              <ProblemMessage problem={problem} />
             </div>
           </List.Item>
         );

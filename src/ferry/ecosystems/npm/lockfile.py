@@ -94,11 +94,20 @@ def select(
                 dropped_paths.append(pkg.path)
                 continue
             problems.append(
-                Problem(
+                Problem.of(
                     "error",
                     "platform-mismatch",
-                    f"{pkg.name}@{pkg.version} requires os {pkg.os or 'any'}, cpu "
-                    f"{pkg.cpu or 'any'}, libc {pkg.libc or 'any'}; the target is {target}",
+                    {
+                        "package": pkg.name,
+                        "version": pkg.version,
+                        "wants_os": ", ".join(pkg.os or ["any"]),
+                        "wants_cpu": ", ".join(pkg.cpu or ["any"]),
+                        "wants_libc": ", ".join(pkg.libc or ["any"]),
+                        "node": target.node,
+                        "os": target.os,
+                        "cpu": target.cpu,
+                        "libc": target.libc,
+                    },
                     package=pkg.name,
                     target=target.key,
                 )
@@ -108,21 +117,20 @@ def select(
     if platform_left:
         names = ", ".join(f"{p.name}@{p.version}" for p in platform_left)
         problems.append(
-            Problem(
+            Problem.of(
                 "info",
                 "optional-platform-excluded",
-                f"{len(platform_left)} optional package(s) for other platforms left out: {names}",
+                {"count": len(platform_left), "names": names},
                 target=target.key,
             )
         )
     for pkg in kept:
         if pkg.has_install_script:
             problems.append(
-                Problem(
+                Problem.of(
                     "warning",
                     "install-script",
-                    f"{pkg.name}@{pkg.version} has an install script; it does not run in the "
-                    "offline install unless the target allows scripts (FERRY_NPM_SCRIPTS=1)",
+                    {"package": pkg.name, "version": pkg.version},
                     package=pkg.name,
                     target=target.key,
                 )

@@ -57,12 +57,15 @@ async def peer_problems(
         npm, [(e.found.version, e.spec) for e in placed if e.found is not None]
     )
     problems = [
-        Problem(
+        Problem.of(
             "warning",
             "peer-missing",
-            f"{e.dependent.name}@{e.dependent.version} needs peer {e.name}@{e.spec}, which "
-            "nothing installs (legacy-peer-deps leaves peers to the project); add it to "
-            "package.json's dependencies",
+            {
+                "package": e.dependent.name,
+                "version": e.dependent.version,
+                "peer": e.name,
+                "spec": e.spec,
+            },
             package=e.dependent.name,
             target=target.key,
         )
@@ -72,11 +75,16 @@ async def peer_problems(
     for edge, fit in zip(placed, fits, strict=True):
         if fit is False and edge.found is not None:
             problems.append(
-                Problem(
+                Problem.of(
                     "error" if strict else "warning",
                     "peer-conflict",
-                    f"{edge.dependent.name}@{edge.dependent.version} needs peer "
-                    f"{edge.name}@{edge.spec}; the tree has {edge.name}@{edge.found.version}",
+                    {
+                        "package": edge.dependent.name,
+                        "version": edge.dependent.version,
+                        "peer": edge.name,
+                        "spec": edge.spec,
+                        "found": edge.found.version,
+                    },
                     package=edge.dependent.name,
                     target=target.key,
                 )

@@ -47,19 +47,18 @@ def failure_problem(
     if outcome.kind == UNREACHABLE and outcome.url:
         base, where = source_of(outcome.url, sources, url_origins)
         cause = outcome.message.strip().splitlines()[-1].strip().removeprefix("cause: ")
-        return Problem(
+        return Problem.of(
             "error",
             UNREACHABLE,
-            f"the index {base} (from {where}) cannot be reached: {cause}. Check the URL and "
-            "this machine's network or proxy; an index written in a manifest can be left out "
-            "with --ignore-manifest-indexes",
+            {"index": base, "origin": where, "cause": cause},
             package=package,
             target=target.key,
         )
-    return Problem(
+    # uv's own explanation, as it wrote it
+    return Problem.of(
         "error",
         outcome.kind,
-        outcome.message,
+        {"output": outcome.message},
         package=package,
         target=target.key,
         chain=outcome.chain,

@@ -67,7 +67,7 @@ async def get_archive(
         who = await _reader(request, credentials)
         record = await owned(m, who, task_id)
     if record.status != TaskStatus.COMPLETED or not record.archive_path:
-        raise TaskNotCompleted(f"task {task_id} is {record.status}: no archive yet")
+        raise TaskNotCompleted(params={"task_id": task_id, "current": record.status})
     path = Path(record.archive_path)
     if not await asyncio.to_thread(path.is_file):
         raise TaskNotFound(task_id)

@@ -1,0 +1,299 @@
+"""Every text Ferry writes for a person, by stable code, with its parameters.
+
+A problem (its ``kind``), an error (its ``code``) and a task event (its ``code``) carry,
+besides the English ``message`` the CLI and API clients read, the parameters that message
+was made of. The web UI keeps the same templates in English and Chinese
+(``web/src/serverText.ts``) and fills them in the reader's language; what it cannot fill
+(an unknown code, a parameter missing) it shows as the server's message. So the texts are
+declared here once, the English message is always made from them, and
+``web/src/serverCodes.json`` (written by ``scripts/server_codes.py``, checked by a test)
+tells the web which codes and parameters there are.
+
+A code has one or more templates, told apart by their parameters: ``{name}`` is a value
+shown verbatim (a package name, a URL, the resolver's own words); ``{name=value}`` shows
+nothing and selects the template when the parameter has that value, for variants whose
+wording differs but whose values do not. The template whose names are exactly the given
+parameters (and whose conditions hold) is the one; a parameter given as None is left out,
+which is how an optional part picks the shorter template. The first template that fits
+is the one, so a conditional template comes before the plain one it narrows.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+__all__ = [
+    "ERRORS",
+    "EVENTS",
+    "PROBLEMS",
+    "Params",
+    "clean",
+    "error_text",
+    "event_text",
+    "names",
+    "problem_text",
+    "render",
+]
+
+Params = dict[str, str]
+
+_TOKEN = re.compile(r"\{(\w+)(?:=([\w.-]+))?\}")
+
+# Ferry's own words for the part of a message that is not modelled: every error code can
+# be shown as a translated frame around it
+_DETAIL = "{detail}"
+
+# what manifests' errors say: where (file, line, column), then why
+_MANIFEST = (
+    "{file}: {reason}",
+    "{file}:{line}: {reason}",
+    "{file}:{line}:{column}: {reason}",
+    _DETAIL,
+)
+
+# the resolver's own explanation (uv's or npm's), shown as it wrote it
+_RESOLVER = ("{output}",)
+_BUILD_REQUIREMENTS = (
+    "the build requirements of {sdist} ({requirements}) cannot be resolved for Python "
+    "{python} ({implementation}) on {platform}: {output}",
+    "the build requirements of the project ({requirements}) cannot be resolved for Python "
+    "{python} ({implementation}) on {platform}: {output}",
+)
+_NODE_TARGET = ("Node {node} on {os}-{cpu} ({libc})", "Node {node} on {os}-{cpu}")
+
+PROBLEMS: dict[str, tuple[str, ...]] = {
+    # Python
+    "index-unreachable": (
+        "the index {index} (from {origin}) cannot be reached: {cause}. Check the URL and "
+        "this machine's network or proxy; an index written in a manifest can be left out "
+        "with --ignore-manifest-indexes",
+    ),
+    "not-found": _RESOLVER,
+    "unsatisfiable": _RESOLVER,
+    "resolver-error": _RESOLVER,
+    "build-requirements-not-found": _BUILD_REQUIREMENTS,
+    "build-requirements-unsatisfiable": _BUILD_REQUIREMENTS,
+    "build-requirements-resolver-error": _BUILD_REQUIREMENTS,
+    "hash-not-pinned": (
+        "{file} (sha256 {sha256}) matches none of the hashes pinned for {package}",
+    ),
+    "yanked": ("{package} {version} is yanked: {reason}", "{package} {version} is yanked"),
+    "no-file-for-target": (
+        "{refused=sdist}{package} {version} has no wheel for the target and sdists are "
+        "refused (--only-binary)",
+        "{refused=wheel}{package} {version} has no sdist and wheels are refused (--no-binary)",
+        "{package} {version} has neither a wheel for {platform} nor an sdist",
+    ),
+    "prefer-binary": (
+        "{package} {version} (a wheel for {platform}) chosen over {previous}, which has only "
+        "an sdist (--prefer-binary)",
+    ),
+    "no-wheel-for-target": tuple(
+        "{package} {version} has no wheel for Python {python} ({implementation}) on "
+        f"{{platform}}; its sdist is bundled and will be built on the target (build "
+        f"requirements: {build}){needs}"
+        for build in ("{build_requires}", "none")
+        for needs in ("; the target will likely need {needs}", "")
+    ),
+    # npm
+    "no-package-json": ("no package.json and no lock to resolve",),
+    "conflict": _RESOLVER,
+    "registry-unreadable": ("could not read {url}: {cause}", "{url} answered HTTP {status}"),
+    "deprecated": ("{package}@{version} is deprecated: {reason}",),
+    "no-tarball": ("{package}@{version}: the registry gives no tarball URL or integrity",),
+    "weak-integrity": ("{package}@{version} is only verified by sha1 (an old lock entry)",),
+    "engines-mismatch": (
+        "{package}@{version} wants node {wanted}; the target runs Node {node}",
+        "{engine_strict=true}{package}@{version} wants node {wanted}; the target runs Node "
+        "{node} (engine-strict: npm ci will refuse it)",
+    ),
+    "npmrc-ignored": (
+        "{file}:{line}: {key} = {value} left out (--ignore-manifest-indexes)",
+        "{why=variable}{file}:{line}: {key} names an environment variable, which Ferry does "
+        "not expand; left out",
+        "{why=setting}{file}:{line}: {key} is not an install setting Ferry carries; left out",
+    ),
+    "npmrc-credentials": (
+        "{file} lines {lines} hold credentials: Ferry never uses them and leaves them out of "
+        "the bundle",
+    ),
+    "peer-missing": (
+        "{package}@{version} needs peer {peer}@{spec}, which nothing installs "
+        "(legacy-peer-deps leaves peers to the project); add it to package.json's "
+        "dependencies",
+    ),
+    "peer-conflict": ("{package}@{version} needs peer {peer}@{spec}; the tree has {peer}@{found}",),
+    "platform-mismatch": tuple(
+        "{package}@{version} requires os {wants_os}, cpu {wants_cpu}, libc {wants_libc}; the "
+        f"target is {target}"
+        for target in _NODE_TARGET
+    ),
+    "optional-platform-excluded": (
+        "{count} optional package(s) for other platforms left out: {names}",
+    ),
+    "install-script": (
+        "{package}@{version} has an install script; it does not run in the offline install "
+        "unless the target allows scripts (FERRY_NPM_SCRIPTS=1)",
+    ),
+    "needs-compiling": tuple(
+        f"{{package}}@{{version}} is a native addon ({{tool}}) and {why}: it will be compiled "
+        "on the target, which needs {needs}; install scripts run only with "
+        "FERRY_NPM_SCRIPTS=1"
+        for why in (
+            "{reason}",
+            "its prebuilt binary for {target} could not be fetched from {url} ({cause})",
+            "its prebuilt binary from {url} is unusable: {error}",
+        )
+    ),
+    "prebuilt-binary": (
+        "{package}@{version} carries its binary for {target} in its own tarball ({tool}): "
+        "nothing to build or fetch",
+        "{package}@{version}: the {tool} binary for {target} is in the bundle (from {url}); "
+        "the offline install places it in {dest}",
+        "{package}@{version}: the {tool} binary for {target} is in the bundle (from {url}); "
+        "the offline install places it in the package folder",
+    ),
+}
+
+ERRORS: dict[str, tuple[str, ...]] = {
+    # the base class: a task's own limits, and the catch-all for a bug
+    "ferry-error": (
+        "the task failed unexpectedly; the server's log has the details",
+        "{limit=time}the task ran past its time limit",
+        "the bundle needs {size} bytes, over the task's {limit}-byte limit",
+        "the archive is {archive_size} bytes, over the task's {limit}-byte limit",
+        _DETAIL,
+    ),
+    "usage-invalid": (
+        "torch_backend: this service has no PyTorch index (`torch_index` setting)",
+        _DETAIL,
+    ),
+    "target-invalid": (_DETAIL,),
+    "upload-invalid": (
+        "no files uploaded",
+        "{uploaded=twice}{name} uploaded twice",
+        "file name {name}… is {size} bytes; at most {limit}",
+        "file name {name} is not a plain file name",
+        "options.{field}: {reason}",
+        "{known=none}options.registry: {registry} is not a profile (none are configured)",
+        "options.registry: {registry} is not a profile ({known})",
+        _DETAIL,
+    ),
+    "upload-too-large": (
+        "{name}: {size} bytes is over the {limit}-byte limit",
+        "the request body is over the {limit}-byte limit",
+        _DETAIL,
+    ),
+    "upload-unsupported": (
+        "{name}: not a manifest Ferry knows",
+        "{content=binary}{name}: binary content, not a text manifest",
+        "{name}: not UTF-8 text (byte {byte})",
+        _DETAIL,
+    ),
+    "config-invalid": (_DETAIL,),
+    "auth-failed": (_DETAIL,),
+    "auth-required": (
+        "this needs a token",
+        "{token=refused}the token is unknown, revoked or expired",
+        _DETAIL,
+    ),
+    "role-insufficient": ("this needs the {role} role; the token has {has}", _DETAIL),
+    "quota-exceeded": (
+        "this token has {active} task(s) queued or at work; its limit is {limit}",
+        "this token's archives take {disk} bytes; its limit is {limit}",
+        "this token created {made} tasks in the last hour; its limit is {limit}",
+        _DETAIL,
+    ),
+    "manifest-invalid": _MANIFEST,
+    "manifest-unknown": _MANIFEST,
+    "manifest-include-loop": _MANIFEST,
+    "requirement-unsupported": _MANIFEST,
+    "resolution-failed": ("the manifests cannot be resolved for the target", _DETAIL),
+    "index-unreachable": (_DETAIL,),
+    "resolver-unavailable": (_DETAIL,),
+    "fetch-failed": ("could not read {url}: {cause}", "{url} answered HTTP {status}", _DETAIL),
+    "egress-refused": (_DETAIL,),
+    "integrity-mismatch": (_DETAIL,),
+    "bundle-failed": (_DETAIL,),
+    "task-not-found": ("no task {task_id}", _DETAIL),
+    "task-invalid-transition": (
+        "task {task_id} is {current}: it cannot become {requested}",
+        _DETAIL,
+    ),
+    "task-not-resolved": ("task {task_id} is {current}: no dependency tree yet", _DETAIL),
+    "task-not-completed": ("task {task_id} is {current}: no archive yet", _DETAIL),
+    "token-not-found": ("no token {token}", _DETAIL),
+    # problem documents the web server writes itself, not from a FerryError
+    "request-invalid": ("{where}: {reason}",),
+    "not-found": ("nothing at {path}",),
+    "method-not-allowed": ("{method} is not allowed here (allowed: {allow})",),
+    "internal-error": ("the server failed; the error is in its log",),
+    # the task events socket's own errors
+    "socket-unauthenticated": ("authentication failed",),
+    "socket-lookup-failed": ("the task could not be looked up",),
+    "socket-behind": (
+        "this watcher fell more than {limit} events behind and was disconnected; reconnect "
+        "for a fresh snapshot",
+    ),
+}
+
+# A task event's code; an error event (and a failed status event) carries its error's code
+# instead, so these are kept apart from ERRORS' codes.
+EVENTS: dict[str, tuple[str, ...]] = {
+    # phases of the download step
+    "phase-resolving": ("resolving",),
+    "phase-fetching": ("fetching {ecosystem}",),
+    "phase-packing": ("packing",),
+    # one line per file
+    "file-cached": ("cached {name}",),
+    "file-fetched": ("fetched {name}",),
+    "file-failed": ("failed {name}: {reason}",),
+    # why a task's status changed
+    "analysis-started": ("analysis started",),
+    "analysis-finished": ("analysis finished",),
+    "resolution-has-errors": ("resolution has errors",),
+    "download-requested": ("download requested",),
+    "paused-by-user": ("paused by the user",),
+    "resumed-by-user": ("resumed by the user",),
+    "retry-requested": ("retry requested",),
+    "cancelled-by-user": ("cancelled by the user",),
+    "restarted-packing": ("server restarted: packing again",),
+    "files-fetched": ("files fetched",),
+    "archive-written": ("archive written", "archive written ({size} bytes)"),
+}
+
+
+def names(template: str) -> frozenset[str]:
+    """The parameters a template takes (values and conditions alike)."""
+    return frozenset(m[1] for m in _TOKEN.finditer(template))
+
+
+def _matches(template: str, params: Params) -> bool:
+    if names(template) != params.keys():
+        return False
+    return all(m[2] is None or params[m[1]] == m[2] for m in _TOKEN.finditer(template))
+
+
+def clean(params: Mapping[str, object | None]) -> Params:
+    """Parameters as they are sent: strings, the ones given as None left out."""
+    return {k: str(v) for k, v in params.items() if v is not None}
+
+
+def render(code: str, templates: tuple[str, ...], params: Params) -> str:
+    for template in templates:
+        if _matches(template, params):
+            return _TOKEN.sub(lambda m: "" if m[2] is not None else params[m[1]], template)
+    raise ValueError(f"no text of {code!r} takes the parameters {sorted(params)}")
+
+
+def problem_text(kind: str, params: Params) -> str:
+    return render(kind, PROBLEMS[kind], params)
+
+
+def error_text(code: str, params: Params) -> str:
+    return render(code, ERRORS[code], params)
+
+
+def event_text(code: str, params: Params) -> str:
+    return render(code, EVENTS.get(code) or ERRORS[code], params)
