@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from importlib.resources import files
@@ -53,7 +54,8 @@ def test_migrations_ship_inside_the_package() -> None:
     assert (root / "script.py.mako").is_file()
     assert (root / "versions" / "0001_tasks.py").is_file()
     assert (root / "versions" / "0002_tokens_and_audit.py").is_file()
-    assert HEAD == "0002"
+    assert (root / "versions" / "0003_task_summary.py").is_file()
+    assert HEAD == "0003"
 
 
 def test_upgrade_from_empty_then_again(empty_url: str) -> None:
@@ -108,6 +110,79 @@ def test_tasks_made_before_tokens_survive_the_upgrade(empty_url: str) -> None:
         engine.dispose()
     assert record is not None and record.status == "completed" and record.owner is None
     assert _versions(empty_url) == [HEAD]
+
+
+def _columns(url: str, table: str) -> set[str]:
+    engine = make_engine(url)
+    try:
+        return {c["name"] for c in inspect(engine).get_columns(table)}
+    finally:
+        engine.dispose()
+
+
+def test_task_summary_columns_up_and_down(empty_url: str) -> None:
+    """0003 adds the list's project name and package count; tasks analysed before it get
+    their count from the tree they keep (no name: that is in their files), tasks without a
+    tree none; going back to 0002 drops both columns and keeps the tasks."""
+    command.upgrade(alembic_config(empty_url), "0002")
+    assert {"project_name", "package_count"}.isdisjoint(_columns(empty_url, "tasks"))
+    tree = {
+        "python": {
+            # one package on two targets counts once; per ecosystem, summed
+            "targets": [
+                {"packages": [{"name": "dep", "version": "1.0"}]},
+                {"packages": [{"name": "dep", "version": "1.0"}, {"name": "x", "version": "2"}]},
+            ]
+        },
+        "npm": {"packages": [{"name": "dep", "version": "1.0.0"}]},
+    }
+    engine = make_engine(empty_url)
+    try:
+        with engine.begin() as connection:
+            for task_id, deps in (("a" * 32, json.dumps(tree)), ("b" * 32, None)):
+                connection.execute(
+                    text(
+                        "INSERT INTO tasks (id, status, options, files, progress, dependencies,"
+                        " created_at, updated_at) VALUES (:id, 'resolved', '{}', '[]', '{}',"
+                        " :deps, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+                    ),
+                    {"id": task_id, "deps": deps},
+                )
+    finally:
+        engine.dispose()
+
+    upgrade(empty_url)
+    from ferry.db.engine import make_sessionmaker
+    from ferry.db.repository import TaskRepository
+
+    engine = make_engine(empty_url)
+    try:
+        repo = TaskRepository(make_sessionmaker(engine))
+        analysed, fresh = repo.get("a" * 32), repo.get("b" * 32)
+        assert analysed is not None and fresh is not None
+        assert (analysed.package_count, analysed.project_name) == (3, None)
+        assert (fresh.package_count, fresh.project_name) == (None, None)
+        repo.update("a" * 32, project_name="n" * 100, package_count=7)
+        listed, _ = repo.list()
+        assert {(r.project_name, r.package_count) for r in listed} == {
+            ("n" * 100, 7),
+            (None, None),
+        }
+    finally:
+        engine.dispose()
+    assert check_drift(empty_url) == []
+
+    command.downgrade(alembic_config(empty_url), "0002")
+    assert {"project_name", "package_count"}.isdisjoint(_columns(empty_url, "tasks"))
+    assert _versions(empty_url) == ["0002"]
+    engine = make_engine(empty_url)
+    try:
+        with engine.connect() as connection:
+            assert connection.scalar(text("SELECT count(*) FROM tasks")) == 2
+    finally:
+        engine.dispose()
+    upgrade(empty_url)
+    assert {"project_name", "package_count"} <= _columns(empty_url, "tasks")
 
 
 def _start_together(url: str, starters: int = 3) -> list[BaseException]:

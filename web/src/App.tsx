@@ -15,7 +15,7 @@ import { LanguageSwitch, useI18n } from './i18n';
 import { SignInPage } from './pages/SignInPage';
 import { TaskListPage } from './pages/TaskListPage';
 import { TaskPage } from './pages/TaskPage';
-import { useRoute } from './router';
+import { DEFAULT_LIST, useRoute } from './router';
 
 /** The current token; follows sign-in, sign-out and any 401. */
 function useToken(): [string | null, boolean] {
@@ -103,7 +103,11 @@ export function App() {
           {!token ? (
             <SignInPage expired={signedOut} />
           ) : route.view === 'tasks' ? (
-            <TaskListPage onOpenTask={openTask} />
+            <TaskListPage
+              onOpenTask={openTask}
+              query={route.list ?? DEFAULT_LIST}
+              onQueryChange={(list, replace) => navigate({ view: 'tasks', taskId: null, list }, replace)}
+            />
           ) : (
             <TaskPage key={route.taskId ?? 'new'} taskId={route.taskId} onOpenTask={openTask} onNewTask={newTask} />
           )}

@@ -54,3 +54,18 @@ export function targetParts(options: TaskOptions | null | undefined, deps?: Depe
 export function targetLine(parts: TargetParts): string {
   return [parts.python, parts.node].filter(Boolean).join(' | ');
 }
+
+// npm's manifest names, exactly (tasks/uploads.py); every other accepted file is Python's
+const NPM_FILES = new Set(['package.json', 'package-lock.json', 'npm-shrinkwrap.json', '.npmrc', 'npmrc']);
+
+/**
+ * A listed task's target, from its options alone (a list has no analysis at hand), and
+ * only for the ecosystems its files have: the upload step sends a Node target even with a
+ * lone requirements.txt.
+ */
+export function uploadedTarget(options: TaskOptions | null | undefined, files: readonly string[]): TargetParts {
+  if (!options) return { python: null, node: null };
+  const hasNpm = files.some((f) => NPM_FILES.has(f));
+  const hasPython = files.some((f) => !NPM_FILES.has(f));
+  return targetParts({ ...options, npm: options.npm !== false && hasNpm, pypi: options.pypi !== false && hasPython });
+}

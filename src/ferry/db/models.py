@@ -105,6 +105,11 @@ class Task(Base):
     # NULL for tasks made before tokens existed: only an admin sees those.
     owner: Mapped[str | None] = mapped_column(String(NAME_LENGTH), index=True)
     token_id: Mapped[str | None] = mapped_column(String(TOKEN_ID_LENGTH), index=True)
+    # What the task list tells tasks apart by, kept so a listing never reads the uploads or
+    # the dependency tree: the name the uploaded manifests declare (untrusted text, capped
+    # at NAME_LENGTH) and how many packages analysis found. NULL until analysis says.
+    project_name: Mapped[str | None] = mapped_column(String(NAME_LENGTH))
+    package_count: Mapped[int | None] = mapped_column(Integer)
 
     transitions: Mapped[list[TaskTransition]] = relationship(
         back_populates="task",

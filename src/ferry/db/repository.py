@@ -45,8 +45,8 @@ class TaskNotFound(FerryError):
     def __init__(self, task_id: str) -> None:
         self.task_id = task_id
         super().__init__(
-            f"no task {task_id}",
             hint="It may have expired or been deleted; list tasks to see the ones there are.",
+            params={"task_id": task_id},
         )
 
     def to_dict(self) -> dict[str, object]:
@@ -64,7 +64,7 @@ class InvalidTransition(FerryError):
         self.task_id = task_id
         self.current = current
         self.to_status = to_status
-        super().__init__(f"task {task_id} is {current}: it cannot become {to_status}")
+        super().__init__(params={"task_id": task_id, "current": current, "requested": to_status})
 
     def to_dict(self) -> dict[str, object]:
         out = super().to_dict()
@@ -91,6 +91,8 @@ class TaskRecord:
     expires_at: datetime | None
     owner: str | None = None
     token_id: str | None = None
+    project_name: str | None = None
+    package_count: int | None = None
 
     @classmethod
     def of(cls, task: Task, *, with_dependencies: bool = True) -> TaskRecord:
@@ -112,6 +114,8 @@ class TaskRecord:
             expires_at=task.expires_at,
             owner=task.owner,
             token_id=task.token_id,
+            project_name=task.project_name,
+            package_count=task.package_count,
         )
 
 
@@ -146,6 +150,8 @@ class TaskUpdate(TypedDict, total=False):
     archive_size: int | None
     archive_sha256: str | None
     expires_at: datetime | None
+    project_name: str | None
+    package_count: int | None
 
 
 _UPDATABLE = frozenset(TaskUpdate.__annotations__)

@@ -1,39 +1,73 @@
-/** Earlier tasks: status filter, paging, delete, and a link to open each one again. */
-import { useCallback, useEffect, useState } from 'react';
-import type { HTMLAttributes } from 'react';
+/**
+ * Earlier tasks, told apart: the project's name (or the first file's), the target, the
+ * package count, the status, when, and the archive as a download link; the total; a
+ * status filter and paging kept in the URL (`router.ts`); delete, and open each one again.
+ */
+import { useCallback, useEffect, useRef, useState } from 'react';
+import type { HTMLAttributes, MouseEvent } from 'react';
 import { Alert, App, Button, Card, Popconfirm, Select, Space, Table, Tag, Typography } from 'antd';
 import type { TableColumnsType } from 'antd';
-import { DeleteOutlined, FolderOpenOutlined, ReloadOutlined } from '@ant-design/icons';
-import { TASK_STATUSES, deleteTask, listTasks } from '../api/client';
+import { DeleteOutlined, DownloadOutlined, FolderOpenOutlined, ReloadOutlined } from '@ant-design/icons';
+import { TASK_STATUSES, deleteTask, downloadArchive, listTasks } from '../api/client';
 import type { Task, TaskStatus } from '../api/client';
-import { formatBytes, formatDateTime } from '../format';
+import { formatBytes, formatCount, formatDateTime } from '../format';
 import { useI18n } from '../i18n';
+import { PAGE_SIZES } from '../router';
+import type { ListQuery } from '../router';
+import { uploadedTarget } from '../targetSummary';
 import { STATUS_COLOR } from './TaskPage';
+
+// A signed archive link lasts minutes (archive_link_ttl): a list shown longer than this
+// asks for a fresh one at the click instead of following a stale one.
+const LINK_FRESH_MS = 60_000;
 
 export interface TaskListPageProps {
   onOpenTask: (taskId: string) => void;
-  pageSize?: number;
+  /** The filter and page, as the URL has them. */
+  query: ListQuery;
+  /** A new filter or page: into the URL (a history entry, unless `replace`). */
+  onQueryChange: (next: ListQuery, replace?: boolean) => void;
 }
 
-export function TaskListPage({ onOpenTask, pageSize = 20 }: TaskListPageProps) {
+function plainClick(e: MouseEvent): boolean {
+  return !(e.metaKey || e.ctrlKey || e.shiftKey || e.altKey || e.button !== 0);
+}
+
+/** What the list calls a task: the name its manifests declare, else its first file. */
+export function taskLabel(task: Task): { text: string; declared: boolean } {
+  if (task.project_name) return { text: task.project_name, declared: true };
+  return { text: task.files?.[0] ?? task.task_id.slice(0, 8), declared: false };
+}
+
+export function TaskListPage({ onOpenTask, query, onQueryChange }: TaskListPageProps) {
   const { t } = useI18n();
   const { message } = App.useApp();
-  const [status, setStatus] = useState<TaskStatus | undefined>(undefined);
-  const [page, setPage] = useState(1);
-  const [size, setSize] = useState(pageSize);
+  const { status, page, size } = query;
   const [tasks, setTasks] = useState<Task[]>([]);
   const [total, setTotal] = useState(0);
   const [loading, setLoading] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const [reload, setReload] = useState(0);
+  const loadedAt = useRef(0);
+  // the latest callback, without making every new one (App passes an arrow) a reload
+  const changeQuery = useRef(onQueryChange);
+  changeQuery.current = onQueryChange;
 
   const load = useCallback(
     async (signal: AbortSignal) => {
       setLoading(true);
       try {
         const doc = await listTasks({ page, size, status: status ?? null }, signal);
+        const count = doc.total ?? 0;
+        const lastPage = Math.max(1, Math.ceil(count / size));
+        if (page > lastPage) {
+          // a page past the end (from an old link, or after deletes): the last one there is
+          changeQuery.current({ status, page: lastPage, size }, true);
+          return;
+        }
         setTasks(doc.tasks ?? []);
-        setTotal(doc.total ?? 0);
+        setTotal(count);
+        loadedAt.current = Date.now();
         setError(null);
       } catch (err) {
         if (err instanceof DOMException && err.name === 'AbortError') return;
@@ -55,34 +89,81 @@ export function TaskListPage({ onOpenTask, pageSize = 20 }: TaskListPageProps) {
     try {
       await deleteTask(taskId);
       void message.success(t('list.deleted'));
-      if (tasks.length === 1 && page > 1) setPage(page - 1);
+      if (tasks.length === 1 && page > 1) onQueryChange({ status, page: page - 1, size }, true);
       else setReload((n) => n + 1);
     } catch (err) {
       void message.error(err instanceof Error ? err.message : String(err));
     }
   };
 
+  const download = (e: MouseEvent, taskId: string) => {
+    if (!plainClick(e) || Date.now() - loadedAt.current < LINK_FRESH_MS) return;
+    e.preventDefault();
+    downloadArchive(taskId).catch((err: unknown) =>
+      message.error(err instanceof Error ? err.message : String(err)),
+    );
+  };
+
   const columns: TableColumnsType<Task> = [
     {
-      title: t('list.id'),
-      dataIndex: 'task_id',
-      key: 'task_id',
-      render: (id: string) => (
-        <Typography.Link
-          href={`?task=${encodeURIComponent(id)}`}
-          data-testid="task-link"
-          onClick={(e) => {
-            if (e.metaKey || e.ctrlKey || e.shiftKey || e.button !== 0) return;
-            e.preventDefault();
-            onOpenTask(id);
-          }}
-        >
-          {/* 8 characters tell tasks apart on a phone; whole, never a letter a line */}
-          <Typography.Text code className="task-id">
-            {id.slice(0, 8)}
-          </Typography.Text>
-        </Typography.Link>
-      ),
+      title: t('list.project'),
+      key: 'project',
+      render: (_: unknown, row) => {
+        const label = taskLabel(row);
+        return (
+          <div className="task-project">
+            <Typography.Link
+              href={`?task=${encodeURIComponent(row.task_id)}`}
+              data-testid="task-link"
+              // the whole name (the cell may cut it) and every file uploaded
+              title={label.declared ? `${label.text} (${(row.files ?? []).join(', ')})` : (row.files ?? []).join(', ')}
+              onClick={(e) => {
+                if (!plainClick(e)) return;
+                e.preventDefault();
+                onOpenTask(row.task_id);
+              }}
+            >
+              <span
+                className={label.declared ? 'task-project-name' : 'task-project-name task-project-file'}
+                data-testid="task-project"
+                data-declared={label.declared}
+              >
+                {label.text}
+              </span>
+            </Typography.Link>
+            {/* 8 characters tell apart two tasks of the same project; whole, never a letter a line */}
+            <Typography.Text type="secondary" code className="task-id">
+              {row.task_id.slice(0, 8)}
+            </Typography.Text>
+          </div>
+        );
+      },
+    },
+    {
+      title: t('list.target'),
+      key: 'target',
+      // a phone shows the project, status and actions; the rest from wider screens up
+      responsive: ['lg'],
+      render: (_: unknown, row) => {
+        const parts = uploadedTarget(row.options, row.files ?? []);
+        const lines = [parts.python, parts.node].filter((p): p is string => Boolean(p));
+        if (lines.length === 0) return '—';
+        return (
+          <div className="task-target" data-testid="task-target">
+            {lines.map((line) => (
+              <div key={line}>{line}</div>
+            ))}
+          </div>
+        );
+      },
+    },
+    {
+      title: t('list.packages'),
+      dataIndex: 'package_count',
+      key: 'package_count',
+      align: 'right',
+      responsive: ['md'],
+      render: (v: number | null | undefined) => <span data-testid="task-packages">{formatCount(v)}</span>,
     },
     {
       title: t('list.status'),
@@ -95,35 +176,34 @@ export function TaskListPage({ onOpenTask, pageSize = 20 }: TaskListPageProps) {
       ),
     },
     {
-      title: t('list.files'),
-      dataIndex: 'files',
-      key: 'files',
-      // a phone shows the id, status and actions; the rest from tablet width up
-      responsive: ['md'],
-      render: (files: string[]) => (
-        <Space size={[4, 4]} wrap>
-          {(files ?? []).map((f) => (
-            <Tag key={f}>{f}</Tag>
-          ))}
-        </Space>
-      ),
-    },
-    {
       title: t('list.created'),
       dataIndex: 'created_at',
       key: 'created_at',
-      // a phone shows the id, status and actions; the rest from tablet width up
       responsive: ['md'],
+      className: 'task-created',
       render: (v: string) => formatDateTime(v),
     },
     {
       title: t('list.archive'),
       dataIndex: 'archive_size',
       key: 'archive_size',
-      // a phone shows the id, status and actions; the rest from tablet width up
+      align: 'right',
       responsive: ['md'],
       render: (v: number | null | undefined, row) =>
-        row.status === 'completed' && v != null ? formatBytes(v) : '—',
+        row.status === 'completed' && row.archive_url && v != null ? (
+          <a
+            href={row.archive_url}
+            download={row.archive_name ?? ''}
+            className="task-archive"
+            data-testid="task-archive-link"
+            aria-label={t('list.downloadArchive', { name: row.archive_name ?? '', size: formatBytes(v) })}
+            onClick={(e) => download(e, row.task_id)}
+          >
+            <DownloadOutlined aria-hidden /> {formatBytes(v)}
+          </a>
+        ) : (
+          '—'
+        ),
     },
     {
       title: t('list.actions'),
@@ -167,10 +247,7 @@ export function TaskListPage({ onOpenTask, pageSize = 20 }: TaskListPageProps) {
             aria-label={t('list.status')}
             style={{ width: 150 }}
             value={status ?? 'all'}
-            onChange={(v) => {
-              setStatus(v === 'all' ? undefined : v);
-              setPage(1);
-            }}
+            onChange={(v) => onQueryChange({ status: v === 'all' ? null : v, page: 1, size })}
             options={[
               { value: 'all', label: t('list.all') },
               ...TASK_STATUSES.map((s) => ({ value: s, label: t(`status.${s}`) })),
@@ -197,11 +274,11 @@ export function TaskListPage({ onOpenTask, pageSize = 20 }: TaskListPageProps) {
           pageSize: size,
           total,
           showSizeChanger: true,
-          pageSizeOptions: [10, 20, 50, 100],
-          onChange: (p, s) => {
-            setPage(s !== size ? 1 : p);
-            setSize(s);
-          },
+          pageSizeOptions: [...PAGE_SIZES],
+          showTotal: (count) => (
+            <span data-testid="task-total">{t('list.total', { count })}</span>
+          ),
+          onChange: (p, s) => onQueryChange({ status, page: s !== size ? 1 : p, size: s }),
         }}
       />
     </Card>

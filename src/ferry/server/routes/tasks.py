@@ -65,8 +65,13 @@ async def create_task(
 ) -> TaskCreated:
     parsed = parse_options(options)
     if parsed.registry is not None and parsed.registry not in m.settings.registries:
-        known = ", ".join(sorted(m.settings.registries)) or "none are configured"
-        raise UploadError(f"options.registry: {parsed.registry[:100]!r} is not a profile ({known})")
+        known = ", ".join(sorted(m.settings.registries))
+        raise UploadError(
+            params={
+                "registry": repr(parsed.registry[:100]),
+                "known": known or "none",
+            }
+        )
     await quotas.check_can_create(who, m.repo, audit, m.settings, m.db)
     uploads = []
     for upload in files:
@@ -119,7 +124,7 @@ async def get_task(m: Manager, who: Reader, task_id: TaskId) -> TaskDetail:
 async def dependencies(m: Manager, who: Reader, task_id: TaskId) -> DependenciesDocument:
     record = await owned(m, who, task_id, with_dependencies=True)
     if record.dependencies is None:
-        raise TaskNotResolved(f"task {task_id} is {record.status}: no dependency tree yet")
+        raise TaskNotResolved(params={"task_id": task_id, "current": record.status})
     return DependenciesDocument.model_validate({"task_id": task_id, **record.dependencies})
 
 
@@ -222,7 +227,7 @@ def parse_options(raw: str) -> TaskOptions:
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"]) or "options"
-        raise UploadError(f"options.{field}: {first['msg']}") from None
+        raise UploadError(params={"field": field, "reason": first["msg"]}) from None
     except RecursionError:
         raise UsageError("options: nested too deeply") from None
 
@@ -264,6 +269,8 @@ def task_fields(m: TaskManager, r: TaskRecord, who: Principal | None = None) -> 
         "archive_sha256": r.archive_sha256 if archive_url else None,
         "expires_at": r.expires_at.isoformat() if r.expires_at else None,
         "owner": r.owner,
+        "project_name": r.project_name,
+        "package_count": r.package_count,
         "created_at": r.created_at.isoformat(),
         "updated_at": r.updated_at.isoformat() if r.updated_at else None,
         "started_at": r.started_at.isoformat() if r.started_at else None,
