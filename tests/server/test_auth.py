@@ -33,6 +33,7 @@ REQUIRED: dict[tuple[str, str], str | None] = {
     ("GET", "/api/registries"): "read",
     ("GET", "/api/tasks"): "read",
     ("POST", "/api/tasks"): "write",
+    ("POST", "/api/manifests/declared"): "write",
     ("GET", "/api/tasks/{task_id}"): "read",
     ("DELETE", "/api/tasks/{task_id}"): "write",
     ("GET", "/api/tasks/{task_id}/dependencies"): "read",

@@ -38,6 +38,7 @@ from ferry.server.limits import BodyLimit
 from ferry.server.methods import HeadAsGet
 from ferry.server.routes.archive import archive
 from ferry.server.routes.audit import audit
+from ferry.server.routes.manifests import manifests
 from ferry.server.routes.service import metrics, public, registries
 from ferry.server.routes.tasks import tasks
 from ferry.server.routes.tokens import tokens
@@ -121,7 +122,7 @@ def create_app(settings: Settings, *, config_file: Path | None = None) -> FastAP
     app.add_middleware(Guard, cors_origins=settings.cors_origins, loopback_only=settings.no_auth)
     problems.install(app)
 
-    for router in (public, metrics, registries, tasks, archive, tokens, audit):
+    for router in (public, metrics, registries, tasks, manifests, archive, tokens, audit):
         app.include_router(router)
     add_websocket_routes(app)
     add_docs(app)

@@ -63,6 +63,8 @@ export type TaskDetail = Schemas['TaskDetail'];
 /** The answer to an upload. */
 export type TaskCreated = Schemas['TaskCreated'];
 export type TaskList = Schemas['TaskList'];
+export type Declared = Schemas['DeclaredDocument'];
+export type DeclaredGroup = Schemas['DeclaredGroup'];
 export type TaskError = Schemas['TaskError'];
 export type Transition = Schemas['Transition'];
 export type EcosystemProgress = Schemas['EcosystemProgress'];
@@ -94,6 +96,8 @@ export type ApiProblem = Partial<ProblemDocument> & Pick<ProblemDocument, 'code'
 export class ApiError extends Error {
   readonly status: number;
   readonly code: string;
+  /** What the message was made of: with `code`, `serverText` words it in the reader's language. */
+  readonly params?: Record<string, string>;
   readonly file?: string;
   readonly line?: number;
   readonly reason?: string;
@@ -106,6 +110,7 @@ export class ApiError extends Error {
     this.name = 'ApiError';
     this.status = status;
     this.code = doc.code;
+    this.params = doc.params ?? undefined;
     this.file = doc.file ?? undefined;
     this.line = doc.line ?? undefined;
     this.reason = doc.reason ?? undefined;
@@ -228,6 +233,13 @@ export async function createTask(
   const optionsField: CreateTaskBody['options'] = JSON.stringify(options);
   form.append('options', optionsField ?? '{}');
   return call('post', '/api/tasks', { body: form });
+}
+
+/** The groups and extras the files declare, and the files that cannot be read. */
+export async function declaredGroups(files: File[], signal?: AbortSignal): Promise<Declared> {
+  const form = new FormData();
+  for (const file of files) form.append('files', file, file.name);
+  return call('post', '/api/manifests/declared', { body: form, signal });
 }
 
 export async function listTasks(

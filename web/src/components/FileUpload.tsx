@@ -3,17 +3,19 @@
  * buttons, the accepted types named. Submitting POSTs them (with the target options) to
  * /api/tasks; a refusal is shown here with the server's message, file, line and reason.
  */
-import { useState } from 'react';
+import { useEffect, useState } from 'react';
 import type { ReactNode } from 'react';
 import { Alert, Button, Space, Tag, Typography, Upload } from 'antd';
 import type { UploadFile } from 'antd';
 import type { RcFile } from 'antd/es/upload';
 import { DeleteOutlined, FileTextOutlined, InboxOutlined, RocketOutlined } from '@ant-design/icons';
 import { ApiError, createTask } from '../api/client';
-import type { TaskCreated, TaskOptions } from '../api/client';
+import type { TaskCreated, TaskError, TaskOptions } from '../api/client';
 import { rememberUpload, takePendingUpload } from '../draft';
 import { formatBytes } from '../format';
 import { useI18n } from '../i18n';
+import { severityText, useServerText } from '../serverText';
+import type { ServerParams } from '../serverText';
 
 export const ACCEPTED_TYPES = [
   'requirements*.txt',
@@ -44,16 +46,21 @@ export interface FileUploadProps {
   onCreated: (task: TaskCreated) => void;
   /** Rendered between the file list and the submit button (the target options). */
   children?: ReactNode;
+  /** Told the chosen files the server would take, whenever they change. */
+  onFilesChange?: (files: File[]) => void;
+  /** Files found broken when chosen (before submitting), each with file and line. */
+  checkErrors?: TaskError[];
 }
 
 interface ShownError {
   message: string;
   code?: string;
+  params?: ServerParams;
   file?: string;
   line?: number;
   reason?: string;
   hint?: string;
-  problems?: { severity: string; kind: string; message: string }[];
+  problems?: { severity: string; kind: string; message: string; params?: ServerParams }[];
 }
 
 function toShown(err: unknown): ShownError {
@@ -61,6 +68,7 @@ function toShown(err: unknown): ShownError {
     return {
       message: err.message,
       code: err.code,
+      params: err.params,
       file: err.file,
       line: err.line,
       reason: err.reason,
@@ -71,8 +79,9 @@ function toShown(err: unknown): ShownError {
   return { message: err instanceof Error ? err.message : String(err) };
 }
 
-export function FileUpload({ options, onCreated, children }: FileUploadProps) {
-  const { t } = useI18n();
+export function FileUpload({ options, onCreated, children, onFilesChange, checkErrors = [] }: FileUploadProps) {
+  const { t, lang } = useI18n();
+  const said = useServerText();
   // the files of a task being fixed ("fix the manifests"), else none
   const [files, setFiles] = useState<UploadFile[]>(() =>
     takePendingUpload().map((file, i) => ({
@@ -84,6 +93,15 @@ export function FileUpload({ options, onCreated, children }: FileUploadProps) {
   );
   const [submitting, setSubmitting] = useState(false);
   const [error, setError] = useState<ShownError | null>(null);
+
+  useEffect(() => {
+    onFilesChange?.(
+      files
+        .filter((f) => acceptedName(f.name))
+        .map((f) => f.originFileObj)
+        .filter((f): f is NonNullable<typeof f> => Boolean(f)) as File[],
+    );
+  }, [files, onFilesChange]);
 
   const onChange = (list: UploadFile[]) => {
     // a file chosen again under the same name replaces the earlier one
@@ -159,6 +177,22 @@ export function FileUpload({ options, onCreated, children }: FileUploadProps) {
         </Typography.Text>
       )}
 
+      {checkErrors.map((e, i) => (
+        // a broken manifest, named when chosen; the form and the other files are kept
+        <Alert
+          key={`${e.file}-${i}`}
+          type="warning"
+          showIcon
+          data-testid="upload-check-error"
+          message={
+            e.file && e.line != null
+              ? t('upload.where', { file: e.file, line: e.line })
+              : t('upload.checkFailed', { file: e.file ?? '' })
+          }
+          description={e.reason ?? e.message}
+        />
+      ))}
+
       {children}
 
       {error && (
@@ -176,7 +210,7 @@ export function FileUpload({ options, onCreated, children }: FileUploadProps) {
           }
           description={
             <div>
-              <div data-testid="upload-error-message">{error.message}</div>
+              <div data-testid="upload-error-message">{said('error', error)}</div>
               {error.file && (
                 <div data-testid="upload-error-where">
                   <strong>
@@ -196,7 +230,8 @@ export function FileUpload({ options, onCreated, children }: FileUploadProps) {
                 <ul className="error-problems">
                   {error.problems.map((p, i) => (
                     <li key={i}>
-                      [{p.severity}] {p.kind}: {p.message}
+                      [{severityText(lang, p.severity)}] {p.kind}:{' '}
+                      {said('problem', { code: p.kind, params: p.params, message: p.message })}
                     </li>
                   ))}
                 </ul>

@@ -7,7 +7,7 @@
 import { useCallback, useState } from 'react';
 import { Button, Card, Checkbox, Col, Form, Input, Radio, Row, Select, Space } from 'antd';
 import { UndoOutlined } from '@ant-design/icons';
-import type { RegistryEntry, TaskOptions } from '../api/client';
+import type { DeclaredGroup, RegistryEntry, TaskOptions } from '../api/client';
 import { formatSpeed } from '../format';
 import { useI18n } from '../i18n';
 
@@ -175,13 +175,27 @@ export interface TargetOptionsProps {
   onChange?: (next: TargetOptionsValue) => void;
   /** The source profiles the service offers; the selector shows only when there are some. */
   registries?: RegistryEntry[];
+  /** The groups and extras the chosen files declare (null: not known yet). */
+  declared?: DeclaredGroup[] | null;
+}
+
+/** A group name as the server compares it (PEP 503 style). */
+export function groupKey(name: string): string {
+  return name.toLowerCase().replace(/[-_.]+/g, '-');
+}
+
+/** The remembered groups the files declare; all of them while that is not known. */
+export function declaredOnly(groups: string[], declared: DeclaredGroup[] | null | undefined): string[] {
+  if (!declared) return groups;
+  const names = new Set(declared.map((g) => groupKey(g.name)));
+  return groups.filter((g) => names.has(groupKey(g)));
 }
 
 /**
  * Controlled when `value`/`onChange` are given; otherwise it keeps (and remembers) its
  * own state.
  */
-export function TargetOptions({ value, onChange, registries = [] }: TargetOptionsProps) {
+export function TargetOptions({ value, onChange, registries = [], declared = null }: TargetOptionsProps) {
   const [own, setOwn] = useTargetOptions();
   const current = value ?? own;
   const change = onChange ?? setOwn;
@@ -417,17 +431,33 @@ export function TargetOptions({ value, onChange, registries = [] }: TargetOption
         <Row gutter={16}>
           <Col xs={24} md={12}>
             <Form.Item htmlFor="option-groups" label={t('options.groups')}>
-              <Select
-                mode="tags"
-                data-testid="option-groups"
-                id="option-groups"
-                placeholder={t('options.groups.placeholder')}
-                value={current.groups}
-                disabled={current.all_groups}
-                tokenSeparators={[',', ' ']}
-                onChange={(v: string[]) => set('groups', v)}
-                options={[]}
-              />
+              {declared ? (
+                // offered from what the files declare, not typed by hand
+                <Select
+                  mode="multiple"
+                  data-testid="option-groups"
+                  id="option-groups"
+                  placeholder={
+                    declared.length > 0 ? t('options.groups.choose') : t('options.groups.none')
+                  }
+                  value={declaredOnly(current.groups, declared)}
+                  disabled={current.all_groups || declared.length === 0}
+                  onChange={(v: string[]) => set('groups', v)}
+                  options={groupChoices(declared)}
+                />
+              ) : (
+                <Select
+                  mode="tags"
+                  data-testid="option-groups"
+                  id="option-groups"
+                  placeholder={t('options.groups.placeholder')}
+                  value={current.groups}
+                  disabled={current.all_groups}
+                  tokenSeparators={[',', ' ']}
+                  onChange={(v: string[]) => set('groups', v)}
+                  options={[]}
+                />
+              )}
             </Form.Item>
           </Col>
           <Col xs={24} md={12}>
@@ -455,4 +485,15 @@ export function TargetOptions({ value, onChange, registries = [] }: TargetOption
       </Form>
     </Card>
   );
+}
+
+/** One choice per group name; a name both ecosystems declare ("dev") is one choice. */
+function groupChoices(declared: DeclaredGroup[]): { value: string; label: string }[] {
+  const byName = new Map<string, { value: string; files: string[] }>();
+  for (const g of declared) {
+    const entry = byName.get(g.name) ?? { value: g.name, files: [] };
+    entry.files.push(...g.files.filter((f) => !entry.files.includes(f)));
+    byName.set(g.name, entry);
+  }
+  return Array.from(byName.values()).map((e) => ({ value: e.value, label: `${e.value} (${e.files.join(', ')})` }));
 }
