@@ -11,8 +11,9 @@ import hashlib
 import json
 import re
 import subprocess
+import time
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -101,7 +102,9 @@ def _chinese_shot(page: Page, name: str) -> None:
     expect(page.get_by_test_id("step-analyse")).to_have_text("Analyse")
 
 
-def _upload(page: Page, base: str, tmp_path: Path) -> None:
+def _upload(
+    page: Page, base: str, tmp_path: Path, while_analysing: Callable[[], None] | None = None
+) -> None:
     req = write(tmp_path / "in" / "requirements.txt", "dep==1.0\nlib==2.0\n")
     pkg = write(tmp_path / "in" / "package.json", json.dumps(PACKAGE))
     page.goto(base)
@@ -116,13 +119,28 @@ def _upload(page: Page, base: str, tmp_path: Path) -> None:
     _shot(page, "1-upload-zh")
     page.get_by_test_id("lang-switch").get_by_text("English", exact=True).click()
     page.get_by_test_id("submit-button").click()
+    if while_analysing is not None:
+        while_analysing()
     expect(page.get_by_test_id("analyse-view")).to_be_visible(timeout=60_000)
 
 
 def test_upload_analyse_download(
     server: Server, served: str, page: Page, npmreg: Npm, tmp_path: Path
 ) -> None:
-    _upload(page, served, tmp_path)
+    def analysing() -> None:
+        # the analysis says where each ecosystem is, not a bare spinner
+        expect(page.get_by_test_id("analysis-progress")).to_be_visible()
+        expect(page.get_by_test_id("analysis-pypi")).to_be_visible()
+        expect(page.get_by_test_id("analysis-npm")).not_to_have_attribute("data-stage", "waiting")
+        _shot(page, "2-analysing")
+        page.get_by_test_id("lang-switch").get_by_text("中文", exact=True).click()
+        expect(page.get_by_test_id("analyse-resolving")).to_contain_text("正在解析依赖")
+        _shot(page, "2-analysing-zh")
+        page.get_by_test_id("lang-switch").get_by_text("English", exact=True).click()
+        npmreg.registry.delay(0)
+
+    npmreg.registry.delay(0.3)  # slow enough to watch the analysis move
+    _upload(page, served, tmp_path, analysing)
     # the choices made on the upload step are the task's options
     task_id = parse_qs(urlsplit(page.url).query)["task"][0]
     options = server.client.get(f"/api/tasks/{task_id}").json()["options"]
@@ -163,6 +181,15 @@ def test_upload_analyse_download(
     npmreg.registry.delay(0.4)  # slow enough to watch progress and reload mid-way
     page.get_by_test_id("start-download").click()
     expect(page.get_by_test_id("download-panel")).to_be_visible()
+    # both rows from the start: npm waits (Python goes first) with the analysis's total
+    expect(page.get_by_test_id("progress-npm")).to_have_attribute("data-state", "waiting")
+    expect(page.get_by_test_id("progress-npm-files")).to_have_text("Files 0 / 4")
+    expect(page.get_by_test_id("progress-npm-bytes")).to_contain_text("0 B / 1.05 kB")
+    expect(page.get_by_test_id("progress-pypi")).to_be_visible()
+    page.get_by_test_id("lang-switch").get_by_text("中文", exact=True).click()
+    expect(page.get_by_test_id("progress-npm-waiting")).to_have_text("等待中")
+    _shot(page, "3-download-zh")
+    page.get_by_test_id("lang-switch").get_by_text("English", exact=True).click()
     expect(page.locator("[data-testid=log-line]").first).to_be_visible(timeout=30_000)
     page.reload()  # the page reconnects and gets the snapshot
     expect(page.get_by_test_id("download-panel")).to_be_visible(timeout=30_000)
@@ -402,3 +429,214 @@ def test_a_phone_width_holds(served: str, page: Page, tmp_path: Path) -> None:
     brand = page.get_by_test_id("brand").bounding_box()
     assert brand is not None and brand["height"] < 40, brand  # one line, not a letter a line
     assert not findings, "\n".join(findings)
+
+
+def _api_task(server: Server, files: dict[str, str], options: dict[str, object]) -> str:
+    upload = [("files", (name, text.encode(), "text/plain")) for name, text in files.items()]
+    answer = server.client.post("/api/tasks", files=upload, data={"options": json.dumps(options)})
+    assert answer.status_code == 201, answer.text
+    return str(answer.json()["task_id"])
+
+
+def _until(server: Server, task_id: str, *statuses: str) -> dict[str, object]:
+    for _ in range(600):
+        doc: dict[str, object] = server.client.get(f"/api/tasks/{task_id}").json()
+        if doc["status"] in statuses:
+            return doc
+        time.sleep(0.1)
+    raise AssertionError(f"task {task_id} stuck in {doc['status']}")
+
+
+def _list_shot(page: Page, name: str) -> None:
+    """The list in English and in 简体中文 (the columns' titles say which is in view)."""
+    page.mouse.move(0, 0)  # no row highlighted by a pointer left over it
+    page.wait_for_timeout(400)  # the rows' entry animation, for a still screenshot
+    _shot(page, name)
+    page.get_by_test_id("lang-switch").get_by_text("中文", exact=True).click()
+    expect(page.locator(".ant-table-thead")).to_contain_text("项目")
+    expect(page.get_by_test_id("task-total")).to_contain_text("个任务")
+    page.wait_for_timeout(400)
+    _shot(page, f"{name}-zh")
+    page.get_by_test_id("lang-switch").get_by_text("English", exact=True).click()
+    expect(page.locator(".ant-table-thead")).to_contain_text("Project")
+
+
+# the table ends inside the card's padding (a wide cell pushes it over the edge)
+TABLE_INSIDE_CARD = """() => {
+  const body = document.querySelector('.task-list-card .ant-card-body');
+  const table = body.querySelector('table');
+  const padding = parseFloat(getComputedStyle(body).paddingRight);
+  const inner = body.getBoundingClientRect().right - padding;
+  return table.getBoundingClientRect().right <= inner + 0.5;
+}"""
+LONG_NAME = "a-rather-long-project-name-" * 4
+LONG_PYPROJECT = f'[project]\nname = "{LONG_NAME}"\ndependencies = ["lib==1.0"]\n'
+
+
+def test_the_task_list_tells_tasks_apart(
+    server: Server, served: str, page: Page, tmp_path: Path
+) -> None:
+    """Project name, target, package count, the archive's size as a link that downloads,
+    the total; the filter and page in the URL, kept by a reload."""
+    target = {"python_version": "3.12", "platforms": ["manylinux_2_28_x86_64"]}
+    node = {"node_version": "20", "os": "linux", "cpu": "x64"}
+    done = _api_task(
+        server,
+        {"requirements.txt": "dep==1.0\n", "package.json": json.dumps(PACKAGE)},
+        {**target, **node, "auto_download": True},
+    )
+    # eleven more, resolved: two pages of ten; one of them a long name, one no name
+    others = [
+        _api_task(server, {"pyproject.toml": LONG_PYPROJECT}, target),
+        *(_api_task(server, {"requirements.txt": "dep==1.0\n"}, target) for _ in range(10)),
+    ]
+    completed = _until(server, done, "completed", "failed")
+    assert completed["status"] == "completed", completed["error"]
+    for task_id in others:
+        assert _until(server, task_id, "resolved", "failed")["status"] == "resolved"
+
+    page.get_by_test_id("nav-tasks").click()
+    expect(page.get_by_test_id("task-row")).to_have_count(12)
+    expect(page.get_by_test_id("task-total")).to_have_text("12 tasks")
+    row = page.locator(f"[data-testid=task-row][data-task-id='{done}']")
+    expect(row.get_by_test_id("task-project")).to_have_text("demo")  # package.json's name
+    expect(row.get_by_test_id("task-target")).to_contain_text("Python 3.12 · manylinux_2_28_x86_64")
+    expect(row.get_by_test_id("task-target")).to_contain_text("Node 20 · linux · x64")
+    # dep for Python; app, lib, dep and old for npm
+    expect(row.get_by_test_id("task-packages")).to_have_text("5")
+    link = row.get_by_test_id("task-archive-link")
+    expect(link).to_have_attribute("href", re.compile(rf"/api/tasks/{done}/archive\?expires="))
+    expect(link).to_have_attribute("download", str(completed["archive_name"]))
+    expect(link).to_contain_text("kB")
+    with page.expect_download() as info:
+        link.click()
+    saved = tmp_path / "from-the-list.zip"
+    info.value.save_as(saved)
+    assert info.value.suggested_filename == completed["archive_name"]
+    assert hashlib.sha256(saved.read_bytes()).hexdigest() == completed["archive_sha256"]
+    # no name declared: the first file, and no Node target for a Python-only upload
+    plain = page.locator(f"[data-testid=task-row][data-task-id='{others[-1]}']")
+    expect(plain.get_by_test_id("task-project")).to_have_text("requirements.txt")
+    expect(plain.get_by_test_id("task-target")).not_to_contain_text("Node")
+    expect(plain.get_by_test_id("task-packages")).to_have_text("1")
+    long = page.locator(f"[data-testid=task-row][data-task-id='{others[0]}']")
+    # 108 characters declared: 100 shown, the last an ellipsis (and the cell cuts it further)
+    expect(long.get_by_test_id("task-project")).to_have_text(LONG_NAME[:99] + "…")
+    _list_shot(page, "6-tasks")
+    page.set_viewport_size({"width": 390, "height": 844})
+    expect(page.get_by_test_id("task-row").first).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    assert page.evaluate(TABLE_INSIDE_CARD), "the table runs past the card's padding"
+    _list_shot(page, "6-tasks-narrow")
+    page.set_viewport_size({"width": 1400, "height": 1000})
+
+    # the filter: into the URL, and a reload keeps it
+    page.get_by_test_id("status-filter").click()
+    page.locator(".ant-select-item-option[title='completed']").click()
+    expect(page).to_have_url(re.compile(r"\?view=tasks&status=completed$"))
+    expect(page.get_by_test_id("task-row")).to_have_count(1)
+    page.reload()
+    expect(page.get_by_test_id("status-filter")).to_contain_text("completed")
+    expect(page.get_by_test_id("task-row")).to_have_count(1)
+    expect(page.get_by_test_id("task-total")).to_have_text("1 task")
+
+    # all again, ten a page, the second page: into the URL, and a reload keeps it
+    page.get_by_test_id("status-filter").click()
+    page.locator(".ant-select-item-option[title='All statuses']").click()
+    expect(page).to_have_url(re.compile(r"\?view=tasks$"))
+    page.locator(".ant-pagination-options .ant-select").click()
+    page.locator(".ant-select-item-option[title='10 / page']").click()
+    expect(page).to_have_url(re.compile(r"\?view=tasks&size=10$"))
+    page.locator(".ant-pagination-item[title='2']").click()
+    expect(page).to_have_url(re.compile(r"\?view=tasks&page=2&size=10$"))
+    expect(page.get_by_test_id("task-row")).to_have_count(2)
+    page.reload()
+    expect(page.locator(".ant-pagination-item-active")).to_have_text("2")
+    expect(page.get_by_test_id("task-row")).to_have_count(2)
+    expect(page.get_by_test_id("task-total")).to_have_text("12 tasks")
+    # back: the first page of ten
+    page.go_back()
+    expect(page).to_have_url(re.compile(r"\?view=tasks&size=10$"))
+    expect(page.get_by_test_id("task-row")).to_have_count(10)
+
+
+def test_the_upload_offers_the_groups_the_files_declare(
+    served: str, page: Page, tmp_path: Path
+) -> None:
+    pyproject = write(
+        tmp_path / "in" / "pyproject.toml",
+        '[project]\nname = "app"\nversion = "1"\ndependencies = ["dep==1.0"]\n\n'
+        '[project.optional-dependencies]\nfast = ["lib==2.0"]\n\n'
+        '[dependency-groups]\ndocs = ["dep==1.0"]\n',
+    )
+    broken = write(tmp_path / "in" / "requirements.txt", "dep==1.0\nnot a requirement at all\n")
+    page.goto(served)
+    page.locator("[data-testid=upload-dragger] input[type=file]").set_input_files(
+        [pyproject, broken]
+    )
+    # the broken file is named with its line as soon as it is chosen; the form is kept
+    warning = page.get_by_test_id("upload-check-error")
+    expect(warning).to_contain_text("requirements.txt, line 2")
+    expect(page.locator("[data-testid=upload-file]")).to_have_count(2)
+    # the groups are offered from the files, not typed
+    page.get_by_test_id("option-groups").click()
+    for title in ("docs (pyproject.toml)", "fast (pyproject.toml)"):
+        expect(page.locator(f".ant-select-item-option[title='{title}']")).to_be_visible()
+    page.locator(".ant-select-item-option[title='fast (pyproject.toml)']").click()
+    page.keyboard.press("Escape")
+    _shot(page, "1-upload-groups")
+    page.get_by_test_id("lang-switch").get_by_text("中文", exact=True).click()
+    expect(page.get_by_test_id("upload-check-error")).to_contain_text("requirements.txt")
+    _shot(page, "1-upload-groups-zh")
+
+
+def test_server_texts_follow_the_language(served: str, page: Page, tmp_path: Path) -> None:
+    """What the server wrote — problems, the task's error, the log lines — is in Chinese on
+    the Chinese page, with the resolver's and the registry's own words kept as they are
+    and the codes unchanged."""
+    _upload(page, served, tmp_path)
+    summary = page.get_by_test_id("problem-summary")
+    deprecated = summary.locator("[data-testid=problem-item][data-kind=deprecated]")
+    expect(deprecated).to_contain_text("old@1.0.0 is deprecated: use new instead")
+    page.get_by_test_id("lang-switch").get_by_text("中文", exact=True).click()
+    expect(deprecated).to_contain_text("old@1.0.0 已弃用：use new instead")
+    expect(deprecated).to_contain_text("deprecated")  # the code's tag stays as it is
+    yanked = summary.locator("[data-testid=problem-item][data-kind=yanked]")
+    expect(yanked).to_contain_text("lib 2.0 已被撤回（yanked）")
+    log = page.get_by_test_id("log-panel")
+    expect(log).to_contain_text("状态：已解析（分析完成）")
+    expect(log).not_to_contain_text("analysis finished")
+    _shot(page, "2-analyse-problems-zh")
+
+    page.get_by_test_id("start-download").click()
+    expect(page.get_by_test_id("download-complete")).to_be_visible(timeout=60_000)
+    expect(log).to_contain_text("正在下载 npm 包")
+    expect(log).to_contain_text("已下载 ")
+    expect(log).to_contain_text("压缩包已写入（")
+    expect(log).to_contain_text("状态：已完成（压缩包已写入）")
+    for english in ("fetched ", "fetching ", "archive written", "status:"):
+        expect(log).not_to_contain_text(english)
+    log.evaluate("el => { el.scrollTop = el.scrollHeight; }")
+    _shot(page, "3-log-zh")
+
+    # a package that does not exist: the error and the problem in Chinese, npm's and
+    # uv's own explanation inside them as they wrote it
+    page.get_by_test_id("lang-switch").get_by_text("English", exact=True).click()
+    page.get_by_test_id("nav-new-task").click()
+    req = write(tmp_path / "failing" / "requirements.txt", "nonexistent-pkg==1.0\n")
+    page.locator("[data-testid=upload-dragger] input[type=file]").set_input_files([req])
+    page.get_by_test_id("submit-button").click()
+    expect(page.get_by_test_id("analyse-error")).to_be_visible(timeout=60_000)
+    page.get_by_test_id("lang-switch").get_by_text("中文", exact=True).click()
+    expect(page.get_by_test_id("analyse-error-message")).to_have_text(
+        "无法为目标机器解析这些清单文件"
+    )
+    not_found = page.locator("[data-testid=problem-item][data-kind=not-found]")
+    expect(not_found).to_contain_text("找不到所需的包：")
+    expect(not_found).to_contain_text("nonexistent-pkg")  # uv's words, verbatim
+    expect(log).to_contain_text("状态：失败（解析发现错误）")
+    _shot(page, "2-analyse-failed-problems-zh")
+    page.get_by_test_id("lang-switch").get_by_text("English", exact=True).click()
+    expect(page.get_by_test_id("analyse-error-message")).to_have_text(
+        "the manifests cannot be resolved for the target"
+    )

@@ -25,6 +25,7 @@ from ferry.db.repository import TaskRecord
 from ferry.errors import FerryError
 from ferry.server.ws import CLOSE_OVERLOADED, CLOSE_UNKNOWN_TASK, add_websocket_routes
 from ferry.tasks.events import EventHub, HubProgress, Subscription, TaskEvent
+from ferry.tasks.progress import TaskProgress, planned
 
 # a hang here (a receive that never gets its message) should fail fast, not in 10 minutes
 pytestmark = pytest.mark.timeout(20)
@@ -76,6 +77,8 @@ def test_event_json_has_every_field() -> None:
         "timestamp",
         "ecosystem",
         "status",
+        "code",
+        "params",
     }
     assert doc["timestamp"].endswith("+00:00")
 
@@ -286,7 +289,7 @@ class Recorder:
     def advance(self, name: str, nbytes: int) -> None:
         self.calls.append(("advance", name, nbytes))
 
-    def file_done(self, name: str, *, from_cache: bool) -> None:
+    def file_done(self, name: str, *, from_cache: bool, nbytes: int = 0) -> None:
         self.calls.append(("file_done", name, from_cache))
 
     def file_failed(self, name: str, error: FerryError) -> None:
@@ -341,6 +344,63 @@ async def test_hub_progress_speed_follows_a_moving_window() -> None:
         listener.advance("x", 10)
     speed = hub.snapshot(TASK)[-1].speed
     assert speed == pytest.approx(100, rel=0.1)
+
+
+async def test_hub_progress_rows_wait_with_the_analysis_totals_then_count_files_in_place() -> None:
+    hub = EventHub(progress_interval=0)
+    now = [0.0]
+    inner = TaskProgress()
+    listener = HubProgress(hub, TASK, inner=inner, clock=lambda: now[0])
+    # the analysis said: 3 Python files of 3000 bytes, 5 npm tarballs of 500 bytes
+    listener.plan({"pypi": (3, 3000), "npm": (5, 500)})
+    first = {e.ecosystem: e for e in hub.snapshot(TASK) if e.type == "progress"}
+    assert set(first) == {"pypi", "npm"}  # both rows before the first byte
+    assert (first["npm"].phase, first["npm"].total, first["npm"].bytes_total) == ("waiting", 5, 500)
+    assert first["npm"].speed is None and first["npm"].eta is None
+    assert inner.state["npm"]["state"] == "waiting" and inner.state["npm"]["total"] == 5
+
+    listener.announce("fetching pypi")
+    # the engine knows better (one file was shared by two targets): its count wins
+    listener.start(2, 3000)
+    listener.file_done("cached.whl", from_cache=True, nbytes=1000)
+    for _ in range(10):
+        now[0] += 0.1
+        listener.advance("new.whl", 200)  # 2000 bytes/s
+    listener.file_done("new.whl", from_cache=False)
+    listener.finish()
+    rows = {e.ecosystem: e for e in hub.snapshot(TASK) if e.type == "progress"}
+    py = rows["pypi"]
+    assert (py.phase, py.current, py.total, py.bytes_done, py.bytes_total) == (
+        "fetching pypi",
+        2,
+        2,
+        3000,
+        3000,
+    )
+    # the file in place is done, but it is not part of the speed
+    assert py.speed == pytest.approx(2000, rel=0.15)
+    assert rows["npm"].phase == "waiting"  # not reached yet, still there
+    assert inner.state["pypi"] == {
+        "state": "done",
+        "total": 2,
+        "completed": 2,
+        "cached": 1,
+        "failed": 0,
+        "failed_packages": [],
+        "bytes_done": 3000,
+        "bytes_total": 3000,
+    }
+    assert inner.state["npm"]["state"] == "waiting"
+
+
+def test_planned_takes_each_ecosystems_totals_from_the_analysis() -> None:
+    deps = {
+        "python": {"file_count": 4, "total_bytes": 4096, "targets": []},
+        "npm": {"count": 7, "total_bytes": 700},
+    }
+    assert planned(deps) == {"pypi": (4, 4096), "npm": (7, 700)}
+    assert planned({"npm": {"count": 1}}) == {"npm": (1, 0)}
+    assert planned(None) == {}
 
 
 async def _drain(sub: Subscription) -> Any:

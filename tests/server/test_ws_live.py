@@ -59,6 +59,18 @@ def test_events_of_a_task(npm_settings: Settings) -> None:
         assert statuses == ["downloading", "packing", "completed"]
         progress = [e for e in events if e["type"] == "progress"]
         assert progress and progress[-1]["bytes_done"] > 0 and progress[-1]["ecosystem"] == "npm"
+        # the analysis said where it was, and the late watcher's snapshot still says it
+        analysis = [e for e in events if e["type"] == "analysis"]
+        assert [(e["ecosystem"], e["phase"]) for e in analysis] == [("npm", "done")]
+        # the npm row is there before any byte, with the analysis's totals
+        deps = client.get(f"/api/tasks/{task_id}/dependencies").json()
+        first_row = progress[0]
+        assert first_row["phase"] == "waiting" and first_row["bytes_done"] == 0
+        assert (first_row["total"], first_row["bytes_total"]) == (
+            deps["npm"]["count"],
+            deps["npm"]["total_bytes"],
+        )
+        assert progress[-1]["bytes_done"] == progress[-1]["bytes_total"]
         assert any(e["type"] == "complete" for e in events)
         assert any(e["type"] == "log" and e["package_name"] for e in events)
 

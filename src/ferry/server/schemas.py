@@ -69,6 +69,12 @@ class _Document(BaseModel):
 # ---- problems and errors ----------------------------------------------------------------
 
 
+_PARAMS = (
+    "What the message was made of, by name (ferry.texts): with the code, a client can "
+    "word it in another language; a value is shown as it is."
+)
+
+
 class Problem(_Document):
     """Something found while resolving: shown, never hidden. ``kind`` is a stable code;
     ``chain`` is who asked for the package, outermost first."""
@@ -79,6 +85,10 @@ class Problem(_Document):
     package: str | None
     target: str | None
     chain: list[str]
+    params: dict[str, str] = Field(
+        default_factory=dict,
+        description=_PARAMS + " Left out in problems stored before Ferry sent them.",
+    )
 
 
 class _ErrorFields(BaseModel):
@@ -87,6 +97,9 @@ class _ErrorFields(BaseModel):
 
     code: str = Field(description="Stable error code, e.g. 'manifest-invalid'.")
     message: str
+    params: dict[str, str] | None = Field(
+        None, description=_PARAMS + " Left out in errors stored before Ferry sent them."
+    )
     context: str | None = Field(None, description="What Ferry was doing.")
     hint: str | None = Field(None, description="What the user can do next.")
     file: str | None = Field(None, description="The uploaded manifest at fault.")
@@ -110,6 +123,7 @@ class ProblemDocument(_ErrorFields):
     type: str = Field(description="urn:ferry:<code>")
     title: str
     status: int = Field(description="The HTTP status.")
+    params: dict[str, str] = Field(description=_PARAMS)
     task_status: TaskStatus | None = None
 
 
@@ -122,10 +136,16 @@ class FailedPackage(_Document):
 
 
 class EcosystemProgress(_Document):
-    """Download counts of one ecosystem."""
+    """Download counts of one ecosystem. Every ecosystem the analysis found is there from
+    the start of the download, ``waiting`` with the analysis's totals until the engine
+    starts on it; files already in the store count as completed and as ``cached``, and
+    their bytes as done."""
 
+    # stored before these fields existed: a finished download
+    state: Literal["waiting", "fetching", "done"] = "done"
     total: int
     completed: int
+    cached: int = 0
     failed: int
     failed_packages: list[FailedPackage]
     bytes_done: int
@@ -171,6 +191,17 @@ class TaskDocument(_Document):
         json_schema_extra=_DATETIME,
     )
     owner: str | None = Field(description="The owner of the token that created it.")
+    project_name: str | None = Field(
+        None,
+        description="The project's name as the uploaded package.json or pyproject.toml "
+        "declares it (one line, at most 100 characters); null when none does, or before "
+        "analysis read them.",
+    )
+    package_count: int | None = Field(
+        None,
+        description="Packages analysis found (distinct name and version per ecosystem, "
+        "summed); null before analysis finished.",
+    )
     created_at: str = Field(json_schema_extra=_DATETIME)
     updated_at: str | None = Field(json_schema_extra=_DATETIME)
     started_at: str | None = Field(json_schema_extra=_DATETIME)
@@ -199,6 +230,20 @@ class TaskList(_Document):
     total: int
     page: int
     size: int
+
+
+class DeclaredGroup(_Document):
+    name: str = Field(description="As the analysis accepts it in ``groups`` (normalised).")
+    ecosystem: Literal["pypi", "npm"]
+    files: list[str] = Field(description="The uploaded files that declare it.")
+
+
+class DeclaredDocument(_Document):
+    """The extras and dependency groups the uploaded manifests declare (what the upload
+    form offers), and the files that could not be read, each with file and line."""
+
+    groups: list[DeclaredGroup]
+    errors: list[TaskError]
 
 
 class Health(_Document):
@@ -427,17 +472,26 @@ class AuditPage(_Document):
 class TaskEventMessage(BaseModel):
     """One text frame of ``/ws/tasks/{task_id}``: a task's live event.
 
-    A watcher first gets a snapshot (latest status, latest progress per ecosystem, recent
-    log lines, the final error or completion), then every event as it happens. Every field
-    is always present, null when it does not apply.
+    A watcher first gets a snapshot (latest status, latest analysis and progress per
+    ecosystem, recent log lines, the final error or completion), then every event as it
+    happens. Every field is always present, null when it does not apply.
+
+    ``analysis`` events report the analysis per ecosystem: ``phase`` is ``resolving``,
+    ``metadata`` (``current`` of ``total`` packages read), ``build-environments`` (Python:
+    what sdists need to build), ``checks`` (npm: engines and peers) or ``done``.
+    ``progress`` events report the download; ``phase`` ``waiting`` is a row the engine has
+    not reached yet, with the analysis's totals.
 
     Close codes: 4404 unknown task (after an error event), 1013 the watcher fell behind
     (after an error event: reconnect), 1000 the task was deleted, 1001 server shutdown,
     1011 server error.
     """
 
-    type: Literal["progress", "log", "status", "error", "complete"]
-    phase: str | None = Field(description="'resolving', 'fetching <ecosystem>', 'packing'.")
+    type: Literal["progress", "analysis", "log", "status", "error", "complete"]
+    phase: str | None = Field(
+        description="'resolving', 'fetching <ecosystem>', 'packing', 'waiting'; an analysis "
+        "event's: 'resolving', 'metadata', 'build-environments', 'checks', 'done'."
+    )
     current: int | None = Field(description="Files done (fetched or failed).")
     total: int | None
     bytes_done: int | None
@@ -449,6 +503,11 @@ class TaskEventMessage(BaseModel):
     timestamp: str = Field(json_schema_extra=_DATETIME)
     ecosystem: str | None
     status: TaskStatus | None
+    code: str | None = Field(
+        description="What the message says, as a stable code: an error event's (and a failed "
+        "status event's) is its error's code, another event's one of Ferry's event codes."
+    )
+    params: dict[str, str] | None = Field(description=_PARAMS)
 
 
 # what OpenAPI cannot reach by a route but the schema publishes

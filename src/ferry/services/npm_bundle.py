@@ -20,6 +20,7 @@ from ferry.manifests.confine import check_npm_urls
 from ferry.manifests.npm import NpmInput, parse_npm_manifests
 from ferry.services.confinement import Confinement, runner_for
 from ferry.settings import Settings
+from ferry.stages import Stages, no_stages
 from ferry.store.cas import ContentStore
 from ferry.targets import NodeTarget
 
@@ -66,6 +67,7 @@ async def resolve_node_project(
     ctx: NpmContext | None = None,
     sizes: bool = True,
     confinement: Confinement | None = None,
+    stages: Stages = no_stages,
 ) -> NpmResolution:
     npm_input: NpmInput = await asyncio.to_thread(parse_npm_manifests, manifests)
     if npm_input.npmrc is not None and settings.ignore_manifest_indexes:
@@ -77,11 +79,11 @@ async def resolve_node_project(
     options = {"include_dev": include_dev, "all_platforms": all_platforms, "sizes": sizes}
     if ctx is not None:
         return await resolve_npm(
-            _with_project(ctx, npm_input, settings), npm_input, target, **options
+            _with_project(ctx, npm_input, settings), npm_input, target, stages=stages, **options
         )
     async with open_npm_context(settings, confinement) as own:
         return await resolve_npm(
-            _with_project(own, npm_input, settings), npm_input, target, **options
+            _with_project(own, npm_input, settings), npm_input, target, stages=stages, **options
         )
 
 

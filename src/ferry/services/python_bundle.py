@@ -30,6 +30,7 @@ from ferry.manifests.confine import check_python_urls
 from ferry.manifests.model import TRUSTED, PythonInput, Selection
 from ferry.services.confinement import Confinement, runner_for
 from ferry.settings import Settings
+from ferry.stages import Stages, no_stages
 from ferry.store.cas import ContentStore
 from ferry.targets import PythonTarget
 
@@ -167,6 +168,7 @@ async def resolve_python(
     groups_elsewhere: frozenset[str] = frozenset(),
     confinement: Confinement | None = None,
     options: PythonOptions | None = None,
+    stages: Stages = no_stages,
 ) -> ResolveOutcome:
     pyinput = await _read(
         manifests, selection, groups_elsewhere, confinement, settings.ignore_manifest_indexes
@@ -175,10 +177,10 @@ async def resolve_python(
     chosen = (options or PythonOptions()).over(pyinput.file_options)
     started = time.perf_counter()
     if session is not None:
-        resolution = await resolve(session.context(chosen), pyinput, targets)
+        resolution = await resolve(session.context(chosen), pyinput, targets, stages)
     else:
         async with open_session(settings, sources, confinement) as own:
-            resolution = await resolve(own.context(chosen), pyinput, targets)
+            resolution = await resolve(own.context(chosen), pyinput, targets, stages)
     return ResolveOutcome(pyinput, resolution, sources, time.perf_counter() - started, chosen)
 
 

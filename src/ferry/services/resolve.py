@@ -4,8 +4,10 @@ analysis step show)."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from ferry.ecosystems.npm.model import NpmResolution
 from ferry.ecosystems.pypi.options import PythonOptions
@@ -15,7 +17,10 @@ from ferry.services.confinement import Confinement
 from ferry.services.npm_bundle import resolve_node_project
 from ferry.services.python_bundle import ResolveOutcome, resolve_python
 from ferry.settings import Settings
+from ferry.stages import Stages, no_stages
 from ferry.targets import NodeTarget, PythonTarget
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -56,29 +61,41 @@ async def resolve_all(
     all_platforms: bool = False,
     confinement: Confinement | None = None,
     python_options: PythonOptions | None = None,
+    stages: Stages = no_stages,
 ) -> Resolved:
+    """Both ecosystems at once; ``stages`` hears where each one is, and its ``done``."""
     python_files, npm_files = split_manifests(manifests)
     python = None
     if python_files:
-        python = resolve_python(
-            settings,
-            python_files,
-            python_targets,
-            selection,
-            # `--group dev` may be meant for the npm project alone
-            groups_elsewhere=frozenset({"dev"}) if npm_files else frozenset(),
-            confinement=confinement,
-            options=python_options,
+        python = _then_done(
+            stages,
+            "pypi",
+            resolve_python(
+                settings,
+                python_files,
+                python_targets,
+                selection,
+                # `--group dev` may be meant for the npm project alone
+                groups_elsewhere=frozenset({"dev"}) if npm_files else frozenset(),
+                confinement=confinement,
+                options=python_options,
+                stages=stages,
+            ),
         )
     npm = None
     if npm_files and node_target is not None:
-        npm = resolve_node_project(
-            settings,
-            npm_files,
-            node_target,
-            include_dev=selection.all_groups or selection.wants("dev"),
-            all_platforms=all_platforms,
-            confinement=confinement,
+        npm = _then_done(
+            stages,
+            "npm",
+            resolve_node_project(
+                settings,
+                npm_files,
+                node_target,
+                include_dev=selection.all_groups or selection.wants("dev"),
+                all_platforms=all_platforms,
+                confinement=confinement,
+                stages=stages,
+            ),
         )
     py_result, npm_result = await asyncio.gather(
         python if python is not None else _none(), npm if npm is not None else _none()
@@ -88,3 +105,9 @@ async def resolve_all(
 
 async def _none() -> None:
     return None
+
+
+async def _then_done(stages: Stages, ecosystem: str, work: Awaitable[T]) -> T:
+    result = await work
+    stages(ecosystem, "done")
+    return result

@@ -18,7 +18,7 @@ import json
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from types import TracebackType
@@ -27,6 +27,7 @@ from typing import Any, Literal, Self
 from ferry.errors import FerryError
 from ferry.fetch.progress import ProgressListener
 from ferry.states import FINISHED
+from ferry.texts import Params, clean, event_text
 
 __all__ = [
     "EventHub",
@@ -38,17 +39,34 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-EventType = Literal["progress", "log", "status", "error", "complete"]
+EventType = Literal["progress", "analysis", "log", "status", "error", "complete"]
+# the latest of these per ecosystem is all a watcher needs: coalesced, kept in the snapshot
+_COALESCED = ("progress", "analysis")
 
 
 def _now() -> str:
     return datetime.now(UTC).isoformat()
 
 
+def _said(
+    message: str | None, code: str | None, params: Mapping[str, object | None] | None
+) -> tuple[str | None, str | None, Params | None]:
+    """(message, code, params): with a code, the message is made from its template
+    (:mod:`ferry.texts`) unless one is given, e.g. an error's own."""
+    if code is None:
+        return message, None, None
+    sent = clean(params or {})
+    return (message if message is not None else event_text(code, sent)), code, sent
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TaskEvent:
     """One message to the watchers of a task; every field is always present in the JSON
-    (null when it does not apply) so clients can rely on one shape."""
+    (null when it does not apply) so clients can rely on one shape.
+
+    ``code`` and ``params`` are what ``message`` was made of (:mod:`ferry.texts`), for a
+    reader in another language: an error event's code (and a failed status event's) is
+    its error's code, any other event's one of ``EVENTS``."""
 
     type: EventType
     phase: str | None = None
@@ -63,35 +81,66 @@ class TaskEvent:
     timestamp: str = field(default_factory=_now)
     ecosystem: str | None = None
     status: str | None = None
+    code: str | None = None
+    params: Params | None = field(default=None, hash=False)
 
     @classmethod
-    def status_changed(cls, status: str, reason: str | None = None) -> TaskEvent:
-        return cls(type="status", status=str(status), message=reason)
+    def status_changed(
+        cls,
+        status: str,
+        reason: str | None = None,
+        *,
+        code: str | None = None,
+        params: Mapping[str, object | None] | None = None,
+    ) -> TaskEvent:
+        message, code, sent = _said(reason, code, params)
+        return cls(type="status", status=str(status), message=message, code=code, params=sent)
 
     @classmethod
     def log(
         cls,
-        message: str,
+        message: str | None = None,
         *,
+        code: str | None = None,
+        params: Mapping[str, object | None] | None = None,
         package_name: str | None = None,
         ecosystem: str | None = None,
         phase: str | None = None,
     ) -> TaskEvent:
+        message, code, sent = _said(message, code, params)
         return cls(
             type="log",
             message=message,
             package_name=package_name,
             ecosystem=ecosystem,
             phase=phase,
+            code=code,
+            params=sent,
         )
 
     @classmethod
-    def error(cls, message: str, *, status: str | None = None) -> TaskEvent:
-        return cls(type="error", message=message, status=status)
+    def error(
+        cls,
+        message: str | None = None,
+        *,
+        status: str | None = None,
+        code: str | None = None,
+        params: Mapping[str, object | None] | None = None,
+    ) -> TaskEvent:
+        message, code, sent = _said(message, code, params)
+        return cls(type="error", message=message, status=status, code=code, params=sent)
 
     @classmethod
-    def complete(cls, message: str | None = None, *, status: str = "completed") -> TaskEvent:
-        return cls(type="complete", message=message, status=status)
+    def complete(
+        cls,
+        message: str | None = None,
+        *,
+        status: str = "completed",
+        code: str | None = None,
+        params: Mapping[str, object | None] | None = None,
+    ) -> TaskEvent:
+        message, code, sent = _said(message, code, params)
+        return cls(type="complete", message=message, status=status, code=code, params=sent)
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in _FIELDS}
@@ -175,10 +224,7 @@ class Subscription:
             # useless anyway, and a reconnect starts again from a fresh snapshot.
             self._queue.clear()
             self._queue.append(
-                TaskEvent.error(
-                    f"this watcher fell more than {self._max_queue} events behind and was "
-                    "disconnected; reconnect for a fresh snapshot"
-                )
+                TaskEvent.error(code="socket-behind", params={"limit": self._max_queue})
             )
             self.overflowed = True
             self._end("overflow")
@@ -198,10 +244,11 @@ class Subscription:
 class _Topic:
     subscribers: list[Subscription] = field(default_factory=list)
     status: TaskEvent | None = None
-    progress: dict[str | None, TaskEvent] = field(default_factory=dict)  # as delivered
+    # the latest analysis and progress event per (type, ecosystem), as delivered
+    progress: dict[tuple[str, str | None], TaskEvent] = field(default_factory=dict)
     logs: deque[TaskEvent] = field(default_factory=deque)
     final: TaskEvent | None = None  # the last error or complete event
-    pending: dict[str | None, TaskEvent] = field(default_factory=dict)
+    pending: dict[tuple[str, str | None], TaskEvent] = field(default_factory=dict)
     timer: asyncio.TimerHandle | None = None
     timer_loop: asyncio.AbstractEventLoop | None = None
     last_flush: float = float("-inf")
@@ -253,8 +300,8 @@ class EventHub:
         for event in events:
             if event.type == "status":
                 topic.status = event
-            elif event.type == "progress":
-                topic.progress[event.ecosystem] = event
+            elif event.type in _COALESCED:
+                topic.progress[(event.type, event.ecosystem)] = event
             elif event.type == "log":
                 topic.logs.append(event)
             else:
@@ -266,8 +313,8 @@ class EventHub:
         broken watcher or a bug here must not fail the task that reports."""
         try:
             topic = self._topics.setdefault(task_id, _Topic())
-            if event.type == "progress":
-                topic.pending[event.ecosystem] = event
+            if event.type in _COALESCED:
+                topic.pending[(event.type, event.ecosystem)] = event
                 self._schedule(topic)
                 return
             if event.type != "log":
@@ -372,7 +419,7 @@ class EventHub:
         topic.pending.clear()
         topic.last_flush = time.monotonic()
         for event in pending:
-            topic.progress[event.ecosystem] = event
+            topic.progress[(event.type, event.ecosystem)] = event
             self._deliver(topic, event)
 
     def _deliver(self, topic: _Topic, event: TaskEvent) -> None:
@@ -399,12 +446,20 @@ class EventHub:
             del self._topics[sub.task_id]
 
 
+# the phases :func:`ferry.services.bundle.bundle` announces, and their codes in
+# ferry.texts.EVENTS ("fetching <ecosystem>" is "phase-fetching")
+_PHASES = {"resolving": "phase-resolving", "packing": "phase-packing"}
+
+
 @dataclass
 class _Counts:
+    waiting: bool = False
     total: int = 0
     completed: int = 0
     failed: int = 0
     bytes_done: int = 0
+    # of bytes_done, what was in place already: not part of the speed
+    bytes_cached: int = 0
     bytes_total: int = 0
     # (time, bytes_done) samples over the last window, for a speed that follows changes
     samples: deque[tuple[float, int]] = field(default_factory=deque)
@@ -454,9 +509,31 @@ class HubProgress:
         """The ``phase`` callback of :func:`ferry.services.bundle.bundle`: "resolving",
         "fetching <ecosystem>", "packing"."""
         self.phase = name
+        code: str | None = _PHASES.get(name)
+        params: dict[str, object | None] = {}
         if name.startswith("fetching "):
             self.ecosystem = name.split(" ", 1)[1]
-        self.hub.publish(self.task_id, TaskEvent.log(name, phase=name, ecosystem=self._ecosystem))
+            code, params = "phase-fetching", {"ecosystem": self.ecosystem}
+        event = TaskEvent.log(
+            name if code is None else None,
+            code=code,
+            params=params,
+            phase=name,
+            ecosystem=self._ecosystem,
+        )
+        self.hub.publish(self.task_id, event)
+
+    def plan(self, expected: dict[str, tuple[int, int]]) -> None:
+        """Tell watchers every ecosystem's row from the start: "waiting", with the
+        analysis's totals (``{eco: (files, bytes)}``), until the engine starts on it."""
+        plan = getattr(self.inner, "plan", None)
+        if plan is not None:
+            plan(expected)
+        for eco, (files, nbytes) in expected.items():
+            counts = self._counts.setdefault(eco, _Counts(waiting=True))
+            if counts.waiting:
+                counts.total, counts.bytes_total = files, nbytes
+            self.hub.publish(self.task_id, self._event(eco, counts, None))
 
     # ProgressListener
 
@@ -464,6 +541,12 @@ class HubProgress:
         if self.inner is not None:
             self.inner.start(total_files, total_bytes)
         counts = self._current()
+        if counts.waiting:
+            # the engine's own count replaces the analysis's estimate; its byte total
+            # only when it knows sizes (as TaskProgress.start)
+            counts.waiting, counts.total = False, 0
+            if total_bytes:
+                counts.bytes_total = 0
         counts.total += total_files
         counts.bytes_total += total_bytes
         self._progress(None)
@@ -474,15 +557,22 @@ class HubProgress:
         self._current().bytes_done += nbytes
         self._progress(name)
 
-    def file_done(self, name: str, *, from_cache: bool) -> None:
+    def file_done(self, name: str, *, from_cache: bool, nbytes: int = 0) -> None:
         if self.inner is not None:
-            self.inner.file_done(name, from_cache=from_cache)
-        self._current().completed += 1
-        verb = "cached" if from_cache else "fetched"
+            self.inner.file_done(name, from_cache=from_cache, nbytes=nbytes)
+        counts = self._current()
+        counts.completed += 1
+        if from_cache:
+            counts.bytes_done += nbytes
+            counts.bytes_cached += nbytes
         self.hub.publish(
             self.task_id,
             TaskEvent.log(
-                f"{verb} {name}", package_name=name, ecosystem=self._ecosystem, phase=self.phase
+                code="file-cached" if from_cache else "file-fetched",
+                params={"name": name},
+                package_name=name,
+                ecosystem=self._ecosystem,
+                phase=self.phase,
             ),
         )
         self._progress(name)
@@ -494,7 +584,8 @@ class HubProgress:
         self.hub.publish(
             self.task_id,
             TaskEvent.log(
-                f"failed {name}: {error.message}",
+                code="file-failed",
+                params={"name": name, "reason": error.message},
                 package_name=name,
                 ecosystem=self._ecosystem,
                 phase=self.phase,
@@ -505,6 +596,9 @@ class HubProgress:
     def finish(self) -> None:
         if self.inner is not None:
             self.inner.finish()
+        counts = self._current()
+        # what arrived is the true size once an estimate fell short
+        counts.bytes_total = max(counts.bytes_total, counts.bytes_done)
         self._progress(None)
 
     # inside
@@ -517,10 +611,11 @@ class HubProgress:
         samples = counts.samples
         # Keep about ten samples a second: overwrite the newest one until 0.1 s has
         # passed since the one before it, so chunk-sized calls do not grow the window.
+        fetched = counts.bytes_done - counts.bytes_cached
         if len(samples) >= 2 and now - samples[-2][0] < 0.1:
-            samples[-1] = (now, counts.bytes_done)
+            samples[-1] = (now, fetched)
         else:
-            samples.append((now, counts.bytes_done))
+            samples.append((now, fetched))
         while len(samples) > 2 and now - samples[1][0] >= self.window:
             samples.popleft()
         if len(samples) < 2:
@@ -532,23 +627,23 @@ class HubProgress:
         return max(0.0, (b1 - b0) / (t1 - t0))
 
     def _progress(self, package_name: str | None) -> None:
-        counts = self._current()
-        speed = self._speed(counts)
+        self.hub.publish(self.task_id, self._event(self._ecosystem, self._current(), package_name))
+
+    def _event(self, eco: str, counts: _Counts, package_name: str | None) -> TaskEvent:
+        speed = None if counts.waiting else self._speed(counts)
         eta: float | None = None
         if speed and counts.bytes_total > 0:
             eta = max(0, counts.bytes_total - counts.bytes_done) / speed
-        self.hub.publish(
-            self.task_id,
-            TaskEvent(
-                type="progress",
-                phase=self.phase,
-                ecosystem=self._ecosystem,
-                current=counts.completed + counts.failed,
-                total=counts.total,
-                bytes_done=counts.bytes_done,
-                bytes_total=counts.bytes_total,
-                speed=speed,
-                eta=eta,
-                package_name=package_name,
-            ),
+        return TaskEvent(
+            type="progress",
+            # a row the engine has not reached yet says so
+            phase="waiting" if counts.waiting else self.phase,
+            ecosystem=eco,
+            current=counts.completed + counts.failed,
+            total=counts.total,
+            bytes_done=counts.bytes_done,
+            bytes_total=counts.bytes_total,
+            speed=speed,
+            eta=eta,
+            package_name=package_name,
         )

@@ -26,13 +26,14 @@ from ferry.db.threads import DbThreads
 from ferry.ecosystems.pypi.options import PythonOptions
 from ferry.errors import ExitCode, FerryError, ManifestError, UsageError
 from ferry.fetch.control import Batch, batch_scope
-from ferry.fetch.progress import ProgressListener
 from ferry.manifests import split_manifests
+from ferry.manifests.project_name import declared_name
 from ferry.services.bundle import BundlePlan, bundle
 from ferry.services.confinement import Confinement, ServiceBox
 from ferry.services.python_bundle import ResolutionFailed
 from ferry.services.resolve import Resolved, resolve_all
 from ferry.settings import Settings
+from ferry.stages import Stage, Stages
 from ferry.states import TaskStatus, allowed_from
 from ferry.targets import (
     NodeTarget,
@@ -44,7 +45,10 @@ from ferry.targets import (
 from ferry.tasks.events import EventHub, HubProgress, TaskEvent
 from ferry.tasks.metrics import Metrics
 from ferry.tasks.options import TaskOptions
+from ferry.tasks.progress import TaskProgress, planned
+from ferry.tasks.summary import package_count
 from ferry.tasks.uploads import Upload, store, validate
+from ferry.texts import Params, error_text, event_text
 
 _T = TypeVar("_T")
 log = logging.getLogger(__name__)
@@ -63,47 +67,8 @@ class TaskNotCompleted(FerryError):
     http_status = 409
 
 
-class Progress(ProgressListener):
-    """Live counts for one task, per ecosystem, kept in memory and read by the API."""
-
-    def __init__(self) -> None:
-        self.ecosystem = "pypi"
-        self.state: dict[str, dict[str, Any]] = {}
-
-    def _eco(self) -> dict[str, Any]:
-        return self.state.setdefault(
-            self.ecosystem,
-            {
-                "total": 0,
-                "completed": 0,
-                "failed": 0,
-                "failed_packages": [],
-                "bytes_done": 0,
-                "bytes_total": 0,
-            },
-        )
-
-    def start(self, total_files: int, total_bytes: int) -> None:
-        eco = self._eco()
-        eco["total"] += total_files
-        eco["bytes_total"] += total_bytes
-
-    def advance(self, name: str, nbytes: int) -> None:
-        self._eco()["bytes_done"] += nbytes
-
-    def file_done(self, name: str, *, from_cache: bool) -> None:
-        self._eco()["completed"] += 1
-
-    def file_failed(self, name: str, error: FerryError) -> None:
-        eco = self._eco()
-        eco["failed"] += 1
-        eco["failed_packages"].append({"name": name, "error": error.message})
-
-    def finish(self) -> None:
-        pass
-
-
-def _error_document(exc: FerryError, uploads: Path) -> dict[str, Any]:
+def error_document(exc: FerryError, uploads: Path) -> dict[str, Any]:
+    """An error as the task keeps it: the files named as uploaded, never by the server's path."""
     doc = exc.to_dict()
     if isinstance(exc, ManifestError):
         # the uploaded name, not the server's path to it
@@ -112,6 +77,11 @@ def _error_document(exc: FerryError, uploads: Path) -> dict[str, Any]:
         except ValueError:
             doc["file"] = exc.path.name
         doc["message"] = str(doc["message"]).replace(str(uploads) + "/", "")
+    # the parameters name the same files as the message does
+    params = {k: v.replace(str(uploads) + "/", "") for k, v in exc.params.items()}
+    if isinstance(exc, ManifestError):
+        params["file"] = str(doc["file"])
+    doc["params"] = params
     if isinstance(exc, ResolutionFailed):
         problems = []
         if exc.outcome is not None:
@@ -144,7 +114,7 @@ class TaskManager:
         self.hub = hub or EventHub()
         self._slots = asyncio.Semaphore(settings.max_concurrent_tasks)
         self._running: dict[str, asyncio.Task[None]] = {}
-        self.progress: dict[str, Progress] = {}
+        self.progress: dict[str, TaskProgress] = {}
 
     # paths
 
@@ -204,14 +174,14 @@ class TaskManager:
             from ferry.db.repository import InvalidTransition
 
             raise InvalidTransition(task_id, record.status, str(TaskStatus.DOWNLOADING))
-        record = await self._transition(task_id, TaskStatus.DOWNLOADING, "download requested")
+        record = await self._transition(task_id, TaskStatus.DOWNLOADING, "download-requested")
         options = TaskOptions.model_validate(record.options)
         self._start(task_id, self._download(task_id, options))
         return record
 
     async def pause(self, task_id: str) -> TaskRecord:
         """Stop downloading; every file verified so far stays in the store."""
-        record = await self._transition(task_id, TaskStatus.PAUSED, "paused by the user")
+        record = await self._transition(task_id, TaskStatus.PAUSED, "paused-by-user")
         await self._stop(task_id)
         return record
 
@@ -221,7 +191,7 @@ class TaskManager:
             from ferry.db.repository import InvalidTransition
 
             raise InvalidTransition(task_id, record.status, str(TaskStatus.DOWNLOADING))
-        record = await self._transition(task_id, TaskStatus.DOWNLOADING, "resumed by the user")
+        record = await self._transition(task_id, TaskStatus.DOWNLOADING, "resumed-by-user")
         self._start(task_id, self._download(task_id, TaskOptions.model_validate(record.options)))
         return record
 
@@ -234,7 +204,7 @@ class TaskManager:
 
             raise InvalidTransition(task_id, record.status, str(TaskStatus.DOWNLOADING))
         await self.db.write(self.repo.update, task_id, error=None)
-        record = await self._transition(task_id, TaskStatus.DOWNLOADING, "retry requested")
+        record = await self._transition(task_id, TaskStatus.DOWNLOADING, "retry-requested")
         self.progress.pop(task_id, None)
         self._start(task_id, self._download(task_id, TaskOptions.model_validate(record.options)))
         return record
@@ -258,9 +228,7 @@ class TaskManager:
                         "server restarted while packing",
                         allowed_from={"packing"},
                     )
-                    await self._transition(
-                        record.id, TaskStatus.DOWNLOADING, "server restarted: packing again"
-                    )
+                    await self._transition(record.id, TaskStatus.DOWNLOADING, "restarted-packing")
                 self._start(record.id, self._download(record.id, options))
         return len(unfinished)
 
@@ -272,7 +240,7 @@ class TaskManager:
         return len(expired)
 
     async def cancel(self, task_id: str) -> TaskRecord:
-        record = await self._transition(task_id, TaskStatus.CANCELLED, "cancelled by the user")
+        record = await self._transition(task_id, TaskStatus.CANCELLED, "cancelled-by-user")
         await self._stop(task_id)
         return record
 
@@ -343,17 +311,31 @@ class TaskManager:
                 await self._fail(
                     task_id,
                     FerryError(
-                        "the task failed unexpectedly; the server's log has the details",
+                        params={},
                         hint="Retry it; if it fails again, report the log to the operator.",
                     ),
                 )
 
-    async def _transition(self, task_id: str, to: TaskStatus, reason: str) -> TaskRecord:
+    async def _transition(
+        self,
+        task_id: str,
+        to: TaskStatus,
+        code: str,
+        *,
+        reason: str | None = None,
+        params: Params | None = None,
+    ) -> TaskRecord:
+        """``code`` says why (one of ferry.texts' EVENTS); a failure gives its error's
+        code and params, and the ``reason`` written out."""
+        params = params or {}
+        if reason is None:
+            reason = event_text(code, params)
         record = await self.db.write(
             self.repo.transition, task_id, str(to), reason, allowed_from=allowed_from(to)
         )
         self.metrics.transitions.labels(to=str(to)).inc()
-        self.hub.publish(task_id, TaskEvent.status_changed(str(to), reason))
+        event = TaskEvent.status_changed(str(to), reason, code=code, params=params)
+        self.hub.publish(task_id, event)
         return record
 
     def _targets(
@@ -402,18 +384,21 @@ class TaskManager:
                 known += int(section.get("total_bytes") or 0)
         if known > self.settings.task_disk_bytes:
             raise FerryError(
-                f"the bundle needs {known} bytes, over the task's "
-                f"{self.settings.task_disk_bytes}-byte limit",
+                params={"size": known, "limit": self.settings.task_disk_bytes},
                 hint="Raise task_disk_bytes, or split the manifests into several tasks.",
             )
 
     async def _fail(self, task_id: str, exc: FerryError) -> None:
-        doc = _error_document(exc, self.uploads_dir(task_id))
+        doc = error_document(exc, self.uploads_dir(task_id))
         await self.db.write(self.repo.update, task_id, error=doc)
-        self.hub.publish(task_id, TaskEvent.error(self._public(task_id, exc.message)))
+        params = self._public(task_id, doc["params"])
+        message = self._public(task_id, exc.message)
+        self.hub.publish(task_id, TaskEvent.error(message, code=exc.code, params=params))
         with contextlib.suppress(FerryError):  # cancelled meanwhile: that stays
             reason = self._public(task_id, f"{exc.code}: {exc.message}")
-            await self._transition(task_id, TaskStatus.FAILED, reason)
+            await self._transition(
+                task_id, TaskStatus.FAILED, exc.code, reason=reason, params=params
+            )
 
     def _settings_for(self, options: TaskOptions) -> Settings:
         """The service's settings with the task's profile in force (only a configured one:
@@ -429,7 +414,7 @@ class TaskManager:
         built-in one is a host the operator did not name."""
         if options.torch_backend and not self.settings.torch_index:
             raise UsageError(
-                "torch_backend: this service has no PyTorch index (`torch_index` setting)",
+                params={},
                 hint="Ask the operator to configure one, or leave torch_backend unset.",
             )
         return options.python_options
@@ -438,8 +423,12 @@ class TaskManager:
         async with self._slots:
             try:
                 if not resumed:
-                    await self._transition(task_id, TaskStatus.RESOLVING, "analysis started")
+                    await self._transition(task_id, TaskStatus.RESOLVING, "analysis-started")
                 manifests = await asyncio.to_thread(self._manifests, task_id, options)
+                # stored now, not at every listing; and shown while it resolves, and after
+                # a failure, too: whatever the analysis finds, the files name the project
+                name = await asyncio.to_thread(declared_name, manifests)
+                await self.db.write(self.repo.update, task_id, project_name=name)
                 pythons, node = self._targets(options, manifests)
                 resolved: Resolved = await asyncio.wait_for(
                     resolve_all(
@@ -451,13 +440,16 @@ class TaskManager:
                         all_platforms=options.all_platforms,
                         confinement=self.confinement(task_id),
                         python_options=self._python_options(options),
+                        stages=self._analysis_events(task_id),
                     ),
                     timeout=self.settings.task_timeout,
                 )
+                tree = self._public(task_id, resolved.to_dict())
                 await self.db.write(
                     self.repo.update,
                     task_id,
-                    dependencies=self._public(task_id, resolved.to_dict()),
+                    dependencies=tree,
+                    package_count=package_count(tree),
                 )
                 if resolved.has_errors:
                     await self.db.write(
@@ -465,28 +457,46 @@ class TaskManager:
                         task_id,
                         error={
                             "code": "resolution-failed",
-                            "message": "the manifests cannot be resolved for the target",
+                            "message": error_text("resolution-failed", {}),
+                            "params": {},
                             "problems": [
                                 p for eco in resolved.to_dict().values() for p in _problems(eco)
                             ],
                         },
                     )
-                    await self._transition(task_id, TaskStatus.FAILED, "resolution has errors")
+                    await self._transition(task_id, TaskStatus.FAILED, "resolution-has-errors")
                     return
-                await self._transition(task_id, TaskStatus.RESOLVED, "analysis finished")
+                await self._transition(task_id, TaskStatus.RESOLVED, "analysis-finished")
             except FerryError as exc:
                 await self._fail(task_id, exc)
                 return
             except TimeoutError:
-                await self._fail(task_id, FerryError("the task ran past its time limit"))
+                await self._fail(task_id, _time_limit())
                 return
         if options.auto_download:
             await self.start_download(task_id)
 
+    def _analysis_events(self, task_id: str) -> Stages:
+        """Where the analysis is, per ecosystem, as ``analysis`` events for watchers."""
+
+        def report(
+            ecosystem: str, stage: Stage, current: int | None = None, total: int | None = None
+        ) -> None:
+            self.hub.publish(
+                task_id,
+                TaskEvent(
+                    type="analysis", ecosystem=ecosystem, phase=stage, current=current, total=total
+                ),
+            )
+
+        return report
+
     async def _download(self, task_id: str, options: TaskOptions) -> None:
-        progress = self.progress.setdefault(task_id, Progress())
+        progress = self.progress.setdefault(task_id, TaskProgress())
         # live events for WebSocket subscribers, forwarding to the in-memory counts
         listener = HubProgress(self.hub, task_id, inner=progress)
+        # every ecosystem's row from the start, with the analysis's totals
+        listener.plan(planned((await self._get(task_id)).dependencies))
 
         async with self._slots:
             try:
@@ -521,12 +531,14 @@ class TaskManager:
                     time.perf_counter() - started
                 )
                 self.metrics.bytes_fetched.inc(result.bytes_fetched)
-                await self._transition(task_id, TaskStatus.PACKING, "files fetched")
+                await self._transition(task_id, TaskStatus.PACKING, "files-fetched")
                 if result.archive_size > self.settings.task_disk_bytes:
                     out.unlink(missing_ok=True)
                     raise FerryError(
-                        f"the archive is {result.archive_size} bytes, over the task's "
-                        f"{self.settings.task_disk_bytes}-byte limit"
+                        params={
+                            "archive_size": result.archive_size,
+                            "limit": self.settings.task_disk_bytes,
+                        }
                     )
                 deps = dict((await self._get(task_id)).dependencies or {})
                 if result.npm is not None:
@@ -541,17 +553,25 @@ class TaskManager:
                     archive_sha256=result.archive_sha256,
                     progress=progress.state,
                     dependencies=deps,
+                    package_count=package_count(deps),
                 )
-                await self._transition(task_id, TaskStatus.COMPLETED, "archive written")
+                await self._transition(task_id, TaskStatus.COMPLETED, "archive-written")
                 # last: a watcher's socket closes after this event
                 self.hub.publish(
-                    task_id, TaskEvent.complete(f"archive written ({result.archive_size} bytes)")
+                    task_id,
+                    TaskEvent.complete(
+                        code="archive-written", params={"size": result.archive_size}
+                    ),
                 )
             except FerryError as exc:
                 await self.db.write(self.repo.update, task_id, progress=progress.state)
                 await self._fail(task_id, exc)
             except TimeoutError:
-                await self._fail(task_id, FerryError("the task ran past its time limit"))
+                await self._fail(task_id, _time_limit())
+
+
+def _time_limit() -> FerryError:
+    return FerryError(params={"limit": "time"})
 
 
 def _problems(section: object) -> list[object]:

@@ -22,6 +22,7 @@ import {
 import type { NpmDeps, Problem, PythonTargetDeps } from '../api/client';
 import { formatBytes } from '../format';
 import { useI18n } from '../i18n';
+import { useServerText } from '../serverText';
 import {
   ancestorsOf,
   buildNpmModel,
@@ -93,6 +94,7 @@ function highlight(text: string, query: string): ReactNode {
 export const DependencyTree = forwardRef<DependencyTreeHandle, DependencyTreeProps>(
   function DependencyTree({ source, height = 480, id }, ref) {
     const { t } = useI18n();
+    const said = useServerText();
     const model = useMemo<TreeModel>(
       () => (source.ecosystem === 'npm' ? buildNpmModel(source.doc) : buildPythonModel(source.doc)),
       [source.ecosystem, source.doc],
@@ -266,7 +268,10 @@ export const DependencyTree = forwardRef<DependencyTreeHandle, DependencyTreePro
             </Tooltip>
           )}
           {dep.problems.map((p, i) => (
-            <Tooltip key={`${p.kind}-${i}`} title={p.message}>
+            <Tooltip
+              key={`${p.kind}-${i}`}
+              title={said('problem', { code: p.kind, params: p.params, message: p.message })}
+            >
               <Tag color={SEVERITY_COLOR[p.severity]} data-testid="problem-tag" data-kind={p.kind}>
                 {p.kind}
               </Tag>

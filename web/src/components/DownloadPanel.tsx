@@ -2,6 +2,10 @@
  * Step ③ — per-ecosystem progress (counts, bytes, speed, ETA from the WebSocket), pause /
  * resume / cancel by status, the failed files with a Retry button when the task failed,
  * and, once complete, the archive's size and a Download button.
+ *
+ * Every ecosystem the analysis found has its row from the start ("waiting", with the
+ * analysis's totals), files already in the store count as done, and the whole download
+ * has one ETA: what is left of every row at the speed of the one fetching.
  */
 import { Alert, Button, Card, List, Popconfirm, Progress, Result, Space, Tag, Typography } from 'antd';
 import {
@@ -17,6 +21,7 @@ import { downloadArchive } from '../api/client';
 import type { SocketProgress } from '../hooks/useTaskSocket';
 import { formatBytes, formatCount, formatEta, formatSpeed } from '../format';
 import { useI18n } from '../i18n';
+import { useServerText } from '../serverText';
 import { ArchiveCard } from './ArchiveCard';
 
 export interface DownloadPanelProps {
@@ -35,9 +40,13 @@ export interface DownloadPanelProps {
 const ECO_ORDER = ['pypi', 'npm'];
 const ECO_LABEL: Record<string, string> = { pypi: 'Python', npm: 'npm', all: '' };
 
+type RowState = 'waiting' | 'fetching' | 'done';
+
 interface Row {
   eco: string;
+  state: RowState;
   current: number;
+  cached: number;
   total: number;
   bytesDone: number;
   bytesTotal: number;
@@ -47,10 +56,23 @@ interface Row {
   failedPackages: FailedPackage[];
 }
 
-function rows(task: Task, live: Record<string, SocketProgress>): Row[] {
+/** What the analysis says each ecosystem will fetch: the rows before any report. */
+export function plannedRows(deps: Dependencies | null | undefined): Record<string, { files: number; bytes: number }> {
+  const out: Record<string, { files: number; bytes: number }> = {};
+  if (deps?.python) out.pypi = { files: deps.python.file_count ?? 0, bytes: deps.python.total_bytes ?? 0 };
+  if (deps?.npm) out.npm = { files: deps.npm.count ?? 0, bytes: deps.npm.total_bytes ?? 0 };
+  return out;
+}
+
+export function rows(
+  task: Task,
+  live: Record<string, SocketProgress>,
+  deps?: Dependencies | null,
+): Row[] {
   // keyed by ecosystem: a key that is not there reads as undefined
   const stored: Partial<Record<string, EcosystemProgress>> = task.progress;
-  const ecos = Array.from(new Set([...Object.keys(stored), ...Object.keys(live)]));
+  const plan = plannedRows(deps);
+  const ecos = Array.from(new Set([...Object.keys(plan), ...Object.keys(stored), ...Object.keys(live)]));
   ecos.sort((a, b) => {
     const ia = ECO_ORDER.indexOf(a);
     const ib = ECO_ORDER.indexOf(b);
@@ -59,19 +81,53 @@ function rows(task: Task, live: Record<string, SocketProgress>): Row[] {
   return ecos.map((eco) => {
     const s = stored[eco];
     const l = live[eco];
+    const p = plan[eco];
+    if (!s && !l) {
+      // nothing reported yet: the analysis's numbers, waiting
+      return {
+        eco,
+        state: 'waiting',
+        current: 0,
+        cached: 0,
+        total: p?.files ?? 0,
+        bytesDone: 0,
+        bytesTotal: p?.bytes ?? 0,
+        speed: null,
+        eta: null,
+        failed: 0,
+        failedPackages: [],
+      };
+    }
     const storedCurrent = s ? (s.completed ?? 0) + (s.failed ?? 0) : 0;
+    const liveWaiting = l ? l.phase === 'waiting' : true;
+    // the live event is the newer word, except that a stored row may have moved on
+    const state: RowState =
+      s?.state === 'done' ? 'done' : liveWaiting && (s?.state ?? 'waiting') === 'waiting' ? 'waiting' : 'fetching';
     return {
       eco,
+      state,
       current: Math.max(l?.current ?? 0, storedCurrent),
-      total: Math.max(l?.total ?? 0, s?.total ?? 0),
+      cached: s?.cached ?? 0,
+      // once the engine has started, its totals replace the analysis's estimate
+      total: l && !liveWaiting ? l.total : Math.max(l?.total ?? 0, s?.total ?? 0),
       bytesDone: Math.max(l?.bytes_done ?? 0, s?.bytes_done ?? 0),
-      bytesTotal: Math.max(l?.bytes_total ?? 0, s?.bytes_total ?? 0),
+      bytesTotal: l && !liveWaiting ? l.bytes_total : Math.max(l?.bytes_total ?? 0, s?.bytes_total ?? 0),
       speed: l?.speed ?? null,
       eta: l?.eta ?? null,
       failed: s?.failed ?? 0,
       failedPackages: s?.failed_packages ?? [],
     };
   });
+}
+
+/** Seconds until every row is done, at the speed of the rows fetching now; null unknown. */
+export function overallEta(list: Row[]): number | null {
+  // a row whose files are all in has stopped: its last speed says nothing about the rest
+  const moving = (r: Row) => r.state === 'fetching' && !(r.total > 0 && r.current >= r.total);
+  const speed = list.reduce((sum, r) => sum + (moving(r) && r.speed ? r.speed : 0), 0);
+  if (speed <= 0) return null;
+  const left = list.reduce((sum, r) => sum + Math.max(0, r.bytesTotal - r.bytesDone), 0);
+  return left / speed;
 }
 
 function percent(row: Row, status: TaskStatus): number {
@@ -84,7 +140,9 @@ function percent(row: Row, status: TaskStatus): number {
 
 export function DownloadPanel({ task, status, progress, onAction, busy, onNewTask, deps }: DownloadPanelProps) {
   const { t } = useI18n();
-  const list = rows(task, progress);
+  const said = useServerText();
+  const list = rows(task, progress, deps);
+  const eta = overallEta(list);
   const failedPackages = list.flatMap((r) => r.failedPackages.map((f) => ({ ...f, eco: r.eco })));
   const active = status === 'downloading' || status === 'packing';
   const cancellable = ['created', 'resolving', 'resolved', 'downloading', 'paused', 'packing'].includes(status);
@@ -106,13 +164,27 @@ export function DownloadPanel({ task, status, progress, onAction, busy, onNewTas
                   ? 'active'
                   : 'normal';
           return (
-            <div key={row.eco} className="eco-progress" data-testid={`progress-${row.eco}`} data-percent={pct}>
-              <Typography.Text strong>{ECO_LABEL[row.eco] ?? row.eco}</Typography.Text>
+            <div
+              key={row.eco}
+              className="eco-progress"
+              data-testid={`progress-${row.eco}`}
+              data-percent={pct}
+              data-state={status === 'completed' ? 'done' : row.state}
+            >
+              <Space size="small">
+                <Typography.Text strong>{ECO_LABEL[row.eco] ?? row.eco}</Typography.Text>
+                {row.state === 'waiting' && active && (
+                  <Tag data-testid={`progress-${row.eco}-waiting`}>{t('download.rowWaiting')}</Tag>
+                )}
+              </Space>
               <Progress percent={pct} status={progressStatus} aria-label={t('download.progressOf', { name: ECO_LABEL[row.eco] || row.eco })} />
               <Space size="large" wrap className="eco-progress-numbers">
                 <span data-testid={`progress-${row.eco}-files`}>
                   {t('download.files', { current: formatCount(row.current), total: formatCount(row.total) })}
                 </span>
+                {row.cached > 0 && (
+                  <span data-testid={`progress-${row.eco}-cached`}>{t('download.cached', { count: formatCount(row.cached) })}</span>
+                )}
                 <span data-testid={`progress-${row.eco}-failed`} className={row.failed > 0 ? 'text-error' : undefined}>
                   {t('download.failedCount', { count: row.failed })}
                 </span>
@@ -121,7 +193,7 @@ export function DownloadPanel({ task, status, progress, onAction, busy, onNewTas
                     ? t('download.bytes', { done: formatBytes(row.bytesDone), total: formatBytes(row.bytesTotal) })
                     : formatBytes(row.bytesDone)}
                 </span>
-                {active && (
+                {active && row.state === 'fetching' && !(row.total > 0 && row.current >= row.total) && (
                   <>
                     <span data-testid={`progress-${row.eco}-speed`}>{t('download.speed', { speed: formatSpeed(row.speed) })}</span>
                     <span data-testid={`progress-${row.eco}-eta`}>{t('download.eta', { eta: formatEta(row.eta) })}</span>
@@ -131,6 +203,11 @@ export function DownloadPanel({ task, status, progress, onAction, busy, onNewTas
             </div>
           );
         })}
+        {status === 'downloading' && list.length > 1 && eta !== null && (
+          <Typography.Paragraph type="secondary" data-testid="progress-eta-total">
+            {t('download.etaTotal', { eta: formatEta(eta) })}
+          </Typography.Paragraph>
+        )}
         {status === 'packing' && <Typography.Text type="secondary">{t('download.packing')}</Typography.Text>}
         <Space className="download-actions" wrap>
           {status === 'downloading' && (
@@ -175,7 +252,7 @@ export function DownloadPanel({ task, status, progress, onAction, busy, onNewTas
               message={task.error.code}
               description={
                 <span>
-                  {task.error.message}
+                  {said('error', task.error)}
                   {task.error.file && (
                     <strong>
                       {' '}

@@ -32,14 +32,28 @@ export interface SocketProgress {
   timestamp: string | null;
 }
 
+/** Where the analysis of one ecosystem is (the server's `analysis` events). */
+export interface SocketAnalysis {
+  stage: string;
+  current: number | null;
+  total: number | null;
+}
+
 export interface LogEntry {
   id: number;
   timestamp: string | null;
+  /** The server's English line (a status change: `status: <status> (<reason>)`). */
   message: string;
   level: 'info' | 'error' | 'success';
   ecosystem: string | null;
   package_name: string | null;
   phase: string | null;
+  /** The event's code and params, for `serverText` (a status change: its reason's). */
+  code?: string | null;
+  params?: Record<string, string> | null;
+  /** A status change: the new status and the server's English reason. */
+  status?: TaskStatus | null;
+  reason?: string | null;
 }
 
 export type ConnectionState = 'idle' | 'connecting' | 'open' | 'reconnecting' | 'closed';
@@ -49,6 +63,8 @@ export interface TaskSocketState {
   status: TaskStatus | null;
   phase: string | null;
   progress: Record<string, SocketProgress>;
+  /** The analysis, per ecosystem: its stage and, while reading metadata, how far. */
+  analysis: Record<string, SocketAnalysis>;
   logs: LogEntry[];
   /** The last error or complete event (null again when the task runs again). */
   final: WsMessage | null;
@@ -85,6 +101,7 @@ export function initialSocketState(): TaskSocketState {
     status: null,
     phase: null,
     progress: {},
+    analysis: {},
     logs: [],
     final: null,
     revision: 0,
@@ -93,9 +110,12 @@ export function initialSocketState(): TaskSocketState {
 }
 
 function logLevel(msg: WsMessage): LogEntry['level'] {
+  // by code; by the English words for a server that sends none
   const text = msg.message ?? '';
-  if (msg.type === 'error' || /^failed\b/i.test(text) || msg.status === 'failed') return 'error';
-  if (msg.type === 'complete' || /^(fetched|cached)\b/i.test(text)) return 'success';
+  if (msg.type === 'error' || msg.code === 'file-failed' || msg.status === 'failed') return 'error';
+  if (!msg.code && /^failed\b/i.test(text)) return 'error';
+  if (msg.type === 'complete' || msg.code === 'file-fetched' || msg.code === 'file-cached') return 'success';
+  if (!msg.code && /^(fetched|cached)\b/i.test(text)) return 'success';
   return 'info';
 }
 
@@ -108,13 +128,21 @@ export function applyMessages(
   maxLogs: number,
   resetLogs: boolean,
 ): TaskSocketState {
-  let { status, phase, progress, final, revision } = state;
+  let { status, phase, progress, analysis, final, revision } = state;
   let logs = resetLogs ? [] : state.logs;
   const newLogs: LogEntry[] = [];
   let progressCopied = false;
   for (const msg of batch) {
-    if (msg.phase) phase = msg.phase;
+    // an analysis stage or a row still waiting is not what the task is doing now
+    if (msg.phase && msg.type !== 'analysis' && msg.phase !== 'waiting') phase = msg.phase;
     switch (msg.type) {
+      case 'analysis': {
+        analysis = {
+          ...analysis,
+          [msg.ecosystem ?? 'all']: { stage: msg.phase ?? 'resolving', current: msg.current ?? null, total: msg.total ?? null },
+        };
+        break;
+      }
       case 'progress': {
         const key = msg.ecosystem ?? 'all';
         if (!progressCopied) {
@@ -148,6 +176,10 @@ export function applyMessages(
             ecosystem: null,
             package_name: null,
             phase: msg.phase ?? null,
+            code: msg.code ?? null,
+            params: msg.params ?? null,
+            status: msg.status,
+            reason: msg.message ?? null,
           });
         }
         break;
@@ -166,6 +198,8 @@ export function applyMessages(
             ecosystem: msg.ecosystem ?? null,
             package_name: msg.package_name ?? null,
             phase: msg.phase ?? null,
+            code: msg.code ?? null,
+            params: msg.params ?? null,
           });
         }
         break;
@@ -179,6 +213,8 @@ export function applyMessages(
           ecosystem: msg.ecosystem ?? null,
           package_name: msg.package_name ?? null,
           phase: msg.phase ?? null,
+          code: msg.code ?? null,
+          params: msg.params ?? null,
         });
         break;
       }
@@ -190,7 +226,7 @@ export function applyMessages(
     logs = logs.concat(newLogs);
     if (logs.length > maxLogs) logs = logs.slice(logs.length - maxLogs);
   }
-  return { ...state, status, phase, progress, final, revision, logs };
+  return { ...state, status, phase, progress, analysis, final, revision, logs };
 }
 
 export function useTaskSocket(

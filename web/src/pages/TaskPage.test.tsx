@@ -91,6 +91,59 @@ describe('TaskPage', () => {
     expect(FakeWebSocket.instances).toHaveLength(0);
   });
 
+  it('offers the groups the chosen files declare and names a broken file at once', async () => {
+    let created: FormData | null = null;
+    vi.stubGlobal(
+      'fetch',
+      fakeFetch({
+        'POST /api/manifests/declared': () => ({
+          status: 200,
+          body: {
+            groups: [
+              { name: 'docs', ecosystem: 'pypi', files: ['pyproject.toml'] },
+              { name: 'dev', ecosystem: 'npm', files: ['package.json'] },
+            ],
+            errors: [{ code: 'manifest-invalid', message: 'requirements.txt:2: bad', file: 'requirements.txt', line: 2, reason: 'not a requirement' }],
+          },
+        }),
+        'POST /api/tasks': (init) => {
+          created = init.body as FormData;
+          // an id no other test opens: this page remembers the files of the tasks it makes
+          return { status: 201, body: { task_id: 't-declared', status: 'created', files: [], created_at: '2025-01-01T00:00:00Z' } };
+        },
+      }),
+    );
+    // a group remembered from an earlier project that these files do not declare
+    window.localStorage.setItem('ferry.targetOptions', JSON.stringify({ groups: ['lint'] }));
+    renderAt('');
+    const input = screen.getByTestId('upload-dragger').querySelector('input[type="file"]') as HTMLInputElement;
+    fireEvent.change(input, {
+      target: {
+        files: [
+          new File(['[project]\nname = "x"\n'], 'pyproject.toml'),
+          new File(['{}'], 'package.json'),
+          new File(['dep\nbad line\n'], 'requirements.txt'),
+        ],
+      },
+    });
+    const warning = await screen.findByTestId('upload-check-error');
+    expect(warning).toHaveTextContent('requirements.txt, line 2');
+    expect(warning).toHaveTextContent('not a requirement');
+    // offered, not typed: the choices are the declared names, with the files declaring them
+    const select = screen.getByTestId('option-groups').closest('.ant-select')!;
+    fireEvent.mouseDown(select.querySelector('.ant-select-selector')!);
+    const titles = Array.from(document.querySelectorAll('.ant-select-item-option')).map((el) => el.getAttribute('title'));
+    expect(titles).toEqual(expect.arrayContaining(['docs (pyproject.toml)', 'dev (package.json)']));
+    expect(titles).not.toContain('lint');
+    fireEvent.click(document.querySelector('.ant-select-item-option[title="docs (pyproject.toml)"]')!);
+    fireEvent.click(screen.getByTestId('submit-button'));
+    await waitFor(() => expect(created).not.toBeNull());
+    const options = JSON.parse(String(created!.get('options')));
+    // the remembered "lint" is not sent: the files do not declare it
+    expect(options.groups).toEqual(['docs']);
+    window.localStorage.removeItem('ferry.targetOptions');
+  });
+
   it('shows the analysis from the URL: trees, counts, problems; a problem selects its node; start downloads', async () => {
     let started = false;
     const fetchMock = fakeFetch({
@@ -152,14 +205,47 @@ describe('TaskPage', () => {
       ws.receive({ type: 'progress', ecosystem: 'npm', current: 0, total: 1, bytes_done: 0, bytes_total: 500 });
       ws.receive({ type: 'log', message: 'fetched flask.whl', ecosystem: 'pypi' });
     });
-    await waitFor(() => expect(screen.getByTestId('progress-pypi')).toBeInTheDocument());
-    expect(screen.getByTestId('progress-pypi').getAttribute('data-percent')).toBe('50');
+    // the row is there from the start (the analysis's); wait for the socket's numbers
+    await waitFor(() => expect(screen.getByTestId('progress-pypi').getAttribute('data-percent')).toBe('50'));
     expect(screen.getByTestId('progress-pypi-files')).toHaveTextContent('Files 1 / 2');
     expect(screen.getByTestId('progress-pypi-bytes')).toHaveTextContent('1.00 kB / 2.00 kB');
     expect(screen.getByTestId('progress-pypi-speed')).toHaveTextContent('500 B/s');
     expect(screen.getByTestId('progress-pypi-eta')).toHaveTextContent('0:02');
     expect(screen.getByTestId('progress-npm')).toBeInTheDocument();
     expect(within(screen.getByTestId('log-panel')).getByText(/fetched flask\.whl/)).toBeInTheDocument();
+  });
+
+  it("shows every ecosystem's row from the start, with the analysis's totals", async () => {
+    vi.stubGlobal(
+      'fetch',
+      fakeFetch({
+        'GET /api/tasks/t1': () => ({ status: 200, body: { ...baseTask, status: 'downloading' } }),
+        'GET /api/tasks/t1/dependencies': () => ({ status: 200, body: deps }),
+      }),
+    );
+    renderAt('?task=t1');
+    await screen.findByTestId('download-panel');
+    // before any report: both rows, waiting, totals from the analysis
+    await waitFor(() => expect(screen.getByTestId('progress-npm')).toBeInTheDocument());
+    expect(screen.getByTestId('progress-pypi').getAttribute('data-state')).toBe('waiting');
+    expect(screen.getByTestId('progress-npm').getAttribute('data-state')).toBe('waiting');
+    expect(screen.getByTestId('progress-pypi-files')).toHaveTextContent('Files 0 / 2');
+    expect(screen.getByTestId('progress-pypi-bytes')).toHaveTextContent('0 B / 2.00 kB');
+    expect(screen.getByTestId('progress-npm-bytes')).toHaveTextContent('0 B / 500 B');
+    expect(screen.getByTestId('progress-npm-waiting')).toHaveTextContent('waiting');
+    act(() => {
+      const ws = FakeWebSocket.latest();
+      ws.open();
+      ws.receive({ type: 'status', status: 'downloading' });
+      ws.receive({ type: 'progress', ecosystem: 'npm', phase: 'waiting', current: 0, total: 1, bytes_done: 0, bytes_total: 500 });
+      // the engine's numbers: one file in the store already, one fetching at 500 B/s
+      ws.receive({ type: 'progress', ecosystem: 'pypi', phase: 'fetching pypi', current: 1, total: 2, bytes_done: 1500, bytes_total: 2000, speed: 500, eta: 1 });
+    });
+    await waitFor(() => expect(screen.getByTestId('progress-pypi').getAttribute('data-state')).toBe('fetching'));
+    expect(screen.getByTestId('progress-pypi').getAttribute('data-percent')).toBe('75');
+    expect(screen.getByTestId('progress-npm').getAttribute('data-state')).toBe('waiting');
+    // what is left of both rows (500 + 500 bytes) at 500 B/s
+    expect(screen.getByTestId('progress-eta-total')).toHaveTextContent('All done in about 0:02');
   });
 
   it('offers the archive when complete', async () => {

@@ -9,15 +9,24 @@ import { EditOutlined, LoadingOutlined, PlusOutlined } from '@ant-design/icons';
 import { ApiError, createTask, getDependencies, getTask, listRegistries, taskAction } from '../api/client';
 import type { Dependencies, RegistryEntry, Task, TaskAction, TaskOptions, TaskStatus } from '../api/client';
 import { AnalyseView } from '../components/AnalyseView';
+import { AnalysisProgress } from '../components/AnalysisProgress';
 import { DownloadPanel } from '../components/DownloadPanel';
 import { FileUpload } from '../components/FileUpload';
 import { LogPanel } from '../components/LogPanel';
 import { ProblemSummary } from '../components/ProblemSummary';
-import { TargetOptions, fromTaskOptions, toTaskOptions, useTargetOptions } from '../components/TargetOptions';
+import {
+  TargetOptions,
+  declaredOnly,
+  fromTaskOptions,
+  toTaskOptions,
+  useTargetOptions,
+} from '../components/TargetOptions';
 import { rememberUpload, reopenUpload, uploadedFiles } from '../draft';
+import { useDeclared } from '../hooks/useDeclared';
 import { useTaskSocket } from '../hooks/useTaskSocket';
 import { formatDateTime, formatSpeed } from '../format';
 import { useI18n } from '../i18n';
+import { useServerText } from '../serverText';
 import { targetLine, targetParts } from '../targetSummary';
 
 const HAS_TREE: TaskStatus[] = ['resolved', 'downloading', 'paused', 'packing', 'completed', 'failed', 'cancelled'];
@@ -84,6 +93,7 @@ export interface TaskPageProps {
 
 export function TaskPage({ taskId, onOpenTask, onNewTask }: TaskPageProps) {
   const { t } = useI18n();
+  const said = useServerText();
   const { message } = App.useApp();
   const [options, setOptions] = useTargetOptions();
   const [task, setTask] = useState<Task | null>(null);
@@ -103,6 +113,7 @@ export function TaskPage({ taskId, onOpenTask, onNewTask }: TaskPageProps) {
     return () => abort.abort();
   }, [taskId]);
   const socket = useTaskSocket(taskId);
+  const declared = useDeclared();
   const taskIdRef = useRef(taskId);
   taskIdRef.current = taskId;
 
@@ -182,7 +193,7 @@ export function TaskPage({ taskId, onOpenTask, onNewTask }: TaskPageProps) {
       if (action === 'download') setViewStep(null);
     } catch (err) {
       const e = err as ApiError;
-      void message.error(`${e.code ? `${e.code}: ` : ''}${e.message}`);
+      void message.error(`${e.code ? `${e.code}: ` : ''}${said('error', e)}`);
       void refresh();
     } finally {
       setBusy(null);
@@ -206,7 +217,7 @@ export function TaskPage({ taskId, onOpenTask, onNewTask }: TaskPageProps) {
       onOpenTask(created.task_id);
     } catch (err) {
       const e = err as ApiError;
-      void message.error(`${e.code ? `${e.code}: ` : ''}${e.message}`);
+      void message.error(`${e.code ? `${e.code}: ` : ''}${said('error', e)}`);
     }
   };
 
@@ -236,8 +247,14 @@ export function TaskPage({ taskId, onOpenTask, onNewTask }: TaskPageProps) {
   let content: React.ReactNode = null;
   if (!taskId) {
     content = (
-      <FileUpload options={toTaskOptions(options, registries)} onCreated={(created) => onOpenTask(created.task_id)}>
-        <TargetOptions value={options} onChange={setOptions} registries={registries} />
+      <FileUpload
+        // only groups the files declare are asked for (a remembered one may not be)
+        options={toTaskOptions({ ...options, groups: declaredOnly(options.groups, declared.groups) }, registries)}
+        onCreated={(created) => onOpenTask(created.task_id)}
+        onFilesChange={declared.onFilesChange}
+        checkErrors={declared.errors}
+      >
+        <TargetOptions value={options} onChange={setOptions} registries={registries} declared={declared.groups} />
       </FileUpload>
     );
   } else if (loadError && !task) {
@@ -246,7 +263,7 @@ export function TaskPage({ taskId, onOpenTask, onNewTask }: TaskPageProps) {
       <Result
         status={notFound ? '404' : 'error'}
         title={notFound ? t('task.notFound') : t('task.loadFailed')}
-        subTitle={loadError.message}
+        subTitle={loadError instanceof ApiError ? said('error', loadError) : loadError.message}
         data-testid="task-load-error"
         extra={
           <Button type="primary" icon={<PlusOutlined />} onClick={onNewTask}>
@@ -285,14 +302,18 @@ export function TaskPage({ taskId, onOpenTask, onNewTask }: TaskPageProps) {
   } else if (current === 1) {
     if (status === 'created' || status === 'resolving') {
       content = (
-        <div className="center-spin" data-testid="analyse-resolving">
-          <Spin tip={t('analyse.resolving')} size="large">
-            <div style={{ height: 80 }} />
-          </Spin>
-          <Button danger onClick={() => void act('cancel')} loading={busy === 'cancel'} data-testid="cancel-button">
+        <Card size="small" title={t('analyse.resolving')} data-testid="analyse-resolving">
+          <AnalysisProgress files={task.files} analysis={socket.analysis} />
+          <Button
+            danger
+            className="analysis-cancel"
+            onClick={() => void act('cancel')}
+            loading={busy === 'cancel'}
+            data-testid="cancel-button"
+          >
             {t('download.cancel')}
           </Button>
-        </div>
+        </Card>
       );
     } else if (deps && status !== 'failed') {
       content = (
@@ -321,7 +342,7 @@ export function TaskPage({ taskId, onOpenTask, onNewTask }: TaskPageProps) {
             description={
               err ? (
                 <div>
-                  <div>{err.message}</div>
+                  <div data-testid="analyse-error-message">{said('error', err)}</div>
                   {err.file && (
                     <strong data-testid="analyse-error-where">
                       {err.line != null

@@ -31,6 +31,7 @@ from ferry.errors import FetchError
 from ferry.manifests.npm import NpmInput
 from ferry.problems import Problem
 from ferry.sandbox.runner import Runner
+from ferry.stages import Stages, counter, no_stages
 from ferry.store.cas import ContentStore
 from ferry.targets import NodeTarget
 
@@ -87,7 +88,7 @@ async def generate_lock(ctx: NpmContext, npm_input: NpmInput, target: NodeTarget
         return LockOutcome(
             None,
             False,
-            [Problem("error", "no-package-json", "no package.json and no lock to resolve")],
+            [Problem.of("error", "no-package-json", {})],
         )
     async with ctx.runner.workspace() as ws:
         work = ws.host
@@ -139,7 +140,10 @@ def _failure_problem(stderr: str, log: str, target: NodeTarget) -> Problem:
         code, "resolver-error"
     )
     chain = _who_asked(log, spec) if spec else ()
-    return Problem("error", kind, message, package=spec, target=target.key, chain=chain)
+    # npm's own explanation, as it wrote it
+    return Problem.of(
+        "error", kind, {"output": message}, package=spec, target=target.key, chain=chain
+    )
 
 
 def _tarball_url(ctx: NpmContext, pkg: NpmPackage) -> str | None:
@@ -159,9 +163,9 @@ async def _version_document(ctx: NpmContext, pkg: NpmPackage) -> dict[str, Any]:
     try:
         response = await ctx.client.get(url, headers={"Accept": "application/json"})
     except httpx.HTTPError as exc:
-        raise FetchError(f"could not read {url}: {exc}") from exc
+        raise FetchError(params={"url": url, "cause": str(exc)}) from exc
     if response.status_code >= 400:
-        raise FetchError(f"{url} answered HTTP {response.status_code}")
+        raise FetchError(params={"url": url, "status": response.status_code})
     doc = response.json()
     return doc if isinstance(doc, dict) else {}
 
@@ -181,8 +185,8 @@ async def _enrich(
     except FetchError as exc:
         if url is None or pkg.integrity is None:
             return [
-                Problem(
-                    "error", "registry-unreadable", exc.message, package=pkg.name, target=target.key
+                Problem.of(
+                    "error", "registry-unreadable", exc.params, package=pkg.name, target=target.key
                 )
             ]
         doc = {}
@@ -192,10 +196,10 @@ async def _enrich(
         pkg.deprecated = doc["deprecated"]
     if pkg.deprecated:  # from the lock (npm records it) or the registry
         problems.append(
-            Problem(
+            Problem.of(
                 "warning",
                 "deprecated",
-                f"{pkg.name}@{pkg.version} is deprecated: {pkg.deprecated}",
+                {"package": pkg.name, "version": pkg.version, "reason": pkg.deprecated},
                 package=pkg.name,
                 target=target.key,
             )
@@ -210,20 +214,20 @@ async def _enrich(
             pkg.integrity = Integrity.from_shasum(dist["shasum"])
     if url is None or pkg.integrity is None:
         problems.append(
-            Problem(
+            Problem.of(
                 "error",
                 "no-tarball",
-                f"{pkg.name}@{pkg.version}: the registry gives no tarball URL or integrity",
+                {"package": pkg.name, "version": pkg.version},
                 package=pkg.name,
                 target=target.key,
             )
         )
     elif pkg.integrity.algorithm == "sha1":
         problems.append(
-            Problem(
+            Problem.of(
                 "warning",
                 "weak-integrity",
-                f"{pkg.name}@{pkg.version} is only verified by sha1 (an old lock entry)",
+                {"package": pkg.name, "version": pkg.version},
                 package=pkg.name,
                 target=target.key,
             )
@@ -254,13 +258,17 @@ async def _engine_problems(
     """``strict``: the project's engine-strict, under which `npm ci` refuses the package."""
     wanting = [p for p in kept if p.engines.get("node")]
     fits = await ranges_fit(ctx.npm, target.node, [p.engines["node"] for p in wanting])
-    refusal = " (engine-strict: npm ci will refuse it)" if strict else ""
     return [
-        Problem(
+        Problem.of(
             "error" if strict else "warning",
             "engines-mismatch",
-            f"{p.name}@{p.version} wants node {p.engines['node']}; the target runs Node "
-            f"{target.node}{refusal}",
+            {
+                "package": p.name,
+                "version": p.version,
+                "wanted": p.engines["node"],
+                "node": target.node,
+                "engine_strict": "true" if strict else None,
+            },
             package=p.name,
             target=target.key,
         )
@@ -275,29 +283,29 @@ def _npmrc_problems(npm_input: NpmInput, target: NodeTarget) -> list[Problem]:
     if npmrc is None:
         return []
     name = npmrc.path.name
-    problems = [Problem("info", "npmrc-ignored", note, target=target.key) for note in npmrc.notes]
+    problems = [
+        Problem.of(
+            "info",
+            "npmrc-ignored",
+            {"file": name, "line": item.line, "key": item.key, "value": item.value},
+            target=target.key,
+        )
+        for item in npmrc.dropped
+    ]
     if npmrc.credentials:
         lines = ", ".join(map(str, npmrc.credentials))
         problems.append(
-            Problem(
-                "info",
-                "npmrc-credentials",
-                f"{name} lines {lines} hold credentials: Ferry never uses them and leaves "
-                "them out of the bundle",
-                target=target.key,
+            Problem.of(
+                "info", "npmrc-credentials", {"file": name, "lines": lines}, target=target.key
             )
         )
     for item in npmrc.ignored:
-        reason = (
-            "names an environment variable, which Ferry does not expand"
-            if "${" in item.value
-            else "is not an install setting Ferry carries"
-        )
+        why = "variable" if "${" in item.value else "setting"
         problems.append(
-            Problem(
+            Problem.of(
                 "info",
                 "npmrc-ignored",
-                f"{name}:{item.line}: {item.key} {reason}; left out",
+                {"file": name, "line": item.line, "key": item.key, "why": why},
                 target=target.key,
             )
         )
@@ -325,9 +333,11 @@ async def resolve_npm(
     include_dev: bool = False,
     all_platforms: bool = False,
     sizes: bool = True,
+    stages: Stages = no_stages,
 ) -> NpmResolution:
     """``sizes``: ask the registry for tarball sizes not in the store (a bundle, which
     downloads them anyway, says no)."""
+    stages("npm", "resolving")
     if npm_input.lock is not None:
         outcome = LockOutcome(npm_input.lock, False, [])
     else:
@@ -355,12 +365,17 @@ async def resolve_npm(
     # cost more CPU than the requests themselves (bench/RESULTS.md).
     slots = asyncio.Semaphore(ctx.concurrency)
 
+    read = counter(stages, "npm", "metadata", len(kept))
+
     async def enrich(pkg: NpmPackage) -> list[Problem]:
         async with slots:
-            return await _enrich(ctx, pkg, target, sizes)
+            found = await _enrich(ctx, pkg, target, sizes)
+        read()
+        return found
 
     enriched = await asyncio.gather(*(enrich(p) for p in kept))
     result.problems += [p for found in enriched for p in found]
+    stages("npm", "checks")
     npmrc = npm_input.npmrc
     result.problems += await _engine_problems(
         ctx, kept, target, strict=bool(npmrc and npmrc.flag("engine-strict"))

@@ -36,6 +36,7 @@ from ferry.ecosystems.pypi.uv import UvFailure, UvResult, compile_target
 from ferry.errors import FerryError
 from ferry.manifests.model import Origin, PythonInput
 from ferry.sandbox.runner import Runner
+from ferry.stages import Stages, counter, no_stages
 from ferry.targets import PythonTarget
 
 # Returns the local path of a verified copy of the file (downloading it into the store).
@@ -140,11 +141,10 @@ async def _metadata(ctx: ResolveContext, pkg: ResolvedPackage) -> DistMetadata:
 
 
 def _yanked_problem(pkg: ResolvedPackage, target: PythonTarget) -> Problem:
-    reason = f": {pkg.yanked}" if pkg.yanked else ""
-    return Problem(
+    return Problem.of(
         "warning",
         "yanked",
-        f"{pkg.name} {pkg.version} is yanked{reason}",
+        {"package": pkg.name, "version": pkg.version, "reason": pkg.yanked or None},
         package=pkg.name,
         target=target.key,
     )
@@ -202,11 +202,10 @@ def _files_for(
             continue
         if name in pins and chosen.sha256 not in pins[name]:
             result.problems.append(
-                Problem(
+                Problem.of(
                     "error",
                     "hash-not-pinned",
-                    f"{chosen.filename} (sha256 {chosen.sha256}) matches none of the hashes "
-                    f"pinned for {name}",
+                    {"file": chosen.filename, "sha256": chosen.sha256, "package": name},
                     package=name,
                     target=target.key,
                 )
@@ -223,19 +222,14 @@ def _files_for(
 def _no_file_problem(
     name: str, entry: LockEntry, target: PythonTarget, formats: FormatControl
 ) -> Problem:
+    params: dict[str, str] = {"package": name, "version": entry.version}
     if not formats.allows_sdist(name):
-        why = "has no wheel for the target and sdists are refused (--only-binary)"
+        params["refused"] = "sdist"
     elif not formats.allows_wheel(name):
-        why = "has no sdist and wheels are refused (--no-binary)"
+        params["refused"] = "wheel"
     else:
-        why = f"has neither a wheel for {target.platform} nor an sdist"
-    return Problem(
-        "error",
-        "no-file-for-target",
-        f"{name} {entry.version} {why}",
-        package=name,
-        target=target.key,
-    )
+        params["platform"] = target.platform
+    return Problem.of("error", "no-file-for-target", params, package=name, target=target.key)
 
 
 # --prefer-binary tries this many sdist-only packages one by one when they cannot all have
@@ -282,11 +276,15 @@ async def _prefer_binary(
         before, after = first.packages.get(name), result.packages.get(name)
         if before and after and not after.is_sdist:
             result.problems.append(
-                Problem(
+                Problem.of(
                     "info",
                     "prefer-binary",
-                    f"{name} {after.version} (a wheel for {target.platform}) chosen over "
-                    f"{before.version}, which has only an sdist (--prefer-binary)",
+                    {
+                        "package": name,
+                        "version": after.version,
+                        "platform": target.platform,
+                        "previous": before.version,
+                    },
                     package=name,
                     target=target.key,
                 )
@@ -295,13 +293,24 @@ async def _prefer_binary(
 
 
 async def annotate_target(
-    ctx: ResolveContext, pyinput: PythonInput, result: TargetResolution
+    ctx: ResolveContext,
+    pyinput: PythonInput,
+    result: TargetResolution,
+    read: Callable[[], None] = lambda: None,
+    stages: Stages = no_stages,
 ) -> None:
-    """The tree (edges with specifiers), sdist warnings and each sdist's build environment."""
+    """The tree (edges with specifiers), sdist warnings and each sdist's build environment;
+    ``read`` is called as each package's metadata is in."""
     target = result.target
     if not result.packages:
         return
-    metas = await asyncio.gather(*(_metadata(ctx, p) for p in result.packages.values()))
+
+    async def metadata(pkg: ResolvedPackage) -> DistMetadata:
+        meta = await _metadata(ctx, pkg)
+        read()
+        return meta
+
+    metas = await asyncio.gather(*(metadata(p) for p in result.packages.values()))
     requires: dict[str, list[Requirement] | None] = {}
     environments: list[tuple[str, list[str]]] = []
     for pkg, meta in zip(result.packages.values(), metas, strict=True):
@@ -315,6 +324,8 @@ async def annotate_target(
     if pyinput.build_requires:
         # the project's own [build-system], so that `pip install .` works offline too
         environments.append((PROJECT, list(pyinput.build_requires)))
+    if environments:
+        stages("pypi", "build-environments")
     await _add_build_environments(ctx, result, environments, pyinput.url_origins)
 
 
@@ -340,16 +351,28 @@ _BUILD_DEPTH = 3
 
 
 def _sdist_problem(pkg: ResolvedPackage, meta: DistMetadata, target: PythonTarget) -> Problem:
-    needs = f"; the target will likely need {', '.join(meta.needs)}" if meta.needs else ""
-    return Problem(
+    return Problem.of(
         "warning",
         "no-wheel-for-target",
-        f"{pkg.name} {pkg.version} has no wheel for {target}; its sdist is bundled and will be "
-        f"built on the target (build requirements: {', '.join(meta.build_requires) or 'none'})"
-        f"{needs}",
+        {
+            "package": pkg.name,
+            "version": pkg.version,
+            **_target_params(target),
+            "build_requires": ", ".join(meta.build_requires) or None,
+            "needs": ", ".join(meta.needs) or None,
+        },
         package=pkg.name,
         target=target.key,
     )
+
+
+def _target_params(target: PythonTarget) -> dict[str, str]:
+    # str(target), in parts: a translation words the parts its own way
+    return {
+        "python": target.python_version,
+        "implementation": target.implementation,
+        "platform": target.platform,
+    }
 
 
 async def _add_build_environments(
@@ -408,11 +431,15 @@ async def _add_environment(
         return []
     if isinstance(outcome, UvFailure):
         result.problems.append(
-            Problem(
+            Problem.of(
                 "error",
                 "build-requirements-" + outcome.kind,
-                f"the build requirements of {who} ({', '.join(reqs)}) cannot be resolved for "
-                f"{target}: {outcome.message}",
+                {
+                    "sdist": who if who != PROJECT else None,
+                    "requirements": ", ".join(reqs),
+                    **_target_params(target),
+                    "output": outcome.message,
+                },
                 package=who.split(" ")[0] if who != PROJECT else None,
                 target=target.key,
             )
@@ -450,13 +477,25 @@ async def choose(
     return Resolution(list(results))
 
 
-async def annotate(ctx: ResolveContext, pyinput: PythonInput, resolution: Resolution) -> None:
-    await asyncio.gather(*(annotate_target(ctx, pyinput, t) for t in resolution.targets))
+async def annotate(
+    ctx: ResolveContext,
+    pyinput: PythonInput,
+    resolution: Resolution,
+    stages: Stages = no_stages,
+) -> None:
+    read = counter(stages, "pypi", "metadata", sum(len(t.packages) for t in resolution.targets))
+    await asyncio.gather(
+        *(annotate_target(ctx, pyinput, t, read, stages) for t in resolution.targets)
+    )
 
 
 async def resolve(
-    ctx: ResolveContext, pyinput: PythonInput, targets: list[PythonTarget]
+    ctx: ResolveContext,
+    pyinput: PythonInput,
+    targets: list[PythonTarget],
+    stages: Stages = no_stages,
 ) -> Resolution:
+    stages("pypi", "resolving")
     resolution = await choose(ctx, pyinput, targets)
-    await annotate(ctx, pyinput, resolution)
+    await annotate(ctx, pyinput, resolution, stages)
     return resolution
