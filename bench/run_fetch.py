@@ -158,6 +158,24 @@ def sha256_of(path: Path) -> str:
 # -- cases -------------------------------------------------------------------------------
 
 
+def ferry_fetch_argv(url: str, digest: str, out: Path, extra: list[str]) -> list[str]:
+    """`ferry fetch` of one verified file into ``out``, with a fresh data directory."""
+    data = out.parent / (out.name + "-data")
+    return [
+        *[str(VENV / "ferry"), "fetch", url, "-o", str(out), "--sha256", digest],
+        *["--data-dir", str(data), *extra],
+    ]
+
+
+def aria2c_argv(url: str, digest: str, out: Path, filename: str, extra: list[str]) -> list[str]:
+    """aria2c of one file into ``out``, checking its digest as Ferry does."""
+    quiet = ["--file-allocation=none", "--console-log-level=warn", "--summary-interval=0"]
+    return [
+        *["aria2c", *extra, *quiet, "--download-result=hide", f"--checksum=sha-256={digest}"],
+        *["-d", str(out), "-o", filename, url],
+    ]
+
+
 def one_file_case(
     name: str, url: str, size: int, digest: str, filename: str, cert: Path | None = None
 ) -> Case:
@@ -179,17 +197,7 @@ def one_file_case(
         files=1,
         nbytes=size,
         tools={
-            "ferry": lambda out: [
-                str(VENV / "ferry"),
-                "fetch",
-                url,
-                "-o",
-                str(out),
-                "--sha256",
-                digest,
-                "--data-dir",
-                str(out.parent / (out.name + "-data")),
-            ],
+            "ferry": lambda out: ferry_fetch_argv(url, digest, out, []),
             "curl": lambda out: [
                 "curl",
                 "-sS",
@@ -199,22 +207,9 @@ def one_file_case(
                 str(out / filename),
                 url,
             ],
-            "aria2c -x8 -s8": lambda out: [
-                "aria2c",
-                "-x8",
-                "-s8",
-                "--file-allocation=none",
-                "--console-log-level=warn",
-                "--summary-interval=0",
-                "--download-result=hide",
-                f"--checksum=sha-256={digest}",
-                *aria2_ca,
-                "-d",
-                str(out),
-                "-o",
-                filename,
-                url,
-            ],
+            "aria2c -x8 -s8": lambda out: aria2c_argv(
+                url, digest, out, filename, ["-x8", "-s8", *aria2_ca]
+            ),
             "huggingface_hub": lambda out: [PY, "-c", HF_GET, url, str(out / filename), str(size)],
         },
         check=check,
@@ -236,32 +231,8 @@ def few_tools_case(
 
     def argv(tool: str, extra: list[str]) -> Callable[[Path], list[str]]:
         if tool == "ferry":
-            return lambda out: [
-                str(VENV / "ferry"),
-                "fetch",
-                url,
-                "-o",
-                str(out),
-                "--sha256",
-                digest,
-                "--data-dir",
-                str(out.parent / (out.name + "-data")),
-                *extra,
-            ]
-        return lambda out: [
-            "aria2c",
-            *extra,
-            "--file-allocation=none",
-            "--console-log-level=warn",
-            "--summary-interval=0",
-            "--download-result=hide",
-            f"--checksum=sha-256={digest}",
-            "-d",
-            str(out),
-            "-o",
-            filename,
-            url,
-        ]
+            return lambda out: ferry_fetch_argv(url, digest, out, extra)
+        return lambda out: aria2c_argv(url, digest, out, filename, extra)
 
     return Case(
         name=name,

@@ -49,3 +49,11 @@ def signed_in(client: Any, role: str = "admin", owner: str = "tester") -> Any:
 
     client.headers.update(bearer(issue(client.app, role, owner)))
     return client
+
+
+def upload_files(**named: str | bytes) -> list[tuple[str, tuple[str, bytes, str]]]:
+    """``files=`` for an upload: each name with its text (or bytes)."""
+    return [
+        ("files", (name, data.encode() if isinstance(data, str) else data, "text/plain"))
+        for name, data in named.items()
+    ]

@@ -6,7 +6,6 @@ import hashlib
 import io
 import json
 import zipfile
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -14,36 +13,23 @@ import httpx
 import pytest
 
 from conftest import Dists
-from db import BACKENDS, fresh_database
 from ferry.settings import Settings
-from server import api_client, wait_for_status
+from server import api_client, upload_files, wait_for_status
 
 pytestmark = pytest.mark.timeout(120)
 
 
-@pytest.fixture(params=BACKENDS)
-async def api(
-    request: pytest.FixtureRequest, npm_settings: Settings, tmp_path: Path
-) -> AsyncIterator[httpx.AsyncClient]:
+@pytest.fixture
+def api(api_each_database: httpx.AsyncClient) -> httpx.AsyncClient:
     """The API on SQLite and on PostgreSQL (a fresh schema at 127.0.0.1)."""
-    with fresh_database(request.param, tmp_path) as url:
-        settings = npm_settings.model_copy(update={"database_url": url})
-        async with api_client(settings) as client:
-            yield client
-
-
-def _files(**named: str | bytes) -> list[tuple[str, tuple[str, bytes, str]]]:
-    return [
-        ("files", (name, data.encode() if isinstance(data, str) else data, "text/plain"))
-        for name, data in named.items()
-    ]
+    return api_each_database
 
 
 async def test_create_analyse_download_archive(api: httpx.AsyncClient) -> None:
     package = json.dumps({"name": "d", "version": "1.0.0", "dependencies": {"app": "^1.0.0"}})
     response = await api.post(
         "/api/tasks",
-        files=_files(**{"requirements.txt": "dep==1.0\n", "package.json": package}),
+        files=upload_files(**{"requirements.txt": "dep==1.0\n", "package.json": package}),
         data={
             "options": json.dumps(
                 {
@@ -108,7 +94,7 @@ async def test_create_analyse_download_archive(api: httpx.AsyncClient) -> None:
 async def test_wrong_transition_is_409(api: httpx.AsyncClient) -> None:
     response = await api.post(
         "/api/tasks",
-        files=_files(**{"requirements.txt": "dep==1.0\n"}),
+        files=upload_files(**{"requirements.txt": "dep==1.0\n"}),
         data={"options": json.dumps({"platforms": ["win_amd64"], "python_version": "3.12"})},
     )
     task_id = response.json()["task_id"]
@@ -124,7 +110,7 @@ async def test_wrong_transition_is_409(api: httpx.AsyncClient) -> None:
 
 async def test_malformed_manifest_fails_with_file_and_line(api: httpx.AsyncClient) -> None:
     response = await api.post(
-        "/api/tasks", files=_files(**{"requirements.txt": "dep\nnot valid !!\n"})
+        "/api/tasks", files=upload_files(**{"requirements.txt": "dep\nnot valid !!\n"})
     )
     task_id = response.json()["task_id"]
     doc = await wait_for_status(api, task_id, "failed")
@@ -150,7 +136,7 @@ async def test_bad_uploads_are_refused(
     status: int,
     code: str,
 ) -> None:
-    response = await api.post("/api/tasks", files=_files(**{name: data}))
+    response = await api.post("/api/tasks", files=upload_files(**{name: data}))
     assert response.status_code == status, response.text
     assert response.json()["code"] == code
     assert not list(npm_settings.tasks_dir.glob("*")) if npm_settings.tasks_dir.exists() else True
@@ -160,7 +146,7 @@ async def test_bad_uploads_are_refused(
 async def test_limit_rate_option_is_validated_by_name(api: httpx.AsyncClient) -> None:
     response = await api.post(
         "/api/tasks",
-        files=_files(**{"requirements.txt": "dep\n"}),
+        files=upload_files(**{"requirements.txt": "dep\n"}),
         data={"options": json.dumps({"limit_rate": "fast"})},
     )
     assert response.status_code == 400 and "limit_rate" in response.json()["message"]
@@ -177,14 +163,16 @@ def test_limit_rate_option_takes_units() -> None:
 async def test_unknown_option_is_a_400(api: httpx.AsyncClient) -> None:
     response = await api.post(
         "/api/tasks",
-        files=_files(**{"requirements.txt": "dep\n"}),
+        files=upload_files(**{"requirements.txt": "dep\n"}),
         data={"options": json.dumps({"colour": "blue"})},
     )
     assert response.status_code == 400 and "colour" in response.json()["message"]
 
 
 async def test_delete_removes_files(api: httpx.AsyncClient, npm_settings: Settings) -> None:
-    response = await api.post("/api/tasks", files=_files(**{"requirements.txt": "dep==1.0\n"}))
+    response = await api.post(
+        "/api/tasks", files=upload_files(**{"requirements.txt": "dep==1.0\n"})
+    )
     task_id = response.json()["task_id"]
     await wait_for_status(api, task_id, "resolved", "failed")
     assert (npm_settings.tasks_dir / task_id).is_dir()
@@ -201,7 +189,9 @@ async def test_health_and_openapi(api: httpx.AsyncClient) -> None:
 
 
 async def test_metrics_count_tasks_and_transitions(api: httpx.AsyncClient) -> None:
-    response = await api.post("/api/tasks", files=_files(**{"requirements.txt": "dep==1.0\n"}))
+    response = await api.post(
+        "/api/tasks", files=upload_files(**{"requirements.txt": "dep==1.0\n"})
+    )
     await wait_for_status(api, response.json()["task_id"], "resolved", "failed")
     text = (await api.get("/metrics")).text
     assert "ferry_tasks_created_total 1.0" in text
@@ -217,7 +207,7 @@ async def test_auto_download_and_several_pythons(api: httpx.AsyncClient) -> None
     }
     response = await api.post(
         "/api/tasks",
-        files=_files(**{"requirements.txt": "native\n"}),
+        files=upload_files(**{"requirements.txt": "native\n"}),
         data={"options": json.dumps(options)},
     )
     doc = await wait_for_status(api, response.json()["task_id"], "completed", "failed")
@@ -245,7 +235,7 @@ async def test_choice_options_are_validated_by_name(
 ) -> None:
     response = await api.post(
         "/api/tasks",
-        files=_files(**{"requirements.txt": "dep\n"}),
+        files=upload_files(**{"requirements.txt": "dep\n"}),
         data={"options": json.dumps(options)},
     )
     message = response.json()["message"]
@@ -256,7 +246,7 @@ async def test_a_tasks_choices_reach_the_resolver(api: httpx.AsyncClient) -> Non
     async def analysed(options: dict[str, object]) -> dict[str, object]:
         response = await api.post(
             "/api/tasks",
-            files=_files(**{"requirements.txt": "sdistonly\n"}),
+            files=upload_files(**{"requirements.txt": "sdistonly\n"}),
             data={"options": json.dumps({**options, "npm": False})},
         )
         assert response.status_code == 201, response.text
@@ -275,7 +265,7 @@ async def test_a_tasks_choices_reach_the_resolver(api: httpx.AsyncClient) -> Non
 async def test_torch_backend_needs_the_operators_index(api: httpx.AsyncClient) -> None:
     response = await api.post(
         "/api/tasks",
-        files=_files(**{"requirements.txt": "dep\n"}),
+        files=upload_files(**{"requirements.txt": "dep\n"}),
         data={"options": json.dumps({"torch_backend": "cpu", "npm": False})},
     )
     doc = await wait_for_status(api, response.json()["task_id"], "resolved", "failed")
@@ -313,7 +303,7 @@ async def test_registry_profiles_a_task_may_pick(
         async def analysed(registry: str) -> dict[str, Any]:
             response = await api.post(
                 "/api/tasks",
-                files=_files(**{"requirements.txt": "dep==1.0\n"}),
+                files=upload_files(**{"requirements.txt": "dep==1.0\n"}),
                 data={"options": json.dumps({"registry": registry, "npm": False})},
             )
             assert response.status_code == 201, response.text
@@ -327,7 +317,7 @@ async def test_registry_profiles_a_task_may_pick(
 
         refused = await api.post(
             "/api/tasks",
-            files=_files(**{"requirements.txt": "dep\n"}),
+            files=upload_files(**{"requirements.txt": "dep\n"}),
             data={"options": json.dumps({"registry": "elsewhere"})},
         )
         assert refused.status_code == 400

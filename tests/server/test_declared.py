@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from ferry.settings import Settings
-from server import api_client
+from server import api_client, upload_files
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -50,10 +50,6 @@ fast = ["dep"]
 """
 
 
-def _files(**named: str) -> list[tuple[str, tuple[str, bytes, str]]]:
-    return [("files", (name, data.encode(), "text/plain")) for name, data in named.items()]
-
-
 @pytest.fixture
 async def api(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     async with api_client(settings, role="write") as client:
@@ -61,7 +57,7 @@ async def api(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
 
 
 async def _declared(api: httpx.AsyncClient, **named: str) -> dict[str, object]:
-    response = await api.post("/api/manifests/declared", files=_files(**named))
+    response = await api.post("/api/manifests/declared", files=upload_files(**named))
     assert response.status_code == 200, response.text
     return response.json()  # type: ignore[no-any-return]
 
@@ -119,7 +115,9 @@ async def test_an_include_cannot_read_the_servers_disk(
 
 
 async def test_uploads_are_checked_as_for_a_task(api: httpx.AsyncClient) -> None:
-    refused = await api.post("/api/manifests/declared", files=_files(**{"setup.py": "import os\n"}))
+    refused = await api.post(
+        "/api/manifests/declared", files=upload_files(**{"setup.py": "import os\n"})
+    )
     assert refused.status_code in (400, 415) and refused.json()["code"].startswith("upload")
     none = await api.post("/api/manifests/declared", files=[])
     assert none.status_code in (400, 422)
@@ -128,11 +126,11 @@ async def test_uploads_are_checked_as_for_a_task(api: httpx.AsyncClient) -> None
 async def test_it_needs_a_token_that_may_write(settings: Settings) -> None:
     async with api_client(settings, role="read") as reader:
         answer = await reader.post(
-            "/api/manifests/declared", files=_files(**{"requirements.txt": "dep\n"})
+            "/api/manifests/declared", files=upload_files(**{"requirements.txt": "dep\n"})
         )
         assert answer.status_code == 403
         reader.headers.pop("Authorization")
         anonymous = await reader.post(
-            "/api/manifests/declared", files=_files(**{"requirements.txt": "dep\n"})
+            "/api/manifests/declared", files=upload_files(**{"requirements.txt": "dep\n"})
         )
         assert anonymous.status_code == 401

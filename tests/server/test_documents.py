@@ -7,43 +7,29 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
-from ferry.server.app import create_app
 from ferry.server.routes.tasks import task_fields
 from ferry.server.schemas import ProblemDocument, TaskCreated, TaskEventMessage
-from ferry.settings import Settings
 from ferry.tasks.events import TaskEvent
 from ferry.tasks.manager import TaskManager
 from server import wait_for_status
-from support.auth import bearer, issue
 
 pytestmark = pytest.mark.timeout(120)
 
 
 @pytest.fixture
-async def app(npm_settings: Settings, tmp_path: Path) -> AsyncIterator[FastAPI]:
-    settings = npm_settings.model_copy(update={"database_url": f"sqlite:///{tmp_path / 'f.db'}"})
-    application = create_app(settings)
-    async with LifespanManager(application):
-        yield application
+def app(sqlite_app: FastAPI) -> FastAPI:
+    return sqlite_app
 
 
 @pytest.fixture
-async def api(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)
-    headers = bearer(issue(app))
-    async with httpx.AsyncClient(
-        transport=transport, base_url="http://ferry", headers=headers
-    ) as client:
-        yield client
+def api(sqlite_api: httpx.AsyncClient) -> httpx.AsyncClient:
+    return sqlite_api
 
 
 async def _create(api: httpx.AsyncClient, options: dict[str, Any], **named: str) -> str:

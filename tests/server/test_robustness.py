@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from ferry.settings import Settings
-from server import api_client, wait_for_status
+from server import api_client, upload_files, wait_for_status
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -24,13 +24,6 @@ NODE = json.dumps({"node_version": "20", "os": "linux", "cpu": "x64"})
 async def api(npm_settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     async with api_client(npm_settings) as client:
         yield client
-
-
-def _files(**named: str | bytes) -> list[tuple[str, tuple[str, bytes, str]]]:
-    return [
-        ("files", (name, data.encode() if isinstance(data, str) else data, "text/plain"))
-        for name, data in named.items()
-    ]
 
 
 def _on_disk(settings: Settings) -> list[Path]:
@@ -83,12 +76,14 @@ async def test_unknown_paths_are_problem_documents(api: httpx.AsyncClient) -> No
 async def test_names_of_any_length_are_refused_and_leave_nothing(
     api: httpx.AsyncClient, npm_settings: Settings
 ) -> None:
-    answer = await api.post("/api/tasks", files=_files(**{"r" * 300 + "requirements.txt": "x"}))
+    answer = await api.post(
+        "/api/tasks", files=upload_files(**{"r" * 300 + "requirements.txt": "x"})
+    )
     assert answer.status_code == 400, answer.text
     assert "at most 128" in answer.json()["message"]
     # past the multipart parser's own header limit: refused before Ferry sees it
     huge = "requirements" + "x" * 5000 + ".txt"
-    answer = await api.post("/api/tasks", files=_files(**{huge: "dep==1.0\n"}))
+    answer = await api.post("/api/tasks", files=upload_files(**{huge: "dep==1.0\n"}))
     assert answer.status_code == 400 and answer.json()["code"]
     assert _on_disk(npm_settings) == []
     assert (await api.get("/api/tasks")).json()["total"] == 0
@@ -99,7 +94,9 @@ async def test_options_nested_thousands_deep_are_a_400(
 ) -> None:
     for options in ("[" * 100_000 + "]" * 100_000, '{"a":' * 5000 + "1" + "}" * 5000):
         answer = await api.post(
-            "/api/tasks", files=_files(**{"requirements.txt": "dep\n"}), data={"options": options}
+            "/api/tasks",
+            files=upload_files(**{"requirements.txt": "dep\n"}),
+            data={"options": options},
         )
         assert answer.status_code == 400, answer.text[:200]
         assert answer.headers["content-type"] == "application/problem+json"
@@ -134,7 +131,7 @@ async def test_download_of_a_task_that_failed_to_analyse_is_a_409(
     api: httpx.AsyncClient,
 ) -> None:
     created = await api.post(
-        "/api/tasks", files=_files(**{"requirements.txt": "not a requirement !!\n"})
+        "/api/tasks", files=upload_files(**{"requirements.txt": "not a requirement !!\n"})
     )
     task_id = created.json()["task_id"]
     doc = await wait_for_status(api, task_id, "failed")
@@ -165,7 +162,7 @@ async def test_a_malformed_lock_fails_the_task_naming_the_field(
     }
     created = await api.post(
         "/api/tasks",
-        files=_files(**{"package-lock.json": json.dumps(lock, indent=2)}),
+        files=upload_files(**{"package-lock.json": json.dumps(lock, indent=2)}),
         data={"options": NODE},
     )
     task_id = created.json()["task_id"]
@@ -183,7 +180,7 @@ async def test_any_exception_fails_the_task_with_a_reason(
 
     monkeypatch.setattr("ferry.tasks.manager.resolve_all", broken)
     created = await api.post(
-        "/api/tasks", files=_files(**{"package.json": PACKAGE}), data={"options": NODE}
+        "/api/tasks", files=upload_files(**{"package.json": PACKAGE}), data={"options": NODE}
     )
     task_id = created.json()["task_id"]
     doc = await wait_for_status(api, task_id, "failed")

@@ -11,24 +11,19 @@ import importlib
 import json
 import pkgutil
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
 import ferry
 from ferry.errors import FerryError, ManifestError
 from ferry.problems import Problem
-from ferry.server.app import create_app
-from ferry.settings import Settings
 from ferry.tasks.events import EventHub, HubProgress, Subscription, TaskEvent
 from ferry.texts import ERRORS, EVENTS, PROBLEMS, names, render
-from server import wait_for_status
-from support.auth import bearer, issue
+from server import upload_files, wait_for_status
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -193,27 +188,13 @@ async def test_a_watcher_left_behind_is_told_so_with_a_code() -> None:
 
 
 @pytest.fixture
-async def app(npm_settings: Settings, tmp_path: Path) -> AsyncIterator[FastAPI]:
-    settings = npm_settings.model_copy(update={"database_url": f"sqlite:///{tmp_path / 'f.db'}"})
-    application = create_app(settings)
-    async with LifespanManager(application):
-        yield application
+def app(sqlite_app: FastAPI) -> FastAPI:
+    return sqlite_app
 
 
 @pytest.fixture
-async def api(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(
-        transport=transport, base_url="http://ferry", headers=bearer(issue(app))
-    ) as client:
-        yield client
-
-
-def _upload(**named: str | bytes) -> list[tuple[str, tuple[str, bytes, str]]]:
-    return [
-        ("files", (name, data.encode() if isinstance(data, str) else data, "text/plain"))
-        for name, data in named.items()
-    ]
+def api(sqlite_api: httpx.AsyncClient) -> httpx.AsyncClient:
+    return sqlite_api
 
 
 async def test_error_answers_carry_their_params(api: httpx.AsyncClient) -> None:
@@ -228,14 +209,14 @@ async def test_error_answers_carry_their_params(api: httpx.AsyncClient) -> None:
         "not-found",
         {"path": "/api/nothing-here"},
     )
-    binary = await api.post("/api/tasks", files=_upload(**{"requirements.txt": b"a\0b"}))
+    binary = await api.post("/api/tasks", files=upload_files(**{"requirements.txt": b"a\0b"}))
     assert binary.status_code == 415
     assert said(binary.json()) == (
         "upload-unsupported",
         {"name": "requirements.txt", "content": "binary"},
     )
     assert binary.json()["message"] == "requirements.txt: binary content, not a text manifest"
-    unknown = await api.post("/api/tasks", files=_upload(**{"notes.docx": "x"}))
+    unknown = await api.post("/api/tasks", files=upload_files(**{"notes.docx": "x"}))
     assert said(unknown.json()) == ("upload-unsupported", {"name": "notes.docx"})
     anonymous = await api.get("/api/tasks", headers={"Authorization": ""})
     assert said(anonymous.json()) == ("auth-required", {})
@@ -244,7 +225,7 @@ async def test_error_answers_carry_their_params(api: httpx.AsyncClient) -> None:
 async def test_a_failed_tasks_error_and_its_events_keep_code_and_params(
     api: httpx.AsyncClient, app: FastAPI
 ) -> None:
-    files = _upload(**{"requirements.txt": "dep\nnot valid !!\n"})
+    files = upload_files(**{"requirements.txt": "dep\nnot valid !!\n"})
     created = await api.post("/api/tasks", files=files, data={"options": "{}"})
     task_id = created.json()["task_id"]
     doc = await wait_for_status(api, task_id, "failed")
@@ -267,7 +248,7 @@ async def test_a_resolution_failure_sends_problems_with_params(
 ) -> None:
     package = json.dumps({"name": "d", "version": "1.0.0", "dependencies": {"nope": "^1.0.0"}})
     options = {"node_version": "20", "os": "linux", "cpu": "x64"}
-    files = _upload(**{"package.json": package})
+    files = upload_files(**{"package.json": package})
     created = await api.post("/api/tasks", files=files, data={"options": json.dumps(options)})
     task_id = created.json()["task_id"]
     doc = await wait_for_status(api, task_id, "failed")

@@ -5,18 +5,14 @@ the analysis writes them, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from db import BACKENDS, fresh_database
 from ferry.db.repository import TaskRecord
-from ferry.settings import Settings
 from ferry.tasks.manager import TaskManager
-from server import api_client, wait_for_status
+from server import wait_for_status
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -24,14 +20,10 @@ LINUX = {"platforms": ["manylinux_2_28_x86_64"], "python_version": "3.11"}
 NODE = {"node_version": "20", "os": "linux", "cpu": "x64"}
 
 
-@pytest.fixture(params=BACKENDS)
-async def api(
-    request: pytest.FixtureRequest, npm_settings: Settings, tmp_path: Path
-) -> AsyncIterator[httpx.AsyncClient]:
-    with fresh_database(request.param, tmp_path) as url:
-        settings = npm_settings.model_copy(update={"database_url": url})
-        async with api_client(settings) as client:
-            yield client
+@pytest.fixture
+def api(api_each_database: httpx.AsyncClient) -> httpx.AsyncClient:
+    """The API on SQLite and on PostgreSQL (a fresh schema at 127.0.0.1)."""
+    return api_each_database
 
 
 async def _analysed(api: httpx.AsyncClient, options: dict[str, Any], **named: str) -> str:
