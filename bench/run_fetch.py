@@ -564,12 +564,12 @@ def net_small_artifacts(
 # -- running -----------------------------------------------------------------------------
 
 
-def run_case(case: Case, rounds: int, work: Path) -> list[Run]:
+def run_case(case: Case, rounds: int, work: Path, first_round: int = 0) -> list[Run]:
     runs: list[Run] = []
     tools = list(case.tools)
     env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
     env.update(case.env)
-    for round_no in range(rounds):
+    for round_no in range(first_round, first_round + rounds):
         order = tools if round_no % 2 == 0 else list(reversed(tools))
         for tool in order:
             out = work / f"{case.name}-{round_no}-{tools.index(tool)}"
@@ -743,9 +743,7 @@ def main() -> int:
                         case = few_tools_case(
                             "stall", f"{base}/stall.bin", size, digest, {tool: tools[tool]}
                         )
-                        for run in run_case(case, 1, work / f"stall-{round_no}"):
-                            run.round_no = round_no
-                            runs.append(run)
+                        runs += run_case(case, 1, work / f"stall-{round_no}", round_no)
             case = few_tools_case("stall", "", size, digest, tools)
             failed |= not all(r.ok for r in runs)
             reports.append(

@@ -468,7 +468,9 @@ class Transfer:
                 self.name,
                 f"{self.shown_url} sent nothing for {self.segmenting.stall:g} s",
                 hint=RETRY_HINT,
-            )
+            ),
+            # the server is not overloaded, the connection is dead: a fresh one at once
+            retry_after=0,
         )
 
 
