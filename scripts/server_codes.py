@@ -1,5 +1,5 @@
-"""Write web/src/serverCodes.json: every problem kind, error code and task event code the
-server can send, with each of its English templates and the parameters it takes
+"""Write web/src/serverCodes.json: every problem kind, error code, task event code and hint
+code the server can send, with each of its English templates and the parameters it takes
 (``ferry.texts``). The web UI's catalog (web/src/serverText.ts) must have an English and
 a Chinese template for each, taking the same parameters: a Vitest test checks that, and a
 pytest fails when this file is not in step with the server."""
@@ -10,7 +10,7 @@ import json
 import sys
 from pathlib import Path
 
-from ferry.texts import ERRORS, EVENTS, PROBLEMS, names
+from ferry.texts import ERRORS, EVENTS, HINTS, PROBLEMS, names
 
 
 def _listing(texts: dict[str, tuple[str, ...]]) -> str:
@@ -27,7 +27,7 @@ def _listing(texts: dict[str, tuple[str, ...]]) -> str:
 
 
 def codes_text() -> str:
-    parts = {"problem": PROBLEMS, "error": ERRORS, "event": EVENTS}
+    parts = {"problem": PROBLEMS, "error": ERRORS, "event": EVENTS, "hint": HINTS}
     body = ",\n".join(f" {json.dumps(kind)}: {_listing(texts)}" for kind, texts in parts.items())
     return "{\n" + body + "\n}\n"
 

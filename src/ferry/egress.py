@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from ferry.errors import ExitCode, FetchError
+from ferry.errors import ExitCode, FetchError, Hint
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -161,8 +161,7 @@ class EgressPolicy:
         if reason is not None:
             raise EgressRefused(
                 f"{what}: {reason}",
-                hint="The operator decides where the service fetches from: the configured "
-                "indexes and registries, and the allowed_hosts setting.",
+                hint=Hint("egress"),
             )
 
     def is_trusted(self, host: str, port: int) -> bool:

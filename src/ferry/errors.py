@@ -36,7 +36,7 @@ from enum import IntEnum
 from pathlib import Path
 from typing import ClassVar
 
-from ferry.texts import Params, clean, error_text
+from ferry.texts import Params, clean, error_text, hint_text
 
 
 class ExitCode(IntEnum):
@@ -52,11 +52,38 @@ class ExitCode(IntEnum):
     BUNDLE = 9
 
 
+class Hint(str):
+    """What the user can do next, said by a stable code (:data:`ferry.texts.HINTS`).
+
+    The string itself is the English text, so the CLI, ``to_dict()``'s ``hint`` and every
+    reader of ``FerryError.hint`` see the same words as before; ``code`` and ``params``
+    travel with it (an error's ``hint_code`` and ``hint_params``), so that a reader in
+    another language can be told the same. Being a string, it is handed on as it is when
+    one error is remade into another (``hint=error.hint``).
+    """
+
+    code: str
+    params: Params
+
+    def __new__(cls, code: str, **params: object | None) -> Hint:
+        sent = clean(params)
+        self = super().__new__(cls, hint_text(code, sent))
+        self.code = code
+        self.params = sent
+        return self
+
+    def __getnewargs_ex__(self) -> tuple[tuple[str], dict[str, str]]:
+        # copied or pickled from its code, not from its English
+        return (self.code,), dict(self.params)
+
+
 class FerryError(Exception):
     """Base of every error Ferry raises on purpose.
 
     ``code`` is stable (scripts and the API match on it); ``message`` says what went wrong,
-    ``context`` what Ferry was doing, ``hint`` what the user can do next.
+    ``context`` what Ferry was doing, ``hint`` what the user can do next: a :class:`Hint`
+    wherever the service can raise the error (its code and params are sent beside it),
+    plain English only where no web page shows it (the CLI's own checks).
 
     ``params`` are what the message was made of, so that a reader in another language can
     be told the same (:mod:`ferry.texts`): given, the message is made from the code's
@@ -95,7 +122,10 @@ class FerryError(Exception):
         if self.context:
             out["context"] = self.context
         if self.hint:
-            out["hint"] = self.hint
+            out["hint"] = str(self.hint)
+            if isinstance(self.hint, Hint):
+                out["hint_code"] = self.hint.code
+                out["hint_params"] = dict(self.hint.params)
         return out
 
 

@@ -14,7 +14,7 @@ from functools import cached_property
 
 from packaging import tags
 
-from ferry.errors import TargetError
+from ferry.errors import Hint, TargetError
 
 SUPPORTED_PYTHONS = ("3.9", "3.10", "3.11", "3.12", "3.13", "3.14")
 IMPLEMENTATIONS = {"cp": ("cpython", "CPython")}
@@ -82,7 +82,7 @@ def _parse_platform(tag: str) -> _Platform:
         )
     raise TargetError(
         f"unknown platform tag {tag!r}",
-        hint="Use a wheel platform tag such as " + ", ".join(EXAMPLE_PLATFORMS) + ".",
+        hint=Hint("platform-tag", examples=", ".join(EXAMPLE_PLATFORMS)),
     )
 
 
@@ -113,7 +113,7 @@ class PythonTarget:
         if python_version not in SUPPORTED_PYTHONS:
             raise TargetError(
                 f"Python {python_version!r} is not a supported target",
-                hint="Choose one of " + ", ".join(SUPPORTED_PYTHONS) + ".",
+                hint=Hint("choose-one", choices=", ".join(SUPPORTED_PYTHONS)),
             )
         if implementation not in IMPLEMENTATIONS:
             raise TargetError(f"implementation {implementation!r} is not supported; use 'cp'")
@@ -197,13 +197,9 @@ def parse_targets(
 ) -> list[PythonTarget]:
     """Every combination of the given versions and platforms, in the order given."""
     if not pythons:
-        raise TargetError(
-            "no target Python version given", hint="Pass --python, e.g. --python 3.12."
-        )
+        raise TargetError("no target Python version given", hint=Hint("pass-python"))
     if not platforms:
-        raise TargetError(
-            "no target platform given", hint="Pass --platform, e.g. --platform win_amd64."
-        )
+        raise TargetError("no target platform given", hint=Hint("pass-platform"))
     seen: dict[str, PythonTarget] = {}
     for version in pythons:
         for platform in platforms:
@@ -259,14 +255,14 @@ class NodeTarget:
             if value not in allowed:
                 raise TargetError(
                     f"{what} {value!r} is not a supported target",
-                    hint=f"Choose one of {', '.join(allowed)}.",
+                    hint=Hint("choose-one", choices=", ".join(allowed)),
                 )
         if os != "linux":
             libc = None
         elif libc is None:
             libc = "glibc"
         elif libc not in NODE_LIBC:
-            raise TargetError(f"libc {libc!r} is not supported", hint="Use glibc or musl.")
+            raise TargetError(f"libc {libc!r} is not supported", hint=Hint("libc"))
         return cls(node, os, cpu, libc)
 
     @property

@@ -1,8 +1,8 @@
 """Every text Ferry writes for a person, by stable code, with its parameters.
 
-A problem (its ``kind``), an error (its ``code``) and a task event (its ``code``) carry,
-besides the English ``message`` the CLI and API clients read, the parameters that message
-was made of. The web UI keeps the same templates in English and Chinese
+A problem (its ``kind``), an error (its ``code``, and its hint's) and a task event (its
+``code``) carry, besides the English ``message`` the CLI and API clients read, the
+parameters that message was made of. The web UI keeps the same templates in English and Chinese
 (``web/src/serverText.ts``) and fills them in the reader's language; what it cannot fill
 (an unknown code, a parameter missing) it shows as the server's message. So the texts are
 declared here once, the English message is always made from them, and
@@ -26,11 +26,13 @@ from collections.abc import Mapping
 __all__ = [
     "ERRORS",
     "EVENTS",
+    "HINTS",
     "PROBLEMS",
     "Params",
     "clean",
     "error_text",
     "event_text",
+    "hint_text",
     "names",
     "problem_text",
     "render",
@@ -264,6 +266,174 @@ EVENTS: dict[str, tuple[str, ...]] = {
 }
 
 
+# What the user can do next, beside an error (its ``hint``): by a code of its own, so the
+# same advice given by several errors is worded once. Hints only the CLI or the service's
+# start gives (``ferry fetch``, ``ferry token``, the settings file, the sandbox) are
+# written out in English where they are raised: no web page shows them.
+_EGRESS = (
+    "The operator decides where the service fetches from: the configured indexes and "
+    "registries, and the allowed_hosts setting."
+)
+_TLS = "If your network uses its own certificate authority, point Ferry at its CA bundle"
+
+HINTS: dict[str, tuple[str, ...]] = {
+    # the blob store (S3)
+    "s3-credentials": (
+        "Set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, or write "
+        "~/.aws/credentials.",
+    ),
+    "s3-endpoint": ("Check the s3_endpoint_url setting and that the server is up.",),
+    "s3-bucket": ("Create it, or correct the blob_store setting (s3://bucket/prefix).",),
+    "s3-region": ("Set s3_region to the bucket's region.",),
+    "s3-access": (
+        "Check the AWS credentials Ferry runs with (AWS_ACCESS_KEY_ID, AWS_PROFILE, "
+        "~/.aws/credentials) and the bucket's policy.",
+    ),
+    "s3-part-size": ("Raise the s3_part_size setting.",),
+    # tokens, roles and quotas
+    "send-token": ("Send `Authorization: Bearer <token>`; `ferry token create` makes one.",),
+    "new-token": ("Ask an admin for a new one (`ferry token create`).",),
+    "token-expiry": ("Write a number and a unit: 45s, 90m, 12h, 30d or 2w.",),
+    "token-name": (
+        "{what=name}A name is 1-100 letters, digits, spaces or . _ @ + - and starts with a "
+        "letter or digit.",
+        "{what=owner}An owner is 1-100 letters, digits, spaces or . _ @ + - and starts with "
+        "a letter or digit.",
+    ),
+    "token-list": ("`ferry token list` shows ids and names.",),
+    "token-revoke-by-id": ("Revoke one by id.",),
+    "quota-active": ("Wait for one to finish, or cancel one.",),
+    "quota-disk": ("Delete tasks whose archives you have taken.",),
+    "quota-hourly": ("Try again later.",),
+    # uploads and tasks
+    "upload-short-name": ("Upload manifests by their own names, e.g. requirements.txt.",),
+    "upload-plain-name": (
+        "Upload manifests by their own names, e.g. requirements.txt or package.json.",
+    ),
+    "upload-accepted": (
+        "Accepted: requirements*.txt, *.in, pyproject.toml, Pipfile, Pipfile.lock, "
+        "package.json, package-lock.json, npm-shrinkwrap.json, .npmrc.",
+    ),
+    "upload-files": ("Send one or more manifests as 'files'.",),
+    "task-not-found": (
+        "It may have expired or been deleted; list tasks to see the ones there are.",
+    ),
+    "task-retry": ("Retry it; if it fails again, report the log to the operator.",),
+    "task-disk": ("Raise task_disk_bytes, or split the manifests into several tasks.",),
+    "torch-index": ("Ask the operator to configure one, or leave torch_backend unset.",),
+    "registry-profiles": ("Profiles are the `registries` setting; `ferry config` lists them.",),
+    # targets
+    "platform-tag": ("Use a wheel platform tag such as {examples}.",),
+    "choose-one": ("Choose one of {choices}.",),
+    "pass-python": ("Pass --python, e.g. --python 3.12.",),
+    "pass-platform": ("Pass --platform, e.g. --platform win_amd64.",),
+    "libc": ("Use glibc or musl.",),
+    # manifests
+    "name-manifests": ("Name requirements.txt, package.json, …",),
+    "name-files-in-directory": ("Name the manifest files in it.",),
+    "accepted-names": ("accepted file names: {names}",),
+    "declared-groups": ("ask only for groups the manifests declare",),
+    "carry": (
+        "Ferry carries files from a package index; a VCS checkout, an editable install or a "
+        "local path cannot be carried to another machine. Build a wheel first (`uv build` or "
+        "`pip wheel`), put it on an index or web server and list it by version or as "
+        "`name @ https://host/name-1.0-py3-none-any.whl`.",
+    ),
+    "uploaded-local-path": (
+        "Put the wheel on an index or web server the operator allows and list it by "
+        "version or URL; or bundle with the ferry CLI on your own machine.",
+    ),
+    "name-at-url": ("write it as `name @ URL`",),
+    "remote-include": ("download the file and include it by a local path",),
+    "upload-included": ("Upload the included file together with this one.",),
+    "no-dependencies": (
+        "list the dependencies in [project].dependencies (PEP 621), [dependency-groups] "
+        "(PEP 735) or [tool.poetry.dependencies]",
+    ),
+    "dynamic-dependencies": (
+        "Ferry reads dependencies without running the build backend: list them statically "
+        "in [project].dependencies, or hand Ferry a requirements file exported from the "
+        "build (for example `uv pip compile pyproject.toml -o requirements.txt`)",
+    ),
+    "npm-workspaces": (
+        "Bundle each workspace package's own package.json and lock, or the workspace "
+        "root's package-lock.json together with its package.json.",
+    ),
+    "npm-lock-v1": (
+        "Upgrade it with npm 7 or newer: `npm install --package-lock-only "
+        "--lockfile-version 3`, then bundle the new lock.",
+    ),
+    "npm-links": ("Bundle a project without workspaces or file: links.",),
+    "npm-names": ("Use package.json, package-lock.json, npm-shrinkwrap.json or .npmrc.",),
+    "npmrc-alone": ("Bundle the .npmrc together with package.json (and its lock).",),
+    # resolvers and their settings
+    "resolve-cli": ("Run `ferry resolve` with the same arguments to see the tree.",),
+    "reinstall-uv": ("Reinstall Ferry; uv is one of its dependencies.",),
+    "install-npm": (
+        "Install Node.js with npm (Debian: apt-get install nodejs npm), or set npm_binary.",
+    ),
+    "pip-cert": ("Fix `cert` in Ferry's settings or pip's configuration.",),
+    "npm-cafile": ("Fix `cafile` in npm's configuration or `cert` in Ferry's.",),
+    # where the service may fetch from
+    "egress": (_EGRESS,),
+    "egress-manifest": (_EGRESS + " Ask them, or bundle with the ferry CLI.",),
+    "egress-aria2": ("Use fetch_backend = native for hosts on the allowed_hosts list.",),
+    # downloads
+    "retry": (
+        "Check the network connection and proxy settings, then run again: files already "
+        "fetched are kept, and unfinished ones resume where they stopped.",
+    ),
+    "integrity": (
+        "The bytes served differ from what the index promised; do not install them. A "
+        "proxy rewriting downloads or a mirror out of sync with its index are the usual "
+        "causes.",
+    ),
+    "tls": (
+        _TLS + " (the cert setting) or set SSL_CERT_FILE.",
+        "{env=no}" + _TLS + " (the cert setting).",
+    ),
+    "http-denied": (
+        "The server wants credentials or denies access: check the index URL, its "
+        "credentials (netrc, keyring) and the proxy settings.",
+    ),
+    "http-gone": (
+        "The file is no longer at this URL (deleted, or an index out of date); resolve "
+        "again to pick a file that exists.",
+    ),
+    "http-other": ("Check the URL and that the server serves files directly.",),
+    "url-schemes": ("Only http(s)://, file:// URLs and absolute paths can be fetched.",),
+    "url-malformed": ("The URL of this file is malformed.",),
+    "index-entry-malformed": (
+        "The index entry for this file is malformed; report it to the index.",
+    ),
+    "url-redirects": ("Check the URL; it redirects in circles.",),
+    "url-network": ("Check the URL and the network settings.",),
+    "file-changing": ("Try again once the file on the server is no longer being replaced.",),
+    "disk": ("Check free space and permissions of the destination.",),
+    "file-share": ("Mount the share and use a local path instead.",),
+    "file-readable": ("Check that the file exists and is readable.",),
+    # the aria2 download backend
+    "aria2-log": ("aria2c runs as a child of Ferry; see its log in the aria2 state directory.",),
+    "aria2-removed": ("Run again; it resumes where it stopped.",),
+    "aria2-file-gone": ("Something removed aria2's file before Ferry could check it; run again.",),
+    "aria2-binary": ("Point {setting} at an executable aria2c, or unset it to use PATH.",),
+    "aria2-install": (
+        "Install aria2 (Debian: apt-get install aria2), set {setting} to its path, or use "
+        "the native backend (fetch_backend = native).",
+    ),
+    "aria2-ca-file": ("Point the cert setting at a PEM bundle, or use the native backend.",),
+    "aria2-not-running": ("Start the daemon first.",),
+    "aria2-stopped": ("Start it again first.",),
+    "aria2-restarts": ("See {log}, or use the native backend (fetch_backend = native).",),
+    "aria2-start": ("Check {setting} and that {directory} is writable.",),
+    "aria2-see-log": ("See {log}.", "See {log} and {config}."),
+    # the archive
+    "archive-paths": ("archive paths must be relative POSIX paths inside the bundle",),
+    "archive-format": ("name the output *.zip, *.tar.gz (*.tgz) or *.tar.zst (*.tzst)",),
+    "archive-output": ("check that the output directory exists and is writable",),
+}
+
+
 def names(template: str) -> frozenset[str]:
     """The parameters a template takes (values and conditions alike)."""
     return frozenset(m[1] for m in _TOKEN.finditer(template))
@@ -297,3 +467,7 @@ def error_text(code: str, params: Params) -> str:
 
 def event_text(code: str, params: Params) -> str:
     return render(code, EVENTS.get(code) or ERRORS[code], params)
+
+
+def hint_text(code: str, params: Params) -> str:
+    return render(code, HINTS[code], params)

@@ -231,6 +231,18 @@ def test_cancel_and_retry(served: str, page: Page, npmreg: Npm, tmp_path: Path) 
     expect(page.get_by_test_id("failed-card")).to_be_visible(timeout=60_000)
     expect(page.locator("[data-testid=failed-item]").first).to_be_visible()
     _shot(page, "5-failed")
+    # why, and what to do next, in Chinese: Ferry's frame around the registry's answer
+    page.get_by_test_id("lang-switch").get_by_text("中文", exact=True).click()
+    reason = page.locator("[data-testid=failed-item][data-name='dep-1.0.0.tgz']")
+    expect(reason.get_by_test_id("failed-reason")).to_contain_text(
+        "下载失败：dep-1.0.0.tgz: HTTP 503"
+    )
+    expect(page.get_by_test_id("task-error-hint")).to_have_text(
+        "请检查网络连接和代理设置后重试：已下载的文件会保留，未下载完的文件会从中断处继续。"
+    )
+    _shot(page, "5-failed-zh")
+    page.get_by_test_id("lang-switch").get_by_text("English", exact=True).click()
+    expect(page.get_by_test_id("task-error-hint")).to_contain_text("Check the network connection")
     npmreg.registry.fail("dep", "1.0.0", times=0)
     page.get_by_test_id("retry-button").click()
     expect(page.get_by_test_id("download-complete")).to_be_visible(timeout=60_000)
@@ -591,9 +603,9 @@ def test_the_upload_offers_the_groups_the_files_declare(
 
 
 def test_server_texts_follow_the_language(served: str, page: Page, tmp_path: Path) -> None:
-    """What the server wrote — problems, the task's error, the log lines — is in Chinese on
-    the Chinese page, with the resolver's and the registry's own words kept as they are
-    and the codes unchanged."""
+    """What the server wrote — problems, the task's error and its hint, the log lines — is
+    in Chinese on the Chinese page, with the resolver's and the registry's own words kept
+    as they are and the codes unchanged."""
     _upload(page, served, tmp_path)
     summary = page.get_by_test_id("problem-summary")
     deprecated = summary.locator("[data-testid=problem-item][data-kind=deprecated]")
@@ -639,4 +651,24 @@ def test_server_texts_follow_the_language(served: str, page: Page, tmp_path: Pat
     page.get_by_test_id("lang-switch").get_by_text("English", exact=True).click()
     expect(page.get_by_test_id("analyse-error-message")).to_have_text(
         "the manifests cannot be resolved for the target"
+    )
+
+    # a requirement Ferry cannot carry: the hint beside the error, in Chinese, says what to do
+    page.get_by_test_id("nav-new-task").click()
+    vcs = write(tmp_path / "vcs" / "requirements.txt", "-e git+https://example.org/a/b.git#egg=b\n")
+    page.locator("[data-testid=upload-dragger] input[type=file]").set_input_files([vcs])
+    page.get_by_test_id("submit-button").click()
+    expect(page.get_by_test_id("analyse-error")).to_be_visible(timeout=60_000)
+    page.get_by_test_id("lang-switch").get_by_text("中文", exact=True).click()
+    expect(page.get_by_test_id("analyse-error")).to_contain_text("requirement-unsupported")
+    expect(page.get_by_test_id("analyse-error-message")).to_contain_text(
+        "requirements.txt 第 1 行的依赖无法带到其他机器："
+    )
+    expect(page.get_by_test_id("analyse-error-hint")).to_contain_text(
+        "Ferry 搬运的是包索引上的文件；VCS 检出、可编辑安装（editable）或本地路径都无法带到"
+    )
+    _shot(page, "2-analyse-hint-zh")
+    page.get_by_test_id("lang-switch").get_by_text("English", exact=True).click()
+    expect(page.get_by_test_id("analyse-error-hint")).to_contain_text(
+        "Ferry carries files from a package index"
     )

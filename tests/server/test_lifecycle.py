@@ -12,8 +12,7 @@ import pytest
 
 from conftest import Dists, Npm
 from ferry.settings import Settings
-from server import api_client, wait_for_status
-from server.test_api import _files
+from server import api_client, upload_files, wait_for_status
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -34,7 +33,9 @@ async def api(npm_settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
 
 async def _resolved_task(api: httpx.AsyncClient) -> str:
     response = await api.post(
-        "/api/tasks", files=_files(**{"package.json": PACKAGE}), data={"options": json.dumps(NODE)}
+        "/api/tasks",
+        files=upload_files(**{"package.json": PACKAGE}),
+        data={"options": json.dumps(NODE)},
     )
     task_id: str = response.json()["task_id"]
     doc = await wait_for_status(api, task_id, "resolved", "failed")
@@ -64,6 +65,11 @@ async def test_retry_fetches_only_what_failed(api: httpx.AsyncClient, npmreg: Np
     failed = await wait_for_status(api, task_id, "failed", "completed")
     assert failed["status"] == "failed" and failed["error"]["code"] == "fetch-failed"
     assert [p["name"] for p in failed["progress"]["npm"]["failed_packages"]] == ["dep-1.0.0.tgz"]
+    # why, with the code and params the page says it by in the reader's language
+    (why,) = failed["progress"]["npm"]["failed_packages"]
+    assert why["code"] == "fetch-failed" and why["params"] == {"detail": why["error"]}
+    assert "HTTP 503" in why["error"]
+    assert (failed["error"]["hint_code"], failed["error"]["hint_params"]) == ("retry", {})
     gets_before = {p for m, p in npmreg.registry.requests if p.endswith(".tgz")}
 
     npmreg.registry.fail("dep", "1.0.0", times=0)
@@ -119,7 +125,7 @@ async def test_a_task_queued_when_the_server_stopped_is_analysed_after_restart(
         api.app.state.manager._slots = asyncio.Semaphore(0)  # type: ignore[attr-defined]
         created = await api.post(
             "/api/tasks",
-            files=_files(**{"package.json": PACKAGE}),
+            files=upload_files(**{"package.json": PACKAGE}),
             data={"options": json.dumps(NODE)},
         )
         task_id = created.json()["task_id"]
@@ -172,7 +178,7 @@ async def test_a_tasks_bandwidth_limit_reaches_its_downloads(
     options = {**NODE, "limit_rate": "2M", "auto_download": True}
     response = await api.post(
         "/api/tasks",
-        files=_files(**{"package.json": PACKAGE}),
+        files=upload_files(**{"package.json": PACKAGE}),
         data={"options": json.dumps(options)},
     )
     doc = await wait_for_status(api, response.json()["task_id"], "completed", "failed")

@@ -11,8 +11,7 @@ import pytest
 
 from conftest import Npm
 from ferry.settings import Settings
-from server import api_client, wait_for_status
-from server.test_api import _files
+from server import api_client, upload_files, wait_for_status
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -28,7 +27,7 @@ async def _client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
 async def test_huge_body_is_refused_before_it_is_read(npm_settings: Settings) -> None:
     async for api in _client(npm_settings):
         body = b"x" * (20 * 1024 * 1024)
-        response = await api.post("/api/tasks", files=_files(**{"requirements.txt": body}))
+        response = await api.post("/api/tasks", files=upload_files(**{"requirements.txt": body}))
         assert response.status_code == 413 and response.json()["code"] == "upload-too-large"
         assert (await api.get("/api/tasks")).json()["total"] == 0
     assert not npm_settings.tasks_dir.exists() or not any(npm_settings.tasks_dir.iterdir())
@@ -41,7 +40,9 @@ async def test_tasks_queue_beyond_the_limit(npm_settings: Settings, npmreg: Npm)
         ids = []
         for _ in range(2):
             created = await api.post(
-                "/api/tasks", files=_files(**{"package.json": PACKAGE}), data={"options": NODE}
+                "/api/tasks",
+                files=upload_files(**{"package.json": PACKAGE}),
+                data={"options": NODE},
             )
             ids.append(created.json()["task_id"])
         await asyncio.sleep(0.2)
@@ -59,7 +60,7 @@ async def test_task_timeout(npm_settings: Settings, npmreg: Npm) -> None:
     async for api in _client(quick):
         npmreg.registry.delay(2)
         created = await api.post(
-            "/api/tasks", files=_files(**{"package.json": PACKAGE}), data={"options": NODE}
+            "/api/tasks", files=upload_files(**{"package.json": PACKAGE}), data={"options": NODE}
         )
         doc = await wait_for_status(api, created.json()["task_id"], "failed", "resolved")
         assert doc["status"] == "failed" and "time limit" in doc["error"]["message"]
@@ -70,7 +71,7 @@ async def test_disk_budget(npm_settings: Settings) -> None:
     small = npm_settings.model_copy(update={"task_disk_bytes": 100})
     async for api in _client(small):
         created = await api.post(
-            "/api/tasks", files=_files(**{"package.json": PACKAGE}), data={"options": NODE}
+            "/api/tasks", files=upload_files(**{"package.json": PACKAGE}), data={"options": NODE}
         )
         task_id = created.json()["task_id"]
         await wait_for_status(api, task_id, "resolved")

@@ -1,17 +1,21 @@
 """What the server writes for a person carries a stable code and the parameters its English
 message was made of (``ferry.texts``), so the web UI can say it in the reader's language:
-problems, error answers, a failed task's error, and the task events' log lines. The list
-of codes the web checks its catalog against (web/src/serverCodes.json) is in step."""
+problems, error answers and their hints, a failed task's error, the files a download gave
+up on, and the task events' log lines. The list of codes the web checks its catalog
+against (web/src/serverCodes.json) is in step."""
 
 from __future__ import annotations
 
 import ast
 import asyncio
+import copy
 import importlib
 import json
+import pickle
 import pkgutil
 import sys
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import httpx
@@ -19,10 +23,12 @@ import pytest
 from fastapi import FastAPI
 
 import ferry
-from ferry.errors import FerryError, ManifestError
+from ferry.errors import FerryError, FetchError, Hint, ManifestError
 from ferry.problems import Problem
+from ferry.server.schemas import EcosystemProgress, TaskError
 from ferry.tasks.events import EventHub, HubProgress, Subscription, TaskEvent
-from ferry.texts import ERRORS, EVENTS, PROBLEMS, names, render
+from ferry.tasks.progress import TaskProgress
+from ferry.texts import ERRORS, EVENTS, HINTS, PROBLEMS, names, render
 from server import upload_files, wait_for_status
 
 pytestmark = pytest.mark.timeout(120)
@@ -42,10 +48,13 @@ def test_the_web_codes_list_is_in_step() -> None:
         sys.path.pop(0)
     committed = ROOT / "web" / "src" / "serverCodes.json"
     assert committed.is_file(), "run .venv/bin/python scripts/server_codes.py"
-    assert json.loads(committed.read_text()) == json.loads(codes_text()), (
+    listed = json.loads(committed.read_text())
+    assert listed == json.loads(codes_text()), (
         "web/src/serverCodes.json is stale: run .venv/bin/python scripts/server_codes.py, "
         "then give web/src/serverText.ts an English and a Chinese text for what changed"
     )
+    assert listed.keys() == {"problem", "error", "event", "hint"}
+    assert listed["hint"].keys() == HINTS.keys()
 
 
 def _all_subclasses(cls: type[FerryError]) -> list[type[FerryError]]:
@@ -73,7 +82,9 @@ def test_event_codes_are_not_error_codes() -> None:
     assert not EVENTS.keys() & ERRORS.keys()
 
 
-@pytest.mark.parametrize("texts", [PROBLEMS, ERRORS, EVENTS], ids=["problem", "error", "event"])
+@pytest.mark.parametrize(
+    "texts", [PROBLEMS, ERRORS, EVENTS, HINTS], ids=["problem", "error", "event", "hint"]
+)
 def test_each_template_is_reachable(texts: dict[str, tuple[str, ...]]) -> None:
     # the first template that fits wins: one with the same parameters as an earlier one
     # is never chosen unless the earlier one is narrowed by a condition
@@ -137,6 +148,159 @@ def test_an_error_keeps_its_params() -> None:
     assert render("x", ("{a} and {b}",), {"a": "1", "b": "2"}) == "1 and 2"
 
 
+# hints
+
+
+def test_a_hint_is_its_english_text_and_keeps_its_code_and_params() -> None:
+    hint = Hint("choose-one", choices="3.11, 3.12")
+    assert hint == "Choose one of 3.11, 3.12." and isinstance(hint, str)
+    assert (hint.code, hint.params) == ("choose-one", {"choices": "3.11, 3.12"})
+    # a condition picks the wording; a part given as None is left out
+    assert Hint("tls", env="no").endswith("(the cert setting).")
+    assert Hint("tls", env=None).endswith("or set SSL_CERT_FILE.")
+    with pytest.raises(ValueError, match="no text"):
+        Hint("choose-one")
+    with pytest.raises(KeyError):
+        Hint("no-such-hint")
+    # copied or pickled (an error crossing a process), it is still the same hint
+    for again in (copy.deepcopy(hint), pickle.loads(pickle.dumps(hint))):
+        assert type(again) is Hint and again == hint and again.params == hint.params
+
+    error = FetchError("a.whl: HTTP 404", hint=Hint("http-gone"))
+    doc = error.to_dict()
+    # the English hint is where it always was, a plain string; its code and params beside it
+    assert doc["hint"] == HINTS["http-gone"][0] and type(doc["hint"]) is str
+    assert (doc["hint_code"], doc["hint_params"]) == ("http-gone", {})
+    assert json.loads(json.dumps(doc)) == doc
+    # handed on when one error is remade into another
+    again = FetchError(f"{error.message} (mirrors failed too)", hint=error.hint)
+    assert again.to_dict()["hint_code"] == "http-gone"
+    # a hint in plain English (the CLI's own) is sent without a code
+    plain = FerryError("x", hint="Use zip.").to_dict()
+    assert plain["hint"] == "Use zip." and "hint_code" not in plain and "hint_params" not in plain
+    assert "hint" not in FerryError("x").to_dict()
+
+
+# Hints that only the CLI or the service's start gives: no page shows them, so they stay
+# English-only. Anything else the service can raise must give its hint as a Hint.
+ENGLISH_ONLY_HINTS = (
+    "src/ferry/cli/",  # the CLI's own checks of its arguments, `ferry token` over HTTP
+    "src/ferry/services/download.py",  # `ferry fetch`
+    "src/ferry/fetch/inputfile.py",  # `ferry fetch -i LIST`
+    "src/ferry/settings.py:config_file_in_use",  # the settings file, read at start
+    "src/ferry/settings.py:load_settings",
+    "src/ferry/server/app.py",  # a service that refuses to start
+    "src/ferry/sandbox/bwrap.py",  # the resolver box, built at the service's start
+    "src/ferry/services/confinement.py",
+    "src/ferry/errors.py",  # the errors themselves: they hand on what they are given
+)
+
+
+def _function_of(tree: ast.Module) -> dict[ast.AST, ast.FunctionDef | ast.AsyncFunctionDef]:
+    """The innermost function around every node (nodes at module level are left out)."""
+    inside: dict[ast.AST, ast.FunctionDef | ast.AsyncFunctionDef] = {}
+
+    def visit(node: ast.AST, function: ast.FunctionDef | ast.AsyncFunctionDef | None) -> None:
+        for child in ast.iter_child_nodes(node):
+            if function is not None:
+                inside[child] = function
+            nested = child if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef) else None
+            visit(child, nested or function)
+
+    visit(tree, None)
+    return inside
+
+
+def _coded(
+    value: ast.expr, module: ModuleType, function: ast.FunctionDef | ast.AsyncFunctionDef | None
+) -> bool:
+    """Is this ``hint=`` value a Hint (or None), as far as the source shows?"""
+    if isinstance(value, ast.Constant):
+        return value.value is None
+    if isinstance(value, ast.Call):
+        return isinstance(value.func, ast.Name) and value.func.id == "Hint"
+    if isinstance(value, ast.Attribute):
+        return value.attr == "hint"  # another error's hint, handed on
+    if isinstance(value, ast.BoolOp):
+        return all(_coded(v, module, function) for v in value.values)
+    if isinstance(value, ast.Name):
+        if function is not None:
+            args = function.args
+            for arg in [*args.posonlyargs, *args.args, *args.kwonlyargs]:
+                if arg.arg == value.id:
+                    shown = ast.unparse(arg.annotation) if arg.annotation else ""
+                    return shown in ("Hint", "Hint | None")
+            assigned = [
+                node.value
+                for node in ast.walk(function)
+                if isinstance(node, ast.Assign)
+                and any(isinstance(t, ast.Name) and t.id == value.id for t in node.targets)
+            ]
+            if assigned:
+                return all(_coded(v, module, function) for v in assigned)
+        return isinstance(getattr(module, value.id, None), Hint)
+    return False
+
+
+def test_every_hint_the_service_can_give_has_a_code() -> None:
+    # hint="..." would reach the page in English whatever its language: a hint is
+    # declared in ferry.texts.HINTS and given as Hint(code, **params)
+    bare = []
+    for path in sorted((ROOT / "src" / "ferry").rglob("*.py")):
+        where = str(path.relative_to(ROOT))
+        if "/migrations/" in where or where.startswith(ENGLISH_ONLY_HINTS):
+            continue
+        name = ".".join(path.relative_to(ROOT / "src").with_suffix("").parts)
+        module = importlib.import_module(name.removesuffix(".__init__"))
+        tree = ast.parse(path.read_text())
+        functions = _function_of(tree)
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call):
+                continue
+            for keyword in node.keywords:
+                if keyword.arg != "hint":
+                    continue
+                function = functions.get(node)
+                if f"{where}:{function.name if function else ''}" in ENGLISH_ONLY_HINTS:
+                    continue
+                if not _coded(keyword.value, module, function):
+                    bare.append(f"{where}:{node.lineno}: hint={ast.unparse(keyword.value)}")
+    assert bare == []
+
+
+def test_the_english_only_hints_are_the_ones_listed() -> None:
+    # the list above names places that do give plain-English hints; one that no longer does
+    # is taken off it, so the exemption cannot quietly cover new code
+    for entry in ENGLISH_ONLY_HINTS:
+        if entry == "src/ferry/errors.py":
+            continue
+        file, _, function = entry.partition(":")
+        paths = sorted((ROOT / file).rglob("*.py")) if file.endswith("/") else [ROOT / file]
+        found = False
+        for path in paths:
+            tree = ast.parse(path.read_text())
+            scopes = [
+                n
+                for n in ast.walk(tree)
+                if not function
+                or (isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef) and n.name == function)
+            ]
+            found = found or any(
+                isinstance(k, ast.keyword)
+                and k.arg == "hint"
+                and isinstance(k.value, ast.Constant | ast.JoinedStr | ast.BinOp)
+                for scope in scopes
+                for k in ast.walk(scope)
+            )
+        assert found, entry
+
+
+def test_every_hint_code_is_given_somewhere() -> None:
+    source = "\n".join(p.read_text() for p in (ROOT / "src" / "ferry").rglob("*.py"))
+    unused = [code for code in HINTS if f'Hint("{code}"' not in source]
+    assert unused == []
+
+
 # task events
 
 
@@ -172,6 +336,32 @@ async def test_log_lines_carry_their_code_and_params() -> None:
     # an event without a code still sends both fields
     bare = json.loads(TaskEvent.log("hello").to_json())
     assert bare["code"] is None and bare["params"] is None
+
+
+def test_a_failed_file_keeps_the_code_and_params_of_why() -> None:
+    progress = TaskProgress()
+    progress.ecosystem = "npm"
+    progress.start(2, 0)
+    error = FetchError(params={"url": "https://r.example/a.tgz", "status": "404"})
+    progress.file_failed("a.tgz", error)
+    failed = progress.state["npm"]["failed_packages"]
+    assert failed == [
+        {
+            "name": "a.tgz",
+            "error": "https://r.example/a.tgz answered HTTP 404",
+            "code": "fetch-failed",
+            "params": {"url": "https://r.example/a.tgz", "status": "404"},
+        }
+    ]
+    row = {**progress.state["npm"]}
+    assert EcosystemProgress.model_validate(row).failed_packages[0].code == "fetch-failed"
+    # a task stored before failed files kept their code still reads
+    row["failed_packages"] = [{"name": "a.tgz", "error": "HTTP 404"}]
+    old = EcosystemProgress.model_validate(row).failed_packages[0]
+    assert (old.error, old.code, old.params) == ("HTTP 404", None, None)
+    # and an error stored before hints had codes
+    stored = TaskError.model_validate({"code": "fetch-failed", "message": "x", "hint": "Retry."})
+    assert (stored.hint, stored.hint_code, stored.hint_params) == ("Retry.", None, None)
 
 
 async def test_a_watcher_left_behind_is_told_so_with_a_code() -> None:
@@ -222,6 +412,25 @@ async def test_error_answers_carry_their_params(api: httpx.AsyncClient) -> None:
     assert said(anonymous.json()) == ("auth-required", {})
 
 
+async def test_error_answers_carry_their_hints_code_and_params(api: httpx.AsyncClient) -> None:
+    def hint(body: dict[str, Any]) -> tuple[str, dict[str, str]]:
+        code, params = body["hint_code"], body["hint_params"]
+        # the English hint is made from them, as the message is from the error's
+        assert body["hint"] == render(code, HINTS[code], params)
+        return code, params
+
+    assert hint((await api.get(f"/api/tasks/{TASK}")).json()) == ("task-not-found", {})
+    unknown = await api.post("/api/tasks", files=upload_files(**{"notes.docx": "x"}))
+    assert hint(unknown.json()) == ("upload-accepted", {})
+    odd = await api.post("/api/tasks", files=upload_files(**{"a:b.txt": "x"}))
+    assert odd.json()["code"] == "upload-invalid"
+    assert hint(odd.json()) == ("upload-plain-name", {})
+    anonymous = await api.get("/api/tasks", headers={"Authorization": ""})
+    assert hint(anonymous.json()) == ("send-token", {})
+    refused = await api.get("/api/tasks", headers={"Authorization": "Bearer ferry_nope"})
+    assert hint(refused.json()) == ("new-token", {})
+
+
 async def test_a_failed_tasks_error_and_its_events_keep_code_and_params(
     api: httpx.AsyncClient, app: FastAPI
 ) -> None:
@@ -241,6 +450,27 @@ async def test_a_failed_tasks_error_and_its_events_keep_code_and_params(
     assert (failed.code, failed.params) == ("manifest-invalid", error["params"])
     status = next(e for e in events if e.type == "status")
     assert status.status == "failed" and status.code == "manifest-invalid"
+
+
+async def test_a_failed_tasks_error_keeps_its_hints_code_and_params(
+    api: httpx.AsyncClient,
+) -> None:
+    files = upload_files(**{"requirements.txt": "-e git+https://example.org/a/b.git#egg=b\n"})
+    created = await api.post("/api/tasks", files=files, data={"options": "{}"})
+    doc = await wait_for_status(api, created.json()["task_id"], "failed")
+    error = doc["error"]
+    assert error["code"] == "requirement-unsupported"
+    assert (error["hint_code"], error["hint_params"]) == ("carry", {})
+    assert error["hint"] == HINTS["carry"][0]
+
+    # a hint with params: the versions to choose from
+    options = {"python_version": "2.7", "platforms": ["win_amd64"]}
+    files = upload_files(**{"requirements.txt": "flask\n"})
+    created = await api.post("/api/tasks", files=files, data={"options": json.dumps(options)})
+    error = (await wait_for_status(api, created.json()["task_id"], "failed"))["error"]
+    assert error["code"] == "target-invalid" and error["hint_code"] == "choose-one"
+    assert "3.12" in error["hint_params"]["choices"]
+    assert error["hint"] == f"Choose one of {error['hint_params']['choices']}."
 
 
 async def test_a_resolution_failure_sends_problems_with_params(

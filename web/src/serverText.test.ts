@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import codes from './serverCodes.json';
-import { SERVER_TEXTS, serverText, statusLine, templateNames } from './serverText';
+import { SERVER_TEXTS, hintOf, serverText, statusLine, templateNames } from './serverText';
 import type { ServerTextKind } from './serverText';
 import { applyMessages, initialSocketState } from './hooks/useTaskSocket';
 import type { WsMessage } from './hooks/useTaskSocket';
 
-const KINDS: ServerTextKind[] = ['problem', 'error', 'event'];
+const KINDS: ServerTextKind[] = ['problem', 'error', 'event', 'hint'];
 const listed = codes as Record<ServerTextKind, Record<string, { en: string; params: string[] }[]>>;
 
 /** `{name=value}` conditions of a template, as "name=value" strings, sorted. */
@@ -76,6 +76,41 @@ describe('serverText', () => {
     );
     expect(serverText('zh', 'problem', 'constructor', {}, message)).toBe(message);
     expect(serverText('zh', 'event', null, {}, 'hello')).toBe('hello');
+  });
+
+  it("words an error's hint by its hint code, with its params as they are", () => {
+    expect(
+      serverText('zh', 'hint', 'retry', {}, 'Check the network connection and proxy settings, then run again: ...'),
+    ).toBe('请检查网络连接和代理设置后重试：已下载的文件会保留，未下载完的文件会从中断处继续。');
+    expect(serverText('zh', 'hint', 'choose-one', { choices: '3.10, 3.11, 3.12' }, 'Choose one of 3.10, 3.11, 3.12.')).toBe(
+      '请从以下选项中选择：3.10, 3.11, 3.12。',
+    );
+    // a variant picked by its condition
+    expect(serverText('zh', 'hint', 'tls', { env: 'no' }, 'english')).toBe(
+      '如果所在网络使用自己的证书颁发机构（CA），请让 Ferry 使用它的 CA 证书包（cert 设置）。',
+    );
+    expect(serverText('zh', 'hint', 'token-name', { what: 'owner' }, 'english')).toMatch(/^所有者由 1-100 个/);
+  });
+
+  it('keeps the English of a hint it cannot word', () => {
+    const english = 'Do something only a newer server knows.';
+    expect(serverText('zh', 'hint', 'from-a-newer-server', {}, english)).toBe(english); // unknown code
+    expect(serverText('zh', 'hint', undefined, undefined, english)).toBe(english); // an older server
+    expect(serverText('zh', 'hint', 'choose-one', {}, english)).toBe(english); // a param missing
+    expect(serverText('zh', 'hint', 'tls', { env: 'yes' }, english)).toBe(english); // no variant fits
+    expect(serverText('en', 'hint', 'retry', {}, english)).toBe(english);
+    // an error's hint is not looked up among the error codes, nor an error among the hints
+    expect(serverText('zh', 'hint', 'fetch-failed', { url: 'u', status: '404' }, english)).toBe(english);
+    expect(serverText('zh', 'error', 'retry', {}, english)).toBe(english);
+  });
+
+  it("takes a hint from a task's error or a problem document", () => {
+    expect(hintOf({ hint: 'Try again later.', hint_code: 'quota-hourly', hint_params: {} })).toEqual({
+      code: 'quota-hourly',
+      params: {},
+      message: 'Try again later.',
+    });
+    expect(hintOf({ hint: null })).toBeNull();
   });
 
   it('finds an error event by its error code', () => {

@@ -1,10 +1,10 @@
 /**
- * What the server writes for a person — problems, errors, log lines — in the reader's
- * language.
+ * What the server writes for a person — problems, errors and their hints, log lines — in
+ * the reader's language.
  *
  * The server stays language-neutral: it sends its English `message` and, beside it, a
- * stable code (a problem's `kind`, an error's or an event's `code`) and the `params` the
- * message was made of (`ferry.texts` on the server). This catalog has, for each code, the
+ * stable code (a problem's `kind`, an error's or an event's `code`, an error's
+ * `hint_code`) and the `params` the message was made of (`ferry.texts` on the server). This catalog has, for each code, the
  * same templates in English and Chinese. `{name}` is a parameter, shown as it is (a
  * package name, a URL, the resolver's own words, which are never translated);
  * `{name=value}` shows nothing and picks the template when that parameter has that value.
@@ -23,7 +23,7 @@ import { useCallback } from 'react';
 import { useI18n } from './i18n';
 import type { Lang } from './i18n';
 
-export type ServerTextKind = 'problem' | 'error' | 'event';
+export type ServerTextKind = 'problem' | 'error' | 'event' | 'hint';
 export type ServerParams = Record<string, string> | null | undefined;
 export interface ServerTemplate {
   en: string;
@@ -409,7 +409,322 @@ const event: Catalog = {
   ],
 };
 
-export const SERVER_TEXTS: Record<ServerTextKind, Catalog> = { problem, error, event };
+// --- hints: what the user can do next, beside an error (its `hint_code`) --------------
+
+const EGRESS_EN =
+  'The operator decides where the service fetches from: the configured indexes and registries, and the allowed_hosts setting.';
+const EGRESS_ZH = '服务可以从哪里下载由运维决定：已配置的索引和 npm 仓库，以及 allowed_hosts 设置。';
+const TLS_EN = 'If your network uses its own certificate authority, point Ferry at its CA bundle';
+const TLS_ZH = '如果所在网络使用自己的证书颁发机构（CA），请让 Ferry 使用它的 CA 证书包';
+const TOKEN_NAME_RULE = '由 1-100 个字母、数字、空格或 . _ @ + - 组成，且以字母或数字开头。';
+
+const hint: Catalog = {
+  'send-token': [
+    t(
+      'Send `Authorization: Bearer <token>`; `ferry token create` makes one.',
+      '请在请求中带上 `Authorization: Bearer <token>`；令牌可用 `ferry token create` 创建。',
+    ),
+  ],
+  'new-token': [t('Ask an admin for a new one (`ferry token create`).', '请向管理员申请新令牌（`ferry token create`）。')],
+  'token-expiry': [
+    t('Write a number and a unit: 45s, 90m, 12h, 30d or 2w.', '请写成数字加单位：45s、90m、12h、30d 或 2w。'),
+  ],
+  'token-name': [
+    t(
+      '{what=name}A name is 1-100 letters, digits, spaces or . _ @ + - and starts with a letter or digit.',
+      `{what=name}名称${TOKEN_NAME_RULE}`,
+    ),
+    t(
+      '{what=owner}An owner is 1-100 letters, digits, spaces or . _ @ + - and starts with a letter or digit.',
+      `{what=owner}所有者${TOKEN_NAME_RULE}`,
+    ),
+  ],
+  'token-list': [t('`ferry token list` shows ids and names.', '`ferry token list` 会列出令牌的 ID 和名称。')],
+  'token-revoke-by-id': [t('Revoke one by id.', '请按 ID 吊销其中一个。')],
+  'quota-active': [t('Wait for one to finish, or cancel one.', '请等待其中一个任务结束，或取消一个任务。')],
+  'quota-disk': [t('Delete tasks whose archives you have taken.', '请删除压缩包已下载的任务。')],
+  'quota-hourly': [t('Try again later.', '请稍后再试。')],
+  'upload-short-name': [
+    t('Upload manifests by their own names, e.g. requirements.txt.', '请按清单文件原本的名称上传，例如 requirements.txt。'),
+  ],
+  'upload-plain-name': [
+    t(
+      'Upload manifests by their own names, e.g. requirements.txt or package.json.',
+      '请按清单文件原本的名称上传，例如 requirements.txt 或 package.json。',
+    ),
+  ],
+  'upload-accepted': [
+    t(
+      'Accepted: requirements*.txt, *.in, pyproject.toml, Pipfile, Pipfile.lock, package.json, package-lock.json, npm-shrinkwrap.json, .npmrc.',
+      '支持的文件：requirements*.txt, *.in, pyproject.toml, Pipfile, Pipfile.lock, package.json, package-lock.json, npm-shrinkwrap.json, .npmrc。',
+    ),
+  ],
+  'upload-files': [t("Send one or more manifests as 'files'.", "请在 'files' 字段中上传一个或多个清单文件。")],
+  'task-not-found': [
+    t(
+      'It may have expired or been deleted; list tasks to see the ones there are.',
+      '任务可能已过期或已被删除；请在任务列表中查看现有任务。',
+    ),
+  ],
+  'task-retry': [
+    t('Retry it; if it fails again, report the log to the operator.', '请重试；如果仍然失败，请把日志提供给运维。'),
+  ],
+  'task-disk': [
+    t(
+      'Raise task_disk_bytes, or split the manifests into several tasks.',
+      '请调大 task_disk_bytes，或把清单文件拆分到多个任务中。',
+    ),
+  ],
+  'torch-index': [
+    t(
+      'Ask the operator to configure one, or leave torch_backend unset.',
+      '请联系运维配置 PyTorch 索引，或不设置 torch_backend。',
+    ),
+  ],
+  'registry-profiles': [
+    t(
+      'Profiles are the `registries` setting; `ferry config` lists them.',
+      '软件源在 `registries` 设置中配置；`ferry config` 会列出它们。',
+    ),
+  ],
+  'platform-tag': [t('Use a wheel platform tag such as {examples}.', '请使用 wheel 平台标签，例如 {examples}。')],
+  'choose-one': [t('Choose one of {choices}.', '请从以下选项中选择：{choices}。')],
+  'pass-python': [t('Pass --python, e.g. --python 3.12.', '请指定 --python，例如 --python 3.12。')],
+  'pass-platform': [
+    t('Pass --platform, e.g. --platform win_amd64.', '请指定 --platform，例如 --platform win_amd64。'),
+  ],
+  libc: [t('Use glibc or musl.', '请使用 glibc 或 musl。')],
+  'name-manifests': [t('Name requirements.txt, package.json, …', '请指定 requirements.txt、package.json 等清单文件。')],
+  'name-files-in-directory': [t('Name the manifest files in it.', '请指定目录中的清单文件。')],
+  'accepted-names': [t('accepted file names: {names}', '可接受的文件名：{names}')],
+  'declared-groups': [t('ask only for groups the manifests declare', '只能选择清单文件中声明过的依赖组')],
+  carry: [
+    t(
+      'Ferry carries files from a package index; a VCS checkout, an editable install or a local path cannot be carried to another machine. Build a wheel first (`uv build` or `pip wheel`), put it on an index or web server and list it by version or as `name @ https://host/name-1.0-py3-none-any.whl`.',
+      'Ferry 搬运的是包索引上的文件；VCS 检出、可编辑安装（editable）或本地路径都无法带到另一台机器。请先构建 wheel（`uv build` 或 `pip wheel`），放到包索引或 Web 服务器上，再按版本号列出，或写成 `name @ https://host/name-1.0-py3-none-any.whl`。',
+    ),
+  ],
+  'uploaded-local-path': [
+    t(
+      'Put the wheel on an index or web server the operator allows and list it by version or URL; or bundle with the ferry CLI on your own machine.',
+      '请把 wheel 放到运维允许的包索引或 Web 服务器上，按版本号或 URL 列出；或者在自己的机器上用 ferry 命令行打包。',
+    ),
+  ],
+  'name-at-url': [t('write it as `name @ URL`', '请写成 `name @ URL`')],
+  'remote-include': [
+    t('download the file and include it by a local path', '请先下载该文件，再用本地路径引用它'),
+  ],
+  'upload-included': [
+    t('Upload the included file together with this one.', '请把被引用的文件和这个文件一起上传。'),
+  ],
+  'no-dependencies': [
+    t(
+      'list the dependencies in [project].dependencies (PEP 621), [dependency-groups] (PEP 735) or [tool.poetry.dependencies]',
+      '请在 [project].dependencies（PEP 621）、[dependency-groups]（PEP 735）或 [tool.poetry.dependencies] 中列出依赖',
+    ),
+  ],
+  'dynamic-dependencies': [
+    t(
+      'Ferry reads dependencies without running the build backend: list them statically in [project].dependencies, or hand Ferry a requirements file exported from the build (for example `uv pip compile pyproject.toml -o requirements.txt`)',
+      'Ferry 读取依赖时不会运行构建后端：请在 [project].dependencies 中静态列出依赖，或者交给 Ferry 一个从构建中导出的 requirements 文件（例如 `uv pip compile pyproject.toml -o requirements.txt`）',
+    ),
+  ],
+  'npm-workspaces': [
+    t(
+      "Bundle each workspace package's own package.json and lock, or the workspace root's package-lock.json together with its package.json.",
+      '请分别打包每个工作区（workspace）包自己的 package.json 和锁文件，或者把工作区根目录的 package-lock.json 和它的 package.json 一起打包。',
+    ),
+  ],
+  'npm-lock-v1': [
+    t(
+      'Upgrade it with npm 7 or newer: `npm install --package-lock-only --lockfile-version 3`, then bundle the new lock.',
+      '请用 npm 7 或更新版本升级它：`npm install --package-lock-only --lockfile-version 3`，然后打包新的锁文件。',
+    ),
+  ],
+  'npm-links': [
+    t('Bundle a project without workspaces or file: links.', '请打包不含工作区（workspace）或 file: 链接的项目。'),
+  ],
+  'npm-names': [
+    t(
+      'Use package.json, package-lock.json, npm-shrinkwrap.json or .npmrc.',
+      '请使用 package.json、package-lock.json、npm-shrinkwrap.json 或 .npmrc。',
+    ),
+  ],
+  'npmrc-alone': [
+    t(
+      'Bundle the .npmrc together with package.json (and its lock).',
+      '请把 .npmrc 和 package.json（以及它的锁文件）一起打包。',
+    ),
+  ],
+  'resolve-cli': [
+    t(
+      'Run `ferry resolve` with the same arguments to see the tree.',
+      '用相同的参数运行 `ferry resolve` 可以查看依赖树。',
+    ),
+  ],
+  'reinstall-uv': [t('Reinstall Ferry; uv is one of its dependencies.', '请重新安装 Ferry；uv 是它的依赖之一。')],
+  'install-npm': [
+    t(
+      'Install Node.js with npm (Debian: apt-get install nodejs npm), or set npm_binary.',
+      '请安装 Node.js 和 npm（Debian：apt-get install nodejs npm），或设置 npm_binary。',
+    ),
+  ],
+  'pip-cert': [
+    t("Fix `cert` in Ferry's settings or pip's configuration.", '请修正 Ferry 设置或 pip 配置中的 `cert`。'),
+  ],
+  'npm-cafile': [
+    t("Fix `cafile` in npm's configuration or `cert` in Ferry's.", '请修正 npm 配置中的 `cafile` 或 Ferry 设置中的 `cert`。'),
+  ],
+  egress: [t(EGRESS_EN, EGRESS_ZH)],
+  'egress-manifest': [
+    t(`${EGRESS_EN} Ask them, or bundle with the ferry CLI.`, `${EGRESS_ZH}请联系运维，或者在自己的机器上用 ferry 命令行打包。`),
+  ],
+  'egress-aria2': [
+    t(
+      'Use fetch_backend = native for hosts on the allowed_hosts list.',
+      'allowed_hosts 列表中的主机请使用 fetch_backend = native。',
+    ),
+  ],
+  's3-credentials': [
+    t(
+      'Set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, or write ~/.aws/credentials.',
+      '请设置 AWS_ACCESS_KEY_ID 和 AWS_SECRET_ACCESS_KEY，或 AWS_PROFILE，或写入 ~/.aws/credentials。',
+    ),
+  ],
+  's3-endpoint': [
+    t(
+      'Check the s3_endpoint_url setting and that the server is up.',
+      '请检查 s3_endpoint_url 设置，并确认服务器已启动。',
+    ),
+  ],
+  's3-bucket': [
+    t(
+      'Create it, or correct the blob_store setting (s3://bucket/prefix).',
+      '请创建该存储桶，或修正 blob_store 设置（s3://bucket/prefix）。',
+    ),
+  ],
+  's3-region': [t("Set s3_region to the bucket's region.", '请把 s3_region 设为该存储桶所在的区域。')],
+  's3-access': [
+    t(
+      "Check the AWS credentials Ferry runs with (AWS_ACCESS_KEY_ID, AWS_PROFILE, ~/.aws/credentials) and the bucket's policy.",
+      '请检查 Ferry 运行时使用的 AWS 凭据（AWS_ACCESS_KEY_ID、AWS_PROFILE、~/.aws/credentials）以及存储桶的访问策略。',
+    ),
+  ],
+  's3-part-size': [t('Raise the s3_part_size setting.', '请调大 s3_part_size 设置。')],
+  retry: [
+    t(
+      'Check the network connection and proxy settings, then run again: files already fetched are kept, and unfinished ones resume where they stopped.',
+      '请检查网络连接和代理设置后重试：已下载的文件会保留，未下载完的文件会从中断处继续。',
+    ),
+  ],
+  integrity: [
+    t(
+      'The bytes served differ from what the index promised; do not install them. A proxy rewriting downloads or a mirror out of sync with its index are the usual causes.',
+      '下载到的内容与索引声明的不一致，请不要安装。常见原因是代理改写了下载内容，或镜像与其索引不同步。',
+    ),
+  ],
+  tls: [
+    t(`${TLS_EN} (the cert setting) or set SSL_CERT_FILE.`, `${TLS_ZH}（cert 设置），或设置 SSL_CERT_FILE。`),
+    t(`{env=no}${TLS_EN} (the cert setting).`, `{env=no}${TLS_ZH}（cert 设置）。`),
+  ],
+  'http-denied': [
+    t(
+      'The server wants credentials or denies access: check the index URL, its credentials (netrc, keyring) and the proxy settings.',
+      '服务器要求提供凭据或拒绝访问：请检查索引地址、它的凭据（netrc、keyring）以及代理设置。',
+    ),
+  ],
+  'http-gone': [
+    t(
+      'The file is no longer at this URL (deleted, or an index out of date); resolve again to pick a file that exists.',
+      '该文件已不在此地址（已被删除，或索引已过时）；请重新解析，以选用仍然存在的文件。',
+    ),
+  ],
+  'http-other': [
+    t('Check the URL and that the server serves files directly.', '请检查 URL，并确认服务器直接提供文件下载。'),
+  ],
+  'url-schemes': [
+    t(
+      'Only http(s)://, file:// URLs and absolute paths can be fetched.',
+      '只能下载 http(s)://、file:// 地址和绝对路径。',
+    ),
+  ],
+  'url-malformed': [t('The URL of this file is malformed.', '此文件的 URL 格式有误。')],
+  'index-entry-malformed': [
+    t(
+      'The index entry for this file is malformed; report it to the index.',
+      '索引中此文件的条目有误；请向该索引的维护者报告。',
+    ),
+  ],
+  'url-redirects': [t('Check the URL; it redirects in circles.', '请检查 URL：它在循环重定向。')],
+  'url-network': [t('Check the URL and the network settings.', '请检查 URL 和网络设置。')],
+  'file-changing': [
+    t(
+      'Try again once the file on the server is no longer being replaced.',
+      '请等服务器上的文件不再被替换后重试。',
+    ),
+  ],
+  disk: [t('Check free space and permissions of the destination.', '请检查目标位置的剩余空间和权限。')],
+  'file-share': [t('Mount the share and use a local path instead.', '请挂载该共享目录，改用本地路径。')],
+  'file-readable': [t('Check that the file exists and is readable.', '请检查文件是否存在且可读。')],
+  'aria2-log': [
+    t(
+      'aria2c runs as a child of Ferry; see its log in the aria2 state directory.',
+      'aria2c 作为 Ferry 的子进程运行；请查看 aria2 状态目录中的日志。',
+    ),
+  ],
+  'aria2-removed': [t('Run again; it resumes where it stopped.', '请重新运行，下载会从中断处继续。')],
+  'aria2-file-gone': [
+    t(
+      "Something removed aria2's file before Ferry could check it; run again.",
+      'aria2 下载的文件在 Ferry 校验之前被删除了；请重新运行。',
+    ),
+  ],
+  'aria2-binary': [
+    t(
+      'Point {setting} at an executable aria2c, or unset it to use PATH.',
+      '请把 {setting} 指向可执行的 aria2c，或取消该设置以使用 PATH 中的 aria2c。',
+    ),
+  ],
+  'aria2-install': [
+    t(
+      'Install aria2 (Debian: apt-get install aria2), set {setting} to its path, or use the native backend (fetch_backend = native).',
+      '请安装 aria2（Debian：apt-get install aria2），把 {setting} 设为它的路径，或者使用内置下载后端（fetch_backend = native）。',
+    ),
+  ],
+  'aria2-ca-file': [
+    t(
+      'Point the cert setting at a PEM bundle, or use the native backend.',
+      '请把 cert 设置指向 PEM 证书包文件，或者使用内置下载后端。',
+    ),
+  ],
+  'aria2-not-running': [t('Start the daemon first.', '请先启动 aria2 守护进程。')],
+  'aria2-stopped': [t('Start it again first.', '请先重新启动 aria2。')],
+  'aria2-restarts': [
+    t(
+      'See {log}, or use the native backend (fetch_backend = native).',
+      '请查看 {log}，或者使用内置下载后端（fetch_backend = native）。',
+    ),
+  ],
+  'aria2-start': [t('Check {setting} and that {directory} is writable.', '请检查 {setting}，并确认 {directory} 可写。')],
+  'aria2-see-log': [t('See {log}.', '请查看 {log}。'), t('See {log} and {config}.', '请查看 {log} 和 {config}。')],
+  'archive-paths': [
+    t(
+      'archive paths must be relative POSIX paths inside the bundle',
+      '压缩包中的路径必须是打包目录内的相对 POSIX 路径',
+    ),
+  ],
+  'archive-format': [
+    t(
+      'name the output *.zip, *.tar.gz (*.tgz) or *.tar.zst (*.tzst)',
+      '请把输出文件命名为 *.zip、*.tar.gz（*.tgz）或 *.tar.zst（*.tzst）',
+    ),
+  ],
+  'archive-output': [
+    t('check that the output directory exists and is writable', '请检查输出目录是否存在且可写'),
+  ],
+};
+
+export const SERVER_TEXTS: Record<ServerTextKind, Catalog> = { problem, error, event, hint };
 
 const TOKEN = /\{(\w+)(?:=([\w.-]+))?\}/g;
 
@@ -487,6 +802,18 @@ export interface ServerSaid {
   code?: string | null;
   params?: ServerParams;
   message?: string | null;
+}
+
+/** What a task's error or a problem document says to do next, as `serverText` takes it. */
+export interface HintFields {
+  hint?: string | null;
+  hint_code?: string | null;
+  hint_params?: ServerParams;
+}
+
+/** An error's hint (`said('hint', hintOf(error))`); null when it has none. */
+export function hintOf(doc: HintFields): ServerSaid | null {
+  return doc.hint ? { code: doc.hint_code, params: doc.hint_params, message: doc.hint } : null;
 }
 
 /** `serverText` in the current language. */

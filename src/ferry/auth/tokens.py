@@ -12,7 +12,7 @@ import re
 import secrets
 from datetime import timedelta
 
-from ferry.errors import UsageError
+from ferry.errors import Hint, UsageError
 
 PREFIX = "ferry_"
 _SHAPE = re.compile(r"^ferry_[A-Za-z0-9_-]{43}$")
@@ -43,7 +43,7 @@ def parse_duration(text: str) -> timedelta:
     if not match or int(match[1]) == 0:
         raise UsageError(
             f"expiry {text!r} is not a duration",
-            hint="Write a number and a unit: 45s, 90m, 12h, 30d or 2w.",
+            hint=Hint("token-expiry"),
         )
     return timedelta(seconds=int(match[1]) * _UNITS[match[2]])
 
@@ -53,7 +53,6 @@ def check_name(what: str, value: str) -> str:
     if not _NAME.match(value):
         raise UsageError(
             f"{what} {value[:40]!r} is not usable",
-            hint=f"A {what} is 1-100 letters, digits, spaces or . _ @ + - and starts "
-            "with a letter or digit.",
+            hint=Hint("token-name", what=what),
         )
     return value

@@ -33,7 +33,7 @@ from typing import BinaryIO, Literal, TypeAlias, get_args
 
 import zstandard
 
-from ferry.errors import BundleError
+from ferry.errors import BundleError, Hint
 from ferry.fsutil import fsync_dir
 
 __all__ = [
@@ -107,7 +107,7 @@ def _check_relative_posix(value: str, what: str) -> None:
     if problem is not None:
         raise BundleError(
             f"invalid {what} {value!r}: {problem}",
-            hint="archive paths must be relative POSIX paths inside the bundle",
+            hint=Hint("archive-paths"),
         )
 
 
@@ -156,7 +156,7 @@ def format_from_name(path: Path) -> ArchiveFormat | None:
 def _unsupported(fmt: object) -> BundleError:
     return BundleError(
         f"unsupported archive format {fmt!r}; supported: {', '.join(SUPPORTED_FORMATS)}",
-        hint="name the output *.zip, *.tar.gz (*.tgz) or *.tar.zst (*.tzst)",
+        hint=Hint("archive-format"),
     )
 
 
@@ -334,7 +334,7 @@ def _create_temp(out: Path) -> tuple[Path, BinaryIO]:
         except OSError as exc:
             raise BundleError(
                 f"cannot create {out}: {exc.strerror or exc}",
-                hint="check that the output directory exists and is writable",
+                hint=Hint("archive-output"),
             ) from exc
         return tmp, os.fdopen(fd, "w+b")
     raise BundleError(f"cannot create a temporary file beside {out}")

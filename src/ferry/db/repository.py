@@ -18,7 +18,7 @@ from sqlalchemy import CursorResult, delete, func, literal, select, update
 from sqlalchemy.orm import Session, defer, sessionmaker
 
 from ferry.db.models import Task, TaskTransition, UTCDateTime
-from ferry.errors import ExitCode, FerryError
+from ferry.errors import ExitCode, FerryError, Hint
 from ferry.states import FINISHED, TaskStatus
 
 # What a restart finds half done: work that was running, or queued, in a process that is
@@ -45,7 +45,7 @@ class TaskNotFound(FerryError):
     def __init__(self, task_id: str) -> None:
         self.task_id = task_id
         super().__init__(
-            hint="It may have expired or been deleted; list tasks to see the ones there are.",
+            hint=Hint("task-not-found"),
             params={"task_id": task_id},
         )
 

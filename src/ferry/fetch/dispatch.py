@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from tenacity import wait_exponential_jitter
 
 from ferry.egress import EgressPolicy, EgressRefused
-from ferry.errors import FerryError, FetchError
+from ferry.errors import FerryError, FetchError, Hint
 from ferry.fetch.control import Batch, Cancelled, current_batch
 from ferry.fetch.failures import redact
 from ferry.fetch.progress import NullProgress, ProgressListener
@@ -150,7 +150,7 @@ class Dispatcher:
                 raise FetchError(
                     f"{request.display_name}: refusing to fetch {redact(request.url)}: {exc}",
                     context=f"fetching {request.display_name}",
-                    hint="The index entry for this file is malformed; report it to the index.",
+                    hint=Hint("index-entry-malformed"),
                 ) from exc
         elif request.dest is None:
             raise FetchError(
@@ -177,7 +177,7 @@ class Dispatcher:
             error = FetchError(
                 f"{name}: cannot write {exc.filename or self._store.root}: {exc.strerror or exc}",
                 context=f"fetching {name}",
-                hint="Check free space and permissions of the destination.",
+                hint=Hint("disk"),
             )
             self._listener.file_failed(name, error)
             return error
@@ -242,8 +242,7 @@ class Dispatcher:
             raise EgressRefused(
                 f"{request.display_name}: {self.policy.refusal(urls[0])}",
                 context=f"fetching {request.display_name}",
-                hint="The operator decides where the service fetches from: the configured "
-                "indexes and registries, and the allowed_hosts setting.",
+                hint=Hint("egress"),
             )
         return allowed
 

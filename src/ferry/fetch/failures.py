@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING
 
-from ferry.errors import FetchError, IntegrityError
+from ferry.errors import FetchError, Hint, IntegrityError
 
 if TYPE_CHECKING:
     import httpx
@@ -34,18 +34,9 @@ __all__ = [
     "validator",
 ]
 
-RETRY_HINT = (
-    "Check the network connection and proxy settings, then run again: "
-    "files already fetched are kept, and unfinished ones resume where they stopped."
-)
-INTEGRITY_HINT = (
-    "The bytes served differ from what the index promised; do not install them. A proxy "
-    "rewriting downloads or a mirror out of sync with its index are the usual causes."
-)
-_TLS_HINT = (
-    "If your network uses its own certificate authority, point Ferry at its CA bundle "
-    "(the cert setting) or set SSL_CERT_FILE."
-)
+RETRY_HINT = Hint("retry")
+INTEGRITY_HINT = Hint("integrity")
+_TLS_HINT = Hint("tls")
 
 
 class TransientError(Exception):
@@ -57,7 +48,7 @@ class TransientError(Exception):
         self.retry_after = retry_after
 
 
-def fetch_error(name: str, message: str, *, hint: str | None = None) -> FetchError:
+def fetch_error(name: str, message: str, *, hint: Hint | None = None) -> FetchError:
     return FetchError(f"{name}: {message}", context=f"fetching {name}", hint=hint)
 
 
@@ -94,17 +85,11 @@ def http_status_error(
     if status in (408, 429) or status >= 500:
         return TransientError(fetch_error(name, what, hint=RETRY_HINT), retry_after=retry_after)
     if status in (401, 403, 407):
-        hint = (
-            "The server wants credentials or denies access: check the index URL, its "
-            "credentials (netrc, keyring) and the proxy settings."
-        )
+        hint = Hint("http-denied")
     elif status in (404, 410):
-        hint = (
-            "The file is no longer at this URL (deleted, or an index out of date); "
-            "resolve again to pick a file that exists."
-        )
+        hint = Hint("http-gone")
     else:
-        hint = "Check the URL and that the server serves files directly."
+        hint = Hint("http-other")
     return fetch_error(name, what, hint=hint)
 
 

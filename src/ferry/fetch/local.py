@@ -16,7 +16,7 @@ from typing import BinaryIO
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
-from ferry.errors import FetchError
+from ferry.errors import FetchError, Hint
 from ferry.fetch.progress import ProgressListener
 from ferry.fetch.request import FetchRequest, FetchResult
 from ferry.fetch.verify import check, digest_algorithm
@@ -40,7 +40,7 @@ def local_source(request: FetchRequest) -> Path | None:
             f"{request.display_name}: cannot fetch {url}: file URLs on another host "
             "are not supported",
             context=f"fetching {request.display_name}",
-            hint="Mount the share and use a local path instead.",
+            hint=Hint("file-share"),
         )
     return Path(url2pathname(parts.path))
 
@@ -62,7 +62,7 @@ async def copy_in(
         raise FetchError(
             f"{name}: cannot read {source}: {exc.strerror or exc}",
             context=f"copying {name}",
-            hint="Check that the file exists and is readable.",
+            hint=Hint("file-readable"),
         ) from exc
     hasher = hashlib.new(algorithm)
     copied = 0

@@ -28,7 +28,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from ferry.errors import FetchError
+from ferry.errors import FetchError, Hint
 from ferry.fetch.control import Batch
 from ferry.fetch.failures import (
     RETRY_HINT,
@@ -155,7 +155,7 @@ class Transfer:
         raise fetch_error(
             self.name,
             f"{self.shown_url} kept changing while it was downloaded",
-            hint="Try again once the file on the server is no longer being replaced.",
+            hint=Hint("file-changing"),
         )
 
     async def _run_once(self) -> None:
@@ -332,19 +332,16 @@ class Transfer:
             return fetch_error(
                 self.name,
                 f"unsupported URL {url}",
-                hint="Only http(s)://, file:// URLs and absolute paths can be fetched.",
+                hint=Hint("url-schemes"),
             )
         if exc.kind is Failure.INVALID_URL:
-            return fetch_error(
-                self.name, f"invalid URL {url}: {exc}", hint="The URL of this file is malformed."
-            )
+            return fetch_error(self.name, f"invalid URL {url}: {exc}", hint=Hint("url-malformed"))
         if exc.kind is Failure.REFUSED:
             from ferry.egress import EgressRefused
 
             return EgressRefused(
                 f"{self.name}: {exc.reason}",
-                hint="The operator decides where the service fetches from: the configured "
-                "indexes and registries, and the allowed_hosts setting.",
+                hint=Hint("egress"),
             )
         if exc.kind is Failure.TRANSIENT:
             # Cut bodies, resets, refused connections and stalled reads: worth a retry.

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
-from ferry.errors import ManifestError, UnknownManifestError
+from ferry.errors import Hint, ManifestError, UnknownManifestError
 from ferry.manifests import pipfile, pyproject, requirements_txt
 from ferry.manifests.model import (
     TRUSTED,
@@ -36,6 +36,8 @@ __all__ = [
 
 Parser = Callable[[Path, Selection, InputRules], PythonInput]
 RUNTIME_ONLY = Selection()
+# named, with the Python patterns, to someone who gave neither
+_NPM_NAMES = ("package.json", "package-lock.json", "npm-shrinkwrap.json", ".npmrc")
 
 # File-name pattern (matched case-insensitively) -> parser; the first match wins, so the
 # more specific patterns come first.
@@ -64,7 +66,7 @@ def parse_manifest(
     path: Path, selection: Selection = RUNTIME_ONLY, rules: InputRules = TRUSTED
 ) -> PythonInput:
     if path.is_dir():
-        raise ManifestError(path, "is a directory", hint="Name the manifest files in it.")
+        raise ManifestError(path, "is a directory", hint=Hint("name-files-in-directory"))
     if not path.exists():
         raise ManifestError(path, "file not found")
     parser = _parser_for(path.name)
@@ -72,7 +74,7 @@ def parse_manifest(
         raise UnknownManifestError(
             path,
             "is not a Python manifest Ferry knows",
-            hint=f"accepted file names: {', '.join(PARSERS)}",
+            hint=Hint("accepted-names", names=", ".join(PARSERS)),
         )
     return parser(path, selection, rules)
 
@@ -89,13 +91,12 @@ def split_manifests(paths: Sequence[Path]) -> tuple[list[Path], list[Path]]:
         elif _parser_for(path.name) is not None:
             python.append(path)
         elif path.is_dir():
-            raise ManifestError(path, "is a directory", hint="Name the manifest files in it.")
+            raise ManifestError(path, "is a directory", hint=Hint("name-files-in-directory"))
         else:
             raise UnknownManifestError(
                 path,
                 "is neither a Python nor an npm manifest Ferry knows",
-                hint=f"accepted file names: {', '.join(PARSERS)}, package.json, "
-                "package-lock.json, npm-shrinkwrap.json, .npmrc",
+                hint=Hint("accepted-names", names=", ".join([*PARSERS, *_NPM_NAMES])),
             )
     return python, npm
 
@@ -121,6 +122,6 @@ def parse_manifests(
                 paths[-1],
                 f"no extra or dependency group named {', '.join(missing)} in the given files"
                 f" (available: {available})",
-                hint="ask only for groups the manifests declare",
+                hint=Hint("declared-groups"),
             )
     return merged

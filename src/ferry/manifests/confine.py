@@ -13,14 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from ferry.egress import EgressPolicy
-from ferry.errors import ManifestError
+from ferry.errors import Hint, ManifestError
 from ferry.manifests.model import Origin, PythonInput
 from ferry.manifests.npm import DEPENDENCY_FIELDS, NpmInput, line_of
 
-_HINT = (
-    "The operator decides where the service fetches from: the configured indexes and "
-    "registries, and the allowed_hosts setting. Ask them, or bundle with the ferry CLI."
-)
+_HINT = Hint("egress-manifest")
 # npm's git shorthands and the host each stands for
 _GIT_HOSTS = {
     "github:": "github.com",

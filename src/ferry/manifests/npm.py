@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ferry.errors import ManifestError, UnknownManifestError
+from ferry.errors import Hint, ManifestError, UnknownManifestError
 from ferry.manifests.npmrc import ProjectNpmrc, is_npmrc, parse_npmrc
 
 PACKAGE_JSON = "package.json"
@@ -94,8 +94,7 @@ def parse_package_json(path: Path) -> dict[str, Any]:
             path,
             "uses npm workspaces, which Ferry cannot resolve from manifests alone",
             line=line_of(path, "workspaces"),
-            hint="Bundle each workspace package's own package.json and lock, or the "
-            "workspace root's package-lock.json together with its package.json.",
+            hint=Hint("npm-workspaces"),
         )
     return data
 
@@ -110,8 +109,7 @@ def parse_lock(path: Path) -> dict[str, Any]:
             path,
             "is lockfileVersion 1 (npm 6 and older), which has no 'packages' map",
             line=line_of(path, "lockfileVersion"),
-            hint="Upgrade it with npm 7 or newer: `npm install --package-lock-only "
-            "--lockfile-version 3`, then bundle the new lock.",
+            hint=Hint("npm-lock-v1"),
         )
     if version not in (2, 3):
         raise ManifestError(
@@ -140,7 +138,7 @@ def parse_lock(path: Path) -> dict[str, Any]:
                 path,
                 f"packages[{key!r}] is a workspace or linked folder, which cannot be carried",
                 line=line_of(path, key),
-                hint="Bundle a project without workspaces or file: links.",
+                hint=Hint("npm-links"),
             )
     if packages[""].get("workspaces"):
         raise ManifestError(
@@ -222,13 +220,13 @@ def parse_npm_manifests(paths: list[Path]) -> NpmInput:
             raise UnknownManifestError(
                 path,
                 "is not an npm manifest",
-                hint="Use package.json, package-lock.json, npm-shrinkwrap.json or .npmrc.",
+                hint=Hint("npm-names"),
             )
     if result.npmrc is not None and result.package_json is None and result.lock is None:
         raise ManifestError(
             result.npmrc.path,
             "an .npmrc without the project's package.json or lock",
-            hint="Bundle the .npmrc together with package.json (and its lock).",
+            hint=Hint("npmrc-alone"),
         )
     if result.lock is not None and result.package_json is None:
         # npm ci needs a package.json; the lock's root entry records the same fields

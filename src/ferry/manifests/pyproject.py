@@ -11,21 +11,14 @@ from packaging.requirements import Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 
-from ferry.errors import IncludeLoopError, ManifestError
+from ferry.errors import Hint, IncludeLoopError, ManifestError
 from ferry.manifests.model import TRUSTED, InputRules, Origin, PyRequirement, PythonInput, Selection
 from ferry.manifests.poetry import parse_poetry
 from ferry.manifests.requirements_txt import build_requirement, with_marker
 from ferry.manifests.tomldoc import Key, TomlDoc, keypath
 
-NO_DEPS_HINT = (
-    "list the dependencies in [project].dependencies (PEP 621), [dependency-groups] "
-    "(PEP 735) or [tool.poetry.dependencies]"
-)
-DYNAMIC_HINT = (
-    "Ferry reads dependencies without running the build backend: list them statically in "
-    "[project].dependencies, or hand Ferry a requirements file exported from the build "
-    "(for example `uv pip compile pyproject.toml -o requirements.txt`)"
-)
+NO_DEPS_HINT = Hint("no-dependencies")
+DYNAMIC_HINT = Hint("dynamic-dependencies")
 
 
 @dataclass

@@ -20,7 +20,7 @@ from packaging.utils import (
 )
 
 from ferry.ecosystems.pypi.options import FormatControl, OptionError
-from ferry.errors import IncludeLoopError, ManifestError, UnsupportedRequirementError
+from ferry.errors import Hint, IncludeLoopError, ManifestError, UnsupportedRequirementError
 from ferry.manifests.model import (
     TRUSTED,
     InputRules,
@@ -30,12 +30,7 @@ from ferry.manifests.model import (
     Selection,
 )
 
-CARRY_HINT = (
-    "Ferry carries files from a package index; a VCS checkout, an editable install or a "
-    "local path cannot be carried to another machine. Build a wheel first (`uv build` or "
-    "`pip wheel`), put it on an index or web server and list it by version or as "
-    "`name @ https://host/name-1.0-py3-none-any.whl`."
-)
+CARRY_HINT = Hint("carry")
 _ARCHIVES = (".whl", ".tar.gz", ".zip", ".tar.bz2", ".tar.xz", ".tgz", ".tar")
 _VCS_SCHEMES = ("git", "hg", "svn", "bzr")
 _VCS_RE = re.compile(r"^(git|hg|svn|bzr)\+", re.IGNORECASE)
@@ -130,8 +125,7 @@ def _no_local(path: Path, line: int | None, target: str) -> UnsupportedRequireme
         f"local path {target[:200]!r}: a manifest uploaded to the service cannot name files "
         "on the server",
         line=line,
-        hint="Put the wheel on an index or web server the operator allows and list it by "
-        "version or URL; or bundle with the ferry CLI on your own machine.",
+        hint=Hint("uploaded-local-path"),
     )
 
 
@@ -185,7 +179,7 @@ def _name_from_url(url: str, path: Path, line: int | None) -> str:
             path,
             f"cannot tell the project name from URL {url!r}",
             line=line,
-            hint="write it as `name @ URL`",
+            hint=Hint("name-at-url"),
         ) from None
 
 
@@ -277,7 +271,7 @@ class _Reader:
                 path,
                 f"remote include {value!r} is not supported",
                 line=line,
-                hint="download the file and include it by a local path",
+                hint=Hint("remote-include"),
             )
         if self.rules.confined_to is not None:
             target = self._uploaded(path, line, value, self.rules.confined_to)
@@ -306,7 +300,7 @@ class _Reader:
                 path,
                 f"{value[:200]!r} is not one of the files uploaded with this task",
                 line=line,
-                hint="Upload the included file together with this one.",
+                hint=Hint("upload-included"),
             )
         return target
 

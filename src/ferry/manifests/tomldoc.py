@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ferry.errors import ManifestError
+from ferry.errors import Hint, ManifestError
 from ferry.manifests.requirements_txt import decode_text, read_bytes
 
 Key = str | int
@@ -123,7 +123,7 @@ class TomlDoc:
         *,
         line: int | None = None,
         value: object = None,
-        hint: str | None = None,
+        hint: Hint | None = None,
         cls: type[ManifestError] = ManifestError,
     ) -> ManifestError:
         if line is None:

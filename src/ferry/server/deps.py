@@ -23,7 +23,7 @@ from ferry.auth.principal import LOCAL_ADMIN, Principal
 from ferry.auth.roles import Role
 from ferry.db.audit import AuditLog
 from ferry.db.repository import TaskNotFound, is_task_id
-from ferry.errors import NotAllowed, NotAuthenticated
+from ferry.errors import Hint, NotAllowed, NotAuthenticated
 from ferry.tasks.manager import TaskManager
 
 bearer = HTTPBearer(
@@ -50,14 +50,14 @@ async def authenticated(
     if credentials is None:
         raise NotAuthenticated(
             params={},
-            hint="Send `Authorization: Bearer <token>`; `ferry token create` makes one.",
+            hint=Hint("send-token"),
         )
     auth: Authenticator = request.app.state.auth
     principal = await auth.authenticate(credentials.credentials)
     if principal is None:
         raise NotAuthenticated(
             params={"token": "refused"},
-            hint="Ask an admin for a new one (`ferry token create`).",
+            hint=Hint("new-token"),
         )
     return principal
 

@@ -102,6 +102,14 @@ class _ErrorFields(BaseModel):
     )
     context: str | None = Field(None, description="What Ferry was doing.")
     hint: str | None = Field(None, description="What the user can do next.")
+    hint_code: str | None = Field(
+        None,
+        description="The hint's stable code (ferry.texts.HINTS), when it has one; left out "
+        "in errors stored before Ferry sent it.",
+    )
+    hint_params: dict[str, str] | None = Field(
+        None, description="What the hint was made of, by name, as ``params`` is the message's."
+    )
     file: str | None = Field(None, description="The uploaded manifest at fault.")
     line: int | None = None
     column: int | None = None
@@ -131,8 +139,17 @@ class ProblemDocument(_ErrorFields):
 
 
 class FailedPackage(_Document):
+    """A file the download gave up on, and why."""
+
     name: str
-    error: str
+    error: str = Field(description="Why, in English (the error's message).")
+    code: str | None = Field(
+        None,
+        description="The error's stable code; left out in tasks stored before Ferry sent it.",
+    )
+    params: dict[str, str] | None = Field(
+        None, description=_PARAMS + " Left out in tasks stored before Ferry sent them."
+    )
 
 
 class EcosystemProgress(_Document):

@@ -13,7 +13,7 @@ from ferry.bundle.layout import BundleInput, bundle_entries
 from ferry.bundle.npm_layout import NpmPart
 from ferry.ecosystems.npm.model import NpmResolution
 from ferry.ecosystems.pypi.options import PythonOptions
-from ferry.errors import UsageError
+from ferry.errors import Hint, UsageError
 from ferry.fetch.progress import ProgressListener
 from ferry.manifests import RUNTIME_ONLY, split_manifests
 from ferry.manifests.model import Selection
@@ -137,7 +137,7 @@ async def bundle(
     """
     python_files, npm_files = split_manifests(plan.manifests)
     if not python_files and not npm_files:
-        raise UsageError("no manifests given", hint="Name requirements.txt, package.json, …")
+        raise UsageError("no manifests given", hint=Hint("name-manifests"))
     if python_files and not plan.python_targets:
         raise UsageError("Python manifests given but no Python target")
     announce = phase or (lambda _name: None)

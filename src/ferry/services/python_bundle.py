@@ -20,7 +20,7 @@ from ferry.ecosystems.pypi.options import PythonOptions
 from ferry.ecosystems.pypi.resolver import ResolveContext, annotate, choose, resolve
 from ferry.ecosystems.pypi.sources import IndexSources, discover_sources
 from ferry.ecosystems.pypi.uv import find_uv
-from ferry.errors import ExitCode, FerryError
+from ferry.errors import ExitCode, FerryError, Hint
 from ferry.fetch import FetchReport, FetchRequest
 from ferry.fetch.backends import Downloader, Downloads, open_downloads
 from ferry.fetch.http import build_client
@@ -307,9 +307,7 @@ class ResolutionFailed(FerryError):
     def __init__(
         self, outcome: ResolveOutcome | None, message: str, npm: NpmResolution | None = None
     ) -> None:
-        super().__init__(
-            message, hint="Run `ferry resolve` with the same arguments to see the tree."
-        )
+        super().__init__(message, hint=Hint("resolve-cli"))
         self.outcome = outcome
         self.npm = npm
 

@@ -12,7 +12,7 @@ from ferry.auth.tokens import check_name, hash_token, new_token
 from ferry.db.audit import AuditLog
 from ferry.db.repository import utcnow
 from ferry.db.tokens import TokenNotFound, TokenRecord, TokenRepository
-from ferry.errors import UsageError
+from ferry.errors import Hint, UsageError
 
 
 @dataclass(frozen=True)
@@ -72,12 +72,12 @@ def revoke_token(
     if not found:
         raise TokenNotFound(
             f"no unrevoked token with id or name {id_or_name!r}",
-            hint="`ferry token list` shows ids and names.",
+            hint=Hint("token-list"),
         )
     if len(found) > 1:
         ids = ", ".join(t.id for t in found)
         raise UsageError(
-            f"{len(found)} tokens are named {id_or_name!r} ({ids})", hint="Revoke one by id."
+            f"{len(found)} tokens are named {id_or_name!r} ({ids})", hint=Hint("token-revoke-by-id")
         )
     record = tokens.revoke(found[0].id)
     audit.record(

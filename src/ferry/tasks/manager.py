@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 from ferry.db.repository import TaskNotFound, TaskRecord, TaskRepository, is_task_id
 from ferry.db.threads import DbThreads
 from ferry.ecosystems.pypi.options import PythonOptions
-from ferry.errors import ExitCode, FerryError, ManifestError, UsageError
+from ferry.errors import ExitCode, FerryError, Hint, ManifestError, UsageError
 from ferry.fetch.control import Batch, batch_scope
 from ferry.manifests import split_manifests
 from ferry.manifests.project_name import declared_name
@@ -82,6 +82,12 @@ def error_document(exc: FerryError, uploads: Path) -> dict[str, Any]:
     if isinstance(exc, ManifestError):
         params["file"] = str(doc["file"])
     doc["params"] = params
+    if isinstance(exc.hint, Hint):
+        # so do the hint's
+        doc["hint"] = str(doc["hint"]).replace(str(uploads) + "/", "")
+        doc["hint_params"] = {
+            k: v.replace(str(uploads) + "/", "") for k, v in exc.hint.params.items()
+        }
     if isinstance(exc, ResolutionFailed):
         problems = []
         if exc.outcome is not None:
@@ -312,7 +318,7 @@ class TaskManager:
                     task_id,
                     FerryError(
                         params={},
-                        hint="Retry it; if it fails again, report the log to the operator.",
+                        hint=Hint("task-retry"),
                     ),
                 )
 
@@ -385,7 +391,7 @@ class TaskManager:
         if known > self.settings.task_disk_bytes:
             raise FerryError(
                 params={"size": known, "limit": self.settings.task_disk_bytes},
-                hint="Raise task_disk_bytes, or split the manifests into several tasks.",
+                hint=Hint("task-disk"),
             )
 
     async def _fail(self, task_id: str, exc: FerryError) -> None:
@@ -415,7 +421,7 @@ class TaskManager:
         if options.torch_backend and not self.settings.torch_index:
             raise UsageError(
                 params={},
-                hint="Ask the operator to configure one, or leave torch_backend unset.",
+                hint=Hint("torch-index"),
             )
         return options.python_options
 

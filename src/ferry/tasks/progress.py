@@ -86,7 +86,10 @@ class TaskProgress(ProgressListener):
     def file_failed(self, name: str, error: FerryError) -> None:
         eco = self._eco()
         eco["failed"] += 1
-        eco["failed_packages"].append({"name": name, "error": error.message})
+        # the code and params too, so the page can say why in the reader's language
+        eco["failed_packages"].append(
+            {"name": name, "error": error.message, "code": error.code, "params": dict(error.params)}
+        )
 
     def finish(self) -> None:
         eco = self.state.get(self.ecosystem)

@@ -12,7 +12,7 @@ from ferry.auth.principal import Principal
 from ferry.db.audit import AuditLog
 from ferry.db.repository import TaskRepository, utcnow
 from ferry.db.threads import DbThreads
-from ferry.errors import QuotaExceeded
+from ferry.errors import Hint, QuotaExceeded
 from ferry.settings import Settings
 
 CREATE_ACTION = "task.create"
@@ -43,12 +43,12 @@ async def check_can_start(
     if active_limit is not None and active + starting > active_limit:
         raise QuotaExceeded(
             params={"active": active, "limit": active_limit},
-            hint="Wait for one to finish, or cancel one.",
+            hint=Hint("quota-active"),
         )
     if disk_limit is not None and disk >= disk_limit:
         raise QuotaExceeded(
             params={"disk": disk, "limit": disk_limit},
-            hint="Delete tasks whose archives you have taken.",
+            hint=Hint("quota-disk"),
         )
 
 
@@ -71,7 +71,7 @@ async def check_can_create(
     if made >= hourly:
         error = QuotaExceeded(
             params={"made": made, "limit": hourly},
-            hint="Try again later.",
+            hint=Hint("quota-hourly"),
         )
         error.headers = {"Retry-After": "600"}
         raise error

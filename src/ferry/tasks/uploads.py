@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ferry.errors import UploadError, UploadTooLargeError, UploadUnsupportedError
+from ferry.errors import Hint, UploadError, UploadTooLargeError, UploadUnsupportedError
 from ferry.manifests import is_python_manifest
 from ferry.manifests.npm import is_npm_manifest
 
@@ -28,18 +28,17 @@ def check_name(name: str) -> str:
     if len(name.encode()) > MAX_NAME:
         raise UploadError(
             params={"name": repr(name[:40]), "size": len(name.encode()), "limit": MAX_NAME},
-            hint="Upload manifests by their own names, e.g. requirements.txt.",
+            hint=Hint("upload-short-name"),
         )
     if not name or name in (".", "..") or any(c in name for c in "/\\\0") or ":" in name:
         raise UploadError(
             params={"name": repr(name)},
-            hint="Upload manifests by their own names, e.g. requirements.txt or package.json.",
+            hint=Hint("upload-plain-name"),
         )
     if not (is_python_manifest(name) or is_npm_manifest(name)):
         raise UploadUnsupportedError(
             params={"name": name},
-            hint="Accepted: requirements*.txt, *.in, pyproject.toml, Pipfile, Pipfile.lock, "
-            "package.json, package-lock.json, npm-shrinkwrap.json, .npmrc.",
+            hint=Hint("upload-accepted"),
         )
     return name
 
@@ -59,7 +58,7 @@ def check_content(upload: Upload, max_bytes: int) -> None:
 
 def validate(uploads: list[Upload], max_bytes: int) -> None:
     if not uploads:
-        raise UploadError(params={}, hint="Send one or more manifests as 'files'.")
+        raise UploadError(params={}, hint=Hint("upload-files"))
     seen: set[str] = set()
     for upload in uploads:
         check_name(upload.name)

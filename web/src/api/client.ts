@@ -102,6 +102,9 @@ export class ApiError extends Error {
   readonly line?: number;
   readonly reason?: string;
   readonly hint?: string;
+  /** The hint's code and params: with them, `serverText` words the hint in the reader's language. */
+  readonly hintCode?: string;
+  readonly hintParams?: Record<string, string>;
   readonly problems?: Problem[];
   readonly body: unknown;
 
@@ -115,6 +118,8 @@ export class ApiError extends Error {
     this.line = doc.line ?? undefined;
     this.reason = doc.reason ?? undefined;
     this.hint = doc.hint ?? undefined;
+    this.hintCode = doc.hint_code ?? undefined;
+    this.hintParams = doc.hint_params ?? undefined;
     this.problems = doc.problems ?? undefined;
     this.body = body ?? doc;
   }

@@ -1,7 +1,8 @@
 /**
  * Step ③ — per-ecosystem progress (counts, bytes, speed, ETA from the WebSocket), pause /
- * resume / cancel by status, the failed files with a Retry button when the task failed,
- * and, once complete, the archive's size and a Download button.
+ * resume / cancel by status, the failed files (each with why, in the reader's language)
+ * with a Retry button when the task failed, and, once complete, the archive's size and a
+ * Download button.
  *
  * Every ecosystem the analysis found has its row from the start ("waiting", with the
  * analysis's totals), files already in the store count as done, and the whole download
@@ -21,7 +22,7 @@ import { downloadArchive } from '../api/client';
 import type { SocketProgress } from '../hooks/useTaskSocket';
 import { formatBytes, formatCount, formatEta, formatSpeed } from '../format';
 import { useI18n } from '../i18n';
-import { useServerText } from '../serverText';
+import { hintOf, useServerText } from '../serverText';
 import { ArchiveCard } from './ArchiveCard';
 
 export interface DownloadPanelProps {
@@ -144,6 +145,7 @@ export function DownloadPanel({ task, status, progress, onAction, busy, onNewTas
   const list = rows(task, progress, deps);
   const eta = overallEta(list);
   const failedPackages = list.flatMap((r) => r.failedPackages.map((f) => ({ ...f, eco: r.eco })));
+  const hint = task.error ? hintOf(task.error) : null;
   const active = status === 'downloading' || status === 'packing';
   const cancellable = ['created', 'resolving', 'resolved', 'downloading', 'paused', 'packing'].includes(status);
 
@@ -251,16 +253,23 @@ export function DownloadPanel({ task, status, progress, onAction, busy, onNewTas
               data-testid="task-error"
               message={task.error.code}
               description={
-                <span>
-                  {said('error', task.error)}
-                  {task.error.file && (
-                    <strong>
-                      {' '}
-                      ({task.error.file}
-                      {task.error.line != null ? `:${task.error.line}` : ''})
-                    </strong>
+                <div>
+                  <span>
+                    {said('error', task.error)}
+                    {task.error.file && (
+                      <strong>
+                        {' '}
+                        ({task.error.file}
+                        {task.error.line != null ? `:${task.error.line}` : ''})
+                      </strong>
+                    )}
+                  </span>
+                  {hint && (
+                    <div className="error-hint" data-testid="task-error-hint">
+                      {said('hint', hint)}
+                    </div>
                   )}
-                </span>
+                </div>
               }
               style={{ marginBottom: 12 }}
             />
@@ -275,7 +284,8 @@ export function DownloadPanel({ task, status, progress, onAction, busy, onNewTas
               renderItem={(f) => (
                 <List.Item data-testid="failed-item" data-name={f.name}>
                   <Tag>{ECO_LABEL[f.eco] || f.eco}</Tag>
-                  <Typography.Text strong>{f.name}</Typography.Text>: {f.error}
+                  <Typography.Text strong>{f.name}</Typography.Text>:{' '}
+                  <span data-testid="failed-reason">{said('error', { code: f.code, params: f.params, message: f.error })}</span>
                 </List.Item>
               )}
               style={{ marginBottom: 12 }}

@@ -2,11 +2,12 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { fireEvent, render, screen, waitFor, within } from '@testing-library/react';
 import { App } from 'antd';
 import { I18nProvider } from '../i18n';
+import type { Lang } from '../i18n';
 import { FileUpload, acceptedName } from './FileUpload';
 
-function renderUpload(onCreated = vi.fn()) {
+function renderUpload(onCreated = vi.fn(), lang: Lang = 'en') {
   render(
-    <I18nProvider initial="en">
+    <I18nProvider initial={lang}>
       <App>
         <FileUpload options={{ npm: true, pypi: true, python_versions: ['3.12'] }} onCreated={onCreated} />
       </App>
@@ -83,6 +84,58 @@ describe('FileUpload', () => {
     const form = init.body as FormData;
     expect((form.getAll('files') as File[]).map((f) => f.name)).toEqual(['requirements.txt']);
     expect(JSON.parse(String(form.get('options')))).toEqual({ npm: true, pypi: true, python_versions: ['3.12'] });
+  });
+
+  it("says the refusal and what to do next in the reader's language", async () => {
+    const hint = 'Upload manifests by their own names, e.g. requirements.txt or package.json.';
+    vi.stubGlobal(
+      'fetch',
+      vi.fn(async () =>
+        jsonResponse(
+          400,
+          {
+            type: 'urn:ferry:upload-invalid',
+            title: "file name 'a:b.txt' is not a plain file name",
+            status: 400,
+            code: 'upload-invalid',
+            message: "file name 'a:b.txt' is not a plain file name",
+            params: { name: "'a:b.txt'" },
+            hint,
+            hint_code: 'upload-plain-name',
+            hint_params: {},
+          },
+          'application/problem+json',
+        ),
+      ),
+    );
+    renderUpload(vi.fn(), 'zh');
+    addFiles(new File(['flask\n'], 'requirements.txt'));
+    await waitFor(() => expect(screen.getAllByTestId('upload-file')).toHaveLength(1));
+    fireEvent.click(screen.getByTestId('submit-button'));
+    const alert = await screen.findByTestId('upload-error');
+    expect(alert).toHaveTextContent('upload-invalid'); // the code as it is
+    expect(within(alert).getByTestId('upload-error-message')).toHaveTextContent("文件名 'a:b.txt' 不是普通的文件名");
+    expect(within(alert).getByTestId('upload-error-hint')).toHaveTextContent(
+      '请按清单文件原本的名称上传，例如 requirements.txt 或 package.json。',
+    );
+  });
+
+  it('shows a hint it has no words for as the server wrote it', async () => {
+    vi.stubGlobal(
+      'fetch',
+      vi.fn(async () =>
+        jsonResponse(
+          429,
+          { code: 'quota-exceeded', message: 'over', hint: 'Ask for more.', hint_code: 'from-a-newer-server', hint_params: {} },
+          'application/problem+json',
+        ),
+      ),
+    );
+    renderUpload(vi.fn(), 'zh');
+    addFiles(new File(['flask\n'], 'requirements.txt'));
+    await waitFor(() => expect(screen.getAllByTestId('upload-file')).toHaveLength(1));
+    fireEvent.click(screen.getByTestId('submit-button'));
+    expect(await screen.findByTestId('upload-error-hint')).toHaveTextContent(/^Ask for more\.$/);
   });
 
   it('hands the created task on', async () => {

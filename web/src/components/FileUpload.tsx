@@ -15,7 +15,7 @@ import { rememberUpload, takePendingUpload } from '../draft';
 import { formatBytes } from '../format';
 import { useI18n } from '../i18n';
 import { severityText, useServerText } from '../serverText';
-import type { ServerParams } from '../serverText';
+import type { ServerParams, ServerSaid } from '../serverText';
 
 export const ACCEPTED_TYPES = [
   'requirements*.txt',
@@ -59,7 +59,8 @@ interface ShownError {
   file?: string;
   line?: number;
   reason?: string;
-  hint?: string;
+  /** What to do next: its code and params, and the server's English. */
+  hint?: ServerSaid;
   problems?: { severity: string; kind: string; message: string; params?: ServerParams }[];
 }
 
@@ -72,7 +73,7 @@ function toShown(err: unknown): ShownError {
       file: err.file,
       line: err.line,
       reason: err.reason,
-      hint: err.hint,
+      hint: err.hint ? { code: err.hintCode, params: err.hintParams, message: err.hint } : undefined,
       problems: err.problems,
     };
   }
@@ -189,7 +190,7 @@ export function FileUpload({ options, onCreated, children, onFilesChange, checkE
               ? t('upload.where', { file: e.file, line: e.line })
               : t('upload.checkFailed', { file: e.file ?? '' })
           }
-          description={e.reason ?? e.message}
+          description={e.reason ?? said('error', e)}
         />
       ))}
 
@@ -225,7 +226,11 @@ export function FileUpload({ options, onCreated, children, onFilesChange, checkE
                   {t('upload.reason')}: {error.reason}
                 </div>
               )}
-              {error.hint && <div className="error-hint">{error.hint}</div>}
+              {error.hint && (
+                <div className="error-hint" data-testid="upload-error-hint">
+                  {said('hint', error.hint)}
+                </div>
+              )}
               {error.problems && error.problems.length > 0 && (
                 <ul className="error-problems">
                   {error.problems.map((p, i) => (

@@ -10,14 +10,17 @@ import { ApiError, checkToken } from '../api/client';
 import { setToken } from '../api/auth';
 import { useI18n } from '../i18n';
 import type { MessageKey } from '../i18n';
+import { useServerText } from '../serverText';
+import type { ServerSaid } from '../serverText';
 
 export function SignInPage({ expired = false }: { expired?: boolean }) {
   const { t } = useI18n();
+  const said = useServerText();
   const [value, setValue] = useState('');
   const [busy, setBusy] = useState(false);
   // a message key, or the server's own words: translated when shown, so a language
   // switch after a refusal shows the refusal in the new language
-  const [error, setError] = useState<{ key: MessageKey } | { text: string } | null>(null);
+  const [error, setError] = useState<{ key: MessageKey } | { server: ServerSaid } | null>(null);
 
   const submit = async () => {
     const token = value.trim();
@@ -34,7 +37,7 @@ export function SignInPage({ expired = false }: { expired?: boolean }) {
         setError({ key: 'signin.refused' });
       }
     } catch (err) {
-      setError(err instanceof ApiError ? { text: err.message } : { key: 'signin.unreachable' });
+      setError(err instanceof ApiError ? { server: err } : { key: 'signin.unreachable' });
     } finally {
       setBusy(false);
     }
@@ -55,7 +58,7 @@ export function SignInPage({ expired = false }: { expired?: boolean }) {
             type="error"
             showIcon
             className="signin-alert"
-            message={'key' in error ? t(error.key) : error.text}
+            message={'key' in error ? t(error.key) : said('error', error.server)}
             data-testid="signin-error"
           />
         )}

@@ -143,6 +143,42 @@ describe('TaskListPage', () => {
     expect(headers.slice(0, 3)).toEqual(['项目', '目标机器', '包数量']);
   });
 
+  it("says a failed load or delete in the reader's language, the code as it is", async () => {
+    const problem = (status: number, code: string, message: string, params: Record<string, string>) =>
+      new Response(JSON.stringify({ type: `urn:ferry:${code}`, title: message, status, code, message, params }), {
+        status,
+        headers: { 'content-type': 'application/problem+json' },
+      });
+    let listFails = true;
+    vi.stubGlobal(
+      'fetch',
+      vi.fn(async (input: RequestInfo | URL, init?: RequestInit) => {
+        const url = String(input);
+        if (init?.method === 'DELETE') {
+          return problem(404, 'task-not-found', `no task ${completed.task_id}`, { task_id: completed.task_id });
+        }
+        if (url.startsWith('/api/tasks?')) {
+          if (listFails) return problem(500, 'internal-error', 'the server failed; the error is in its log', {});
+          return new Response(JSON.stringify({ tasks: [completed], total: 1, page: 1, size: 20 }), {
+            status: 200,
+            headers: { 'content-type': 'application/json' },
+          });
+        }
+        return new Response('{}', { status: 404, headers: { 'content-type': 'application/json' } });
+      }),
+    );
+    renderAt('?view=tasks', 'zh');
+    expect(await screen.findByTestId('task-list-error')).toHaveTextContent('服务器出错；错误信息已写入服务器日志');
+
+    listFails = false;
+    fireEvent.click(screen.getByTestId('task-list-refresh'));
+    const row = await screen.findByTestId('task-row');
+    expect(screen.queryByTestId('task-list-error')).toBeNull();
+    fireEvent.click(within(row).getByTestId('task-delete'));
+    fireEvent.click(await screen.findByTestId('task-delete-confirm'));
+    expect(await screen.findByText(`task-not-found: 任务 ${completed.task_id} 不存在`)).toBeInTheDocument();
+  });
+
   it('on a phone keeps the project, status and actions', async () => {
     screenWidth(390);
     listFetch(() => ({ tasks: [completed], total: 1 }));

@@ -8,12 +8,13 @@ import type { HTMLAttributes, MouseEvent } from 'react';
 import { Alert, App, Button, Card, Popconfirm, Select, Space, Table, Tag, Typography } from 'antd';
 import type { TableColumnsType } from 'antd';
 import { DeleteOutlined, DownloadOutlined, FolderOpenOutlined, ReloadOutlined } from '@ant-design/icons';
-import { TASK_STATUSES, deleteTask, downloadArchive, listTasks } from '../api/client';
+import { ApiError, TASK_STATUSES, deleteTask, downloadArchive, listTasks } from '../api/client';
 import type { Task, TaskStatus } from '../api/client';
 import { formatBytes, formatCount, formatDateTime } from '../format';
 import { useI18n } from '../i18n';
 import { PAGE_SIZES } from '../router';
 import type { ListQuery } from '../router';
+import { useServerText } from '../serverText';
 import { uploadedTarget } from '../targetSummary';
 import { STATUS_COLOR } from './TaskPage';
 
@@ -41,12 +42,13 @@ export function taskLabel(task: Task): { text: string; declared: boolean } {
 
 export function TaskListPage({ onOpenTask, query, onQueryChange }: TaskListPageProps) {
   const { t } = useI18n();
+  const said = useServerText();
   const { message } = App.useApp();
   const { status, page, size } = query;
   const [tasks, setTasks] = useState<Task[]>([]);
   const [total, setTotal] = useState(0);
   const [loading, setLoading] = useState(false);
-  const [error, setError] = useState<string | null>(null);
+  const [error, setError] = useState<Error | null>(null);
   const [reload, setReload] = useState(0);
   const loadedAt = useRef(0);
   // the latest callback, without making every new one (App passes an arrow) a reload
@@ -71,7 +73,7 @@ export function TaskListPage({ onOpenTask, query, onQueryChange }: TaskListPageP
         setError(null);
       } catch (err) {
         if (err instanceof DOMException && err.name === 'AbortError') return;
-        setError(err instanceof Error ? err.message : String(err));
+        setError(err instanceof Error ? err : new Error(String(err)));
       } finally {
         if (!signal.aborted) setLoading(false);
       }
@@ -85,6 +87,13 @@ export function TaskListPage({ onOpenTask, query, onQueryChange }: TaskListPageP
     return () => ctrl.abort();
   }, [load, reload]);
 
+  // the server's refusal in the reader's language (its code and params), as the task page
+  // says it: a toast after the code, the list's own alert without
+  const problemText = (err: unknown, withCode = true): string => {
+    if (!(err instanceof ApiError)) return err instanceof Error ? err.message : String(err);
+    return `${withCode && err.code ? `${err.code}: ` : ''}${said('error', err)}`;
+  };
+
   const remove = async (taskId: string) => {
     try {
       await deleteTask(taskId);
@@ -92,16 +101,14 @@ export function TaskListPage({ onOpenTask, query, onQueryChange }: TaskListPageP
       if (tasks.length === 1 && page > 1) onQueryChange({ status, page: page - 1, size }, true);
       else setReload((n) => n + 1);
     } catch (err) {
-      void message.error(err instanceof Error ? err.message : String(err));
+      void message.error(problemText(err));
     }
   };
 
   const download = (e: MouseEvent, taskId: string) => {
     if (!plainClick(e) || Date.now() - loadedAt.current < LINK_FRESH_MS) return;
     e.preventDefault();
-    downloadArchive(taskId).catch((err: unknown) =>
-      message.error(err instanceof Error ? err.message : String(err)),
-    );
+    downloadArchive(taskId).catch((err: unknown) => message.error(problemText(err)));
   };
 
   const columns: TableColumnsType<Task> = [
@@ -259,7 +266,9 @@ export function TaskListPage({ onOpenTask, query, onQueryChange }: TaskListPageP
         </Space>
       }
     >
-      {error && <Alert type="error" showIcon message={error} style={{ marginBottom: 12 }} />}
+      {error && (
+        <Alert type="error" showIcon message={problemText(error, false)} data-testid="task-list-error" style={{ marginBottom: 12 }} />
+      )}
       <Table<Task>
         rowKey="task_id"
         size="small"

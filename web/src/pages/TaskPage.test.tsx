@@ -4,6 +4,7 @@ import type { Dependencies, Task } from '../api/client';
 import { App } from '../App';
 import { TOKEN_STORAGE_KEY } from '../api/auth';
 import { I18nProvider } from '../i18n';
+import type { Lang } from '../i18n';
 import { FakeWebSocket, fakeFetch, npmPackage, pythonPackage } from '../test/fakes';
 
 const baseTask: Task = {
@@ -60,10 +61,10 @@ const deps: Dependencies = {
   },
 };
 
-function renderAt(search: string) {
+function renderAt(search: string, lang: Lang = 'en') {
   window.history.replaceState(null, '', `/${search}`);
   return render(
-    <I18nProvider initial="en">
+    <I18nProvider initial={lang}>
       <App />
     </I18nProvider>,
   );
@@ -333,6 +334,44 @@ describe('TaskPage', () => {
     const alert = await screen.findByTestId('analyse-error');
     expect(alert).toHaveTextContent('manifest-invalid');
     expect(screen.getByTestId('analyse-error-where')).toHaveTextContent('File pyproject.toml, line 4');
+  });
+
+  it("says an analysis failure and what to do next in the reader's language", async () => {
+    const reason = "local path '../libs/x.whl': a manifest uploaded to the service cannot name files on the server";
+    vi.stubGlobal(
+      'fetch',
+      fakeFetch({
+        'GET /api/tasks/t1': () => ({
+          status: 200,
+          body: {
+            ...baseTask,
+            status: 'failed',
+            error: {
+              code: 'requirement-unsupported',
+              message: `requirements.txt:2: ${reason}`,
+              params: { file: 'requirements.txt', line: '2', reason },
+              file: 'requirements.txt',
+              line: 2,
+              reason,
+              hint: 'Put the wheel on an index or web server the operator allows and list it by version or URL; or bundle with the ferry CLI on your own machine.',
+              hint_code: 'uploaded-local-path',
+              hint_params: {},
+            },
+          },
+        }),
+        'GET /api/tasks/t1/dependencies': () => ({ status: 409, body: { code: 'task-not-resolved', message: 'no tree' } }),
+      }),
+    );
+    renderAt('?task=t1', 'zh');
+    const alert = await screen.findByTestId('analyse-error');
+    expect(alert).toHaveTextContent('requirement-unsupported');
+    // Ferry's words in Chinese, the manifest's own text as it was
+    expect(within(alert).getByTestId('analyse-error-message')).toHaveTextContent(
+      `requirements.txt 第 2 行的依赖无法带到其他机器：${reason}`,
+    );
+    expect(within(alert).getByTestId('analyse-error-hint')).toHaveTextContent(
+      '请把 wheel 放到运维允许的包索引或 Web 服务器上，按版本号或 URL 列出；或者在自己的机器上用 ferry 命令行打包。',
+    );
   });
 
   it('keeps a resolution failure on the analyse step, in the resolver\'s words, and fixes the manifests', async () => {

@@ -26,7 +26,7 @@ import { useDeclared } from '../hooks/useDeclared';
 import { useTaskSocket } from '../hooks/useTaskSocket';
 import { formatDateTime, formatSpeed } from '../format';
 import { useI18n } from '../i18n';
-import { useServerText } from '../serverText';
+import { hintOf, useServerText } from '../serverText';
 import { targetLine, targetParts } from '../targetSummary';
 
 const HAS_TREE: TaskStatus[] = ['resolved', 'downloading', 'paused', 'packing', 'completed', 'failed', 'cancelled'];
@@ -326,6 +326,7 @@ export function TaskPage({ taskId, onOpenTask, onNewTask }: TaskPageProps) {
       );
     } else if (status === 'failed' || depsMissing) {
       const err = task.error;
+      const hint = err ? hintOf(err) : null;
       const fix = () => {
         // back to the upload step with this task's files (when this page made it) and target
         reopenUpload(task.task_id);
@@ -355,7 +356,11 @@ export function TaskPage({ taskId, onOpenTask, onNewTask }: TaskPageProps) {
                       {t('upload.reason')}: {err.reason}
                     </div>
                   )}
-                  {err.hint && <div className="error-hint">{err.hint}</div>}
+                  {hint && (
+                    <div className="error-hint" data-testid="analyse-error-hint">
+                      {said('hint', hint)}
+                    </div>
+                  )}
                 </div>
               ) : (
                 t('analyse.noTree')

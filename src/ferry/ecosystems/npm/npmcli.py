@@ -14,7 +14,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from ferry.errors import ResolverUnavailableError
+from ferry.errors import Hint, ResolverUnavailableError
 from ferry.sandbox.runner import Workspace
 
 
@@ -27,8 +27,7 @@ def find_npm(configured: Path | None = None) -> Path:
     if found is None:
         raise ResolverUnavailableError(
             "npm is not installed on this machine",
-            hint="Install Node.js with npm (Debian: apt-get install nodejs npm), "
-            "or set npm_binary.",
+            hint=Hint("install-npm"),
         )
     return Path(found)
 

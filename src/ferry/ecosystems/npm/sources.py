@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ferry.ecosystems.npm.npmcli import clean_environment
-from ferry.errors import ConfigError
+from ferry.errors import ConfigError, Hint
 from ferry.manifests.npmrc import ProjectNpmrc
 from ferry.settings import Settings
 
@@ -102,7 +102,7 @@ def discover_npm_sources(settings: Settings, npm: Path) -> NpmSources:
     if cafile is not None and not cafile.is_file():
         raise ConfigError(
             f"npm CA bundle {cafile} does not exist",
-            hint="Fix `cafile` in npm's configuration or `cert` in Ferry's.",
+            hint=Hint("npm-cafile"),
         )
     proxy = settings.proxy or machine.get("https-proxy") or machine.get("proxy")
     return NpmSources(

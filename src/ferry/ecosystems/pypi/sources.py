@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from ferry.errors import ConfigError
+from ferry.errors import ConfigError, Hint
 from ferry.settings import Settings
 
 IndexStrategy = Literal["first-index", "unsafe-best-match"]
@@ -203,7 +203,7 @@ def discover_sources(settings: Settings) -> IndexSources:
     if cert_value is not None and not cert_value.is_file():
         raise ConfigError(
             f"CA bundle {cert_value} does not exist",
-            hint="Fix `cert` in Ferry's settings or pip's configuration.",
+            hint=Hint("pip-cert"),
         )
     return IndexSources(
         index_url=index_url.rstrip("/") + "/",

@@ -22,7 +22,7 @@ from packaging.utils import canonicalize_name
 from ferry.ecosystems.pypi.model import ArtifactFile, LockEntry
 from ferry.ecosystems.pypi.options import TORCH_PACKAGES, PythonOptions
 from ferry.ecosystems.pypi.sources import IndexSources
-from ferry.errors import ResolutionError, ResolverUnavailableError
+from ferry.errors import Hint, ResolutionError, ResolverUnavailableError
 from ferry.sandbox.runner import Runner
 from ferry.targets import PythonTarget
 
@@ -37,9 +37,7 @@ def find_uv(configured: Path | None = None) -> Path:
     try:
         from uv import find_uv_bin
     except ImportError as exc:  # pragma: no cover - uv is a declared dependency
-        raise ResolverUnavailableError(
-            "uv is not installed", hint="Reinstall Ferry; uv is one of its dependencies."
-        ) from exc
+        raise ResolverUnavailableError("uv is not installed", hint=Hint("reinstall-uv")) from exc
     return Path(find_uv_bin())
 
 

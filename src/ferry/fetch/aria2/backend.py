@@ -38,7 +38,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ferry.egress import EgressRefused, origin_of
-from ferry.errors import FerryError, FetchError, IntegrityError
+from ferry.errors import FerryError, FetchError, Hint, IntegrityError
 from ferry.fetch.aria2.controlfile import control_path, kept_bytes
 from ferry.fetch.aria2.daemon import Aria2Daemon, DaemonOptions
 from ferry.fetch.aria2.failures import Kind, classify
@@ -222,7 +222,7 @@ class Aria2Fetcher(Dispatcher):
             raise FetchError(
                 f"{request.display_name}: unsupported URL {redact(request.url)}",
                 context=f"fetching {request.display_name}",
-                hint="Only http(s)://, file:// URLs and absolute paths can be fetched.",
+                hint=Hint("url-schemes"),
             )
         # Another process (the server and a CLI run sharing a store, with either backend)
         # may be fetching the same file: the native engine's partial file is its lock.
@@ -283,7 +283,7 @@ class Aria2Fetcher(Dispatcher):
                 raise FetchError(
                     f"{name}: the download was removed from aria2 by someone else",
                     context=f"fetching {name}",
-                    hint="Run again; it resumes where it stopped.",
+                    hint=Hint("aria2-removed"),
                 )
             failure = classify(name, request.url, status.error_code, status.error_message)
             if failure.kind is Kind.INTEGRITY:
@@ -439,7 +439,7 @@ class Aria2Fetcher(Dispatcher):
             raise FetchError(
                 f"{request.display_name}: cannot read {job.path}: {exc.strerror or exc}",
                 context=f"verifying {request.display_name}",
-                hint="Something removed aria2's file before Ferry could check it; run again.",
+                hint=Hint("aria2-file-gone"),
             ) from exc
         if size != job.reported:
             self._listener.advance(request.display_name, size - job.reported)
@@ -565,7 +565,7 @@ class Aria2Fetcher(Dispatcher):
             raise EgressRefused(
                 f"{request.display_name}: aria2 cannot check the address it connects to, so "
                 "it fetches only from configured indexes and registries",
-                hint="Use fetch_backend = native for hosts on the allowed_hosts list.",
+                hint=Hint("egress-aria2"),
             )
         return trusted
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from ferry.errors import ConfigError, FetchError
+from ferry.errors import ConfigError, FetchError, Hint
 from ferry.fetch.aria2.rpc import Aria2RPC, RPCError, RPCUnavailable
 from ferry.fetch.useragent import user_agent
 
@@ -73,17 +73,14 @@ def find_binary(explicit: Path | str | None = None) -> Path:
         raise ConfigError(
             f"aria2c not found at {path} (set by {BINARY_SETTING})",
             context="starting the aria2 download backend",
-            hint=f"Point {BINARY_SETTING} at an executable aria2c, or unset it to use PATH.",
+            hint=Hint("aria2-binary", setting=BINARY_SETTING),
         )
     found = shutil.which("aria2c")
     if found is None:
         raise ConfigError(
             "aria2c not found on PATH",
             context="starting the aria2 download backend",
-            hint=(
-                f"Install aria2 (Debian: apt-get install aria2), set {BINARY_SETTING} to its "
-                "path, or use the native backend (fetch_backend = native)."
-            ),
+            hint=Hint("aria2-install", setting=BINARY_SETTING),
         )
     return Path(found)
 
@@ -164,7 +161,7 @@ class Aria2Daemon:
             raise ConfigError(
                 f"aria2c needs a CA bundle file, not a directory: {self.options.ca_certificate}",
                 context="starting the aria2 download backend",
-                hint="Point the cert setting at a PEM bundle, or use the native backend.",
+                hint=Hint("aria2-ca-file"),
             )
         self.generation = 0
         self._startup_timeout = startup_timeout
@@ -219,7 +216,7 @@ class Aria2Daemon:
     def rpc(self) -> Aria2RPC:
         if self._rpc is None:
             raise RPCUnavailable(
-                "aria2c is not running", context="calling aria2", hint="Start the daemon first."
+                "aria2c is not running", context="calling aria2", hint=Hint("aria2-not-running")
             )
         return self._rpc
 
@@ -293,7 +290,7 @@ class Aria2Daemon:
         async with self._locked():
             if self._closed:
                 raise RPCUnavailable(
-                    "aria2c was stopped", context="calling aria2", hint="Start it again first."
+                    "aria2c was stopped", context="calling aria2", hint=Hint("aria2-stopped")
                 )
             if self.generation != generation and self.running:
                 return True  # someone else restarted it while this caller waited
@@ -343,7 +340,7 @@ class Aria2Daemon:
             raise FetchError(
                 f"aria2c stopped {len(self._restarts)} times within a minute; not restarting it",
                 context="running the aria2 download backend",
-                hint=f"See {self.log_path}, or use the native backend (fetch_backend = native).",
+                hint=Hint("aria2-restarts", log=self.log_path),
             )
         self._restarts.append(now)
         await self._stop(grace=2.0, graceful=graceful)
@@ -397,7 +394,7 @@ class Aria2Daemon:
             raise FetchError(
                 f"cannot start {self.binary}: {exc.strerror or exc}",
                 context="starting the aria2 download backend",
-                hint=f"Check {BINARY_SETTING} and that {self.state_dir} is writable.",
+                hint=Hint("aria2-start", setting=BINARY_SETTING, directory=self.state_dir),
             ) from exc
         rpc = Aria2RPC(self.url, self._secret, timeout=self._rpc_timeout)
         deadline = time.monotonic() + self._startup_timeout
@@ -407,7 +404,7 @@ class Aria2Daemon:
                 raise FetchError(
                     f"aria2c exited at start with status {proc.returncode}: {self._log_tail()}",
                     context="starting the aria2 download backend",
-                    hint=f"See {self.log_path} and {self.config_path}.",
+                    hint=Hint("aria2-see-log", log=self.log_path, config=self.config_path),
                 )
             try:
                 await asyncio.wait_for(rpc.call("aria2.getVersion"), 1.0)
@@ -421,7 +418,7 @@ class Aria2Daemon:
                     f"aria2c did not answer on 127.0.0.1:{self._port} within "
                     f"{self._startup_timeout:.0f} s",
                     context="starting the aria2 download backend",
-                    hint=f"See {self.log_path}.",
+                    hint=Hint("aria2-see-log", log=self.log_path),
                 )
             await asyncio.sleep(0.02)
         self._proc = proc

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from enum import Enum
 from http import HTTPStatus
 
-from ferry.errors import FetchError, IntegrityError
+from ferry.errors import FetchError, Hint, IntegrityError
 from ferry.fetch.failures import (
     RETRY_HINT,
     TransientError,
@@ -26,11 +26,9 @@ from ferry.fetch.failures import (
 __all__ = ["Failure", "Kind", "classify"]
 
 _STATUS = re.compile(r"status=(\d{3})")
-_DISK_HINT = "Check free space and permissions of the destination."
-_TLS_HINT = (
-    "If your network uses its own certificate authority, point Ferry at its CA bundle "
-    "(the cert setting)."
-)
+_DISK_HINT = Hint("disk")
+# aria2 reads no SSL_CERT_FILE
+_TLS_HINT = Hint("tls", env="no")
 
 
 class Kind(Enum):
@@ -85,11 +83,11 @@ def classify(name: str, url: str, code: int, message: str) -> Failure:
     if code == 23:
         return Failure(
             Kind.FINAL,
-            fetch_error(name, f"{url}: {detail}", hint="Check the URL; it redirects in circles."),
+            fetch_error(name, f"{url}: {detail}", hint=Hint("url-redirects")),
         )
     return Failure(
         Kind.FINAL,
-        fetch_error(name, f"{url}: {detail}", hint="Check the URL and the network settings."),
+        fetch_error(name, f"{url}: {detail}", hint=Hint("url-network")),
     )
 
 

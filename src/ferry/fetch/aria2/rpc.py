@@ -20,11 +20,11 @@ from typing import Any
 
 import httpx
 
-from ferry.errors import FetchError
+from ferry.errors import FetchError, Hint
 
 __all__ = ["Aria2RPC", "RPCError", "RPCUnavailable"]
 
-_HINT = "aria2c runs as a child of Ferry; see its log in the aria2 state directory."
+_HINT = Hint("aria2-log")
 
 
 class RPCError(FetchError):
