@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -21,7 +22,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from ferry.errors import ConfigError
+from ferry.errors import ConfigError, Hint
 
 
 def default_config_file() -> Path:
@@ -109,6 +110,30 @@ class Settings(BaseSettings):
         "Ferry's own engine, or aria2c driven over JSON-RPC.",
     )
     aria2_binary: Path | None = Field(None, description="aria2c to run; default: on PATH.")
+
+    # Blob store (docs/decisions.md, "The blob store"). Credentials are not settings: they
+    # come from the AWS variables and files, through the S3 client's own chain.
+    blob_store: str = Field(
+        "",
+        description="Where blobs are kept: empty for the data directory, or "
+        "s3://bucket/prefix for an S3-compatible bucket.",
+    )
+    s3_endpoint_url: str | None = Field(
+        None, description="The S3 server (MinIO, SeaweedFS, Ceph, ...); default: AWS S3."
+    )
+    s3_region: str | None = Field(None, description="The bucket's region; default: AWS's.")
+    s3_part_size: int = Field(
+        16 * 1024**2,
+        ge=5 * 1024**2,
+        le=5 * 1024**3,
+        description="Bytes per multipart-upload part: each writer holds about one in "
+        "memory, and a streamed blob may have at most 10,000 of them.",
+    )
+    s3_addressing_style: Literal["auto", "path", "virtual"] = Field(
+        "auto",
+        description="Bucket in the path or in the host name; auto: path with "
+        "s3_endpoint_url, else the client's choice.",
+    )
 
     registries: dict[str, RegistryProfile] = Field(
         default_factory=dict,
@@ -223,7 +248,7 @@ class Settings(BaseSettings):
             known = ", ".join(sorted(self.registries)) or "none are configured"
             raise ConfigError(
                 f"registry {name!r} is not a configured profile ({known})",
-                hint="Profiles are the `registries` setting; `ferry config` lists them.",
+                hint=Hint("registry-profiles"),
             )
         return self.model_copy(
             update={
@@ -234,6 +259,30 @@ class Settings(BaseSettings):
                 "npm_registry": profile.npm_registry or self.npm_registry,
             }
         )
+
+    @field_validator("blob_store")
+    @classmethod
+    def _blob_store(cls, value: str) -> str:
+        if value:
+            from ferry.store.blob.location import S3Location
+
+            S3Location.parse(value)
+        return value
+
+    @field_validator("s3_endpoint_url")
+    @classmethod
+    def _s3_endpoint(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"not an http(s):// URL: {value!r}")
+        if parts.username is not None or parts.password is not None:
+            # credentials in a setting end up in logs and messages
+            raise ValueError(
+                "credentials do not belong in the endpoint URL: use the AWS variables or files"
+            )
+        return value
 
     @field_validator("limit_rate", mode="before")
     @classmethod

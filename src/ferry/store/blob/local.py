@@ -1,0 +1,210 @@
+"""The blob store on this machine's disk: :class:`~ferry.store.cas.ContentStore`'s files.
+
+Same layout, same staging directory and the same atomic rename, so every blob Ferry stored
+before this interface existed is found here, and the fetch engine (still calling
+ContentStore directly) and this store can share one directory.
+
+Metadata calls (``has``, ``stat``) run on the event loop: a ``stat`` of a local file takes
+microseconds, less than handing it to a thread. Reads and writes of bytes go to a thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import stat
+from collections.abc import AsyncIterator
+from pathlib import Path
+from types import TracebackType
+from typing import BinaryIO, Self
+
+from ferry.store.blob.interface import (
+    BlobInfo,
+    BlobKey,
+    BlobNotFound,
+    BlobStoreError,
+    check_bounds,
+    check_range,
+)
+from ferry.store.blob.writer import StreamingWriter
+from ferry.store.cas import ALGORITHMS, CHUNK_SIZE, ContentStore
+
+__all__ = ["LocalBlobStore"]
+
+
+class LocalBlobStore:
+    """Blobs under ``root`` (or an existing ContentStore's root)."""
+
+    def __init__(self, root: Path | ContentStore) -> None:
+        self.content_store = root if isinstance(root, ContentStore) else ContentStore(root)
+
+    def __repr__(self) -> str:
+        return f"LocalBlobStore({str(self.content_store.root)!r})"
+
+    @property
+    def location(self) -> str:
+        return str(self.content_store.root)
+
+    def path_for(self, key: BlobKey) -> Path:
+        return self.content_store.path_for(key.digest, key.algorithm)
+
+    async def has(self, key: BlobKey, size: int | None = None) -> bool:
+        return self.content_store.has(key.digest, size, key.algorithm)
+
+    async def stat(self, key: BlobKey) -> BlobInfo | None:
+        try:
+            st = self.path_for(key).stat()
+        except FileNotFoundError:
+            return None
+        return BlobInfo(key, st.st_size) if stat.S_ISREG(st.st_mode) else None
+
+    async def size(self, key: BlobKey) -> int:
+        info = await self.stat(key)
+        if info is None:
+            raise BlobNotFound(key, self.location)
+        return info.size
+
+    def open_writer(
+        self, *, expect: BlobKey | None = None, algorithm: str = "sha256"
+    ) -> _LocalWriter:
+        return _LocalWriter(self, expect=expect, algorithm=algorithm)
+
+    async def put_file(self, path: Path, key: BlobKey) -> BlobInfo:
+        size = await asyncio.to_thread(_copy_in, self.content_store, Path(path), key)
+        return BlobInfo(key, size)
+
+    async def read(
+        self, key: BlobKey, start: int | None = None, end: int | None = None
+    ) -> AsyncIterator[bytes]:
+        check_bounds(start, end, key)
+        try:
+            fh = self.path_for(key).open("rb")
+        except FileNotFoundError:
+            raise BlobNotFound(key, self.location) from None
+        with fh:
+            lo, hi = check_range(key, os.fstat(fh.fileno()).st_size, start, end, self.location)
+            if lo:
+                fh.seek(lo)
+            left = hi - lo
+            while left > 0:
+                chunk = await asyncio.to_thread(fh.read, min(CHUNK_SIZE, left))
+                if not chunk:
+                    # truncated behind Ferry's back: say so instead of a short read
+                    raise BlobStoreError(
+                        f"blob {key} in the blob store {self.location} is shorter than it "
+                        "was a moment ago"
+                    )
+                left -= len(chunk)
+                yield chunk
+
+    async def delete(self, key: BlobKey) -> None:
+        self.path_for(key).unlink(missing_ok=True)
+
+    async def iter_keys(self) -> AsyncIterator[BlobKey]:
+        for algorithm in ALGORITHMS:
+            top = self.content_store.root / algorithm
+            # one fan-out directory listed per thread hop: bounded memory, few hops
+            for aa in await asyncio.to_thread(_names, top):
+                for bb in await asyncio.to_thread(_names, top / aa):
+                    for name in await asyncio.to_thread(_names, top / aa / bb):
+                        try:
+                            key = BlobKey(algorithm, name)
+                        except ValueError:
+                            continue  # not a blob (an editor's backup, a stray file)
+                        if key.digest[:2] == aa and key.digest[2:4] == bb:
+                            yield key
+
+    async def clean_staging(self, older_than: float = 3600.0) -> int:
+        return await asyncio.to_thread(self.content_store.clean_staging, older_than)
+
+    async def presigned_url(self, key: BlobKey, expires: float) -> str | None:
+        return None
+
+    async def aclose(self) -> None:
+        return None
+
+    async def __aenter__(self) -> Self:
+        try:
+            self.content_store.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise BlobStoreError(
+                f"the blob store {self.location} cannot be created: {exc.strerror}"
+            ) from exc
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+
+class _LocalWriter(StreamingWriter):
+    """Into a ContentStore staging file, renamed into place at commit."""
+
+    def __init__(self, store: LocalBlobStore, *, expect: BlobKey | None, algorithm: str) -> None:
+        super().__init__(
+            buffer_size=CHUNK_SIZE, location=store.location, expect=expect, algorithm=algorithm
+        )
+        self._cas = store.content_store
+        self._staging: contextlib.ExitStack | None = None
+        self._tmp: Path | None = None
+        self._fh: BinaryIO | None = None
+
+    def _open(self) -> BinaryIO:
+        if self._fh is None:
+            # ContentStore's own staging: the same directory its clean_staging() sweeps, and
+            # registered so that a sweep never takes a file being written
+            stack = contextlib.ExitStack()
+            self._tmp, self._fh = stack.enter_context(self._cas.open_staging())
+            self._staging = stack
+        return self._fh
+
+    async def _store(self, chunk: bytearray, *, final: bool) -> None:
+        fh = self._open()
+        if chunk:
+            await asyncio.to_thread(fh.write, chunk)
+
+    async def _finish(self, key: BlobKey, size: int) -> bool:
+        assert self._tmp is not None
+        if self._cas.has(key.digest, size, key.algorithm):
+            return False  # the staging file goes when the ExitStack closes
+        await asyncio.to_thread(self._cas.commit, self._tmp, key.digest, key.algorithm)
+        self._close()
+        return True
+
+    async def _discard(self) -> None:
+        self._close()
+
+    async def commit(self) -> BlobInfo:
+        try:
+            return await super().commit()
+        finally:
+            self._close()
+
+    def _close(self) -> None:
+        if self._staging is not None:
+            self._staging.close()
+            self._staging = None
+
+
+def _copy_in(cas: ContentStore, path: Path, key: BlobKey) -> int:
+    size = path.stat().st_size
+    if cas.has(key.digest, size, key.algorithm):
+        return size
+    with cas.open_staging() as (tmp, out), path.open("rb") as src:
+        shutil.copyfileobj(src, out, CHUNK_SIZE)
+        cas.commit(tmp, key.digest, key.algorithm)
+    return size
+
+
+def _names(directory: Path) -> list[str]:
+    try:
+        with os.scandir(directory) as entries:
+            return sorted(e.name for e in entries)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
