@@ -314,11 +314,19 @@ async def test_hub_progress_publishes_counts_speed_eta_and_logs() -> None:
         listener.file_done("a.tgz", from_cache=False)
         listener.file_failed("b.tgz", FerryError("boom"))
         listener.finish()
+        listener.announce("packing")
         events = [e async for e in _drain(sub)]
 
     logs = [e for e in events if e.type == "log"]
-    assert [e.message for e in logs] == ["fetching npm", "fetched a.tgz", "failed b.tgz: boom"]
+    assert [e.message for e in logs] == [
+        "fetching npm",
+        "fetched a.tgz",
+        "failed b.tgz: boom",
+        "packing",
+    ]
     assert logs[1].package_name == "a.tgz" and logs[1].ecosystem == "npm"
+    # a phase of no one ecosystem is not labelled with the last one fetched
+    assert logs[-1].ecosystem is None
     last = [e for e in events if e.type == "progress"][-1]
     assert (last.ecosystem, last.phase) == ("npm", "fetching npm")
     assert (last.current, last.total, last.bytes_done, last.bytes_total) == (2, 2, 500, 2000)

@@ -519,7 +519,9 @@ class HubProgress:
             code=code,
             params=params,
             phase=name,
-            ecosystem=self._ecosystem,
+            # "resolving" and "packing" belong to no one ecosystem: the last one fetched
+            # would label the npm resolution "pypi"
+            ecosystem=self._ecosystem if name.startswith("fetching ") else None,
         )
         self.hub.publish(self.task_id, event)
 
