@@ -451,12 +451,16 @@ def _api_task(server: Server, files: dict[str, str], options: dict[str, object])
 
 
 def _until(server: Server, task_id: str, *statuses: str) -> dict[str, object]:
-    for _ in range(600):
+    # generous: a dozen tasks resolving on a loaded 2-core machine take their time, and
+    # how long is not what these tests are about
+    deadline = time.monotonic() + 180
+    while True:
         doc: dict[str, object] = server.client.get(f"/api/tasks/{task_id}").json()
         if doc["status"] in statuses:
             return doc
+        if time.monotonic() > deadline:
+            raise AssertionError(f"task {task_id} stuck in {doc['status']}")
         time.sleep(0.1)
-    raise AssertionError(f"task {task_id} stuck in {doc['status']}")
 
 
 def _list_shot(page: Page, name: str) -> None:
@@ -537,8 +541,10 @@ def test_the_task_list_tells_tasks_apart(
     _list_shot(page, "6-tasks")
     page.set_viewport_size({"width": 390, "height": 844})
     expect(page.get_by_test_id("task-row").first).to_be_visible()
-    assert page.evaluate("document.documentElement.scrollWidth") <= 390
-    assert page.evaluate(TABLE_INSIDE_CARD), "the table runs past the card's padding"
+    # the columns follow the width once the page has heard of the resize: wait for it
+    # (a page that never fits fails here)
+    page.wait_for_function("document.documentElement.scrollWidth <= 390", timeout=15_000)
+    page.wait_for_function(TABLE_INSIDE_CARD, timeout=15_000)
     _list_shot(page, "6-tasks-narrow")
     page.set_viewport_size({"width": 1400, "height": 1000})
 
