@@ -16,6 +16,7 @@ from ferry.settings import Settings, load_settings
 from fetch.local_server import LocalServer
 from support.npmregistry import LocalRegistry, build_tarball
 from support.pyindex import Artifact, LocalIndex, build_backend_wheel, build_sdist, build_wheel
+from support.s3servers import S3Server, start_moto, start_seaweedfs
 
 
 @pytest.fixture(autouse=True)
@@ -185,3 +186,21 @@ def npm_settings(tmp_path: Path, npmreg: Npm, pyindex: Dists, sandbox_dir: Path)
         retries=1,
         sandbox_dir=sandbox_dir,
     )
+
+
+# S3 servers on 127.0.0.1 (the blob store's and the package store's tests): started once per
+# session, on demand, so a run of ``-m "not s3"`` starts none
+
+
+@pytest.fixture(scope="session")
+def seaweedfs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    server = start_seaweedfs(tmp_path_factory.mktemp("seaweedfs"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    server = start_moto(tmp_path_factory.mktemp("moto"))
+    yield server
+    server.stop()

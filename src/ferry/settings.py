@@ -169,6 +169,9 @@ class Settings(BaseSettings):
     task_timeout: float = Field(1800.0, gt=0, description="Seconds a task may run.")
     task_disk_bytes: int = Field(2 * 1024**3, gt=0, description="Largest archive per task.")
     upload_max_bytes: int = Field(1024 * 1024, gt=0, description="Largest uploaded file.")
+    package_max_bytes: int = Field(
+        8 * 1024**3, gt=0, description="Largest file uploaded to the package store."
+    )
     task_expiry: float = Field(86400.0, gt=0, description="Seconds before a task is removed.")
     cleanup_interval: float = Field(600.0, gt=0, description="Seconds between cleanups.")
 

@@ -226,6 +226,29 @@ ERRORS: dict[str, tuple[str, ...]] = {
     "task-not-resolved": ("task {task_id} is {current}: no dependency tree yet", _DETAIL),
     "task-not-completed": ("task {task_id} is {current}: no archive yet", _DETAIL),
     "token-not-found": ("no token {token}", _DETAIL),
+    # the package store (seed 003)
+    "package-invalid": (
+        "{problem=form}the request is not a multipart/form-data form",
+        "{problem=missing}{field} is missing",
+        "{problem=twice}{field} is given twice",
+        "{problem=unsafe}{field} must be 1-{limit} letters, digits or . _ + ~ - starting "
+        "with a letter or digit, without ..",
+        "{problem=long}{field} is over {limit} bytes",
+        "{problem=empty}{field} is empty: a package needs at least one byte",
+        "{problem=text}{field} is not UTF-8 text",
+        _DETAIL,
+    ),
+    "package-too-large": ("{name} is over the {limit}-byte limit for a package", _DETAIL),
+    "package-exists": (
+        "{name} {version} for {platform}/{arch} is stored already, as package {package_id}",
+        _DETAIL,
+    ),
+    "package-not-found": ("no package {package_id}", _DETAIL),
+    "package-not-owned": (
+        "package {package_id} was uploaded by {owner}: only they or an admin may delete it",
+        _DETAIL,
+    ),
+    "range-not-satisfiable": ("the range {range} is outside the {size}-byte file", _DETAIL),
     # problem documents the web server writes itself, not from a FerryError
     "request-invalid": ("{where}: {reason}",),
     "not-found": ("nothing at {path}",),
@@ -301,6 +324,8 @@ HINTS: dict[str, tuple[str, ...]] = {
         "a letter or digit.",
     ),
     "token-list": ("`ferry token list` shows ids and names.",),
+    "package-list": ("`GET /api/v1/packages` lists the packages there are.",),
+    "package-exists": ("Upload it as another version, or delete the stored one first.",),
     "token-revoke-by-id": ("Revoke one by id.",),
     "quota-active": ("Wait for one to finish, or cancel one.",),
     "quota-disk": ("Delete tasks whose archives you have taken.",),

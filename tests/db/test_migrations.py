@@ -16,6 +16,7 @@ import pytest
 from alembic import command
 from alembic.script import ScriptDirectory
 from sqlalchemy import Column, Index, Integer, MetaData, inspect, text
+from sqlalchemy import exc as sa_exc
 
 from db import BACKENDS, fresh_database
 from ferry.db.engine import SCRIPT_LOCATION, alembic_config, check_drift, make_engine, upgrade
@@ -55,7 +56,8 @@ def test_migrations_ship_inside_the_package() -> None:
     assert (root / "versions" / "0001_tasks.py").is_file()
     assert (root / "versions" / "0002_tokens_and_audit.py").is_file()
     assert (root / "versions" / "0003_task_summary.py").is_file()
-    assert HEAD == "0003"
+    assert (root / "versions" / "0004_packages.py").is_file()
+    assert HEAD == "0004"
 
 
 def test_upgrade_from_empty_then_again(empty_url: str) -> None:
@@ -67,6 +69,7 @@ def test_upgrade_from_empty_then_again(empty_url: str) -> None:
         "task_transitions",
         "api_tokens",
         "audit_events",
+        "packages",
     }
     upgrade(empty_url)  # every start calls it
     assert _versions(empty_url) == [HEAD]
@@ -247,6 +250,38 @@ def test_drift_is_detected(empty_url: str) -> None:
     missing = _models_copy()
     missing.remove(missing.tables["task_transitions"])
     assert [op[0] for op in check_drift(empty_url, missing)] == ["remove_index", "remove_table"]
+
+
+def test_packages_table_up_and_down(empty_url: str) -> None:
+    """0004 adds the package store's table, one row per name, version, platform and arch
+    (the database refuses a second: concurrent uploads rely on it); going back to 0003
+    drops it and nothing else."""
+    command.upgrade(alembic_config(empty_url), "0003")
+    assert "packages" not in _tables(empty_url)
+    command.upgrade(alembic_config(empty_url), "0004")
+    row = (
+        "INSERT INTO packages (id, name, version, platform, arch, description, filename, size,"
+        " sha256, owner, created_at) VALUES (:id, 'agent', '1.0', 'linux', :arch, '', 'f', 1,"
+        " :sha, 'o', CURRENT_TIMESTAMP)"
+    )
+    engine = make_engine(empty_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(text(row), {"id": "a" * 32, "arch": "amd64", "sha": "0" * 64})
+            connection.execute(text(row), {"id": "b" * 32, "arch": "arm64", "sha": "0" * 64})
+        with pytest.raises(sa_exc.IntegrityError), engine.begin() as connection:
+            connection.execute(text(row), {"id": "c" * 32, "arch": "amd64", "sha": "1" * 64})
+    finally:
+        engine.dispose()
+    command.downgrade(alembic_config(empty_url), "0003")
+    assert _tables(empty_url) == {
+        "alembic_version",
+        "tasks",
+        "task_transitions",
+        "api_tokens",
+        "audit_events",
+    }
+    assert _versions(empty_url) == ["0003"]
 
 
 def test_downgrade_to_nothing_and_back(empty_url: str) -> None:

@@ -47,6 +47,12 @@ REQUIRED: dict[tuple[str, str], str | None] = {
     ("POST", "/api/tokens"): "admin",
     ("DELETE", "/api/tokens/{token_id}"): "admin",
     ("GET", "/api/audit"): "admin",
+    ("GET", "/api/v1/packages"): "read",
+    ("POST", "/api/v1/packages"): "write",
+    ("GET", "/api/v1/packages/{package_id}"): "read",
+    ("GET", "/api/v1/packages/{package_id}/download"): "read",
+    # the uploader's own, or any with admin (test_packages.py)
+    ("DELETE", "/api/v1/packages/{package_id}"): "write",
 }
 ROLES = ("read", "write", "admin")
 PACKAGE = json.dumps({"name": "d", "version": "1.0.0", "dependencies": {"app": "^1.0.0"}})
@@ -77,7 +83,11 @@ def _operations(app: FastAPI) -> list[tuple[str, str]]:
 
 
 def _url(path: str) -> str:
-    return path.replace("{task_id}", "0" * 32).replace("{token_id}", "0" * 16)
+    return (
+        path.replace("{task_id}", "0" * 32)
+        .replace("{token_id}", "0" * 16)
+        .replace("{package_id}", "0" * 32)
+    )
 
 
 async def test_every_operation_is_in_the_table(app: FastAPI) -> None:

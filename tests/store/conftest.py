@@ -1,20 +1,21 @@
 """The blob store under test, once per backend: this machine's disk, SeaweedFS, moto.
 
-The servers start once per session, on demand (a run of ``-m "not s3"`` starts none), and
-each test gets a prefix of its own in their bucket, so tests never see each other's blobs.
+The servers (``seaweedfs`` and ``moto``, fixtures of tests/conftest.py) start once per
+session, on demand (a run of ``-m "not s3"`` starts none), and each test gets a prefix of
+its own in their bucket, so tests never see each other's blobs.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from ferry.settings import Settings
 from ferry.store.blob import BlobStore, open_blob_store
-from support.s3servers import PART_SIZE, S3Server, start_moto, start_seaweedfs, use_credentials
+from support.s3servers import PART_SIZE, S3Server, use_credentials
 
 BACKENDS = [
     "local",
@@ -25,20 +26,6 @@ S3_BACKENDS = [
     pytest.param("seaweedfs", marks=pytest.mark.s3),
     pytest.param("moto", marks=pytest.mark.s3),
 ]
-
-
-@pytest.fixture(scope="session")
-def seaweedfs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
-    server = start_seaweedfs(tmp_path_factory.mktemp("seaweedfs"))
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="session")
-def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
-    server = start_moto(tmp_path_factory.mktemp("moto"))
-    yield server
-    server.stop()
 
 
 def _settings(

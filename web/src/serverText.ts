@@ -368,6 +368,45 @@ const error: Catalog = {
     detail('任务尚未完成'),
   ],
   'token-not-found': [t('no token {token}', '令牌 {token} 不存在'), detail('找不到令牌')],
+  'package-invalid': [
+    t('{problem=form}the request is not a multipart/form-data form', '{problem=form}请求不是 multipart/form-data 表单'),
+    t('{problem=missing}{field} is missing', '{problem=missing}缺少字段 {field}'),
+    t('{problem=twice}{field} is given twice', '{problem=twice}字段 {field} 出现了两次'),
+    t(
+      '{problem=unsafe}{field} must be 1-{limit} letters, digits or . _ + ~ - starting with a letter or digit, without ..',
+      '{problem=unsafe}{field} 必须是 1-{limit} 个字母、数字或 . _ + ~ -，以字母或数字开头，且不含 ..',
+    ),
+    t('{problem=long}{field} is over {limit} bytes', '{problem=long}{field} 超过了 {limit} 字节'),
+    t(
+      '{problem=empty}{field} is empty: a package needs at least one byte',
+      '{problem=empty}{field} 是空的：软件包至少要有一个字节',
+    ),
+    t('{problem=text}{field} is not UTF-8 text', '{problem=text}{field} 不是 UTF-8 文本'),
+    detail('软件包上传无效'),
+  ],
+  'package-too-large': [
+    t('{name} is over the {limit}-byte limit for a package', '{name} 超过了软件包 {limit} 字节的上限'),
+    detail('软件包过大'),
+  ],
+  'package-exists': [
+    t(
+      '{name} {version} for {platform}/{arch} is stored already, as package {package_id}',
+      '{name} {version}（{platform}/{arch}）已经存在，软件包 ID 为 {package_id}',
+    ),
+    detail('软件包已存在'),
+  ],
+  'package-not-found': [t('no package {package_id}', '软件包 {package_id} 不存在'), detail('找不到软件包')],
+  'package-not-owned': [
+    t(
+      'package {package_id} was uploaded by {owner}: only they or an admin may delete it',
+      '软件包 {package_id} 由 {owner} 上传：只有上传者或管理员可以删除它',
+    ),
+    detail('无权删除此软件包'),
+  ],
+  'range-not-satisfiable': [
+    t('the range {range} is outside the {size}-byte file', '请求的范围 {range} 超出了 {size} 字节的文件'),
+    detail('请求的范围无法满足'),
+  ],
   'request-invalid': [t('{where}: {reason}', '请求参数 {where} 无效：{reason}')],
   'not-found': [t('nothing at {path}', '此地址不存在：{path}')],
   'method-not-allowed': [
@@ -440,6 +479,12 @@ const hint: Catalog = {
     ),
   ],
   'token-list': [t('`ferry token list` shows ids and names.', '`ferry token list` 会列出令牌的 ID 和名称。')],
+  'package-list': [
+    t('`GET /api/v1/packages` lists the packages there are.', '`GET /api/v1/packages` 会列出现有的软件包。'),
+  ],
+  'package-exists': [
+    t('Upload it as another version, or delete the stored one first.', '请以另一个版本上传，或先删除已有的那个。'),
+  ],
   'token-revoke-by-id': [t('Revoke one by id.', '请按 ID 吊销其中一个。')],
   'quota-active': [t('Wait for one to finish, or cancel one.', '请等待其中一个任务结束，或取消一个任务。')],
   'quota-disk': [t('Delete tasks whose archives you have taken.', '请删除压缩包已下载的任务。')],

@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -169,3 +170,30 @@ class AuditEvent(Base):
     target: Mapped[str | None] = mapped_column(String(NAME_LENGTH))
     address: Mapped[str | None] = mapped_column(String(64))
     detail: Mapped[dict[str, Any]] = mapped_column(json_type(), default=dict)
+
+
+PACKAGE_ID_LENGTH = 32
+
+
+class Package(Base):
+    """A stored artifact (seed 003): its bytes are the blob ``sha256`` in the blob store,
+    which several rows may share (the same file under two names is kept once)."""
+
+    __tablename__ = "packages"
+    # One row per (name, version, platform, arch): two uploads racing for the same key
+    # get one row, the other a conflict, whatever the backend.
+    __table_args__ = (UniqueConstraint("name", "version", "platform", "arch"),)
+
+    id: Mapped[str] = mapped_column(String(PACKAGE_ID_LENGTH), primary_key=True)
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH), index=True)
+    version: Mapped[str] = mapped_column(String(64))
+    platform: Mapped[str] = mapped_column(String(32))
+    arch: Mapped[str] = mapped_column(String(32))
+    description: Mapped[str] = mapped_column(Text)
+    filename: Mapped[str] = mapped_column(String(255))
+    size: Mapped[int] = mapped_column(BigInteger)
+    # Indexed: a delete asks whether any other row still needs the blob.
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    owner: Mapped[str] = mapped_column(String(NAME_LENGTH), index=True)
+    token_id: Mapped[str | None] = mapped_column(String(TOKEN_ID_LENGTH))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

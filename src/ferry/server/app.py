@@ -28,6 +28,7 @@ from ferry.auth.authenticator import Authenticator
 from ferry.auth.bootstrap import secret_key
 from ferry.db.audit import AuditLog
 from ferry.db.engine import make_engine, make_sessionmaker, upgrade
+from ferry.db.packages import PackageRepository
 from ferry.db.repository import TaskRepository
 from ferry.db.threads import DbThreads
 from ferry.db.tokens import TokenRepository
@@ -39,6 +40,8 @@ from ferry.server.methods import HeadAsGet
 from ferry.server.routes.archive import archive
 from ferry.server.routes.audit import audit
 from ferry.server.routes.manifests import manifests
+from ferry.server.routes.packages import PREFIX as PACKAGES_PATH
+from ferry.server.routes.packages import packages
 from ferry.server.routes.service import metrics, public, registries
 from ferry.server.routes.tasks import tasks
 from ferry.server.routes.tokens import tokens
@@ -47,6 +50,8 @@ from ferry.server.security import Guard, is_loopback_host
 from ferry.server.ws import add_websocket_routes
 from ferry.services.confinement import service_box
 from ferry.settings import Settings
+from ferry.store.blob import open_blob_store
+from ferry.store.packages import PackageStore
 from ferry.tasks.events import EventHub
 from ferry.tasks.manager import TaskManager
 
@@ -83,6 +88,10 @@ def create_app(settings: Settings, *, config_file: Path | None = None) -> FastAP
             db=db,
         )
         app.state.manager = manager
+        # opened (and checked) once: a wrong bucket or endpoint stops the start, not the
+        # first upload
+        blobs = await open_blob_store(settings).__aenter__()
+        app.state.packages = PackageStore(PackageRepository(sessions), blobs, db)
         await manager.clean_expired()
         await manager.recover()
         cleaner = asyncio.create_task(_clean_periodically(manager, settings.cleanup_interval))
@@ -91,6 +100,7 @@ def create_app(settings: Settings, *, config_file: Path | None = None) -> FastAP
         finally:
             cleaner.cancel()
             await asyncio.gather(cleaner, return_exceptions=True)
+            await blobs.aclose()
             await manager.close()
             hub.close()
             engine.dispose()
@@ -109,7 +119,12 @@ def create_app(settings: Settings, *, config_file: Path | None = None) -> FastAP
     app.state.settings = settings
 
     # a whole request may carry a few manifests at the per-file limit, plus form overhead
-    app.add_middleware(BodyLimit, max_bytes=settings.upload_max_bytes * 8 + 64 * 1024)
+    # a package's file streams into the blob store: its own limit, plus the form's fields
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=settings.upload_max_bytes * 8 + 64 * 1024,
+        paths={PACKAGES_PATH: settings.package_max_bytes + 64 * 1024},
+    )
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -122,7 +137,8 @@ def create_app(settings: Settings, *, config_file: Path | None = None) -> FastAP
     app.add_middleware(Guard, cors_origins=settings.cors_origins, loopback_only=settings.no_auth)
     problems.install(app)
 
-    for router in (public, metrics, registries, tasks, manifests, archive, tokens, audit):
+    routers = (public, metrics, registries, tasks, manifests, archive, tokens, audit, packages)
+    for router in routers:
         app.include_router(router)
     add_websocket_routes(app)
     add_docs(app)

@@ -38,6 +38,8 @@ __all__ = [
     "NpmRoot",
     "NpmTarget",
     "NpmTreeNode",
+    "PackageDocument",
+    "PackageList",
     "Problem",
     "ProblemDocument",
     "PythonDependencies",
@@ -463,6 +465,30 @@ class TokenCreated(TokenInfo):
 
 class TokenList(_Document):
     tokens: list[TokenInfo]
+
+
+class PackageDocument(_Document):
+    """A stored package (seed 003): the file is at ``download_url``."""
+
+    id: str = Field(description="32 lowercase hex digits.")
+    name: str
+    version: str
+    platform: str
+    arch: str
+    description: str
+    filename: str = Field(description="The name the file downloads as.")
+    size: int = Field(description="Bytes.")
+    sha256: str = Field(description="Lowercase hex; also the download's ETag.")
+    owner: str = Field(description="The owner of the token that uploaded it.")
+    created_at: str = Field(json_schema_extra=_DATETIME)
+    download_url: str
+
+
+class PackageList(_Document):
+    packages: list[PackageDocument]
+    total: int
+    page: int
+    size: int
 
 
 class AuditEntry(_Document):

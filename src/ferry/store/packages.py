@@ -1,0 +1,182 @@
+"""The package store (seed 003): files by name, version, platform and arch, over the blob
+store, with their metadata in the database.
+
+The order of the steps is what keeps it consistent: the bytes are streamed into a blob
+writer (hashed on the way, invisible until committed), the blob is committed, and only then
+is the row inserted. A process killed in between leaves a staging file or an unfinished
+multipart upload (``BlobStore.clean_staging`` removes it) or, at worst, a committed blob no
+row names (collected as unreferenced), never a row without its bytes.
+
+A blob may be named by several rows (the same file under two names is kept once), so a
+blob is deleted with the last row naming it. Committing a blob and inserting its row, and
+deleting a row and its blob, take a lock per digest, so that a delete never removes the
+blob an upload of the same bytes has just committed but not yet recorded (one process; a
+second replica of the service could still race there, and collection would then be needed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from weakref import WeakValueDictionary
+
+from ferry.auth.principal import Principal
+from ferry.db.packages import PackageExists, PackageRecord, PackageRepository
+from ferry.db.threads import DbThreads
+from ferry.errors import ExitCode, FerryError, NotAllowed, UploadError, UploadTooLargeError
+from ferry.store.blob import BlobKey, BlobStore, BlobWriter
+
+__all__ = [
+    "DESCRIPTION_MAX_BYTES",
+    "FIELD_LIMITS",
+    "PackageFields",
+    "PackageInvalid",
+    "PackageNotOwned",
+    "PackageStore",
+    "PackageTooLarge",
+    "RangeNotSatisfiable",
+    "check_identifier",
+]
+
+# the longest each identifying field may be (they are columns of these widths)
+FIELD_LIMITS = {"name": 100, "version": 64, "platform": 32, "arch": 32}
+DESCRIPTION_MAX_BYTES = 10 * 1024
+FILENAME_MAX = 200
+
+_IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+~-]*\Z")
+
+
+class PackageInvalid(UploadError):
+    """A field of an upload refused before anything is stored; names the field."""
+
+    code = "package-invalid"
+    http_status = 422
+
+
+class PackageTooLarge(UploadTooLargeError):
+    code = "package-too-large"
+
+
+class PackageNotOwned(NotAllowed):
+    code = "package-not-owned"
+
+
+class RangeNotSatisfiable(FerryError):
+    code = "range-not-satisfiable"
+    exit_code = ExitCode.USAGE
+    http_status = 416
+
+    def __init__(self, asked: str, size: int) -> None:
+        super().__init__(params={"range": asked[:100], "size": str(size)})
+        self.headers = {"Content-Range": f"bytes */{size}"}
+
+
+def check_identifier(field: str, value: str) -> str:
+    """A name, version, platform or arch: safe in a path, a URL and a file name."""
+    limit = FIELD_LIMITS[field]
+    if not value:
+        raise PackageInvalid(params={"problem": "missing", "field": field})
+    if len(value) > limit:
+        raise PackageInvalid(params={"problem": "long", "field": field, "limit": str(limit)})
+    if not _IDENTIFIER.match(value) or ".." in value:
+        raise PackageInvalid(params={"problem": "unsafe", "field": field, "limit": str(limit)})
+    return value
+
+
+def safe_filename(raw: str | None, fallback: str) -> str:
+    """The uploaded file's own name, reduced to its last part without control characters;
+    ``fallback`` when nothing usable is left."""
+    name = (raw or "").replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(c for c in name if c.isprintable() and c not in "\"'")
+    name = name.strip().lstrip(".")[:FILENAME_MAX]
+    return name or fallback
+
+
+@dataclass(frozen=True, slots=True)
+class PackageFields:
+    name: str
+    version: str
+    platform: str
+    arch: str
+    description: str
+    filename: str
+
+
+class PackageStore:
+    def __init__(self, repo: PackageRepository, blobs: BlobStore, db: DbThreads) -> None:
+        self.repo = repo
+        self.blobs = blobs
+        self.db = db
+        self._locks: WeakValueDictionary[str, asyncio.Lock] = WeakValueDictionary()
+
+    @asynccontextmanager
+    async def _locked(self, digest: str) -> AsyncIterator[None]:
+        lock = self._locks.get(digest)
+        if lock is None:
+            lock = self._locks[digest] = asyncio.Lock()
+        async with lock:
+            yield
+
+    async def check_free(self, name: str, version: str, platform: str, arch: str) -> None:
+        """:class:`PackageExists` now, before a byte of the file is read, if the key is
+        taken (the insert checks again: this only spares sending a large file for nothing)."""
+        existing = await self.db(self.repo.find, name, version, platform, arch)
+        if existing is not None:
+            raise PackageExists(existing)
+
+    async def add(self, writer: BlobWriter, fields: PackageFields, who: Principal) -> PackageRecord:
+        """Commit the writer's blob, then record it; on a conflict the blob goes again
+        unless it was there before or another row names it."""
+        if writer.size == 0:
+            await writer.abort()
+            raise PackageInvalid(params={"problem": "empty", "field": "file"})
+        # The digest is only known at commit, and the commit must happen under its lock:
+        # commit, then lock and check that a delete did not take the blob meanwhile.
+        info = await writer.commit()
+        digest = info.key.digest
+        async with self._locked(digest):
+            # A delete of the last other row with these bytes may have run between the
+            # commit and the lock: never record a row whose blob is gone.
+            if not await self.blobs.has(info.key, info.size):
+                raise FerryError(
+                    "the stored file was removed while it was being recorded; upload it again"
+                )
+            try:
+                return await self.db.write(
+                    lambda: self.repo.add(
+                        name=fields.name,
+                        version=fields.version,
+                        platform=fields.platform,
+                        arch=fields.arch,
+                        description=fields.description,
+                        filename=fields.filename,
+                        size=info.size,
+                        sha256=digest,
+                        owner=who.owner,
+                        token_id=who.token_id,
+                    )
+                )
+            except PackageExists:
+                if not writer.deduplicated and not await self.db(self.repo.references, digest):
+                    await self.blobs.delete(info.key)
+                raise
+
+    async def get(self, package_id: str) -> PackageRecord | None:
+        return await self.db(self.repo.get, package_id)
+
+    async def delete(self, record: PackageRecord, who: Principal) -> bool:
+        """Remove the row (admin, or the owner with a write token) and, when no other row
+        names it, the blob. False if the row was gone already."""
+        if not who.is_admin and who.owner != record.owner:
+            raise PackageNotOwned(params={"package_id": record.id, "owner": record.owner})
+        async with self._locked(record.sha256):
+            found = await self.db.write(self.repo.delete, record.id)
+            if found is None:
+                return False
+            _, shared = found
+            if not shared:
+                await self.blobs.delete(BlobKey.sha256(record.sha256))
+        return True
