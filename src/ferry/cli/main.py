@@ -566,9 +566,11 @@ def show_config(
 
 
 def _add_subcommands() -> None:
+    from ferry.cli.packages import packages_app
     from ferry.cli.tokens import token_app
 
     app.add_typer(token_app, name="token")
+    app.add_typer(packages_app, name="packages")
 
 
 _add_subcommands()

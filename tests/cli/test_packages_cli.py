@@ -1,0 +1,127 @@
+"""``ferry packages`` against a real ``ferry serve``: upload, list, show, download (checked
+against the sha256), delete; a duplicate and a read token refused with the server's words;
+FERRY_URL / FERRY_TOKEN read from the environment."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from ferry.cli.main import main
+from ferry.errors import ExitCode
+from ferry.settings import Settings
+from support.serve import Server, free_port
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture
+def server(npm_settings: Settings) -> Iterator[Server]:
+    started = Server(npm_settings, free_port())
+    try:
+        yield started
+    finally:
+        started.stop()
+
+
+def _token(server: Server, role: str, owner: str) -> str:
+    answer = server.client.post(
+        "/api/tokens", json={"name": f"{role}-{owner}", "role": role, "owner": owner}
+    )
+    assert answer.status_code == 201, answer.text
+    return str(answer.json()["token"])
+
+
+def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_upload_list_show_download_delete(
+    server: Server,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("FERRY_URL", server.base)
+    monkeypatch.setenv("FERRY_TOKEN", _token(server, "write", "alice"))
+    body = os.urandom(3_000_000)
+    file = tmp_path / "agent-1.4.2.tar.gz"
+    file.write_bytes(body)
+    key = ("--name", "agent", "--version", "1.4.2", "--platform", "linux", "--arch", "x86_64")
+
+    code, out, err = _run(capsys, "packages", "upload", str(file), *key, "--description", "x")
+    assert code == ExitCode.OK, err
+    package_id = out.strip()
+    assert hashlib.sha256(body).hexdigest() in err
+
+    # the same key again: refused, in the server's words, naming the package stored
+    code, _, err = _run(capsys, "packages", "upload", str(file), *key)
+    assert code == ExitCode.USAGE and "409" in err and package_id in err
+
+    code, out, _ = _run(capsys, "packages", "list", "--name", "agent", "--json")
+    listed = json.loads(out)
+    assert code == ExitCode.OK and [p["id"] for p in listed["packages"]] == [package_id]
+    code, out, _ = _run(capsys, "packages", "show", package_id, "--json")
+    assert json.loads(out)["sha256"] == hashlib.sha256(body).hexdigest()
+
+    into = tmp_path / "got"
+    into.mkdir()
+    code, out, err = _run(capsys, "packages", "download", package_id, "-o", str(into), "--json")
+    assert code == ExitCode.OK, err
+    assert (into / "agent-1.4.2.tar.gz").read_bytes() == body
+    assert list(into.iterdir()) == [into / "agent-1.4.2.tar.gz"]  # no part file left
+
+    code, _, err = _run(capsys, "packages", "delete", package_id)
+    assert code == ExitCode.OK, err
+    assert server.client.get(f"/api/v1/packages/{package_id}").status_code == 404
+
+
+def test_a_read_token_cannot_upload_and_bad_ids_never_reach_the_server(
+    server: Server, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    file = tmp_path / "a.bin"
+    file.write_bytes(b"x" * 10)
+    reader = ("--server", server.base, "--token", _token(server, "read", "bob"))
+    key = ("--name", "a", "--version", "1", "--platform", "linux", "--arch", "x86_64")
+    code, _, err = _run(capsys, "packages", "upload", str(file), *key, *reader)
+    assert code == ExitCode.USAGE and "403" in err
+    assert server.client.get("/api/v1/packages").json()["total"] == 0
+    code, _, err = _run(capsys, "packages", "show", "../../api/tokens", *reader)
+    assert code == ExitCode.USAGE and "not a package id" in err
+    # no server or no token: said plainly, nothing sent
+    code, _, err = _run(capsys, "packages", "list", "--server", server.base, "--token", "")
+    assert code != ExitCode.OK and "FERRY_TOKEN" in err
+
+
+def test_a_download_whose_bytes_differ_is_not_kept(
+    server: Server,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("FERRY_URL", server.base)
+    monkeypatch.setenv("FERRY_TOKEN", _token(server, "write", "carol"))
+    file = tmp_path / "b.bin"
+    file.write_bytes(b"the right bytes")
+    key = ("--name", "b", "--version", "1", "--platform", "linux", "--arch", "x86_64")
+    code, out, _ = _run(capsys, "packages", "upload", str(file), *key)
+    package_id = out.strip()
+    # the stored blob is replaced behind the server's back
+    sha = hashlib.sha256(b"the right bytes").hexdigest()
+    blob = next(server.settings.data_dir.rglob(sha))
+    blob.chmod(0o644)
+    blob.write_bytes(b"the wrong bytes")
+    into = tmp_path / "got"
+    into.mkdir()
+    code, _, err = _run(capsys, "packages", "download", package_id, "-o", str(into))
+    assert code == ExitCode.INTEGRITY and "sha256" in err
+    assert list(into.iterdir()) == []
+    assert httpx.get(server.base + "/health").status_code == 200
