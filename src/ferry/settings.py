@@ -174,6 +174,12 @@ class Settings(BaseSettings):
     )
     task_expiry: float = Field(86400.0, gt=0, description="Seconds before a task is removed.")
     cleanup_interval: float = Field(600.0, gt=0, description="Seconds between cleanups.")
+    blob_staging_max_age: float = Field(
+        3600.0,
+        ge=0,
+        description="Seconds after which what an interrupted upload left in the blob store "
+        "(staging files, unfinished S3 uploads) is removed, at start and at every cleanup.",
+    )
 
     # Who may use the service (docs/decisions.md, "Trust").
     no_auth: bool = Field(

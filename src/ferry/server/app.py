@@ -51,6 +51,7 @@ from ferry.server.ws import add_websocket_routes
 from ferry.services.confinement import service_box
 from ferry.settings import Settings
 from ferry.store.blob import open_blob_store
+from ferry.store.blob.interface import BlobStore
 from ferry.store.packages import PackageStore
 from ferry.tasks.events import EventHub
 from ferry.tasks.manager import TaskManager
@@ -92,9 +93,12 @@ def create_app(settings: Settings, *, config_file: Path | None = None) -> FastAP
         # first upload
         blobs = await open_blob_store(settings).__aenter__()
         app.state.packages = PackageStore(PackageRepository(sessions), blobs, db)
-        await manager.clean_expired()
+        # expired tasks go before recovery resumes any; a crash mid-upload left no row
+        # (rows follow blobs) but may have left bytes
+        sweep = _Sweep(manager, blobs, settings.blob_staging_max_age)
+        await sweep.once()
         await manager.recover()
-        cleaner = asyncio.create_task(_clean_periodically(manager, settings.cleanup_interval))
+        cleaner = asyncio.create_task(sweep.periodically(settings.cleanup_interval))
         try:
             yield
         finally:
@@ -171,13 +175,29 @@ def _mount_ui(app: FastAPI, settings: Settings) -> None:
         )
 
 
-async def _clean_periodically(manager: TaskManager, interval: float) -> None:
-    while True:
-        await asyncio.sleep(interval)
-        try:
-            await manager.clean_expired()
-        except Exception:  # a failed sweep must not end the service; the next one retries
-            log.exception("expiry cleanup failed")
+class _Sweep:
+    """What the service removes on its own: expired tasks, and what interrupted uploads
+    left in the blob store (older than ``staging_age``, so that another process's upload
+    under way is never touched)."""
+
+    def __init__(self, manager: TaskManager, blobs: BlobStore, staging_age: float) -> None:
+        self.manager = manager
+        self.blobs = blobs
+        self.staging_age = staging_age
+
+    async def once(self) -> None:
+        await self.manager.clean_expired()
+        removed = await self.blobs.clean_staging(self.staging_age)
+        if removed:
+            log.info("removed %d leftovers of interrupted uploads", removed)
+
+    async def periodically(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.once()
+            except Exception:  # a failed sweep must not end the service; the next retries
+                log.exception("cleanup failed")
 
 
 def _publish_socket_models(app: FastAPI) -> None:
