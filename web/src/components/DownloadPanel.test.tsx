@@ -5,7 +5,7 @@ import { I18nProvider } from '../i18n';
 import type { Lang } from '../i18n';
 import { DownloadPanel } from './DownloadPanel';
 
-const url = 'https://registry.npmjs.org/left-pad/-/left-pad-1.3.0.tgz';
+const url = 'http://127.0.0.1:4873/left-pad/-/left-pad-1.3.0.tgz';
 
 // a download that gave up on three files: one said by a code the page knows, one by a
 // code it does not (a newer server), one stored before failed files kept a code at all
