@@ -174,6 +174,24 @@ class Settings(BaseSettings):
     )
     task_expiry: float = Field(86400.0, gt=0, description="Seconds before a task is removed.")
     cleanup_interval: float = Field(600.0, gt=0, description="Seconds between cleanups.")
+    cache_max_bytes: int = Field(
+        20 * 1000**3,
+        ge=0,
+        description='Bytes the cache of fetched files may hold ("20G" works too); the least '
+        "recently used go first, after every bundle and at every cleanup. 0: no limit.",
+    )
+    shared_cache: bool = Field(
+        True,
+        description="With blob_store in a bucket: fetched files are also kept under its "
+        "cache/ prefix and looked for there before any registry, so machines sharing the "
+        "bucket fetch each file once.",
+    )
+    cache_min_age: float = Field(
+        3600.0,
+        ge=0,
+        description="Seconds a cached file is kept after its last use whatever the cap, so "
+        "that a bundle under way keeps its files; keep it above task_timeout.",
+    )
     blob_staging_max_age: float = Field(
         3600.0,
         ge=0,
@@ -293,6 +311,15 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator("cache_max_bytes", mode="before")
+    @classmethod
+    def _size(cls, value: object) -> object:
+        if isinstance(value, str):
+            from ferry.units import parse_size
+
+            return parse_size(value)
+        return value
+
     @field_validator("limit_rate", mode="before")
     @classmethod
     def _rate(cls, value: object) -> object:
@@ -310,6 +337,12 @@ class Settings(BaseSettings):
     @property
     def blob_dir(self) -> Path:
         return self.cache_dir / "blobs"
+
+    @property
+    def store_dir(self) -> Path:
+        """The local blob store of what Ferry keeps (packages, task archives): apart from
+        the cache, so that evicting cached files never reaches them."""
+        return self.data_dir / "store"
 
     @property
     def npm_cache_dir(self) -> Path:

@@ -57,7 +57,8 @@ def test_migrations_ship_inside_the_package() -> None:
     assert (root / "versions" / "0002_tokens_and_audit.py").is_file()
     assert (root / "versions" / "0003_task_summary.py").is_file()
     assert (root / "versions" / "0004_packages.py").is_file()
-    assert HEAD == "0004"
+    assert (root / "versions" / "0005_archive_key.py").is_file()
+    assert HEAD == "0005"
 
 
 def test_upgrade_from_empty_then_again(empty_url: str) -> None:

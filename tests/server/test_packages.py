@@ -19,6 +19,7 @@ import pytest
 from fastapi import FastAPI
 
 from db import fresh_database
+from ferry.auth.links import signed_query
 from ferry.settings import Settings
 from ferry.store.blob import BlobKey, BlobStore
 from server import api_client
@@ -74,7 +75,7 @@ async def _keys(api: httpx.AsyncClient) -> list[BlobKey]:
 
 def _staging(api: httpx.AsyncClient) -> list[Path]:
     settings: Settings = _app(api).state.settings
-    staging = settings.blob_dir / "tmp"
+    staging = settings.store_dir / "tmp"
     return list(staging.iterdir()) if staging.is_dir() else []
 
 
@@ -439,6 +440,35 @@ async def test_delete_by_the_uploader_or_an_admin_only(
     audit = (await api.get("/api/audit", params={"action": "package.delete"})).json()["entries"]
     deleted = {(e["actor"], e["target"]) for e in audit if e["action"] == "package.delete"}
     assert deleted == {("alice", mine["id"]), ("tester", theirs["id"])}
+
+
+async def test_a_signed_link_opens_its_one_package_without_a_token(
+    api: httpx.AsyncClient,
+) -> None:
+    mine = (await _upload(api, b"first file", version="1")).json()
+    other = (await _upload(api, b"other file", version="2")).json()
+    link = mine["link_url"]
+    assert link.startswith(f"{URL}/{mine['id']}/download?expires=")
+    anyone = httpx.AsyncClient(transport=api._transport, base_url="http://ferry")
+    async with anyone:
+        opened = await anyone.get(link)
+        assert opened.status_code == 200 and opened.content == b"first file"
+        assert (await anyone.get(link, headers={"Range": "bytes=0-4"})).content == b"first"
+        # without the signature, or with it on another package, a token is needed again
+        assert (await anyone.get(mine["download_url"])).status_code == 401
+        query = link.partition("?")[2]
+        assert (await anyone.get(f"{URL}/{other['id']}/download?{query}")).status_code == 401
+        expires = query.partition("&")[0].partition("=")[2]
+        forged = query.replace(f"expires={expires}", f"expires={int(expires) + 3600}")
+        assert (await anyone.get(f"{URL}/{mine['id']}/download?{forged}")).status_code == 401
+        # an archive's link for the same id is not a package's
+        archive_query = signed_query(_app(api).state.manager.link_key, mine["id"], 60)
+        assert (await anyone.get(f"{URL}/{mine['id']}/download?{archive_query}")).status_code == 401
+        # a link past its time
+        stale = signed_query(
+            _app(api).state.manager.link_key, mine["id"], 60, purpose="package", now=0
+        )
+        assert (await anyone.get(f"{URL}/{mine['id']}/download?{stale}")).status_code == 401
 
 
 async def test_a_blob_two_packages_share_goes_with_the_last(api: httpx.AsyncClient) -> None:

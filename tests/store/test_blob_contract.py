@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import hashlib
 import random
+import time
 import tracemalloc
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from ferry.errors import ConfigError, IntegrityError
 from ferry.settings import Settings, load_settings
 from ferry.store import ContentStore
 from ferry.store.blob import (
+    BlobInfo,
     BlobKey,
     BlobNotFound,
     BlobRangeError,
@@ -371,6 +373,33 @@ async def test_iter_keys(store: BlobStore) -> None:
     assert await _keys(store) == written
 
 
+async def test_iter_blobs_gives_sizes_and_when_they_were_stored(store: BlobStore) -> None:
+    before = time.time() - 5  # an S3 server's clock and LastModified's whole seconds
+    small = await _write(store, b"small")
+    big = await _write(store, _data(300_000, seed=3))
+    listed = {info.key: info async for info in store.iter_blobs()}
+    assert set(listed) == {small, big}
+    assert listed[small].size == 5
+    assert listed[big].size == 300_000
+    for info in listed.values():
+        assert info.modified is not None
+        assert before <= info.modified <= time.time() + 5
+
+
+async def test_move_file_takes_the_file(store: BlobStore, tmp_path: Path) -> None:
+    data = _data(1_500_000, seed=4)
+    key = _key(data)
+    info = await store.move_file(_file(tmp_path / "archive.zip", data), key)
+    assert info == BlobInfo(key, len(data))
+    assert not (tmp_path / "archive.zip").exists()
+    assert await _read(store, key) == data
+    # the same bytes again: stored once, and the second file is taken all the same
+    await store.move_file(_file(tmp_path / "again.zip", data), key)
+    assert not (tmp_path / "again.zip").exists()
+    assert await _keys(store) == {key}
+    assert await _leftovers(store) == []
+
+
 async def test_presigned_url_is_fetched_by_a_plain_http_client(s3_store: BlobStore) -> None:
     data = _data(100_000, seed=9)
     key = await _write(s3_store, data)
@@ -476,7 +505,7 @@ def test_settings(tmp_path: Path) -> None:
 
     local = open_blob_store(Settings(data_dir=tmp_path))
     assert isinstance(local, LocalBlobStore)
-    assert local.content_store.root == Settings(data_dir=tmp_path).blob_dir
+    assert local.content_store.root == Settings(data_dir=tmp_path).store_dir
 
     for bad in (
         "http://bucket/x",

@@ -566,11 +566,13 @@ def show_config(
 
 
 def _add_subcommands() -> None:
+    from ferry.cli.cache import cache_app
     from ferry.cli.packages import packages_app
     from ferry.cli.tokens import token_app
 
     app.add_typer(token_app, name="token")
     app.add_typer(packages_app, name="packages")
+    app.add_typer(cache_app, name="cache")
 
 
 _add_subcommands()

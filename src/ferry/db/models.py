@@ -96,6 +96,9 @@ class Task(Base):
     # Bundles of CUDA wheels pass 2 GiB.
     archive_size: Mapped[int | None] = mapped_column(BigInteger)
     archive_sha256: Mapped[str | None] = mapped_column(String(64))
+    # The archive in the kept blob store ("sha256:<hex>"); NULL for one still a file in
+    # the task's directory. Indexed: collection asks whether any task names a blob.
+    archive_key: Mapped[str | None] = mapped_column(String(140), index=True)
     # Indexed for the newest-first listing and the expiry sweep.
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

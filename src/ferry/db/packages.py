@@ -252,6 +252,11 @@ class PackageRepository:
             )
             return record, shared > 0
 
+    def digests(self) -> set[str]:
+        """The sha256 of every package's blob."""
+        with self._sessions() as session:
+            return set(session.scalars(select(Package.sha256).distinct()))
+
     def references(self, sha256: str) -> int:
         """How many rows name this blob."""
         with self._sessions() as session:

@@ -93,6 +93,7 @@ class TaskRecord:
     token_id: str | None = None
     project_name: str | None = None
     package_count: int | None = None
+    archive_key: str | None = None
 
     @classmethod
     def of(cls, task: Task, *, with_dependencies: bool = True) -> TaskRecord:
@@ -116,6 +117,7 @@ class TaskRecord:
             token_id=task.token_id,
             project_name=task.project_name,
             package_count=task.package_count,
+            archive_key=task.archive_key,
         )
 
 
@@ -149,6 +151,7 @@ class TaskUpdate(TypedDict, total=False):
     archive_path: str | None
     archive_size: int | None
     archive_sha256: str | None
+    archive_key: str | None
     expires_at: datetime | None
     project_name: str | None
     package_count: int | None
@@ -377,6 +380,23 @@ class TaskRepository:
                     .where(Task.expires_at.is_not(None), Task.expires_at <= now)
                     .order_by(Task.expires_at, Task.id)
                 )
+            )
+
+    def archive_keys(self) -> set[str]:
+        """Every blob key a task's archive is kept under."""
+        with self._sessions() as session:
+            return set(
+                session.scalars(select(Task.archive_key).where(Task.archive_key.is_not(None)))
+            )
+
+    def archive_references(self, key: str) -> int:
+        """How many tasks keep their archive under ``key``."""
+        with self._sessions() as session:
+            return (
+                session.scalar(
+                    select(func.count()).select_from(Task).where(Task.archive_key == key)
+                )
+                or 0
             )
 
     def unfinished(self) -> builtins.list[TaskRecord]:

@@ -7,6 +7,8 @@ requests, report the same progress events and leave verified files in the same p
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -17,8 +19,10 @@ from ferry.fetch.engine import Fetcher
 from ferry.fetch.progress import ProgressListener
 from ferry.fetch.request import FetchReport, FetchRequest, FetchResult
 from ferry.fetch.session import open_session
+from ferry.fetch.shared import SharedCache, SharedFetcher
 from ferry.fetch.transfer import Segmenting
 from ferry.settings import Settings
+from ferry.store.blob import BlobStoreError, open_shared_cache
 from ferry.store.cas import ContentStore
 
 if TYPE_CHECKING:
@@ -27,6 +31,8 @@ if TYPE_CHECKING:
     from ferry.egress import EgressPolicy
     from ferry.fetch.aria2 import Aria2Fetcher
     from ferry.fetch.wire import Wire
+
+log = logging.getLogger(__name__)
 
 __all__ = ["Downloader", "Downloads", "native_fetcher", "open_downloads", "open_transport"]
 
@@ -115,6 +121,7 @@ class Downloads:
         cert: Path | None = None,
         proxy: str | None = None,
         policy: EgressPolicy | None = None,
+        shared: SharedCache | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -123,10 +130,16 @@ class Downloads:
         self._proxy = proxy
         self.policy = policy
         self._aria2: list[Aria2Fetcher] = []
+        # the bucket machines share fetched files through (fetch/shared.py), if any
+        self.shared = shared
 
     def fetcher(self, listener: ProgressListener | None = None) -> Downloader:
         """A fetcher reporting to ``listener``; all of them share limits' settings, the
-        store and (with aria2) the daemon."""
+        store, the shared tier and (with aria2) the daemon."""
+        backend = self._backend(listener)
+        return backend if self.shared is None else SharedFetcher(backend, self.shared)
+
+    def _backend(self, listener: ProgressListener | None) -> Downloader:
         if self.settings.fetch_backend != "aria2":
             native = native_fetcher(self.settings, self.store, self.transport, listener)
             native.policy = self.policy
@@ -159,6 +172,8 @@ class Downloads:
         for fetcher in reversed(self._aria2):
             await fetcher.aclose()
         self._aria2.clear()
+        if self.shared is not None:
+            await self.shared.drain()
 
 
 @asynccontextmanager
@@ -170,9 +185,22 @@ async def open_downloads(
     proxy: str | None = None,
     policy: EgressPolicy | None = None,
 ) -> AsyncIterator[Downloads]:
-    """The :class:`Downloads` of one run, closed (daemon stopped) on exit."""
-    async with open_transport(settings, cert=cert, proxy=proxy, policy=policy) as transport:
-        downloads = Downloads(settings, store, transport, cert=cert, proxy=proxy, policy=policy)
+    """The :class:`Downloads` of one run, closed (daemon stopped, files shared) on exit."""
+    async with contextlib.AsyncExitStack() as stack:
+        transport = await stack.enter_async_context(
+            open_transport(settings, cert=cert, proxy=proxy, policy=policy)
+        )
+        shared = None
+        bucket = open_shared_cache(settings)
+        if bucket is not None:
+            try:
+                shared = SharedCache(store, await stack.enter_async_context(bucket))
+            except BlobStoreError as exc:
+                # a cache, not a source: without it every file comes from its registry
+                log.warning("the shared cache is not used: %s", exc)
+        downloads = Downloads(
+            settings, store, transport, cert=cert, proxy=proxy, policy=policy, shared=shared
+        )
         try:
             yield downloads
         finally:

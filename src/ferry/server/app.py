@@ -41,17 +41,18 @@ from ferry.server.routes.archive import archive
 from ferry.server.routes.audit import audit
 from ferry.server.routes.manifests import manifests
 from ferry.server.routes.packages import PREFIX as PACKAGES_PATH
-from ferry.server.routes.packages import packages
+from ferry.server.routes.packages import package_files, packages
 from ferry.server.routes.service import metrics, public, registries
 from ferry.server.routes.tasks import tasks
 from ferry.server.routes.tokens import tokens
 from ferry.server.schemas import SOCKET_MODELS, ProblemDocument
 from ferry.server.security import Guard, is_loopback_host
 from ferry.server.ws import add_websocket_routes
+from ferry.services.cache import trim_cache
 from ferry.services.confinement import service_box
 from ferry.settings import Settings
 from ferry.store.blob import open_blob_store
-from ferry.store.blob.interface import BlobStore
+from ferry.store.kept import KeptStore
 from ferry.store.packages import PackageStore
 from ferry.tasks.events import EventHub
 from ferry.tasks.manager import TaskManager
@@ -80,6 +81,10 @@ def create_app(settings: Settings, *, config_file: Path | None = None) -> FastAP
         app.state.auth = Authenticator(app.state.tokens, run=db, write=db.write)
         hub = EventHub()
         app.state.hub = hub
+        # opened (and checked) once: a wrong bucket or endpoint stops the start, not the
+        # first upload
+        blobs = await open_blob_store(settings).__aenter__()
+        kept = KeptStore(blobs, PackageRepository(sessions), repo, db)
         manager = TaskManager(
             settings,
             repo,
@@ -87,15 +92,14 @@ def create_app(settings: Settings, *, config_file: Path | None = None) -> FastAP
             link_key=secret_key(settings.data_dir, settings.secret_key),
             box=await service_box(settings, config_file),
             db=db,
+            kept=kept,
         )
         app.state.manager = manager
-        # opened (and checked) once: a wrong bucket or endpoint stops the start, not the
-        # first upload
-        blobs = await open_blob_store(settings).__aenter__()
-        app.state.packages = PackageStore(PackageRepository(sessions), blobs, db)
+        app.state.kept = kept
+        app.state.packages = PackageStore(kept.packages, kept, db)
         # expired tasks go before recovery resumes any; a crash mid-upload left no row
         # (rows follow blobs) but may have left bytes
-        sweep = _Sweep(manager, blobs, settings.blob_staging_max_age)
+        sweep = _Sweep(manager, kept, settings)
         await sweep.once()
         await manager.recover()
         cleaner = asyncio.create_task(sweep.periodically(settings.cleanup_interval))
@@ -141,7 +145,18 @@ def create_app(settings: Settings, *, config_file: Path | None = None) -> FastAP
     app.add_middleware(Guard, cors_origins=settings.cors_origins, loopback_only=settings.no_auth)
     problems.install(app)
 
-    routers = (public, metrics, registries, tasks, manifests, archive, tokens, audit, packages)
+    routers = (
+        public,
+        metrics,
+        registries,
+        tasks,
+        manifests,
+        archive,
+        tokens,
+        audit,
+        packages,
+        package_files,
+    )
     for router in routers:
         app.include_router(router)
     add_websocket_routes(app)
@@ -176,20 +191,30 @@ def _mount_ui(app: FastAPI, settings: Settings) -> None:
 
 
 class _Sweep:
-    """What the service removes on its own: expired tasks, and what interrupted uploads
-    left in the blob store (older than ``staging_age``, so that another process's upload
-    under way is never touched)."""
+    """What the service removes on its own: expired tasks; what interrupted uploads left
+    in the kept store, and blobs no row names any more (both older than
+    ``blob_staging_max_age``, so that another process's upload under way is never
+    touched); the cache's least recently used files past ``cache_max_bytes``."""
 
-    def __init__(self, manager: TaskManager, blobs: BlobStore, staging_age: float) -> None:
+    def __init__(self, manager: TaskManager, kept: KeptStore, settings: Settings) -> None:
         self.manager = manager
-        self.blobs = blobs
-        self.staging_age = staging_age
+        self.kept = kept
+        self.settings = settings
 
     async def once(self) -> None:
         await self.manager.clean_expired()
-        removed = await self.blobs.clean_staging(self.staging_age)
+        age = self.settings.blob_staging_max_age
+        removed = await self.kept.blobs.clean_staging(age)
         if removed:
             log.info("removed %d leftovers of interrupted uploads", removed)
+        collected = await self.kept.collect(min_age=age)
+        if collected.removed:
+            log.info(
+                "collected %d blobs no row names (%d bytes)", collected.removed, collected.freed
+            )
+        pruned = await asyncio.to_thread(trim_cache, self.settings)
+        if pruned is not None and pruned.removed:
+            log.info("evicted %d cached files (%d bytes)", pruned.removed, pruned.freed)
 
     async def periodically(self, interval: float) -> None:
         while True:

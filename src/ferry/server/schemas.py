@@ -481,7 +481,11 @@ class PackageDocument(_Document):
     sha256: str = Field(description="Lowercase hex; also the download's ETag.")
     owner: str = Field(description="The owner of the token that uploaded it.")
     created_at: str = Field(json_schema_extra=_DATETIME)
-    download_url: str
+    download_url: str = Field(description="Needs a token, as every route.")
+    link_url: str = Field(
+        description="The same file without a token, for a few minutes (archive_link_ttl): "
+        "signed for this package, for a browser to follow as a plain link."
+    )
 
 
 class PackageList(_Document):

@@ -17,6 +17,7 @@ from ferry.errors import Hint, UsageError
 from ferry.fetch.progress import ProgressListener
 from ferry.manifests import RUNTIME_ONLY, split_manifests
 from ferry.manifests.model import Selection
+from ferry.services.cache import trim_cache
 from ferry.services.confinement import Confinement
 from ferry.services.npm_bundle import fetch_tarballs, open_npm_context, resolve_node_project
 from ferry.services.npm_prebuilt import fetch_prebuilt
@@ -189,6 +190,8 @@ async def bundle(
     # back once: the zip writer seeks, so it cannot be hashed while written)
     sha256 = await asyncio.to_thread(_file_sha256, out)
     timings["pack"] = time.perf_counter() - t2
+    # the files of this bundle were all used just now, so they are the last to go
+    await asyncio.to_thread(trim_cache, settings)
     timings["total"] = time.perf_counter() - t0
     py_files = len(python.outcome.resolution.unique_files()) if python else 0
     return BundleOutcome(

@@ -32,6 +32,8 @@ CHUNK_SIZE = 1 << 20
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 _STAGING_PREFIX = "part-"
 _STAGING_SUFFIX = ".tmp"
+# How stale a blob's mtime may be before a lookup that finds it writes a new one.
+_USE_RESOLUTION = 600.0
 
 
 # Digest algorithms the store keeps blobs under, with their hex length: sha256 for Python
@@ -92,15 +94,25 @@ class ContentStore:
         """True if the blob is present (and ``size`` bytes long, when a size is given).
 
         Only a ``stat``: a size mismatch catches a blob truncated by something outside
-        Ferry without paying for a re-hash on every lookup.
+        Ferry without paying for a re-hash on every lookup. A blob found counts as used:
+        its mtime moves forward (at most every ``_USE_RESOLUTION`` seconds, so a bundle's
+        thousands of lookups cost few writes), which is what the cache's least-recently-used
+        eviction goes by (:mod:`ferry.store.cache`).
         """
+        path = self.path_for(digest, algorithm)
         try:
-            st = self.path_for(digest, algorithm).stat()
+            st = path.stat()
         except FileNotFoundError:
             return False
         if not stat.S_ISREG(st.st_mode):
             return False
-        return size is None or st.st_size == size
+        if size is not None and st.st_size != size:
+            return False
+        if time.time() - st.st_mtime > _USE_RESOLUTION:
+            # a read-only store still answers; it just cannot record the use
+            with contextlib.suppress(OSError):
+                os.utime(path)
+        return True
 
     @contextlib.contextmanager
     def open_staging(self) -> Iterator[tuple[Path, BinaryIO]]:

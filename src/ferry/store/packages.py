@@ -16,18 +16,16 @@ second replica of the service could still race there, and collection would then 
 
 from __future__ import annotations
 
-import asyncio
 import re
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from weakref import WeakValueDictionary
 
 from ferry.auth.principal import Principal
 from ferry.db.packages import PackageExists, PackageRecord, PackageRepository
 from ferry.db.threads import DbThreads
-from ferry.errors import ExitCode, FerryError, NotAllowed, UploadError, UploadTooLargeError
-from ferry.store.blob import BlobKey, BlobStore, BlobWriter
+from ferry.errors import FerryError, NotAllowed, UploadError, UploadTooLargeError
+from ferry.store.blob import BlobKey, BlobWriter
+from ferry.store.kept import KeptStore
 
 __all__ = [
     "DESCRIPTION_MAX_BYTES",
@@ -37,7 +35,6 @@ __all__ = [
     "PackageNotOwned",
     "PackageStore",
     "PackageTooLarge",
-    "RangeNotSatisfiable",
     "check_identifier",
 ]
 
@@ -62,16 +59,6 @@ class PackageTooLarge(UploadTooLargeError):
 
 class PackageNotOwned(NotAllowed):
     code = "package-not-owned"
-
-
-class RangeNotSatisfiable(FerryError):
-    code = "range-not-satisfiable"
-    exit_code = ExitCode.USAGE
-    http_status = 416
-
-    def __init__(self, asked: str, size: int) -> None:
-        super().__init__(params={"range": asked[:100], "size": str(size)})
-        self.headers = {"Content-Range": f"bytes */{size}"}
 
 
 def check_identifier(field: str, value: str) -> str:
@@ -106,19 +93,15 @@ class PackageFields:
 
 
 class PackageStore:
-    def __init__(self, repo: PackageRepository, blobs: BlobStore, db: DbThreads) -> None:
+    def __init__(self, repo: PackageRepository, kept: KeptStore, db: DbThreads) -> None:
         self.repo = repo
-        self.blobs = blobs
+        self.kept = kept
+        self.blobs = kept.blobs
         self.db = db
-        self._locks: WeakValueDictionary[str, asyncio.Lock] = WeakValueDictionary()
 
-    @asynccontextmanager
-    async def _locked(self, digest: str) -> AsyncIterator[None]:
-        lock = self._locks.get(digest)
-        if lock is None:
-            lock = self._locks[digest] = asyncio.Lock()
-        async with lock:
-            yield
+    def _locked(self, digest: str) -> AbstractAsyncContextManager[None]:
+        # shared with task archives and the collector: one blob may be named by both
+        return self.kept.locks.hold(BlobKey.sha256(digest))
 
     async def check_free(self, name: str, version: str, platform: str, arch: str) -> None:
         """:class:`PackageExists` now, before a byte of the file is read, if the key is
@@ -160,7 +143,7 @@ class PackageStore:
                     )
                 )
             except PackageExists:
-                if not writer.deduplicated and not await self.db(self.repo.references, digest):
+                if not writer.deduplicated and not await self.kept.is_referenced(info.key):
                     await self.blobs.delete(info.key)
                 raise
 
@@ -177,6 +160,9 @@ class PackageStore:
             if found is None:
                 return False
             _, shared = found
-            if not shared:
-                await self.blobs.delete(BlobKey.sha256(record.sha256))
+            key = BlobKey.sha256(record.sha256)
+            # another package with the same bytes says so at once; a task's archive that
+            # happens to be these bytes is asked about as well
+            if not shared and not await self.kept.is_referenced(key):
+                await self.blobs.delete(key)
         return True

@@ -35,6 +35,8 @@ from ferry.services.resolve import Resolved, resolve_all
 from ferry.settings import Settings
 from ferry.stages import Stage, Stages
 from ferry.states import TaskStatus, allowed_from
+from ferry.store.blob import BlobKey
+from ferry.store.kept import KeptStore
 from ferry.targets import (
     NodeTarget,
     PythonTarget,
@@ -108,8 +110,11 @@ class TaskManager:
         link_key: bytes | None = None,
         box: ServiceBox | None = None,
         db: DbThreads | None = None,
+        kept: KeptStore | None = None,
     ) -> None:
         self.settings = settings
+        # where finished archives are kept (None: in their task's directory; tests only)
+        self.kept = kept
         # what every task's work is confined to (None: trusted, as the CLI; tests only)
         self.box = box
         self.db = db or DbThreads()
@@ -275,10 +280,26 @@ class TaskManager:
         # and a crash in between leaves a record the next sweep removes, never files that
         # no record points to.
         await asyncio.to_thread(shutil.rmtree, self.task_dir(task_id), True)
+        record = await self.db(self.repo.get, task_id)
         removed = await self.db.write(self.repo.delete, task_id)
+        if record is not None and record.archive_key and self.kept is not None:
+            # after the row: a crash in between leaves bytes the collector takes
+            await self.kept.release(BlobKey.parse(record.archive_key))
         self.progress.pop(task_id, None)
         self.hub.forget(task_id)
         return bool(removed)
+
+    async def _keep_archive(self, out: Path, sha256: str) -> str | None:
+        """Move the finished archive into the kept store (on S3 it is then served by every
+        replica); its key, or None when there is no kept store."""
+        if self.kept is None:
+            return None
+        key = BlobKey.sha256(sha256)
+        # under the key's lock, like a package upload: the collector must not take the
+        # blob between its commit and the row that names it
+        async with self.kept.locks.hold(key):
+            await self.kept.blobs.move_file(out, key)
+            return str(key)
 
     async def close(self) -> None:
         tasks = list(self._running.values())
@@ -546,6 +567,7 @@ class TaskManager:
                             "limit": self.settings.task_disk_bytes,
                         }
                     )
+                archive_key = await self._keep_archive(out, result.archive_sha256)
                 deps = dict((await self._get(task_id)).dependencies or {})
                 if result.npm is not None:
                     # what only the bundle learns (native addons' prebuilt binaries, or
@@ -555,6 +577,7 @@ class TaskManager:
                     self.repo.update,
                     task_id,
                     archive_path=str(out),
+                    archive_key=archive_key,
                     archive_size=result.archive_size,
                     archive_sha256=result.archive_sha256,
                     progress=progress.state,

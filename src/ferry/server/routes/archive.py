@@ -1,4 +1,5 @@
-"""``GET /api/tasks/{id}/archive``: the bundle, streamed, with Range.
+"""``GET /api/tasks/{id}/archive``: the bundle, streamed from the kept store with Range,
+ETag (its sha256) and If-None-Match, or a presigned redirect on S3 (``redirect=1``).
 
 The one route that also takes a signed link instead of a bearer token (see
 ``ferry.auth.links``): a browser downloads the archive by following the task document's
@@ -19,10 +20,12 @@ from ferry.auth.links import verify
 from ferry.auth.principal import Principal
 from ferry.auth.roles import Role
 from ferry.db.repository import TaskNotFound
+from ferry.server.blobresponse import blob_response
 from ferry.server.deps import Manager, TaskId, authenticated, bearer, require
 from ferry.server.problems import errors
 from ferry.server.routes.tasks import archive_name, owned
 from ferry.states import TaskStatus
+from ferry.store.blob import BlobKey
 from ferry.tasks.manager import TaskNotCompleted
 
 archive = APIRouter(prefix="/api/tasks", tags=["tasks"])
@@ -50,6 +53,9 @@ async def _reader(
             "description": "The byte range asked for.",
             "content": {"application/octet-stream": {"schema": {"format": "binary"}}},
         },
+        304: {"description": "If-None-Match named the archive's ETag (its sha256)."},
+        307: {"description": "With redirect=1 and an S3 store: its presigned URL."},
+        416: {"description": "The range is outside the archive."},
         **errors(401, 403, 404, 409, 422),
     },
 )
@@ -59,6 +65,9 @@ async def get_archive(
     task_id: TaskId,
     expires: Annotated[str | None, Query(max_length=12, description="From archive_url.")] = None,
     signature: Annotated[str | None, Query(max_length=64, description="From archive_url.")] = None,
+    redirect: Annotated[
+        bool, Query(description="Answer 307 to a presigned URL when the store has them.")
+    ] = False,
 ) -> Response:
     if expires and signature and verify(m.link_key, task_id, expires, signature):
         record = await m.get(task_id)
@@ -68,8 +77,19 @@ async def get_archive(
         record = await owned(m, who, task_id)
     if record.status != TaskStatus.COMPLETED or not record.archive_path:
         raise TaskNotCompleted(params={"task_id": task_id, "current": record.status})
+    filename = archive_name(task_id, record.archive_path)
+    if record.archive_key and m.kept is not None and record.archive_size is not None:
+        return await blob_response(
+            request,
+            m.kept.blobs,
+            BlobKey.parse(record.archive_key),
+            record.archive_size,
+            filename,
+            missing=lambda: TaskNotFound(task_id),
+            redirect=redirect,
+        )
+    # written before archives were kept in the blob store: still in the task's directory
     path = Path(record.archive_path)
     if not await asyncio.to_thread(path.is_file):
         raise TaskNotFound(task_id)
-    filename = archive_name(task_id, record.archive_path)
     return FileResponse(path, filename=filename, media_type="application/octet-stream")

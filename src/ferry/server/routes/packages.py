@@ -9,35 +9,40 @@ the owner of the write token that uploaded it.
 
 from __future__ import annotations
 
-import contextlib
-import logging
-import re
-from collections.abc import AsyncIterator
 from typing import Annotated, Literal
-from urllib.parse import quote
 
-from fastapi import Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi import Path as PathParam
-from fastapi.responses import RedirectResponse, Response, StreamingResponse
+from fastapi.responses import Response
 
+from ferry.auth.links import signed_query, verify
 from ferry.auth.principal import Principal
+from ferry.auth.roles import Role
 from ferry.db.packages import PackageNotFound, PackageQuery, PackageRecord, is_package_id
-from ferry.server.deps import Audit, Reader, Writer, client_address, router
+from ferry.server.blobresponse import blob_response
+from ferry.server.deps import (
+    Audit,
+    Reader,
+    Writer,
+    authenticated,
+    bearer,
+    client_address,
+    require,
+    router,
+)
 from ferry.server.forms import read_package_form
 from ferry.server.problems import errors
 from ferry.server.schemas import PackageDocument, PackageList
-from ferry.store.blob import BlobKey, BlobNotFound
-from ferry.store.packages import PackageStore, RangeNotSatisfiable
-
-log = logging.getLogger(__name__)
+from ferry.store.blob import BlobKey
+from ferry.store.packages import PackageStore
 
 PREFIX = "/api/v1/packages"
-# how long a presigned URL from ?redirect=1 lives
-_PRESIGN_SECONDS = 300.0
-_RANGE = re.compile(r"bytes=(\d{0,19})-(\d{0,19})")
 _FIELD = Annotated[str | None, Query(max_length=100)]
 
 packages = router(prefix=PREFIX, tags=["packages"], responses=errors(401, 403))
+# the download also takes a link signed for the one package instead of a token, so that a
+# browser can follow it (ferry.auth.links): its router checks either itself
+package_files = APIRouter(prefix=PREFIX, tags=["packages"], responses=errors(401, 403))
 
 
 async def get_store(request: Request) -> PackageStore:
@@ -109,11 +114,12 @@ async def upload_package(
         "package.upload",
         record,
     )
-    return _document(record)
+    return _document(record, request)
 
 
 @packages.get("", responses=errors(422))
 async def list_packages(
+    request: Request,
     store: Store,
     who: Reader,
     name: _FIELD = None,
@@ -134,17 +140,22 @@ async def list_packages(
     records, total = await store.db(
         lambda: store.repo.list(query, page=page, size=size, sort=sort, order=order)
     )
-    return PackageList(packages=[_document(r) for r in records], total=total, page=page, size=size)
+    documents = [_document(r, request) for r in records]
+    return PackageList(packages=documents, total=total, page=page, size=size)
 
 
 @packages.get("/{package_id}", responses=errors(404))
-async def get_package(store: Store, who: Reader, package_id: PackageId) -> PackageDocument:
+async def get_package(
+    request: Request, store: Store, who: Reader, package_id: PackageId
+) -> PackageDocument:
     del who
-    return _document(await _found(store, package_id))
+    return _document(await _found(store, package_id), request)
 
 
-@packages.get(
+@package_files.get(
     "/{package_id}/download",
+    # a bearer token, or none with a signed link (expires + signature)
+    openapi_extra={"security": [{"HTTPBearer": []}, {}]},
     response_model=None,
     responses={
         200: {
@@ -164,53 +175,24 @@ async def get_package(store: Store, who: Reader, package_id: PackageId) -> Packa
 async def download_package(
     request: Request,
     store: Store,
-    who: Reader,
     package_id: PackageId,
     redirect: Annotated[
         bool, Query(description="Answer 307 to a presigned URL when the store has them.")
     ] = False,
+    expires: Annotated[str | None, Query(max_length=12, description="From link_url.")] = None,
+    signature: Annotated[str | None, Query(max_length=64, description="From link_url.")] = None,
 ) -> Response:
-    del who
+    if not _signed(request, package_id, expires, signature):
+        await require(Role.READ)(await authenticated(request, await bearer(request)))
     record = await _found(store, package_id)
-    key = BlobKey.sha256(record.sha256)
-    etag = f'"{record.sha256}"'
-    headers = {
-        "ETag": etag,
-        "Accept-Ranges": "bytes",
-        "Content-Disposition": _disposition(record.filename),
-        "Cache-Control": "private, max-age=0, must-revalidate",
-    }
-    if _matches(request.headers.get("if-none-match"), etag):
-        return Response(status_code=304, headers={"ETag": etag})
-    if redirect:
-        url = await store.blobs.presigned_url(key, _PRESIGN_SECONDS)
-        if url is not None:
-            return RedirectResponse(url, status_code=307, headers={"ETag": etag})
-    size = record.size
-    asked = request.headers.get("range")
-    if_range = request.headers.get("if-range")
-    span = None
-    if asked is not None and (if_range is None or if_range.strip() == etag):
-        span = _parse_range(asked, size)
-    start, end = span if span is not None else (0, size)
-    body = store.blobs.read(key, start, end)
-    try:
-        first = await anext(body)
-    except BlobNotFound:
-        log.error("package %s: its blob %s is missing from the store", record.id, key)
-        raise PackageNotFound(record.id) from None
-    except StopAsyncIteration:
-        first = b""
-    headers["Content-Length"] = str(end - start)
-    status = 200
-    if span is not None:
-        status = 206
-        headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
-    return StreamingResponse(
-        _stream(first, body),
-        status_code=status,
-        headers=headers,
-        media_type="application/octet-stream",
+    return await blob_response(
+        request,
+        store.blobs,
+        BlobKey.sha256(record.sha256),
+        record.size,
+        record.filename,
+        missing=lambda: PackageNotFound(record.id),
+        redirect=redirect,
     )
 
 
@@ -237,7 +219,20 @@ async def _found(store: PackageStore, package_id: str) -> PackageRecord:
     return record
 
 
-def _document(r: PackageRecord) -> PackageDocument:
+def _signed(request: Request, package_id: str, expires: str | None, signature: str | None) -> bool:
+    """True if the query carries a valid link signed for this package."""
+    if expires is None or signature is None:
+        return False
+    return verify(_link_key(request), package_id, expires, signature, purpose="package")
+
+
+def _link_key(request: Request) -> bytes:
+    return request.app.state.manager.link_key  # type: ignore[no-any-return]
+
+
+def _document(r: PackageRecord, request: Request) -> PackageDocument:
+    settings = request.app.state.settings
+    query = signed_query(_link_key(request), r.id, settings.archive_link_ttl, purpose="package")
     return PackageDocument(
         id=r.id,
         name=r.name,
@@ -251,49 +246,8 @@ def _document(r: PackageRecord) -> PackageDocument:
         owner=r.owner,
         created_at=r.created_at.isoformat(),
         download_url=f"{PREFIX}/{r.id}/download",
+        link_url=f"{PREFIX}/{r.id}/download?{query}",
     )
-
-
-def _parse_range(header: str, size: int) -> tuple[int, int] | None:
-    """One ``bytes=`` range as ``[start, end)``; None to send the whole file (a header that
-    does not parse, or several ranges: RFC 9110 lets a server ignore those);
-    :class:`RangeNotSatisfiable` when it parses but no byte of the file is in it."""
-    found = _RANGE.fullmatch(header.strip())
-    if found is None or not (found[1] or found[2]):
-        return None
-    if found[1]:
-        start = int(found[1])
-        last = int(found[2]) if found[2] else None
-        if last is not None and last < start:
-            return None
-        if start >= size:
-            raise RangeNotSatisfiable(header, size)
-        return start, size if last is None else min(last + 1, size)
-    suffix = int(found[2])
-    if suffix == 0:
-        raise RangeNotSatisfiable(header, size)
-    return max(0, size - suffix), size
-
-
-def _matches(if_none_match: str | None, etag: str) -> bool:
-    if if_none_match is None:
-        return False
-    tags = [t.strip().removeprefix("W/") for t in if_none_match.split(",")]
-    return "*" in tags or etag in tags
-
-
-def _disposition(filename: str) -> str:
-    """``attachment`` with an ASCII name every client takes, and the real one (RFC 6266)."""
-    plain = re.sub(r"[^A-Za-z0-9._+~-]", "_", filename) or "download"
-    return f"attachment; filename=\"{plain}\"; filename*=UTF-8''{quote(filename, safe='')}"
-
-
-async def _stream(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    async with contextlib.aclosing(rest):  # type: ignore[type-var]
-        if first:
-            yield first
-        async for chunk in rest:
-            yield chunk
 
 
 async def _audit(

@@ -33,17 +33,39 @@ __all__ = [
     "BlobWriter",
     "LocalBlobStore",
     "open_blob_store",
+    "open_shared_cache",
 ]
 
 
 def open_blob_store(settings: Settings) -> BlobStore:
-    """The store the settings name; connects at first use (or ``async with``)."""
+    """The store of what Ferry keeps (packages, task archives): ``blob_store``'s bucket, or
+    else ``store_dir`` on this disk. Connects at first use (or ``async with``).
+
+    Never the cache of fetched files (``blob_dir``): the cache evicts what was not used
+    lately, and nothing kept may go that way.
+    """
     if not settings.blob_store:
-        return LocalBlobStore(settings.blob_dir)
+        return LocalBlobStore(settings.store_dir)
+    return _s3(settings, settings.blob_store)
+
+
+def open_shared_cache(settings: Settings) -> BlobStore | None:
+    """Where fetched files are shared between machines: ``<blob_store>/cache`` when the
+    kept store is a bucket (and ``shared_cache`` is on), else None (the local cache alone).
+
+    A prefix of its own: the kept store's listing and collection never see it, and an S3
+    lifecycle rule on it can expire what was not fetched lately.
+    """
+    if not settings.blob_store or not settings.shared_cache:
+        return None
+    return _s3(settings, settings.blob_store.rstrip("/") + "/cache")
+
+
+def _s3(settings: Settings, url: str) -> BlobStore:
     from ferry.store.blob.s3 import S3BlobStore
 
     return S3BlobStore(
-        settings.blob_store,
+        url,
         endpoint_url=settings.s3_endpoint_url,
         region=settings.s3_region,
         part_size=settings.s3_part_size,

@@ -81,6 +81,9 @@ class BlobKey:
 class BlobInfo:
     key: BlobKey
     size: int
+    # when the blob was stored (a local blob: last used), as a POSIX time; only listings
+    # fill it in, for garbage collection's age guard
+    modified: float | None = None
 
 
 class BlobNotFound(LookupError):
@@ -197,6 +200,12 @@ class BlobStore(Protocol):
         (copied, never moved; not hashed again)."""
         ...
 
+    async def move_file(self, path: Path, key: BlobKey) -> BlobInfo:
+        """Like :meth:`put_file`, but the file is the store's afterwards: renamed into
+        place when it is on the store's disk, else copied and removed. For big files the
+        caller has just written (a task's archive), which need not exist twice."""
+        ...
+
     def read(
         self, key: BlobKey, start: int | None = None, end: int | None = None
     ) -> AsyncIterator[bytes]:
@@ -213,7 +222,11 @@ class BlobStore(Protocol):
         ...
 
     def iter_keys(self) -> AsyncIterator[BlobKey]:
-        """Every stored blob's key, in no promised order (for garbage collection)."""
+        """Every stored blob's key, in no promised order."""
+        ...
+
+    def iter_blobs(self) -> AsyncIterator[BlobInfo]:
+        """Every stored blob with its size and ``modified`` time (for garbage collection)."""
         ...
 
     async def clean_staging(self, older_than: float = 3600.0) -> int:

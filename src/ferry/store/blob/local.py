@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import os
 import shutil
 import stat
@@ -75,6 +76,10 @@ class LocalBlobStore:
         size = await asyncio.to_thread(_copy_in, self.content_store, Path(path), key)
         return BlobInfo(key, size)
 
+    async def move_file(self, path: Path, key: BlobKey) -> BlobInfo:
+        size = await asyncio.to_thread(_move_in, self.content_store, Path(path), key)
+        return BlobInfo(key, size)
+
     async def read(
         self, key: BlobKey, start: int | None = None, end: int | None = None
     ) -> AsyncIterator[bytes]:
@@ -103,18 +108,18 @@ class LocalBlobStore:
         self.path_for(key).unlink(missing_ok=True)
 
     async def iter_keys(self) -> AsyncIterator[BlobKey]:
+        async for info in self.iter_blobs():
+            yield info.key
+
+    async def iter_blobs(self) -> AsyncIterator[BlobInfo]:
         for algorithm in ALGORITHMS:
             top = self.content_store.root / algorithm
             # one fan-out directory listed per thread hop: bounded memory, few hops
             for aa in await asyncio.to_thread(_names, top):
                 for bb in await asyncio.to_thread(_names, top / aa):
-                    for name in await asyncio.to_thread(_names, top / aa / bb):
-                        try:
-                            key = BlobKey(algorithm, name)
-                        except ValueError:
-                            continue  # not a blob (an editor's backup, a stray file)
-                        if key.digest[:2] == aa and key.digest[2:4] == bb:
-                            yield key
+                    for info in await asyncio.to_thread(_blobs_in, top / aa / bb, algorithm):
+                        if info.key.digest[:2] == aa and info.key.digest[2:4] == bb:
+                            yield info
 
     async def clean_staging(self, older_than: float = 3600.0) -> int:
         return await asyncio.to_thread(self.content_store.clean_staging, older_than)
@@ -202,9 +207,45 @@ def _copy_in(cas: ContentStore, path: Path, key: BlobKey) -> int:
     return size
 
 
+def _move_in(cas: ContentStore, path: Path, key: BlobKey) -> int:
+    size = path.stat().st_size
+    if cas.has(key.digest, size, key.algorithm):
+        path.unlink()
+        return size
+    dest = cas.path_for(key.digest, key.algorithm)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("rb") as fh:
+        os.fsync(fh.fileno())
+    try:
+        path.replace(dest)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+        # another filesystem: copied through staging, so the name appears only complete
+        _copy_in(cas, path, key)
+        path.unlink()
+    return size
+
+
 def _names(directory: Path) -> list[str]:
     try:
         with os.scandir(directory) as entries:
             return sorted(e.name for e in entries)
     except (FileNotFoundError, NotADirectoryError):
         return []
+
+
+def _blobs_in(directory: Path, algorithm: str) -> list[BlobInfo]:
+    found = []
+    for name in _names(directory):
+        try:
+            key = BlobKey(algorithm, name)
+        except ValueError:
+            continue  # not a blob (an editor's backup, a stray file)
+        try:
+            st = (directory / name).stat()
+        except FileNotFoundError:
+            continue
+        if stat.S_ISREG(st.st_mode):
+            found.append(BlobInfo(key, st.st_size, st.st_mtime))
+    return found

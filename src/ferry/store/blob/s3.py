@@ -211,6 +211,10 @@ class S3BlobStore:
                 body.close()
 
     async def iter_keys(self) -> AsyncIterator[BlobKey]:
+        async for info in self.iter_blobs():
+            yield info.key
+
+    async def iter_blobs(self) -> AsyncIterator[BlobInfo]:
         client = await self._s3()
         pages = client.get_paginator("list_objects_v2")
         for algorithm in ALGORITHMS:
@@ -220,7 +224,7 @@ class S3BlobStore:
                     for obj in page.get("Contents", []):
                         key = _parse_relpath(algorithm, obj["Key"][len(top) :])
                         if key is not None:
-                            yield key
+                            yield BlobInfo(key, obj["Size"], obj["LastModified"].timestamp())
 
     async def presigned_url(self, key: BlobKey, expires: float) -> str | None:
         if not 1 <= expires <= MAX_PRESIGN_SECONDS:
@@ -252,6 +256,11 @@ class S3BlobStore:
             finally:
                 fh.close()
             return await writer.commit()
+
+    async def move_file(self, path: Path, key: BlobKey) -> BlobInfo:
+        info = await self.put_file(path, key)
+        await asyncio.to_thread(Path(path).unlink)
+        return info
 
     async def delete(self, key: BlobKey) -> None:
         client = await self._s3()

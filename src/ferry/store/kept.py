@@ -1,0 +1,69 @@
+"""What Ferry keeps (packages, task archives) and which rows name each kept blob.
+
+One :class:`KeptStore` per process: the blob store of kept things, the per-digest locks
+that writers, deleters and the collector share, and the database's answer to "does any
+row still name this blob". Package rows and task rows both reference blobs by key; a blob
+goes when the last row naming it goes (:meth:`release`), or, if a crash came in between,
+at the next :meth:`collect`.
+"""
+
+from __future__ import annotations
+
+from ferry.db.packages import PackageRepository
+from ferry.db.repository import TaskRepository
+from ferry.db.threads import DbThreads
+from ferry.store.blob.interface import BlobKey, BlobStore
+from ferry.store.gc import BlobLocks, CollectResult, collect
+
+__all__ = ["KeptStore"]
+
+
+class KeptStore:
+    def __init__(
+        self,
+        blobs: BlobStore,
+        packages: PackageRepository,
+        tasks: TaskRepository,
+        db: DbThreads,
+        locks: BlobLocks | None = None,
+    ) -> None:
+        self.blobs = blobs
+        self.locks = locks or BlobLocks()
+        self.packages = packages
+        self.tasks = tasks
+        self._db = db
+
+    async def referenced(self) -> set[BlobKey]:
+        digests = await self._db(self.packages.digests)
+        archives = await self._db(self.tasks.archive_keys)
+        keys = {BlobKey.sha256(d) for d in digests}
+        for text in archives:
+            try:
+                keys.add(BlobKey.parse(text))
+            except ValueError:
+                continue  # not a key this version writes: nothing to protect under it
+        return keys
+
+    async def is_referenced(self, key: BlobKey) -> bool:
+        if key.algorithm == "sha256" and await self._db(self.packages.references, key.digest) > 0:
+            return True
+        return bool(await self._db(self.tasks.archive_references, str(key)))
+
+    async def release(self, key: BlobKey) -> bool:
+        """Remove the blob unless a row still names it (call after removing one); True if
+        it went."""
+        async with self.locks.hold(key):
+            if await self.is_referenced(key):
+                return False
+            await self.blobs.delete(key)
+            return True
+
+    async def collect(self, *, min_age: float, dry_run: bool = False) -> CollectResult:
+        return await collect(
+            self.blobs,
+            self.referenced,
+            self.is_referenced,
+            self.locks,
+            min_age=min_age,
+            dry_run=dry_run,
+        )
