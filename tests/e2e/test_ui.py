@@ -678,3 +678,211 @@ def test_server_texts_follow_the_language(served: str, page: Page, tmp_path: Pat
     expect(page.get_by_test_id("analyse-error-hint")).to_contain_text(
         "Ferry carries files from a package index"
     )
+
+
+# a package's bytes: 2 MB that compress to nothing useful, the same on every run
+PACKAGE_BYTES = b"".join(hashlib.sha256(str(i).encode()).digest() for i in range(65_536))
+PACKAGE_FILE = "agent-1.4.2-linux-x86_64.tar.gz"
+
+
+def _api_package(
+    server: Server, name: str, version: str, platform: str, arch: str, description: str = ""
+) -> dict[str, object]:
+    fields = {"name": name, "version": version, "platform": platform, "arch": arch}
+    answer = server.client.post(
+        "/api/v1/packages",
+        data={**fields, "description": description},
+        files={"file": (f"{name}-{version}.bin", f"{name} {version}".encode() * 100)},
+    )
+    assert answer.status_code == 201, answer.text
+    doc: dict[str, object] = answer.json()
+    return doc
+
+
+def _rows(page: Page) -> list[str]:
+    rows = page.locator("[data-testid=package-row]")
+    names: list[str] = rows.evaluate_all("els => els.map(e => e.dataset.name)")
+    return names
+
+
+def test_packages_upload_list_filter_download_delete(
+    server: Server, served: str, page: Page, tmp_path: Path
+) -> None:
+    """The package store's page: a real file uploaded through the form with its progress,
+    in the list, a duplicate named by the server's 409, filters and sorting in the URL,
+    the download's bytes the original's, and delete; a reader sees no upload or delete."""
+    _api_package(server, "agent", "1.4.1", "linux", "x86_64", "the node agent, last release")
+    _api_package(server, "agent", "1.4.2", "windows", "x86_64", "the node agent for Windows")
+    _api_package(server, "tool", "2.0", "darwin", "arm64", "a command-line tool")
+    original = tmp_path / "in" / PACKAGE_FILE
+    original.parent.mkdir(parents=True)
+    original.write_bytes(PACKAGE_BYTES)
+
+    page.get_by_test_id("nav-packages").click()
+    expect(page).to_have_url(re.compile(r"\?view=packages$"))
+    expect(page.get_by_test_id("package-row")).to_have_count(3)
+    expect(page.get_by_test_id("package-me")).to_contain_text("admin")
+
+    # the upload: the fields guessed from the file's name, then a real progress bar
+    # (the upload throttled through the browser's own network emulation, to watch it)
+    page.get_by_test_id("package-upload-open").click()
+    page.locator(".package-upload-dragger input[type=file]").set_input_files(original)
+    dialog = page.get_by_role("dialog")
+    expect(dialog.get_by_label("Name")).to_have_value("agent")
+    expect(dialog.get_by_label("Version")).to_have_value("1.4.2")
+    expect(dialog.get_by_label("Platform")).to_have_value("linux")
+    expect(dialog.get_by_label("Arch")).to_have_value("x86_64")
+    dialog.get_by_label(re.compile("^Description")).fill("the node agent")
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    throttled = {"offline": False, "latency": 0, "downloadThroughput": -1}
+    cdp.send("Network.emulateNetworkConditions", {**throttled, "uploadThroughput": 400_000})
+    page.get_by_test_id("package-upload-submit").click()
+    progress = page.get_by_test_id("package-upload-progress")
+    expect(progress).to_have_attribute("data-phase", "sending", timeout=15_000)
+    page.wait_for_function(
+        "() => { const p = document.querySelector('[data-testid=package-upload-progress]');"
+        " return p && Number(p.dataset.percent) >= 20 && Number(p.dataset.percent) < 90; }",
+        timeout=15_000,
+    )
+    expect(page.get_by_test_id("package-upload-sent")).to_contain_text("of 2.10 MB")
+    _shot(page, "7-packages-upload")
+    cdp.send("Network.emulateNetworkConditions", {**throttled, "uploadThroughput": -1})
+    done = page.get_by_test_id("package-upload-done")
+    expect(done).to_be_visible(timeout=30_000)
+    expect(done).to_contain_text("Uploaded agent 1.4.2 (linux/x86_64)")
+    digest = hashlib.sha256(PACKAGE_BYTES).hexdigest()
+    expect(page.get_by_test_id("package-upload-sha256")).to_have_text(digest)
+    uploaded = str(done.get_attribute("data-package-id"))
+    _shot(page, "7-packages-uploaded")
+    stored = server.client.get(f"/api/v1/packages/{uploaded}").json()
+    assert (stored["sha256"], stored["size"], stored["filename"]) == (
+        digest,
+        len(PACKAGE_BYTES),
+        PACKAGE_FILE,
+    )
+    assert stored["description"] == "the node agent"
+    page.get_by_test_id("package-upload-close").click()
+    expect(page.get_by_test_id("package-row")).to_have_count(4)
+    row = page.locator(f"[data-testid=package-row][data-package-id='{uploaded}']")
+    expect(row).to_have_class(re.compile("package-row-highlight"))
+    expect(row.get_by_test_id("package-size")).to_have_text("2.10 MB")
+    expect(row.get_by_test_id("package-sha256")).to_have_text(digest[:12])
+    page.mouse.move(0, 0)
+    page.wait_for_timeout(400)  # the rows' entry animation, for a still screenshot
+    _shot(page, "7-packages")
+
+    # the same again: the server's own 409 (the page's look-up first is skipped here, as
+    # if another upload had won the race), naming the stored package, in Chinese
+    page.route(
+        re.compile(r".*/api/v1/packages\?.*size=1$"),
+        lambda route: route.fulfill(
+            json={"packages": [], "total": 0, "page": 1, "size": 1}, status=200
+        ),
+    )
+    page.get_by_test_id("lang-switch").get_by_text("中文", exact=True).click()
+    page.get_by_test_id("package-upload-open").click()
+    page.locator(".package-upload-dragger input[type=file]").set_input_files(original)
+    expect(dialog.get_by_label("名称")).to_have_value("agent")
+    page.get_by_test_id("package-upload-submit").click()
+    error = page.get_by_test_id("package-upload-error")
+    expect(error).to_have_attribute("data-code", "package-exists", timeout=15_000)
+    expect(page.get_by_test_id("package-upload-error-message")).to_have_text(
+        f"agent 1.4.2（linux/x86_64）已经存在，软件包 ID 为 {uploaded}"
+    )
+    expect(page.get_by_test_id("package-upload-error-hint")).to_have_text(
+        "请以另一个版本上传，或先删除已有的那个。"
+    )
+    _shot(page, "7-packages-exists-zh")
+    page.unroute(re.compile(r".*/api/v1/packages\?.*size=1$"))
+    page.get_by_test_id("package-upload-show-existing").click()
+    expect(page).to_have_url(
+        re.compile(r"\?view=packages&name=agent&version=1\.4\.2&platform=linux&arch=x86_64$")
+    )
+    expect(page.get_by_test_id("package-row")).to_have_count(1)
+    expect(page.get_by_test_id("package-total")).to_have_text("共 1 个软件包")
+    page.get_by_test_id("package-filters-clear").click()
+    expect(page.get_by_test_id("package-row")).to_have_count(4)
+    expect(page.locator(".ant-table-thead")).to_contain_text("名称")
+    page.mouse.move(0, 0)
+    page.wait_for_timeout(400)
+    _shot(page, "7-packages-zh")
+    page.get_by_test_id("lang-switch").get_by_text("English", exact=True).click()
+
+    # filters, search and sort: into the URL, done by the server, kept by a reload
+    name = page.get_by_test_id("package-filter-name")
+    name.fill("agent")
+    name.press("Enter")
+    expect(page).to_have_url(re.compile(r"\?view=packages&name=agent$"))
+    expect(page.get_by_test_id("package-row")).to_have_count(3)
+    platform = page.get_by_test_id("package-filter-platform")
+    platform.fill("linux")
+    platform.press("Enter")
+    expect(page).to_have_url(re.compile(r"\?view=packages&name=agent&platform=linux$"))
+    expect(page.get_by_test_id("package-row")).to_have_count(2)
+    page.locator(".ant-table-thead th", has_text="Version").click()
+    expect(page).to_have_url(re.compile(r"&sort=version&order=asc$"))
+    expect(page.get_by_test_id("package-version")).to_have_text(["1.4.1", "1.4.2"])
+    page.locator(".ant-table-thead th", has_text="Version").click()
+    expect(page).to_have_url(re.compile(r"&sort=version&order=desc$"))
+    expect(page.get_by_test_id("package-version")).to_have_text(["1.4.2", "1.4.1"])
+    page.reload()
+    expect(page.get_by_test_id("package-filter-platform")).to_have_value("linux")
+    expect(page.get_by_test_id("package-version")).to_have_text(["1.4.2", "1.4.1"])
+    page.get_by_test_id("package-filters-clear").click()
+    search = page.get_by_test_id("package-search")
+    search.fill("windows")
+    search.press("Enter")
+    expect(page).to_have_url(re.compile(r"\?view=packages&q=windows&sort=version&order=desc$"))
+    assert _rows(page) == ["agent"]
+    expect(page.get_by_test_id("package-platform")).to_have_text("windows")
+    page.get_by_test_id("package-filters-clear").click()
+    expect(page.get_by_test_id("package-row")).to_have_count(4)
+
+    # the download: the same bytes, under the file's name
+    row = page.locator(f"[data-testid=package-row][data-package-id='{uploaded}']")
+    with page.expect_download() as info:
+        row.get_by_test_id("package-download").click()
+    saved = tmp_path / "out" / "downloaded"
+    info.value.save_as(saved)
+    assert info.value.suggested_filename == PACKAGE_FILE
+    assert saved.read_bytes() == PACKAGE_BYTES
+    assert hashlib.sha256(saved.read_bytes()).hexdigest() == digest
+
+    # a phone: the name with its version, platform, arch and size, and the actions
+    page.set_viewport_size({"width": 390, "height": 844})
+    expect(row.get_by_test_id("package-narrow-meta")).to_be_visible()
+    page.wait_for_function("document.documentElement.scrollWidth <= 390", timeout=15_000)
+    findings = _axe(page, "packages (phone)")
+    page.mouse.move(0, 0)
+    _shot(page, "7-packages-phone")
+    page.get_by_test_id("package-upload-open").click()
+    expect(page.get_by_test_id("package-upload-form")).to_be_visible()
+    page.wait_for_timeout(400)  # the dialog's entry animation
+    page.wait_for_function("document.documentElement.scrollWidth <= 390", timeout=15_000)
+    _shot(page, "7-packages-upload-phone")
+    page.get_by_test_id("package-upload-cancel").click()
+    expect(page.get_by_test_id("package-upload-form")).to_be_hidden()
+    page.set_viewport_size({"width": 1400, "height": 1000})
+    findings += _axe(page, "packages")
+    assert not findings, "\n".join(findings)
+
+    # delete, after a confirm
+    row.get_by_test_id("package-delete").click()
+    page.get_by_test_id("package-delete-confirm").click()
+    expect(page.get_by_test_id("package-row")).to_have_count(3)
+    expect(page.get_by_test_id("package-total")).to_have_text("3 packages")
+    assert server.client.get(f"/api/v1/packages/{uploaded}").status_code == 404
+
+    # a reader: the list and downloads, no upload, no delete
+    reader = server.client.post("/api/tokens", json={"name": "viewer", "role": "read"})
+    assert reader.status_code == 201, reader.text
+    page.get_by_test_id("nav-sign-out").click()
+    _sign_in(page, server.base, str(reader.json()["token"]))
+    page.get_by_test_id("nav-packages").click()
+    expect(page.get_by_test_id("package-row")).to_have_count(3)
+    expect(page.get_by_test_id("package-read-only")).to_be_visible()
+    expect(page.get_by_test_id("package-me")).to_contain_text("viewer · read")
+    expect(page.get_by_test_id("package-upload-open")).to_have_count(0)
+    expect(page.get_by_test_id("package-delete")).to_have_count(0)
+    expect(page.get_by_test_id("package-download")).to_have_count(3)

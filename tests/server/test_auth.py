@@ -46,6 +46,8 @@ REQUIRED: dict[tuple[str, str], str | None] = {
     ("GET", "/api/tokens"): "admin",
     ("POST", "/api/tokens"): "admin",
     ("DELETE", "/api/tokens/{token_id}"): "admin",
+    # every token may see itself: the UI offers only what its role allows
+    ("GET", "/api/tokens/me"): "read",
     ("GET", "/api/audit"): "admin",
     ("GET", "/api/v1/packages"): "read",
     ("POST", "/api/v1/packages"): "write",
@@ -125,6 +127,21 @@ async def test_every_operation_checks_the_token_and_the_role(app: FastAPI) -> No
                 assert status not in (401, 403), (method, path, role, status)
             else:
                 assert status == 403, (method, path, role, status)
+
+
+async def test_a_token_sees_its_own_name_owner_and_role(app: FastAPI) -> None:
+    for role in ROLES:
+        token = issue(app, role, owner=f"me-{role}")
+        async with _client(app, token) as client:
+            me = (await client.get("/api/tokens/me")).json()
+        (record,) = [r for r in app.state.tokens.list() if r.owner == f"me-{role}"]
+        assert me == {
+            "id": record.id,
+            "name": f"me-{role}-{role}",
+            "owner": f"me-{role}",
+            "role": role,
+        }
+        assert token not in json.dumps(me)
 
 
 async def test_a_task_is_seen_by_its_owner_and_admins_only(app: FastAPI) -> None:

@@ -5,6 +5,7 @@
 import { useEffect, useState } from 'react';
 import { App as AntApp, Button, Layout, Space, Typography } from 'antd';
 import {
+  AppstoreOutlined,
   LogoutOutlined,
   PlusOutlined,
   SendOutlined,
@@ -12,10 +13,11 @@ import {
 } from '@ant-design/icons';
 import { clearToken, getToken, onTokenChange, setToken, takeTokenFromLocation } from './api/auth';
 import { LanguageSwitch, useI18n } from './i18n';
+import { PackagesPage } from './pages/PackagesPage';
 import { SignInPage } from './pages/SignInPage';
 import { TaskListPage } from './pages/TaskListPage';
 import { TaskPage } from './pages/TaskPage';
-import { DEFAULT_LIST, useRoute } from './router';
+import { DEFAULT_LIST, DEFAULT_PACKAGES, useRoute } from './router';
 
 /** The current token; follows sign-in, sign-out and any 401. */
 function useToken(): [string | null, boolean] {
@@ -83,6 +85,15 @@ export function App() {
                 >
                   {t('nav.tasks')}
                 </Button>
+                <Button
+                  type={route.view === 'packages' ? 'primary' : 'text'}
+                  className="nav-button"
+                  icon={<AppstoreOutlined />}
+                  onClick={() => navigate({ view: 'packages', taskId: null })}
+                  data-testid="nav-packages"
+                >
+                  {t('nav.packages')}
+                </Button>
               </>
             )}
             <LanguageSwitch />
@@ -107,6 +118,11 @@ export function App() {
               onOpenTask={openTask}
               query={route.list ?? DEFAULT_LIST}
               onQueryChange={(list, replace) => navigate({ view: 'tasks', taskId: null, list }, replace)}
+            />
+          ) : route.view === 'packages' ? (
+            <PackagesPage
+              query={route.packages ?? DEFAULT_PACKAGES}
+              onQueryChange={(packages, replace) => navigate({ view: 'packages', taskId: null, packages }, replace)}
             />
           ) : (
             <TaskPage key={route.taskId ?? 'new'} taskId={route.taskId} onOpenTask={openTask} onNewTask={newTask} />

@@ -1,12 +1,14 @@
 /**
  * The URL is the state that survives a reload: `?task=<id>` opens a task (and its socket
- * reconnects), `?view=tasks` the task list, nothing the upload step. The list's filter
- * and page ride along (`?view=tasks&status=completed&page=2&size=50`), so reload and
+ * reconnects), `?view=tasks` the task list, `?view=packages` the package store, nothing
+ * the upload step. A list's filters, page and sort ride along
+ * (`?view=tasks&status=completed&page=2&size=50`,
+ * `?view=packages&name=agent&platform=linux&sort=name&order=asc`), so reload and
  * back/forward bring them back; a value that makes no sense is read as the default.
  */
 import { useCallback, useEffect, useState } from 'react';
-import { TASK_STATUSES } from './api/client';
-import type { TaskStatus } from './api/client';
+import { PACKAGE_SORTS, SORT_ORDERS, TASK_STATUSES } from './api/client';
+import type { PackageSort, SortOrder, TaskStatus } from './api/client';
 
 /** The task list's status filter and page. */
 export interface ListQuery {
@@ -20,11 +22,42 @@ export const DEFAULT_LIST: ListQuery = { status: null, page: 1, size: 20 };
 // the server's own bound on `page`
 const MAX_PAGE = 1_000_000;
 
+/** The package list's filters (exact fields, and `q` in name or description), page and sort. */
+export interface PackageQuery {
+  name: string | null;
+  version: string | null;
+  platform: string | null;
+  arch: string | null;
+  q: string | null;
+  page: number;
+  size: number;
+  sort: PackageSort;
+  order: SortOrder;
+}
+
+export const PACKAGE_FILTERS = ['name', 'version', 'platform', 'arch', 'q'] as const;
+export type PackageFilter = (typeof PACKAGE_FILTERS)[number];
+export const DEFAULT_PACKAGES: PackageQuery = {
+  name: null,
+  version: null,
+  platform: null,
+  arch: null,
+  q: null,
+  page: 1,
+  size: 20,
+  sort: 'created',
+  order: 'desc',
+};
+// the server's bound on a filter's length: a longer one could only be refused
+const MAX_FILTER = 100;
+
 export interface Route {
-  view: 'task' | 'tasks';
+  view: 'task' | 'tasks' | 'packages';
   taskId: string | null;
   /** The list's filter and page (view 'tasks' only); left out: the defaults. */
   list?: ListQuery;
+  /** The package list's filters, page and sort (view 'packages' only); left out: the defaults. */
+  packages?: PackageQuery;
 }
 
 function wholeNumber(raw: string | null): number | null {
@@ -43,11 +76,36 @@ export function parseListQuery(params: URLSearchParams): ListQuery {
   };
 }
 
+function filterValue(raw: string | null): string | null {
+  const value = raw?.trim();
+  return value && value.length <= MAX_FILTER ? value : null;
+}
+
+export function parsePackageQuery(params: URLSearchParams): PackageQuery {
+  const { page, size } = parseListQuery(params);
+  const sort = params.get('sort');
+  const order = params.get('order');
+  return {
+    name: filterValue(params.get('name')),
+    version: filterValue(params.get('version')),
+    platform: filterValue(params.get('platform')),
+    arch: filterValue(params.get('arch')),
+    q: filterValue(params.get('q')),
+    page,
+    size,
+    sort: PACKAGE_SORTS.find((s) => s === sort) ?? DEFAULT_PACKAGES.sort,
+    order: SORT_ORDERS.find((o) => o === order) ?? DEFAULT_PACKAGES.order,
+  };
+}
+
 export function parseRoute(search: string): Route {
   const params = new URLSearchParams(search);
   const taskId = params.get('task');
   if (params.get('view') === 'tasks' && !taskId) {
     return { view: 'tasks', taskId: null, list: parseListQuery(params) };
+  }
+  if (params.get('view') === 'packages' && !taskId) {
+    return { view: 'packages', taskId: null, packages: parsePackageQuery(params) };
   }
   return { view: 'task', taskId: taskId && taskId.trim() ? taskId.trim() : null };
 }
@@ -60,6 +118,22 @@ export function routeToSearch(route: Route): string {
     if (list.status) params.set('status', list.status);
     if (list.page !== DEFAULT_LIST.page) params.set('page', String(list.page));
     if (list.size !== DEFAULT_LIST.size) params.set('size', String(list.size));
+    return `?${params.toString()}`;
+  }
+  if (route.view === 'packages') {
+    const query = route.packages ?? DEFAULT_PACKAGES;
+    const params = new URLSearchParams({ view: 'packages' });
+    for (const key of PACKAGE_FILTERS) {
+      const value = query[key];
+      if (value) params.set(key, value);
+    }
+    if (query.page !== DEFAULT_PACKAGES.page) params.set('page', String(query.page));
+    if (query.size !== DEFAULT_PACKAGES.size) params.set('size', String(query.size));
+    // the newest first is the default; any other sort names both
+    if (query.sort !== DEFAULT_PACKAGES.sort || query.order !== DEFAULT_PACKAGES.order) {
+      params.set('sort', query.sort);
+      params.set('order', query.order);
+    }
     return `?${params.toString()}`;
   }
   if (route.taskId) return `?task=${encodeURIComponent(route.taskId)}`;

@@ -820,6 +820,21 @@ export function serverText(
   return fill(chosen[lang], params);
 }
 
+/**
+ * The catalog's text for `code` with `params` in `lang`, or null when no template takes
+ * them: for what the UI finds out itself and says as the server would (a duplicate seen
+ * before an upload starts).
+ */
+export function catalogText(
+  lang: Lang,
+  kind: ServerTextKind,
+  code: string,
+  params: Record<string, string>,
+): string | null {
+  const chosen = templatesOf(kind, code)?.find((tpl) => fits(tpl.en, params));
+  return chosen && fits(chosen[lang], params) ? fill(chosen[lang], params) : null;
+}
+
 /** A problem's severity, as its tag shows it (the value itself stays in the JSON). */
 const SEVERITY: Record<Lang, Record<string, string>> = {
   en: { error: 'error', warning: 'warning', info: 'info' },

@@ -58,6 +58,7 @@ __all__ = [
     "TokenCreated",
     "TokenInfo",
     "TokenList",
+    "TokenSelf",
     "Transition",
 ]
 
@@ -465,6 +466,16 @@ class TokenCreated(TokenInfo):
 
 class TokenList(_Document):
     tokens: list[TokenInfo]
+
+
+class TokenSelf(_Document):
+    """The token a request came with (``GET /api/tokens/me``): a client offers only what
+    its role allows, and knows which packages are its owner's to delete."""
+
+    id: str | None = Field(description="None when the service runs with --no-auth.")
+    name: str
+    owner: str = Field(description="Whose tasks it sees; the packages it uploads carry it.")
+    role: Literal["read", "write", "admin"]
 
 
 class PackageDocument(_Document):

@@ -83,6 +83,24 @@ export type NpmPackage = Schemas['NpmPackage'];
 export type NpmTreeNode = Schemas['NpmTreeNode'];
 /** One WebSocket message of `/ws/tasks/{id}` (published in the schema's components). */
 export type TaskEventMessage = Schemas['TaskEventMessage'];
+/** A file in the package store, and a page of them. */
+export type Package = Schemas['PackageDocument'];
+export type PackageList = Schemas['PackageList'];
+/** The signed-in token's name, owner and role (`GET /api/tokens/me`). */
+export type TokenSelf = Schemas['TokenSelf'];
+/** What a package list may be asked for: exact fields, `q`, page, sort. */
+export type PackageListQuery = NonNullable<QueryParams<Operation<'/api/v1/packages', 'get'>>>;
+type PackageForm = NonNullable<Operation<'/api/v1/packages', 'post'>['requestBody']>['content']['multipart/form-data'];
+/** An upload's fields besides the file. */
+export type PackageFields = Omit<PackageForm, 'file'>;
+export type PackageSort = NonNullable<PackageListQuery['sort']>;
+export type SortOrder = NonNullable<PackageListQuery['order']>;
+
+// runtime lists of the generated unions; `satisfies` fails the build when the server's differ
+const SORTS = { name: 0, version: 1, created: 2 } as const satisfies Record<PackageSort, number>;
+const ORDERS = { asc: 0, desc: 1 } as const satisfies Record<SortOrder, number>;
+export const PACKAGE_SORTS: readonly PackageSort[] = Object.keys(SORTS) as PackageSort[];
+export const SORT_ORDERS: readonly SortOrder[] = Object.keys(ORDERS) as SortOrder[];
 
 // ---- errors ------------------------------------------------------------------------------
 
@@ -197,34 +215,34 @@ export async function call<P extends keyof paths, M extends Method>(
     });
   } catch (err) {
     if (err instanceof DOMException && err.name === 'AbortError') throw err;
-    throw new ApiError(0, {
-      code: 'network-error',
-      message: `the server could not be reached (${err instanceof Error ? err.message : String(err)})`,
-    });
+    throw networkError(err instanceof Error ? err.message : String(err));
   }
-  const type = response.headers.get('content-type') ?? '';
-  let body: unknown = undefined;
-  if (response.status !== 204) {
-    const text = await response.text();
-    if (type.includes('json') && text) {
-      try {
-        body = JSON.parse(text);
-      } catch {
-        body = text;
-      }
-    } else {
+  const text = response.status !== 204 ? await response.text() : '';
+  return answered(response.status, response.statusText, response.headers.get('content-type'), text) as SuccessOf<
+    Operation<P, M>
+  >;
+}
+
+/** An answer's body (JSON when it says so), or the `ApiError` it is; a 401 signs out. */
+function answered(status: number, statusText: string, contentType: string | null, text: string): unknown {
+  let body: unknown = text;
+  if ((contentType ?? '').includes('json') && text) {
+    try {
+      body = JSON.parse(text);
+    } catch {
       body = text;
     }
   }
-  if (response.status === 401) clearToken(); // back to the sign-in page
-  if (!response.ok) {
-    throw new ApiError(
-      response.status,
-      toProblem(response.status, body, `${response.status} ${response.statusText}`.trim()),
-      body,
-    );
+  if (status === 204) body = undefined;
+  if (status === 401) clearToken(); // back to the sign-in page
+  if (status < 200 || status >= 300) {
+    throw new ApiError(status, toProblem(status, body, `${status} ${statusText}`.trim()), body);
   }
-  return body as SuccessOf<Operation<P, M>>;
+  return body;
+}
+
+function networkError(detail: string): ApiError {
+  return new ApiError(0, { code: 'network-error', message: `the server could not be reached (${detail})` });
 }
 
 // ---- the wrappers the pages use ----------------------------------------------------------
@@ -320,4 +338,98 @@ export async function checkToken(token: string): Promise<boolean> {
     throw new ApiError(response.status, { code: `http-${response.status}`, message: response.statusText });
   }
   return true;
+}
+
+// ---- the package store -------------------------------------------------------------------
+
+export async function whoAmI(signal?: AbortSignal): Promise<TokenSelf> {
+  return call('get', '/api/tokens/me', { signal });
+}
+
+export async function listPackages(query: PackageListQuery, signal?: AbortSignal): Promise<PackageList> {
+  return call('get', '/api/v1/packages', { query, signal });
+}
+
+/** The package stored under exactly these four fields, if there is one. */
+export async function findPackage(
+  key: Pick<PackageFields, 'name' | 'version' | 'platform' | 'arch'>,
+  signal?: AbortSignal,
+): Promise<Package | null> {
+  const { name, version, platform, arch } = key;
+  const found = await listPackages({ name, version, platform, arch, size: 1 }, signal);
+  return found.packages[0] ?? null;
+}
+
+export async function deletePackage(packageId: string): Promise<void> {
+  await call('delete', '/api/v1/packages/{package_id}', { path: { package_id: packageId } });
+}
+
+/** Bytes sent (or received) so far of how many; `total` null when the length is unknown. */
+export interface Transferred {
+  loaded: number;
+  total: number | null;
+}
+
+/**
+ * Upload a file to the package store, reporting the bytes sent: XMLHttpRequest, since
+ * fetch has no upload progress. Rejects with an `ApiError` as `call` does (a 409 carries
+ * the existing package's id in `params.package_id`), or an AbortError once `signal` aborts.
+ */
+export function uploadPackage(
+  fields: PackageFields,
+  file: File,
+  onProgress: (sent: Transferred) => void,
+  signal?: AbortSignal,
+): Promise<Package> {
+  const form = new FormData();
+  // the four that identify it before the file: the server refuses a duplicate before
+  // reading a byte of it (forms.py)
+  form.append('name', fields.name);
+  form.append('version', fields.version);
+  form.append('platform', fields.platform);
+  form.append('arch', fields.arch);
+  form.append('description', fields.description ?? '');
+  form.append('file', file, file.name);
+  return new Promise<Package>((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(new DOMException('the upload was cancelled', 'AbortError'));
+      return;
+    }
+    const xhr = new XMLHttpRequest();
+    xhr.open('POST', '/api/v1/packages');
+    xhr.setRequestHeader('Accept', 'application/json, application/problem+json');
+    for (const [name, value] of Object.entries(authHeaders())) xhr.setRequestHeader(name, value);
+    xhr.upload.onprogress = (e: ProgressEvent) => {
+      onProgress({ loaded: e.loaded, total: e.lengthComputable ? e.total : null });
+    };
+    xhr.onload = () => {
+      try {
+        resolve(answered(xhr.status, xhr.statusText, xhr.getResponseHeader('content-type'), xhr.responseText) as Package);
+      } catch (err) {
+        reject(err);
+      }
+    };
+    // A server that answers before it has read the whole body (a refusal) and closes the
+    // connection can leave the browser with no answer at all: said as a network error.
+    xhr.onerror = () => reject(networkError('the connection closed during the upload'));
+    xhr.onabort = () => reject(new DOMException('the upload was cancelled', 'AbortError'));
+    signal?.addEventListener('abort', () => xhr.abort(), { once: true });
+    xhr.send(form);
+  });
+}
+
+/**
+ * Start the download of a stored package as the browser's own download, which streams to
+ * disk however large the file. A plain link cannot carry the token, so the package is
+ * fetched again for its `link_url`, signed for this one file and a few minutes: a page
+ * left open long still gets a valid link.
+ */
+export async function downloadPackage(packageId: string): Promise<void> {
+  const pkg = await call('get', '/api/v1/packages/{package_id}', { path: { package_id: packageId } });
+  const link = document.createElement('a');
+  link.href = pkg.link_url;
+  link.download = pkg.filename;
+  document.body.appendChild(link);
+  link.click();
+  link.remove();
 }

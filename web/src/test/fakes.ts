@@ -124,3 +124,70 @@ export function npmPackage(p: Pick<NpmPackage, 'name' | 'version'> & Partial<Npm
     ...p,
   };
 }
+
+/**
+ * An XMLHttpRequest the test drives (uploads use it for their progress): what the page
+ * sent, upload progress events, then the answer, a network failure or an abort.
+ */
+export class FakeXhr {
+  static instances: FakeXhr[] = [];
+  method = '';
+  url = '';
+  headers: Record<string, string> = {};
+  body: Document | XMLHttpRequestBodyInit | null = null;
+  status = 0;
+  statusText = '';
+  responseText = '';
+  aborted = false;
+  upload: { onprogress: ((e: ProgressEvent) => void) | null } = { onprogress: null };
+  onload: (() => void) | null = null;
+  onerror: (() => void) | null = null;
+  onabort: (() => void) | null = null;
+  private answerHeaders: Record<string, string> = {};
+
+  constructor() {
+    FakeXhr.instances.push(this);
+  }
+
+  static latest(): FakeXhr {
+    return FakeXhr.instances[FakeXhr.instances.length - 1];
+  }
+
+  open(method: string, url: string) {
+    this.method = method;
+    this.url = url;
+  }
+
+  setRequestHeader(name: string, value: string) {
+    this.headers[name] = value;
+  }
+
+  getResponseHeader(name: string): string | null {
+    return this.answerHeaders[name.toLowerCase()] ?? null;
+  }
+
+  send(body: Document | XMLHttpRequestBodyInit | null) {
+    this.body = body;
+  }
+
+  abort() {
+    this.aborted = true;
+    this.onabort?.();
+  }
+
+  /** `loaded` of `total` bytes of the body sent. */
+  progress(loaded: number, total: number) {
+    this.upload.onprogress?.(new ProgressEvent('progress', { loaded, total, lengthComputable: true }));
+  }
+
+  respond(status: number, body: unknown, type = status >= 400 ? 'application/problem+json' : 'application/json') {
+    this.status = status;
+    this.responseText = JSON.stringify(body);
+    this.answerHeaders = { 'content-type': type };
+    this.onload?.();
+  }
+
+  fail() {
+    this.onerror?.();
+  }
+}

@@ -1,4 +1,5 @@
-"""``/api/tokens``: the admin's view of ``ferry token`` (create, list, revoke)."""
+"""``/api/tokens``: the admin's view of ``ferry token`` (create, list, revoke), and
+``/api/tokens/me``, every token's view of itself."""
 
 from __future__ import annotations
 
@@ -11,9 +12,9 @@ from ferry.auth.principal import Quotas
 from ferry.auth.roles import Role
 from ferry.auth.tokens import parse_duration
 from ferry.db.tokens import TokenRepository
-from ferry.server.deps import Admin, Audit, Manager, client_address, router
+from ferry.server.deps import Admin, Audit, Manager, Reader, client_address, router
 from ferry.server.problems import errors
-from ferry.server.schemas import TokenCreate, TokenCreated, TokenInfo, TokenList
+from ferry.server.schemas import TokenCreate, TokenCreated, TokenInfo, TokenList, TokenSelf
 from ferry.services.tokens import Actor, create_token, revoke_token
 
 tokens = router(prefix="/api/tokens", tags=["tokens"], responses=errors(401, 403))
@@ -55,6 +56,12 @@ async def list_tokens(
 ) -> TokenList:
     records = await m.db(lambda: _repo(request).list(include_revoked=revoked))
     return TokenList(tokens=[TokenInfo.model_validate(r.to_dict()) for r in records])
+
+
+@tokens.get("/me")
+async def who_am_i(who: Reader) -> TokenSelf:
+    """The token this request came with: its name, owner and role (never the token)."""
+    return TokenSelf(id=who.token_id, name=who.name, owner=who.owner, role=who.role.value)
 
 
 @tokens.delete("/{token_id}", status_code=204, response_model=None, responses=errors(404, 422))
