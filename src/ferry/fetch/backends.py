@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
-from ferry.fetch.control import Batch
+from ferry.fetch.downloader import Downloader
 from ferry.fetch.engine import Fetcher
 from ferry.fetch.progress import ProgressListener
-from ferry.fetch.request import FetchReport, FetchRequest, FetchResult
 from ferry.fetch.session import open_session
 from ferry.fetch.shared import SharedCache, SharedFetcher
 from ferry.fetch.transfer import Segmenting
@@ -35,18 +34,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 __all__ = ["Downloader", "Downloads", "native_fetcher", "open_downloads", "open_transport"]
-
-
-class Downloader(Protocol):
-    """What every backend offers; see :class:`~ferry.fetch.engine.Fetcher`."""
-
-    async def fetch_all(
-        self, requests: Sequence[FetchRequest], *, batch: Batch | None = None
-    ) -> FetchReport: ...
-
-    async def fetch_one(
-        self, request: FetchRequest, *, batch: Batch | None = None
-    ) -> FetchResult: ...
 
 
 @asynccontextmanager

@@ -17,16 +17,13 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from ferry.errors import FerryError, IntegrityError
 from ferry.fetch.control import Batch
+from ferry.fetch.downloader import Downloader
 from ferry.fetch.request import FetchReport, FetchRequest, FetchResult
 from ferry.store.blob import BlobKey, BlobStore, LocalBlobStore
 from ferry.store.cas import ContentStore
-
-if TYPE_CHECKING:
-    from ferry.fetch.backends import Downloader
 
 __all__ = ["SharedCache", "SharedFetcher"]
 
