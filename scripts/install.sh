@@ -77,6 +77,23 @@ else
     echo "ferry is at $PWD/.venv/bin/ferry (no writable folder on the PATH to link it from)"
 fi
 
+# The registry tests push into real registries the tests start on 127.0.0.1: devpi
+# (server and client, in a venv of their own so their dependencies never move the versions
+# Ferry is tested with) and verdaccio (pinned: later versions need Node 22). Installed here
+# once, so nothing is downloaded while the tests run; each is skipped when already there.
+if [ "${1:-}" = "--dev" ]; then
+    if [ ! -x .venv-devpi/bin/devpi-server ] || [ ! -x .venv-devpi/bin/devpi ]; then
+        [ -x .venv-devpi/bin/python ] || "$PYTHON" -m venv .venv-devpi
+        .venv-devpi/bin/python -m pip install -q --upgrade pip
+        .venv-devpi/bin/python -m pip install -q devpi-server devpi-client
+    fi
+    if [ ! -x .tools/verdaccio/node_modules/.bin/verdaccio ]; then
+        mkdir -p .tools/verdaccio
+        npm install --prefix .tools/verdaccio verdaccio@6.8.0 \
+            --no-audit --no-fund --loglevel=error
+    fi
+fi
+
 # The tests need PostgreSQL at 127.0.0.1:5432 (database `test`, user postgres, no password;
 # or FERRY_TEST_POSTGRES_URL). On a fresh Debian machine where nothing answers there, the
 # test set-up installs Debian's server, lets 127.0.0.1 in without a password (a test

@@ -14,9 +14,19 @@ import pytest
 
 from ferry.settings import Settings, load_settings
 from fetch.local_server import LocalServer
+from support.devpi import DevpiServer
 from support.npmregistry import LocalRegistry, build_tarball
+from support.pathproxy import (
+    ProxiedIndex,
+    ProxiedNpm,
+    artifactory_npm,
+    artifactory_pypi,
+    nexus_npm,
+    nexus_pypi,
+)
 from support.pyindex import Artifact, LocalIndex, build_backend_wheel, build_sdist, build_wheel
 from support.s3servers import S3Server, start_moto, start_seaweedfs
+from support.verdaccio import Verdaccio
 
 
 @pytest.fixture(autouse=True)
@@ -204,3 +214,56 @@ def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     server = start_moto(tmp_path_factory.mktemp("moto"))
     yield server
     server.stop()
+
+
+# Real registries on 127.0.0.1 (the push tests, marked ``registries``): started once per
+# session, on demand, so a run that uses none of them starts none. devpi and verdaccio
+# directly, and each behind a path-rewriting proxy laid out as Nexus or Artifactory lays
+# its repositories out (the proxies are threads here, not processes).
+
+
+@pytest.fixture(scope="session")
+def devpi(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevpiServer]:
+    """devpi-server with user ``ferry`` and its index ``ferry/internal`` (no mirror):
+    ``.index_url`` (simple), ``.upload_url`` (legacy upload), ``.username``, ``.password``."""
+    with DevpiServer(tmp_path_factory.mktemp("devpi")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def verdaccio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Verdaccio]:
+    """verdaccio with no uplinks and user ``ferry``: ``.url``, ``.token``, ``.npmrc``."""
+    with Verdaccio(tmp_path_factory.mktemp("verdaccio")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def nexus_pypi_repo(devpi: DevpiServer) -> Iterator[ProxiedIndex]:
+    """devpi's index as Nexus's ``/repository/pypi-internal/`` (``.../simple/`` for pip)."""
+    repo = nexus_pypi(devpi)
+    yield repo
+    repo.proxy.stop()
+
+
+@pytest.fixture(scope="session")
+def artifactory_pypi_repo(devpi: DevpiServer) -> Iterator[ProxiedIndex]:
+    """devpi's index as Artifactory's ``/artifactory/api/pypi/pypi-local``."""
+    repo = artifactory_pypi(devpi)
+    yield repo
+    repo.proxy.stop()
+
+
+@pytest.fixture(scope="session")
+def nexus_npm_repo(verdaccio: Verdaccio) -> Iterator[ProxiedNpm]:
+    """verdaccio as Nexus's ``/repository/npm-internal/``."""
+    repo = nexus_npm(verdaccio)
+    yield repo
+    repo.proxy.stop()
+
+
+@pytest.fixture(scope="session")
+def artifactory_npm_repo(verdaccio: Verdaccio) -> Iterator[ProxiedNpm]:
+    """verdaccio as Artifactory's ``/artifactory/api/npm/npm-local/``."""
+    repo = artifactory_npm(verdaccio)
+    yield repo
+    repo.proxy.stop()
