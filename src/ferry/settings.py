@@ -180,6 +180,17 @@ class Settings(BaseSettings):
         description='Bytes the cache of fetched files may hold ("20G" works too); the least '
         "recently used go first, after every bundle and at every cleanup. 0: no limit.",
     )
+    registry_anonymous_read: bool = Field(
+        False,
+        description="Let anyone read the registries (/simple/, /npm/) without a token, as "
+        "an index inside a closed network often is; writing always needs one.",
+    )
+    import_max_bytes: int = Field(
+        200 * 1000**3,
+        gt=0,
+        description='Bytes a bundle given to `ferry import` may unpack to ("200G" works '
+        "too): a bundle that claims to be small but inflates past this is refused.",
+    )
     shared_cache: bool = Field(
         True,
         description="With blob_store in a bucket: fetched files are also kept under its "
@@ -311,7 +322,7 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator("cache_max_bytes", mode="before")
+    @field_validator("cache_max_bytes", "import_max_bytes", mode="before")
     @classmethod
     def _size(cls, value: object) -> object:
         if isinstance(value, str):

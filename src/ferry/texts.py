@@ -249,6 +249,9 @@ ERRORS: dict[str, tuple[str, ...]] = {
         _DETAIL,
     ),
     "range-not-satisfiable": ("the range {range} is outside the {size}-byte file", _DETAIL),
+    # bundles brought in on the far side
+    "import-rejected": ("{bundle} was not imported: {reason}", _DETAIL),
+    "registry-not-found": ("the registries hold nothing at {path}", _DETAIL),
     # problem documents the web server writes itself, not from a FerryError
     "request-invalid": ("{where}: {reason}",),
     "not-found": ("nothing at {path}",),
@@ -326,6 +329,10 @@ HINTS: dict[str, tuple[str, ...]] = {
     "token-list": ("`ferry token list` shows ids and names.",),
     "package-list": ("`GET /api/v1/packages` lists the packages there are.",),
     "package-exists": ("Upload it as another version, or delete the stored one first.",),
+    "import-whole": (
+        "Nothing of the bundle was kept. Bring an intact copy (check it with its own "
+        "SHA256SUMS) and import it again.",
+    ),
     "token-revoke-by-id": ("Revoke one by id.",),
     "quota-active": ("Wait for one to finish, or cancel one.",),
     "quota-disk": ("Delete tasks whose archives you have taken.",),

@@ -58,7 +58,8 @@ def test_migrations_ship_inside_the_package() -> None:
     assert (root / "versions" / "0003_task_summary.py").is_file()
     assert (root / "versions" / "0004_packages.py").is_file()
     assert (root / "versions" / "0005_archive_key.py").is_file()
-    assert HEAD == "0005"
+    assert (root / "versions" / "0006_imports.py").is_file()
+    assert HEAD == "0006"
 
 
 def test_upgrade_from_empty_then_again(empty_url: str) -> None:
@@ -71,6 +72,8 @@ def test_upgrade_from_empty_then_again(empty_url: str) -> None:
         "api_tokens",
         "audit_events",
         "packages",
+        "imports",
+        "artifacts",
     }
     upgrade(empty_url)  # every start calls it
     assert _versions(empty_url) == [HEAD]

@@ -55,6 +55,20 @@ REQUIRED: dict[tuple[str, str], str | None] = {
     ("GET", "/api/v1/packages/{package_id}/download"): "read",
     # the uploader's own, or any with admin (test_packages.py)
     ("DELETE", "/api/v1/packages/{package_id}"): "write",
+    # the registries: read by pip, uv and npm with the token as they send credentials
+    ("GET", "/simple/"): "read",
+    ("GET", "/simple/{project}/"): "read",
+    ("GET", "/files/pypi/{sha256}/{filename}"): "read",
+    ("GET", "/npm/{name}"): "read",
+    ("GET", "/npm/{name}/-/{tarball}"): "read",
+}
+# answered with a Basic challenge: the one that makes pip and uv look in netrc and keyrings
+BASIC = {
+    "/simple/",
+    "/simple/{project}/",
+    "/files/pypi/{sha256}/{filename}",
+    "/npm/{name}",
+    "/npm/{name}/-/{tarball}",
 }
 ROLES = ("read", "write", "admin")
 PACKAGE = json.dumps({"name": "d", "version": "1.0.0", "dependencies": {"app": "^1.0.0"}})
@@ -89,6 +103,11 @@ def _url(path: str) -> str:
         path.replace("{task_id}", "0" * 32)
         .replace("{token_id}", "0" * 16)
         .replace("{package_id}", "0" * 32)
+        .replace("{project}", "nothing-here")
+        .replace("{sha256}", "0" * 64)
+        .replace("{filename}", "nothing-1.0.tar.gz")
+        .replace("{name}", "@scope%2fnothing")
+        .replace("{tarball}", "nothing-1.0.0.tgz")
     )
 
 
@@ -116,7 +135,8 @@ async def test_every_operation_checks_the_token_and_the_role(app: FastAPI) -> No
             assert answer.status_code == 200, (method, path)
             continue
         assert answer.status_code == 401, (method, path, answer.text)
-        assert answer.headers["www-authenticate"].startswith("Bearer")
+        challenge = "Basic" if path in BASIC else "Bearer"
+        assert answer.headers["www-authenticate"].startswith(challenge), (method, path)
         assert answer.json()["code"] == "auth-required"
         async with _client(app, "ferry_" + "A" * 43) as forged:
             assert (await forged.request(method, _url(path))).status_code == 401, (method, path)

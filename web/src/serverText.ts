@@ -407,6 +407,11 @@ const error: Catalog = {
     t('the range {range} is outside the {size}-byte file', '请求的范围 {range} 超出了 {size} 字节的文件'),
     detail('请求的范围无法满足'),
   ],
+  'import-rejected': [
+    t('{bundle} was not imported: {reason}', '{bundle} 未被导入：{reason}'),
+    detail('导入被拒绝'),
+  ],
+  'registry-not-found': [t('the registries hold nothing at {path}', '仓库中此地址没有内容：{path}'), detail('仓库中没有此内容')],
   'request-invalid': [t('{where}: {reason}', '请求参数 {where} 无效：{reason}')],
   'not-found': [t('nothing at {path}', '此地址不存在：{path}')],
   'method-not-allowed': [
@@ -484,6 +489,12 @@ const hint: Catalog = {
   ],
   'package-exists': [
     t('Upload it as another version, or delete the stored one first.', '请以另一个版本上传，或先删除已有的那个。'),
+  ],
+  'import-whole': [
+    t(
+      'Nothing of the bundle was kept. Bring an intact copy (check it with its own SHA256SUMS) and import it again.',
+      '此包的任何内容都没有保留。请带来一份完好的副本（用它自带的 SHA256SUMS 校验）后重新导入。',
+    ),
   ],
   'token-revoke-by-id': [t('Revoke one by id.', '请按 ID 吊销其中一个。')],
   'quota-active': [t('Wait for one to finish, or cancel one.', '请等待其中一个任务结束，或取消一个任务。')],

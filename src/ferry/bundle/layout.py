@@ -92,6 +92,16 @@ def _python_section(
                 if p.file.sha256 == sha
             }
         )
+        # carried over to the far side's index (ferry import): yanked stays yanked there
+        yanked = next(
+            (
+                p.yanked
+                for t in res.targets
+                for p in t.all_packages
+                if p.file.sha256 == sha and p.yanked is not None
+            ),
+            None,
+        )
         files.append(
             {
                 "path": f"{PACKAGES_DIR}/{f.filename}",
@@ -101,6 +111,8 @@ def _python_section(
                 "package": users[0][0] if users else None,
                 "version": users[0][1] if users else None,
                 "ecosystem": "pypi",
+                "yanked": yanked,
+                "upload_time": f.upload_time,
             }
         )
     section: dict[str, object] = {

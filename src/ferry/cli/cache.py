@@ -155,6 +155,7 @@ async def _kept_usage(settings: Any) -> dict[str, Any]:
 
 async def _collect(settings: Any, *, dry_run: bool) -> dict[str, Any] | None:
     """Collect unnamed kept blobs, if there is a database to say what is named."""
+    from ferry.db.artifacts import ArtifactRepository
     from ferry.db.engine import make_engine, make_sessionmaker, upgrade
     from ferry.db.packages import PackageRepository
     from ferry.db.repository import TaskRepository
@@ -170,7 +171,13 @@ async def _collect(settings: Any, *, dry_run: bool) -> dict[str, Any] | None:
         upgrade(engine)
         sessions = make_sessionmaker(engine)
         async with open_blob_store(settings) as blobs:
-            kept = KeptStore(blobs, PackageRepository(sessions), TaskRepository(sessions), db)
+            kept = KeptStore(
+                blobs,
+                PackageRepository(sessions),
+                TaskRepository(sessions),
+                db,
+                artifacts=ArtifactRepository(sessions),
+            )
             # the same age guard as the service's own sweep: an upload of a running server
             # records its row within moments of storing its bytes
             result = await kept.collect(min_age=settings.blob_staging_max_age, dry_run=dry_run)

@@ -200,3 +200,54 @@ class Package(Base):
     owner: Mapped[str] = mapped_column(String(NAME_LENGTH), index=True)
     token_id: Mapped[str | None] = mapped_column(String(TOKEN_ID_LENGTH))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class BundleImport(Base):
+    """A bundle brought in on the far side (``ferry import``): one row per distinct archive,
+    so importing the same bundle twice adds nothing."""
+
+    __tablename__ = "imports"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    filename: Mapped[str] = mapped_column(String(255))
+    # the archive's own digest: the same bytes are the same import
+    archive_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    archive_size: Mapped[int] = mapped_column(BigInteger)
+    file_count: Mapped[int] = mapped_column(Integer)
+    new_count: Mapped[int] = mapped_column(Integer)
+    owner: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    token_id: Mapped[str | None] = mapped_column(String(TOKEN_ID_LENGTH))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class Artifact(Base):
+    """A file the far side's registries serve (a wheel, an sdist, an npm tarball): its
+    bytes are the kept blob ``sha256``; a wheel's METADATA (PEP 658) is the blob
+    ``metadata_sha256``."""
+
+    __tablename__ = "artifacts"
+    # an index holds one file of a name (PyPI's rule; npm's tarball names are name-version)
+    __table_args__ = (UniqueConstraint("ecosystem", "filename"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ecosystem: Mapped[str] = mapped_column(String(8))
+    # PyPI: the normalized name (PEP 503); npm: the name as published, scope included
+    name: Mapped[str] = mapped_column(String(214), index=True)
+    version: Mapped[str] = mapped_column(String(128))
+    filename: Mapped[str] = mapped_column(String(255))
+    size: Mapped[int] = mapped_column(BigInteger)
+    # Indexed: collection asks whether any row still names a blob.
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    # npm's: the sha512 SRI and sha1 hex a packument's dist carries
+    integrity: Mapped[str | None] = mapped_column(String(100))
+    shasum: Mapped[str | None] = mapped_column(String(40))
+    requires_python: Mapped[str | None] = mapped_column(String(200))
+    # None: not yanked; "" yanked without a reason (PEP 592)
+    yanked: Mapped[str | None] = mapped_column(Text)
+    # when the file was first published, as its index said (PEP 700), if it said
+    upload_time: Mapped[str | None] = mapped_column(String(40))
+    metadata_sha256: Mapped[str | None] = mapped_column(String(64), index=True)
+    # npm: the tarball's package.json, the version document of the packument
+    manifest: Mapped[dict[str, Any] | None] = mapped_column(json_type())
+    import_id: Mapped[str] = mapped_column(ForeignKey("imports.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -26,6 +26,7 @@ from pydantic import BaseModel, TypeAdapter
 from ferry import __version__
 from ferry.auth.authenticator import Authenticator
 from ferry.auth.bootstrap import secret_key
+from ferry.db.artifacts import ArtifactRepository
 from ferry.db.audit import AuditLog
 from ferry.db.engine import make_engine, make_sessionmaker, upgrade
 from ferry.db.packages import PackageRepository
@@ -40,9 +41,11 @@ from ferry.server.methods import HeadAsGet
 from ferry.server.routes.archive import archive
 from ferry.server.routes.audit import audit
 from ferry.server.routes.manifests import manifests
+from ferry.server.routes.npmregistry import npm
 from ferry.server.routes.packages import PREFIX as PACKAGES_PATH
 from ferry.server.routes.packages import package_files, packages
 from ferry.server.routes.service import metrics, public, registries
+from ferry.server.routes.simple import simple
 from ferry.server.routes.tasks import tasks
 from ferry.server.routes.tokens import tokens
 from ferry.server.schemas import SOCKET_MODELS, ProblemDocument
@@ -84,7 +87,11 @@ def create_app(settings: Settings, *, config_file: Path | None = None) -> FastAP
         # opened (and checked) once: a wrong bucket or endpoint stops the start, not the
         # first upload
         blobs = await open_blob_store(settings).__aenter__()
-        kept = KeptStore(blobs, PackageRepository(sessions), repo, db)
+        artifacts = ArtifactRepository(sessions)
+        kept = KeptStore(blobs, PackageRepository(sessions), repo, db, artifacts=artifacts)
+        # the far side's registries (routes/simple.py) read the imported files' rows
+        app.state.artifacts = artifacts
+        app.state.kept_db = db
         manager = TaskManager(
             settings,
             repo,
@@ -156,6 +163,8 @@ def create_app(settings: Settings, *, config_file: Path | None = None) -> FastAP
         audit,
         packages,
         package_files,
+        simple,
+        npm,
     )
     for router in routers:
         app.include_router(router)

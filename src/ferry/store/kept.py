@@ -1,4 +1,5 @@
-"""What Ferry keeps (packages, task archives) and which rows name each kept blob.
+"""What Ferry keeps (packages, task archives, imported registry files) and which rows name
+each kept blob.
 
 One :class:`KeptStore` per process: the blob store of kept things, the per-digest locks
 that writers, deleters and the collector share, and the database's answer to "does any
@@ -9,6 +10,7 @@ at the next :meth:`collect`.
 
 from __future__ import annotations
 
+from ferry.db.artifacts import ArtifactRepository
 from ferry.db.packages import PackageRepository
 from ferry.db.repository import TaskRepository
 from ferry.db.threads import DbThreads
@@ -26,16 +28,21 @@ class KeptStore:
         tasks: TaskRepository,
         db: DbThreads,
         locks: BlobLocks | None = None,
+        artifacts: ArtifactRepository | None = None,
     ) -> None:
         self.blobs = blobs
         self.locks = locks or BlobLocks()
         self.packages = packages
         self.tasks = tasks
+        # the far side's registries (ferry import): their files and wheels' METADATA
+        self.artifacts = artifacts
         self._db = db
 
     async def referenced(self) -> set[BlobKey]:
         digests = await self._db(self.packages.digests)
         archives = await self._db(self.tasks.archive_keys)
+        if self.artifacts is not None:
+            digests |= await self._db(self.artifacts.digests)
         keys = {BlobKey.sha256(d) for d in digests}
         for text in archives:
             try:
@@ -45,8 +52,12 @@ class KeptStore:
         return keys
 
     async def is_referenced(self, key: BlobKey) -> bool:
-        if key.algorithm == "sha256" and await self._db(self.packages.references, key.digest) > 0:
-            return True
+        if key.algorithm == "sha256":
+            if await self._db(self.packages.references, key.digest) > 0:
+                return True
+            named = self.artifacts
+            if named is not None and await self._db(named.references, key.digest) > 0:
+                return True
         return bool(await self._db(self.tasks.archive_references, str(key)))
 
     async def release(self, key: BlobKey) -> bool:

@@ -39,6 +39,10 @@ class NpmSources:
     def npmrc(self) -> str:
         """The config file handed to npm: only what Ferry decided."""
         lines = [f"registry={self.registry}", f"strict-ssl={str(self.strict_ssl).lower()}"]
+        # npm waits 5 minutes for an answer that never comes (a connection lost on the way)
+        # before it retries: a resolution would sit silent that long. A minute, then retries
+        # at most 10 s apart (a project's own .npmrc, written after these, still wins).
+        lines += ["fetch-timeout=60000", "fetch-retry-maxtimeout=10000"]
         lines += [f"{scope}:registry={url}" for scope, url in self.scoped.items()]
         if self.cafile is not None:
             lines.append(f"cafile={self.cafile}")

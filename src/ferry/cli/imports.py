@@ -1,0 +1,166 @@
+"""``ferry import BUNDLE...``: bundles into the far side's registries, on this machine's
+data directory (the database and kept store ``ferry serve`` uses).
+
+Each bundle is imported whole or not at all (:mod:`ferry.registry.importer`): a refusal
+names the member, field or package and keeps nothing; the next bundle is still tried, and
+the exit code says whether any was refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from ferry.errors import FerryError, UsageError
+from ferry.units import human_bytes
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+_PHASES = {"hashing": "hashing", "checking": "checking", "storing": "storing"}
+
+
+def import_command(
+    bundles: Annotated[list[Path], typer.Argument(help="Bundle archives made by ferry bundle.")],
+    config: Annotated[Path | None, typer.Option("--config", help="Settings file (TOML).")] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option("--data-dir", help="The server's data directory.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
+) -> None:
+    """Import bundles into the registries ferry serve offers, each whole or not at all."""
+    from ferry.settings import load_settings
+
+    for bundle in bundles:
+        if not bundle.is_file():
+            raise UsageError(f"{bundle}: no such file")
+    settings = load_settings(config, data_dir=data_dir)
+    results = asyncio.run(_import_all(settings, bundles, show=not as_json and err.is_terminal))
+    if as_json:
+        sys.stdout.write(json.dumps({"imports": results}, indent=2) + "\n")
+    else:
+        for doc in results:
+            out.print(_line(doc), highlight=False)
+    if any("error" in doc for doc in results):
+        raise typer.Exit(int(results[-1].get("exit_code", 1)) if len(results) == 1 else 1)
+
+
+def _line(doc: dict[str, Any]) -> str:
+    if "error" in doc:
+        return f"refused  {doc['bundle']}: {doc['error']['message']}"
+    if doc["repeated"]:
+        return f"held     {doc['bundle']}: imported before ({doc['created_at']}); nothing added"
+    return (
+        f"imported {doc['bundle']}: {doc['file_count']} files for the registries, "
+        f"{doc['new_count']} new ({human_bytes(doc['archive_size'])} archive)"
+    )
+
+
+async def _import_all(settings: Any, bundles: list[Path], *, show: bool) -> list[dict[str, Any]]:
+    from ferry.db.artifacts import ArtifactRepository
+    from ferry.db.engine import make_engine, make_sessionmaker, upgrade
+    from ferry.db.packages import PackageRepository
+    from ferry.db.repository import TaskRepository
+    from ferry.db.threads import DbThreads
+    from ferry.registry.importer import import_bundle
+    from ferry.store.blob import open_blob_store
+    from ferry.store.kept import KeptStore
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.effective_database_url)
+    db = DbThreads()
+    results: list[dict[str, Any]] = []
+    try:
+        upgrade(engine)
+        sessions = make_sessionmaker(engine)
+        artifacts = ArtifactRepository(sessions)
+        async with open_blob_store(settings) as blobs:
+            kept = KeptStore(
+                blobs,
+                PackageRepository(sessions),
+                TaskRepository(sessions),
+                db,
+                artifacts=artifacts,
+            )
+            for bundle in bundles:
+                with _bars(bundle.name, show) as progress:
+                    try:
+                        record = await import_bundle(
+                            bundle,
+                            kept,
+                            artifacts,
+                            db,
+                            work_dir=settings.data_dir / "imports",
+                            max_bytes=settings.import_max_bytes,
+                            owner="local",
+                            progress=progress,
+                        )
+                    except FerryError as exc:
+                        results.append(
+                            {
+                                "bundle": bundle.name,
+                                "error": exc.to_dict(),
+                                "exit_code": int(exc.exit_code),
+                            }
+                        )
+                        continue
+                results.append(
+                    {
+                        "bundle": bundle.name,
+                        "import_id": record.id,
+                        "archive_sha256": record.archive_sha256,
+                        "archive_size": record.archive_size,
+                        "file_count": record.file_count,
+                        "new_count": 0 if record.repeated else record.new_count,
+                        "repeated": record.repeated,
+                        "created_at": record.created_at.isoformat(timespec="seconds"),
+                    }
+                )
+    finally:
+        db.close()
+        engine.dispose()
+    return results
+
+
+class _bars:
+    """Rich bars on a terminal, one per phase of an import; nothing otherwise."""
+
+    def __init__(self, name: str, show: bool) -> None:
+        self._name = name
+        self._show = show
+        self._progress: Any = None
+        self._tasks: dict[str, Any] = {}
+
+    def __enter__(self) -> _bars:
+        if self._show:
+            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self._progress = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TextColumn("{task.percentage:>3.0f}%"),
+                TimeRemainingColumn(),
+                console=err,
+                transient=True,
+            )
+            self._progress.__enter__()
+        return self
+
+    def __call__(self, phase: str, done: int, total: int | None) -> None:
+        if self._progress is None:
+            return
+        task = self._tasks.get(phase)
+        if task is None:
+            label = f"{_PHASES.get(phase, phase)} {self._name}"
+            task = self._tasks[phase] = self._progress.add_task(label, total=total)
+        self._progress.update(task, completed=done, total=total)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.__exit__(None, None, None)

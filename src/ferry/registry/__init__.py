@@ -1,0 +1,1 @@
+"""The far side: bundles imported (whole or not at all) into the registries Ferry serves."""
