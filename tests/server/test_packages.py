@@ -22,6 +22,7 @@ from db import fresh_database
 from ferry.auth.links import signed_query
 from ferry.settings import Settings
 from ferry.store.blob import BlobKey, BlobStore
+from ferry.store.blob.s3 import S3BlobStore
 from server import api_client
 from support.auth import bearer, issue
 from support.s3servers import PART_SIZE, S3Server, use_credentials
@@ -301,6 +302,23 @@ async def test_a_missing_or_empty_file_is_refused(api: httpx.AsyncClient) -> Non
     await _nothing_stored(api)
 
 
+async def test_a_sha256_given_before_the_file_is_checked(api: httpx.AsyncClient) -> None:
+    data = _data(3 * 1024 * 1024 + 17, seed=7)  # more than one buffer of the local writer
+    wrong = await _upload(api, data, sha256=_sha(b"other bytes"))
+    assert wrong.status_code == 422, wrong.text
+    assert wrong.json()["code"] == "package-invalid"
+    assert _sha(data) in wrong.json()["message"] and "sha256 given" in wrong.json()["message"]
+    for bad in ("0" * 63, "g" * 64, ""):
+        answer = await _upload(api, data, sha256=bad)
+        assert answer.status_code == 422 and "64 hex digits" in answer.json()["message"]
+    late = await _upload(api, data, file_first=True, sha256=_sha(data))
+    assert late.status_code == 422 and "before the file" in late.json()["message"]
+    await _nothing_stored(api)
+    stored = await _upload(api, data, sha256=_sha(data).upper())
+    assert stored.status_code == 201, stored.text
+    assert stored.json()["sha256"] == _sha(data)
+
+
 async def test_a_wrong_token_or_a_read_token_stores_nothing(api: httpx.AsyncClient) -> None:
     forged = await _upload(api, b"payload", headers=bearer("ferry_" + "A" * 43))
     assert forged.status_code == 401
@@ -527,3 +545,25 @@ async def test_on_s3_upload_download_range_etag_and_redirect(s3_api: httpx.Async
     assert (await _upload(api, b"again", file_first=True)).status_code == 409
     assert (await api.delete(f"{URL}/{package_id}")).status_code == 204
     assert await _keys(api) == []
+
+
+@pytest.mark.s3
+async def test_on_s3_a_sha256_given_first_goes_straight_to_its_name(
+    s3_api: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def no_copy(*args: object) -> None:
+        raise AssertionError("a blob whose sha256 was given is never copied into place")
+
+    monkeypatch.setattr(S3BlobStore, "_copy", no_copy)
+    api = s3_api
+    data = _data(2 * PART_SIZE + 99, seed=8)  # multipart, straight under its name
+    wrong = await _upload(api, data, sha256=_sha(b"other bytes"))
+    assert wrong.status_code == 422, wrong.text
+    assert await _keys(api) == []
+    blobs = _blobs(api)
+    assert isinstance(blobs, S3BlobStore)
+    assert await blobs.clean_staging(0) == 0  # the refused upload was aborted, not left
+    stored = await _upload(api, data, sha256=_sha(data))
+    assert stored.status_code == 201, stored.text
+    assert (await api.get(stored.json()["download_url"])).content == data
+    assert await _keys(api) == [BlobKey.sha256(_sha(data))]

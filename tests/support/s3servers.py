@@ -24,7 +24,7 @@ import subprocess
 import sysconfig
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -203,9 +203,10 @@ def _spawn(
     return server
 
 
-def start_seaweedfs(workdir: Path) -> S3Server:
+def start_seaweedfs(workdir: Path, extra_args: Sequence[str] = ()) -> S3Server:
     """``weed server -s3``: master, volume, filer and S3 gateway in one process, each on a
-    port of its own (and a gRPC port each: 8 in all), bound to 127.0.0.1 only."""
+    port of its own (and a gRPC port each: 8 in all), bound to 127.0.0.1 only.
+    ``extra_args`` are added to its command line (the bench gives it more volumes)."""
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "logs").mkdir()
     identities = {
@@ -246,6 +247,7 @@ def start_seaweedfs(workdir: Path) -> S3Server:
         "-master.volumeSizeLimitMB=1024",
         # without it the volume server waits 10 s before stopping
         "-volume.preStopSeconds=0",
+        *extra_args,
     ]
     grpc = {"master": master_grpc, "volume": volume_grpc, "filer": filer_grpc, "s3": s3_grpc}
     system_tmp = Path(tempfile.gettempdir())

@@ -2,9 +2,11 @@
 
 ``--server`` (or ``FERRY_URL`` / ``FERRY_SERVER``) and ``--token`` (or ``FERRY_TOKEN``)
 name the service and the caller. Uploads and downloads stream (the file is never held in
-memory) with a progress bar on a terminal; a download is checked against the package's
-sha256 while it arrives and only then moved to its name. ``--json`` prints what the API
-answered, for scripts.
+memory) with a progress bar on a terminal. An upload hashes the file first and sends its
+sha256 ahead of it, so the server refuses bytes that differ and an S3 store writes them
+straight under their name; a download is checked against the package's sha256 while it
+arrives and only then moved to its name. ``--json`` prints what the API answered, for
+scripts.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import queue
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,6 +33,7 @@ from ferry.errors import (
     NotAuthenticated,
     UsageError,
 )
+from ferry.store.writeback import start_writeback
 from ferry.units import human_bytes
 
 if TYPE_CHECKING:
@@ -39,7 +44,9 @@ packages_app = typer.Typer(
     no_args_is_help=True,
 )
 out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+# no emoji codes: a file name with ":smile:" in it is printed as it is (and the CLI does
+# not load rich's emoji table, a fifth of a second, to say where it saved a file)
+err = Console(stderr=True, soft_wrap=True, emoji=False)
 
 ServerOpt = Annotated[
     str | None,
@@ -50,6 +57,7 @@ TokenOpt = Annotated[
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
 _CHUNK = 1 << 20
+_QUEUED = 4
 _OCTETS = "application/octet-stream"
 
 
@@ -66,14 +74,18 @@ def upload(
     token: TokenOpt = None,
 ) -> None:
     """Store FILE under name, version, platform and arch (a write token)."""
+    size = file.stat().st_size
+    # sent before the file: the server refuses bytes that do not hash to it, and an S3
+    # store writes them straight under their name (no copy into place at the end)
+    sha256 = _sha256_of(file, size)
     fields = {
         "name": name,
         "version": version,
         "platform": platform,
         "arch": arch,
         "description": description,
+        "sha256": sha256,
     }
-    size = file.stat().st_size
     with _client(server, token) as client, file.open("rb") as fh, _bar(size, "upload") as advance:
         # the fields go first: a duplicate is refused before any byte of the file is sent
         response = client.post(
@@ -82,6 +94,12 @@ def upload(
             files={"file": (file.name, cast(IO[bytes], _Counting(fh, advance)), _OCTETS)},
         )
     doc = _answer(client, response)
+    if doc.get("sha256") != sha256:
+        # a server that ignored the field (an older one) and kept other bytes than these
+        raise IntegrityError(
+            f"{file.name}: the server stored bytes with sha256 {doc.get('sha256')}, "
+            f"not the file's {sha256}; package {doc.get('id')}"
+        )
     if as_json:
         print(json.dumps(doc, indent=2))
         return
@@ -184,7 +202,6 @@ def download(
         filename = Path(str(doc.get("filename") or pid)).name or pid
         dest = output / filename if output.is_dir() else output
         part = dest.with_name(dest.name + ".ferry-part")
-        digest = hashlib.sha256()
         try:
             with (
                 client.stream("GET", f"/api/v1/packages/{pid}/download") as response,
@@ -194,11 +211,11 @@ def download(
                 if response.status_code >= 400:
                     response.read()
                     _answer(client, response)
-                for chunk in response.iter_bytes(_CHUNK):
-                    fh.write(chunk)
-                    digest.update(chunk)
-                    advance(len(chunk))
-                fh.flush()
+                with _Sink(fh) as sink:
+                    for chunk in response.iter_bytes():
+                        sink.put(chunk)
+                        advance(len(chunk))
+                digest = sink.digest
                 os.fsync(fh.fileno())
             if digest.hexdigest() != doc["sha256"]:
                 raise IntegrityError(
@@ -279,21 +296,92 @@ def _checked_id(text: str) -> str:
     return text
 
 
+def _sha256_of(file: Path, size: int) -> str:
+    digest = hashlib.sha256()
+    buffer = bytearray(_CHUNK)
+    view = memoryview(buffer)
+    with file.open("rb", buffering=0) as fh, _bar(size, "sha256") as advance:
+        while count := fh.readinto(buffer):
+            digest.update(view[:count])
+            advance(count)
+    return digest.hexdigest()
+
+
 class _Counting:
-    """A file that reports every read to the progress bar (httpx streams it in chunks)."""
+    """A file that reports every read to the progress bar (httpx streams it in chunks).
+
+    Reads are at least :data:`_CHUNK` long, whatever httpx asks for (64 KiB): it sends
+    each as it comes and only needs the total length, which it takes from the file's
+    size; bigger pieces make fewer trips through httpx and fewer, fuller packets for the
+    server to take in."""
 
     def __init__(self, fh: IO[bytes], advance: Any) -> None:
         self._fh = fh
         self._advance = advance
 
     def read(self, size: int = -1) -> bytes:
-        data = self._fh.read(size if size and size > 0 else _CHUNK)
+        data = self._fh.read(max(size, _CHUNK) if size and size > 0 else _CHUNK)
         self._advance(len(data))
         return data
 
     def __getattr__(self, name: str) -> Any:
         # seek/tell/fileno for httpx's length; everything else is the file's
         return getattr(self._fh, name)
+
+
+class _Sink:
+    """A download's bytes written to ``fh`` and hashed in a thread of its own, so that the
+    thread receiving them goes on receiving (hashing and writing let go of the GIL); the
+    kernel starts putting each piece on disk at once, so the fsync at the end is short.
+    What waits in between is bounded: :data:`_QUEUED` batches of about :data:`_CHUNK`."""
+
+    def __init__(self, fh: IO[bytes]) -> None:
+        self.digest = hashlib.sha256()
+        self._fh = fh
+        self._offset = 0
+        self._batch: list[bytes] = []
+        self._batched = 0
+        self._queue: queue.Queue[list[bytes] | None] = queue.Queue(maxsize=_QUEUED)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="ferry-download", daemon=True)
+        self._thread.start()
+
+    def put(self, data: bytes) -> None:
+        if self._error is not None:
+            raise self._error
+        self._batch.append(data)
+        self._batched += len(data)
+        if self._batched >= _CHUNK:
+            self._queue.put(self._batch)
+            self._batch, self._batched = [], 0
+
+    def __enter__(self) -> _Sink:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+        """Everything put is written and flushed (and its failure raised) when this
+        returns; after a failure of the caller's, only the thread is stopped."""
+        if exc_type is None and self._batch:
+            self._queue.put(self._batch)
+        self._batch = []
+        self._queue.put(None)
+        self._thread.join()
+        if exc_type is None and self._error is not None:
+            raise self._error
+
+    def _run(self) -> None:
+        while (batch := self._queue.get()) is not None:
+            if self._error is not None:
+                continue  # only emptying the queue, so that put() never waits forever
+            try:
+                data = b"".join(batch) if len(batch) > 1 else batch[0]
+                self._fh.write(data)
+                self._fh.flush()
+                start_writeback(self._fh.fileno(), self._offset, len(data))
+                self._offset += len(data)
+                self.digest.update(data)
+            except BaseException as exc:
+                self._error = exc
 
 
 @contextmanager

@@ -6,10 +6,17 @@ for a package of gigabytes that is a second copy on the server's disk and a wait
 the first byte reaches the store. Here the body is parsed chunk by chunk
 (python-multipart's push parser) and memory stays at about one chunk plus the writer's
 buffer however large the file.
+
+An optional ``sha256`` field before the file names the bytes before they arrive: the blob
+writer is opened expecting it, so an S3 store sends them straight to their final name
+(instead of a staging object copied into place at the end, a second pass over every byte
+on the S3 server), and bytes that do not match it are refused, never stored.
 """
 
 from __future__ import annotations
 
+import contextlib
+import re
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, cast
 
@@ -17,7 +24,7 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
-from ferry.store.blob import BlobWriter
+from ferry.store.blob import BlobKey, BlobStore, BlobWriter
 
 if TYPE_CHECKING:
     from python_multipart.multipart import MultipartCallbacks
@@ -31,10 +38,15 @@ from ferry.store.packages import (
     safe_filename,
 )
 
-TEXT_FIELDS = (*FIELD_LIMITS, "description")
+TEXT_FIELDS = (*FIELD_LIMITS, "description", "sha256")
 # what is kept of a field (one byte past its limit is enough to refuse it)
-_KEEP = {**{f: n + 1 for f, n in FIELD_LIMITS.items()}, "description": DESCRIPTION_MAX_BYTES + 1}
+_KEEP = {
+    **{f: n + 1 for f, n in FIELD_LIMITS.items()},
+    "description": DESCRIPTION_MAX_BYTES + 1,
+    "sha256": 65,
+}
 _MAX_PARTS = 32
+_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 
 
 class _Form:
@@ -46,8 +58,10 @@ class _Form:
         self.lengths: dict[str, int] = {}
         self.filename: str | None = None
         self.file_seen = False
+        # the sha256 field as it stood when the file began (None: not given before it)
+        self.sha256_before_file: bytes | None = None
         self.file_began = False
-        self.pending: list[bytes] = []
+        self.pending: list[memoryview] = []
         self.error: PackageInvalid | None = None
         self.parts = 0
         self._current: str | None = None
@@ -98,6 +112,8 @@ class _Form:
                 self._fail(problem="twice", field="file")
                 return
             self.file_seen = self.file_began = True
+            if "sha256" in self.values:  # a part before this one: complete
+                self.sha256_before_file = bytes(self.values["sha256"])
             raw = options.get(b"filename")
             self.filename = raw.decode("utf-8", "replace") if raw is not None else None
             self._current = "file"
@@ -114,7 +130,9 @@ class _Form:
         if self._current is None or self.error is not None:
             return
         if self._current == "file":
-            self.pending.append(bytes(data[start:end]))
+            # a view, not a copy: the writer copies it into its buffer before the parser
+            # is given the next chunk (read_package_form empties ``pending`` after each)
+            self.pending.append(memoryview(data)[start:end])
             return
         kept = self.values[self._current]
         self.lengths[self._current] += end - start
@@ -148,12 +166,15 @@ class _Form:
 
 async def read_package_form(
     request: Request,
-    writer: BlobWriter,
+    blobs: BlobStore,
+    writers: contextlib.AsyncExitStack,
     *,
     max_bytes: int,
     before_file: Callable[[dict[str, str]], Awaitable[None]],
-) -> PackageFields:
-    """The form's fields, checked; its file written into ``writer`` (not committed).
+) -> tuple[PackageFields, BlobWriter]:
+    """The form's fields, checked, and a writer of ``blobs`` holding its file (not
+    committed), opened when the file begins (expecting the ``sha256`` field, when it came
+    before the file) and entered into ``writers``, which aborts it unless committed.
 
     ``before_file`` is called with name, version, platform and arch when the file begins
     after all four (as ``ferry packages upload`` sends them), so that a duplicate is
@@ -165,17 +186,20 @@ async def read_package_form(
         raise PackageInvalid(params={"problem": "form"})
     form = _Form()
     parser = MultipartParser(boundary, form.callbacks())
-    checked = False
+    writer: BlobWriter | None = None
     try:
         async for chunk in request.stream():
             parser.write(chunk)
             if form.error is not None:
                 raise form.error
-            if form.file_began and not checked:
-                checked = True
+            if form.file_began and writer is None:
                 early = form.identifiers()
                 if early is not None:
                     await before_file(early)
+                expect = _expected(form.sha256_before_file)
+                writer = await writers.enter_async_context(blobs.open_writer(expect=expect))
+            if writer is None:
+                continue
             for piece in form.pending:
                 await writer.write(piece)
             form.pending.clear()
@@ -187,10 +211,21 @@ async def read_package_form(
         raise PackageInvalid(params={"problem": "form"}) from None
     if form.error is not None:
         raise form.error
-    return _fields(form, writer)
+    fields = _fields(form, writer)
+    assert writer is not None  # opened when the file began, and _fields saw the file
+    return fields, writer
 
 
-def _fields(form: _Form, writer: BlobWriter) -> PackageFields:
+def _expected(sha256: bytes | None) -> BlobKey | None:
+    if sha256 is None:
+        return None
+    text = sha256.decode("ascii", "replace")
+    if not _SHA256.fullmatch(text):
+        raise PackageInvalid("sha256 must be the file's SHA-256, as 64 hex digits")
+    return BlobKey.sha256(text.lower())
+
+
+def _fields(form: _Form, writer: BlobWriter | None) -> PackageFields:
     values = {}
     for field in FIELD_LIMITS:
         value = form.text(field)
@@ -204,9 +239,13 @@ def _fields(form: _Form, writer: BlobWriter) -> PackageFields:
     description = form.text("description") or ""
     if not form.file_seen:
         raise PackageInvalid(params={"problem": "missing", "field": "file"})
-    if writer.size == 0:
+    if "sha256" in form.values and form.sha256_before_file is None:
+        # the bytes are on their way to the store by then: it is only of use before them
+        raise PackageInvalid("sha256 must come before the file in the form")
+    if writer is None or writer.size == 0:
         raise PackageInvalid(params={"problem": "empty", "field": "file"})
     fallback = "-".join(values[f] for f in FIELD_LIMITS)
+    given = form.sha256_before_file
     return PackageFields(
         name=values["name"],
         version=values["version"],
@@ -214,4 +253,5 @@ def _fields(form: _Form, writer: BlobWriter) -> PackageFields:
         arch=values["arch"],
         description=description,
         filename=safe_filename(form.filename, fallback),
+        sha256=None if given is None else given.decode().lower(),
     )

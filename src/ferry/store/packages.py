@@ -23,7 +23,13 @@ from dataclasses import dataclass
 from ferry.auth.principal import Principal
 from ferry.db.packages import PackageExists, PackageRecord, PackageRepository
 from ferry.db.threads import DbThreads
-from ferry.errors import FerryError, NotAllowed, UploadError, UploadTooLargeError
+from ferry.errors import (
+    FerryError,
+    IntegrityError,
+    NotAllowed,
+    UploadError,
+    UploadTooLargeError,
+)
 from ferry.store.blob import BlobKey, BlobWriter
 from ferry.store.kept import KeptStore
 
@@ -90,6 +96,8 @@ class PackageFields:
     arch: str
     description: str
     filename: str
+    # the sha256 the uploader gave (the writer was opened expecting it), if any
+    sha256: str | None = None
 
 
 class PackageStore:
@@ -118,7 +126,14 @@ class PackageStore:
             raise PackageInvalid(params={"problem": "empty", "field": "file"})
         # The digest is only known at commit, and the commit must happen under its lock:
         # commit, then lock and check that a delete did not take the blob meanwhile.
-        info = await writer.commit()
+        try:
+            info = await writer.commit()
+        except IntegrityError as exc:
+            # only a writer expecting the uploader's sha256 says this (it stored nothing)
+            found = (exc.found or "").removeprefix("sha256:")
+            raise PackageInvalid(
+                f"the file received has sha256 {found}, not the sha256 given ({fields.sha256})"
+            ) from None
         digest = info.key.digest
         async with self._locked(digest):
             # A delete of the last other row with these bytes may have run between the

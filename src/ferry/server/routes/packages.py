@@ -9,6 +9,7 @@ the owner of the write token that uploaded it.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -77,6 +78,13 @@ _FORM_SCHEMA = {
                         "platform": {"type": "string", "maxLength": 32},
                         "arch": {"type": "string", "maxLength": 32},
                         "description": {"type": "string", "maxLength": 10240},
+                        "sha256": {
+                            "type": "string",
+                            "pattern": "^[0-9a-f]{64}$",
+                            "description": "The file's sha256, if known, sent before the "
+                            "file: checked when the file ends (422 and nothing stored if it "
+                            "differs), and on S3 the parts go straight to their final name.",
+                        },
                     },
                 }
             }
@@ -101,9 +109,9 @@ async def upload_package(
     async def refuse_duplicate(key: dict[str, str]) -> None:
         await store.check_free(key["name"], key["version"], key["platform"], key["arch"])
 
-    async with store.blobs.open_writer() as writer:
-        fields = await read_package_form(
-            request, writer, max_bytes=limit, before_file=refuse_duplicate
+    async with contextlib.AsyncExitStack() as writers:
+        fields, writer = await read_package_form(
+            request, store.blobs, writers, max_bytes=limit, before_file=refuse_duplicate
         )
         record = await store.add(writer, fields, who)
     await _audit(

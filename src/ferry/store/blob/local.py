@@ -26,11 +26,13 @@ from ferry.store.blob.interface import (
     BlobKey,
     BlobNotFound,
     BlobStoreError,
+    Bytes,
     check_bounds,
     check_range,
 )
 from ferry.store.blob.writer import StreamingWriter
 from ferry.store.cas import ALGORITHMS, CHUNK_SIZE, ContentStore
+from ferry.store.writeback import start_writeback
 
 __all__ = ["LocalBlobStore"]
 
@@ -153,12 +155,27 @@ class _LocalWriter(StreamingWriter):
 
     def __init__(self, store: LocalBlobStore, *, expect: BlobKey | None, algorithm: str) -> None:
         super().__init__(
-            buffer_size=CHUNK_SIZE, location=store.location, expect=expect, algorithm=algorithm
+            # small enough to be copied in, hashed and written out while it is still in the
+            # CPU's cache: 2 and 4 MiB buffers took twice the CPU time per byte here
+            buffer_size=CHUNK_SIZE,
+            location=store.location,
+            expect=expect,
+            algorithm=algorithm,
+            overlap=True,
         )
         self._cas = store.content_store
         self._staging: contextlib.ExitStack | None = None
         self._tmp: Path | None = None
         self._fh: BinaryIO | None = None
+        self._written = 0
+
+    async def write(self, data: Bytes) -> None:
+        self._check_open()
+        # the staging file exists from the first byte on, though a full buffer's bytes may
+        # still be on their way to it when this returns (they are written in the
+        # background): what a crash leaves is always there for clean_staging to find
+        self._open()
+        await super().write(data)
 
     def _open(self) -> BinaryIO:
         if self._fh is None:
@@ -172,7 +189,8 @@ class _LocalWriter(StreamingWriter):
     async def _store(self, chunk: bytearray, *, final: bool) -> None:
         fh = self._open()
         if chunk:
-            await asyncio.to_thread(fh.write, chunk)
+            await asyncio.to_thread(_write_out, fh, chunk, self._written)
+            self._written += len(chunk)
 
     async def _finish(self, key: BlobKey, size: int) -> bool:
         assert self._tmp is not None
@@ -195,6 +213,15 @@ class _LocalWriter(StreamingWriter):
         if self._staging is not None:
             self._staging.close()
             self._staging = None
+
+
+def _write_out(fh: BinaryIO, chunk: bytearray, offset: int) -> None:
+    """Write ``chunk`` at ``offset`` (where the file ends) and have the kernel start putting
+    it on disk now: commit's fsync then waits for the last few MiB, not for the whole
+    file, and the dirty pages of a big upload never pile up."""
+    fh.write(chunk)
+    fh.flush()
+    start_writeback(fh.fileno(), offset, len(chunk))
 
 
 def _copy_in(cas: ContentStore, path: Path, key: BlobKey) -> int:

@@ -5,6 +5,11 @@ the multipart part size for S3); each time it is full it is hashed in a worker t
 the backend stores it, and then filled again. So memory stays at about one buffer per
 writer however large the blob, and the event loop never hashes megabytes itself.
 
+A backend whose buffers are small (the local disk's) asks for two (``overlap``): while one
+is hashed and stored, the caller goes on filling the other, so receiving, hashing and
+writing run side by side instead of taking turns. Never more than one buffer is in flight,
+so the hash still sees the bytes in order and memory stays at two buffers.
+
 The buffer starts small and grows by doubling only up to :data:`_GROW_LIMIT`; past that it
 is allocated once at its full size and reused for every part. Growing it all the way would
 copy it at every step and hold old and new copies at once; allocating the full size at
@@ -14,6 +19,7 @@ once would cost a 16 MiB buffer for every 2 KiB wheel.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 from abc import ABC, abstractmethod
 from types import TracebackType
@@ -39,6 +45,7 @@ class StreamingWriter(ABC):
         expect: BlobKey | None = None,
         algorithm: str = "sha256",
         verify: bool = True,
+        overlap: bool = False,
     ) -> None:
         algorithm = expect.algorithm if expect is not None else algorithm
         if algorithm not in ALGORITHMS:
@@ -53,6 +60,10 @@ class StreamingWriter(ABC):
         self._hasher = hashlib.new(algorithm) if verify else None
         self._buf = bytearray()
         self._fill = 0  # bytes of _buf in use (it may be allocated ahead)
+        self._overlap = overlap
+        # with overlap: the full buffer being hashed and stored, and the one it frees
+        self._flushing: asyncio.Task[None] | None = None
+        self._spare: bytearray | None = None
         self._size = 0
         self._state = "open"  # -> "committed" | "aborted" | "failed"
         self._deduplicated = False
@@ -79,9 +90,7 @@ class StreamingWriter(ABC):
                 self._fill = end
                 view = view[take:]
                 if self._fill == self._buffer_size:
-                    # stored and hashed by the time this returns: the buffer is free again
-                    await self._flush(self._buf, final=False)
-                    self._fill = 0
+                    await self._hand_off()
         except BaseException:
             # a buffer half stored and half hashed cannot be resumed
             self._state = "failed"
@@ -90,7 +99,8 @@ class StreamingWriter(ABC):
     async def commit(self) -> BlobInfo:
         self._check_open()
         try:
-            last, self._buf = self._buf, bytearray()
+            await self._settle()
+            last, self._buf, self._spare = self._buf, bytearray(), None
             del last[self._fill :]
             await self._flush(last, final=True)
             if self._hasher is None:
@@ -117,7 +127,8 @@ class StreamingWriter(ABC):
         if self._state in ("committed", "aborted"):
             return
         self._state = "aborted"
-        self._buf = bytearray()
+        await self._stop_flushing()
+        self._buf, self._spare = bytearray(), None
         await self._discard()
 
     async def __aenter__(self) -> Self:
@@ -142,6 +153,43 @@ class StreamingWriter(ABC):
         grown = bytearray(size)
         grown[: self._fill] = self._buf[: self._fill]
         self._buf = grown
+
+    async def _hand_off(self) -> None:
+        """The buffer is full: store and hash it, and make room for what comes next."""
+        if not self._overlap:
+            # stored and hashed by the time this returns: the buffer is free again
+            await self._flush(self._buf, final=False)
+            self._fill = 0
+            return
+        await self._settle()  # the other buffer's turn is over: it is free
+        full = self._buf
+        self._buf = self._spare if self._spare is not None else bytearray(self._buffer_size)
+        self._spare = None
+        self._fill = 0
+        self._flushing = asyncio.create_task(self._flush_in_background(full))
+
+    async def _flush_in_background(self, full: bytearray) -> None:
+        await self._flush(full, final=False)
+        self._spare = full
+
+    async def _settle(self) -> None:
+        """Wait for the buffer in flight, if any; its failure is the writer's."""
+        task, self._flushing = self._flushing, None
+        if task is not None:
+            await task
+
+    async def _stop_flushing(self) -> None:
+        """Cancel the buffer in flight and wait for its task to end, without raising its
+        error. A worker thread already hashing or writing it may finish that afterwards,
+        as after a cancelled :meth:`write`: the backend's discard copes with it."""
+        task, self._flushing = self._flushing, None
+        if task is None:
+            return
+        task.cancel()
+        await asyncio.wait([task])
+        if not task.cancelled():
+            with contextlib.suppress(BaseException):
+                task.result()  # retrieved: an aborted writer's failure is not news
 
     async def _flush(self, chunk: bytearray, *, final: bool) -> None:
         if self._hasher is None or not chunk:
