@@ -180,6 +180,11 @@ class Settings(BaseSettings):
         description='Bytes the cache of fetched files may hold ("20G" works too); the least '
         "recently used go first, after every bundle and at every cleanup. 0: no limit.",
     )
+    import_upload_max_bytes: int = Field(
+        100 * 1000**3,
+        gt=0,
+        description='Largest bundle POST /api/imports takes ("100G" works too).',
+    )
     registry_anonymous_read: bool = Field(
         False,
         description="Let anyone read the registries (/simple/, /npm/) without a token, as "
@@ -322,7 +327,9 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator("cache_max_bytes", "import_max_bytes", mode="before")
+    @field_validator(
+        "cache_max_bytes", "import_max_bytes", "import_upload_max_bytes", mode="before"
+    )
     @classmethod
     def _size(cls, value: object) -> object:
         if isinstance(value, str):

@@ -59,6 +59,8 @@ REQUIRED: dict[tuple[str, str], str | None] = {
     ("GET", "/simple/"): "read",
     ("GET", "/simple/{project}/"): "read",
     ("GET", "/files/pypi/{sha256}/{filename}"): "read",
+    ("GET", "/api/imports"): "read",
+    ("POST", "/api/imports"): "write",
     ("GET", "/npm/{name}"): "read",
     ("GET", "/npm/{name}/-/{tarball}"): "read",
 }

@@ -13,6 +13,7 @@ from __future__ import annotations
 import gzip
 import tarfile
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -26,6 +27,15 @@ from ferry.registry.errors import ImportRejected
 __all__ = ["Member", "read_members"]
 
 CHUNK = 1 << 20
+# what reading a damaged zip, tar, gzip or zstd stream raises
+_DAMAGED = (
+    OSError,
+    EOFError,
+    zlib.error,
+    zipfile.BadZipFile,
+    tarfile.TarError,
+    zstandard.ZstdError,
+)
 
 
 @dataclass
@@ -40,14 +50,21 @@ class Member:
         """The member's bytes, exactly ``size`` of them, counted against the budget."""
         left = self.size
         while left > 0:
-            chunk = self.stream.read(min(CHUNK, left))
+            chunk = self._read(min(CHUNK, left), budget)
             if not chunk:
                 raise ImportRejected(budget.bundle, f"{self.name} is cut short")
             left -= len(chunk)
             budget.take(len(chunk), self.name)
             yield chunk
-        if self.stream.read(1):
+        if self._read(1, budget):
             raise ImportRejected(budget.bundle, f"{self.name} is longer than its header says")
+
+    def _read(self, n: int, budget: _Budget) -> bytes:
+        # a damaged archive shows itself here, as the member is decompressed
+        try:
+            return self.stream.read(n)
+        except _DAMAGED as exc:
+            raise ImportRejected(budget.bundle, f"{self.name} cannot be read: {exc}") from exc
 
 
 class _Budget:
@@ -109,7 +126,7 @@ def read_members(path: Path, max_bytes: int) -> Iterator[tuple[Member, _Budget]]
                     yield Member(name, member.size, body), budget
     except ImportRejected:
         raise
-    except (OSError, EOFError, zipfile.BadZipFile, tarfile.TarError, zstandard.ZstdError) as exc:
+    except _DAMAGED as exc:
         raise ImportRejected(bundle, f"it cannot be read: {exc}") from exc
 
 

@@ -40,6 +40,8 @@ from ferry.server.limits import BodyLimit
 from ferry.server.methods import HeadAsGet
 from ferry.server.routes.archive import archive
 from ferry.server.routes.audit import audit
+from ferry.server.routes.imports import PREFIX as IMPORTS_PATH
+from ferry.server.routes.imports import imports
 from ferry.server.routes.manifests import manifests
 from ferry.server.routes.npmregistry import npm
 from ferry.server.routes.packages import PREFIX as PACKAGES_PATH
@@ -138,7 +140,10 @@ def create_app(settings: Settings, *, config_file: Path | None = None) -> FastAP
     app.add_middleware(
         BodyLimit,
         max_bytes=settings.upload_max_bytes * 8 + 64 * 1024,
-        paths={PACKAGES_PATH: settings.package_max_bytes + 64 * 1024},
+        paths={
+            PACKAGES_PATH: settings.package_max_bytes + 64 * 1024,
+            IMPORTS_PATH: settings.import_upload_max_bytes,
+        },
     )
     if settings.cors_origins:
         app.add_middleware(
@@ -165,6 +170,7 @@ def create_app(settings: Settings, *, config_file: Path | None = None) -> FastAP
         package_files,
         simple,
         npm,
+        imports,
     )
     for router in routers:
         app.include_router(router)

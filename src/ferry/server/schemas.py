@@ -32,6 +32,8 @@ __all__ = [
     "EcosystemProgress",
     "FailedPackage",
     "Health",
+    "ImportDocument",
+    "ImportList",
     "NpmDependencies",
     "NpmExcludedPackage",
     "NpmPackage",
@@ -497,6 +499,24 @@ class PackageDocument(_Document):
         description="The same file without a token, for a few minutes (archive_link_ttl): "
         "signed for this package, for a browser to follow as a plain link."
     )
+
+
+class ImportDocument(_Document):
+    """A bundle imported into the registries (``ferry import``, ``POST /api/imports``)."""
+
+    id: str = Field(description="32 lowercase hex digits.")
+    filename: str
+    archive_sha256: str = Field(description="The bundle archive's own sha256.")
+    archive_size: int = Field(description="Bytes.")
+    file_count: int = Field(description="Files the bundle holds for the registries.")
+    new_count: int = Field(description="Of those, the ones the registries did not hold.")
+    repeated: bool = Field(description="True: this bundle was imported before; nothing added.")
+    owner: str = Field(description="The owner of the token that imported it.")
+    created_at: str = Field(json_schema_extra=_DATETIME)
+
+
+class ImportList(_Document):
+    imports: list[ImportDocument]
 
 
 class PackageList(_Document):
