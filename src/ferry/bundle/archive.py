@@ -42,6 +42,7 @@ __all__ = [
     "ArchiveFormat",
     "format_from_name",
     "iter_archive_members",
+    "open_tar_stream",
     "root_name_for",
     "write_archive",
 ]
@@ -379,6 +380,22 @@ def write_archive(
 # -- reading back ----------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def open_tar_stream(path: Path, fmt: ArchiveFormat) -> Iterator[tarfile.TarFile]:
+    """A compressed tar bundle opened to be read front to back, once (``tar.gz``,
+    ``tar.zst``): memory flat whatever its size."""
+    with path.open("rb") as raw:
+        stream: BinaryIO
+        if fmt == "tar.gz":
+            stream = gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[assignment]
+        else:
+            stream = zstandard.ZstdDecompressor().stream_reader(
+                raw, read_across_frames=True, closefd=False
+            )
+        with stream, tarfile.open(fileobj=stream, mode="r|", bufsize=CHUNK_SIZE) as tf:
+            yield tf
+
+
 def iter_archive_members(path: Path) -> Iterator[tuple[str, int]]:
     """Yield ``(name, size)`` for every non-directory member, names as stored (``root/...``).
 
@@ -397,17 +414,9 @@ def iter_archive_members(path: Path) -> Iterator[tuple[str, int]]:
                     if not info.is_dir():
                         yield info.filename, info.file_size
             return
-        with path.open("rb") as raw:
-            stream: BinaryIO
-            if fmt == "tar.gz":
-                stream = gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[assignment]
-            else:
-                stream = zstandard.ZstdDecompressor().stream_reader(
-                    raw, read_across_frames=True, closefd=False
-                )
-            with stream, tarfile.open(fileobj=stream, mode="r|", bufsize=CHUNK_SIZE) as tf:
-                for member in tf:
-                    if not member.isdir():
-                        yield member.name, member.size
+        with open_tar_stream(path, fmt) as tf:
+            for member in tf:
+                if not member.isdir():
+                    yield member.name, member.size
     except (OSError, EOFError, zipfile.BadZipFile, tarfile.TarError, zstandard.ZstdError) as exc:
         raise BundleError(f"cannot read archive {path}: {exc}") from exc

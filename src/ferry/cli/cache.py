@@ -155,35 +155,14 @@ async def _kept_usage(settings: Any) -> dict[str, Any]:
 
 async def _collect(settings: Any, *, dry_run: bool) -> dict[str, Any] | None:
     """Collect unnamed kept blobs, if there is a database to say what is named."""
-    from ferry.db.artifacts import ArtifactRepository
-    from ferry.db.engine import make_engine, make_sessionmaker, upgrade
-    from ferry.db.packages import PackageRepository
-    from ferry.db.repository import TaskRepository
-    from ferry.db.threads import DbThreads
-    from ferry.store.blob import open_blob_store
-    from ferry.store.kept import KeptStore
+    from ferry.store.kept import open_local_kept
 
     if settings.database_url is None and not (settings.data_dir / "ferry.db").is_file():
         return None
-    engine = make_engine(settings.effective_database_url)
-    db = DbThreads()
-    try:
-        upgrade(engine)
-        sessions = make_sessionmaker(engine)
-        async with open_blob_store(settings) as blobs:
-            kept = KeptStore(
-                blobs,
-                PackageRepository(sessions),
-                TaskRepository(sessions),
-                db,
-                artifacts=ArtifactRepository(sessions),
-            )
-            # the same age guard as the service's own sweep: an upload of a running server
-            # records its row within moments of storing its bytes
-            result = await kept.collect(min_age=settings.blob_staging_max_age, dry_run=dry_run)
-    finally:
-        db.close()
-        engine.dispose()
+    async with open_local_kept(settings) as kept:
+        # the same age guard as the service's own sweep: an upload of a running server
+        # records its row within moments of storing its bytes
+        result = await kept.collect(min_age=settings.blob_staging_max_age, dry_run=dry_run)
     return {"removed": result.removed, "freed": result.freed, "blobs": result.kept}
 
 

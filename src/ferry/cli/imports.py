@@ -63,68 +63,47 @@ def _line(doc: dict[str, Any]) -> str:
 
 
 async def _import_all(settings: Any, bundles: list[Path], *, show: bool) -> list[dict[str, Any]]:
-    from ferry.db.artifacts import ArtifactRepository
-    from ferry.db.engine import make_engine, make_sessionmaker, upgrade
-    from ferry.db.packages import PackageRepository
-    from ferry.db.repository import TaskRepository
-    from ferry.db.threads import DbThreads
     from ferry.registry.importer import import_bundle
-    from ferry.store.blob import open_blob_store
-    from ferry.store.kept import KeptStore
+    from ferry.store.kept import open_local_kept
 
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(settings.effective_database_url)
-    db = DbThreads()
     results: list[dict[str, Any]] = []
-    try:
-        upgrade(engine)
-        sessions = make_sessionmaker(engine)
-        artifacts = ArtifactRepository(sessions)
-        async with open_blob_store(settings) as blobs:
-            kept = KeptStore(
-                blobs,
-                PackageRepository(sessions),
-                TaskRepository(sessions),
-                db,
-                artifacts=artifacts,
+    async with open_local_kept(settings) as kept:
+        artifacts = kept.artifacts
+        assert artifacts is not None
+        for bundle in bundles:
+            with _bars(bundle.name, show) as progress:
+                try:
+                    record = await import_bundle(
+                        bundle,
+                        kept,
+                        artifacts,
+                        kept.db,
+                        work_dir=settings.data_dir / "imports",
+                        max_bytes=settings.import_max_bytes,
+                        owner="local",
+                        progress=progress,
+                    )
+                except FerryError as exc:
+                    results.append(
+                        {
+                            "bundle": bundle.name,
+                            "error": exc.to_dict(),
+                            "exit_code": int(exc.exit_code),
+                        }
+                    )
+                    continue
+            results.append(
+                {
+                    "bundle": bundle.name,
+                    "import_id": record.id,
+                    "archive_sha256": record.archive_sha256,
+                    "archive_size": record.archive_size,
+                    "file_count": record.file_count,
+                    "new_count": 0 if record.repeated else record.new_count,
+                    "repeated": record.repeated,
+                    "created_at": record.created_at.isoformat(timespec="seconds"),
+                }
             )
-            for bundle in bundles:
-                with _bars(bundle.name, show) as progress:
-                    try:
-                        record = await import_bundle(
-                            bundle,
-                            kept,
-                            artifacts,
-                            db,
-                            work_dir=settings.data_dir / "imports",
-                            max_bytes=settings.import_max_bytes,
-                            owner="local",
-                            progress=progress,
-                        )
-                    except FerryError as exc:
-                        results.append(
-                            {
-                                "bundle": bundle.name,
-                                "error": exc.to_dict(),
-                                "exit_code": int(exc.exit_code),
-                            }
-                        )
-                        continue
-                results.append(
-                    {
-                        "bundle": bundle.name,
-                        "import_id": record.id,
-                        "archive_sha256": record.archive_sha256,
-                        "archive_size": record.archive_size,
-                        "file_count": record.file_count,
-                        "new_count": 0 if record.repeated else record.new_count,
-                        "repeated": record.repeated,
-                        "created_at": record.created_at.isoformat(timespec="seconds"),
-                    }
-                )
-    finally:
-        db.close()
-        engine.dispose()
     return results
 
 

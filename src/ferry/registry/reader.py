@@ -10,18 +10,17 @@ grows past ``max_bytes`` however it claims to be compressed.
 
 from __future__ import annotations
 
-import gzip
 import tarfile
 import zipfile
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import IO, BinaryIO
+from typing import IO
 
 import zstandard
 
-from ferry.bundle.archive import SUPPORTED_FORMATS, format_from_name
+from ferry.bundle.archive import SUPPORTED_FORMATS, format_from_name, open_tar_stream
 from ferry.registry.errors import ImportRejected
 
 __all__ = ["Member", "read_members"]
@@ -105,25 +104,17 @@ def read_members(path: Path, max_bytes: int) -> Iterator[tuple[Member, _Budget]]
                     with zf.open(info) as entry:
                         yield Member(name, info.file_size, entry), budget
             return
-        with path.open("rb") as raw:
-            stream: BinaryIO
-            if fmt == "tar.gz":
-                stream = gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[assignment]
-            else:
-                stream = zstandard.ZstdDecompressor().stream_reader(
-                    raw, read_across_frames=True, closefd=False
-                )
-            with stream, tarfile.open(fileobj=stream, mode="r|", bufsize=CHUNK) as tf:
-                for member in tf:
-                    if member.isdir():
-                        continue
-                    if not member.isfile():
-                        raise ImportRejected(bundle, f"{member.name} is not a regular file")
-                    name = _relative(bundle, member.name, root, seen)
-                    body = tf.extractfile(member)
-                    if body is None:
-                        raise ImportRejected(bundle, f"{member.name} cannot be read")
-                    yield Member(name, member.size, body), budget
+        with open_tar_stream(path, fmt) as tf:
+            for member in tf:
+                if member.isdir():
+                    continue
+                if not member.isfile():
+                    raise ImportRejected(bundle, f"{member.name} is not a regular file")
+                name = _relative(bundle, member.name, root, seen)
+                body = tf.extractfile(member)
+                if body is None:
+                    raise ImportRejected(bundle, f"{member.name} cannot be read")
+                yield Member(name, member.size, body), budget
     except ImportRejected:
         raise
     except _DAMAGED as exc:

@@ -12,6 +12,7 @@ import contextlib
 import logging
 import re
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 from urllib.parse import quote
 
 from fastapi import Request
@@ -20,7 +21,7 @@ from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from ferry.errors import ExitCode, FerryError
 from ferry.store.blob import BlobKey, BlobNotFound, BlobStore
 
-__all__ = ["RangeNotSatisfiable", "blob_response", "disposition"]
+__all__ = ["RangeNotSatisfiable", "blob_response", "disposition", "file_responses"]
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,20 @@ class RangeNotSatisfiable(FerryError):
     def __init__(self, asked: str, size: int) -> None:
         super().__init__(params={"range": asked[:100], "size": str(size)})
         self.headers = {"Content-Range": f"bytes */{size}"}
+
+
+def file_responses(what: str, *, redirect: bool = False) -> dict[int | str, dict[str, Any]]:
+    """What :func:`blob_response` may answer, for a route's OpenAPI ``responses``."""
+    binary = {"application/octet-stream": {"schema": {"format": "binary"}}}
+    answers: dict[int | str, dict[str, Any]] = {
+        200: {"description": f"The {what}.", "content": binary},
+        206: {"description": "The byte range asked for.", "content": binary},
+        304: {"description": f"If-None-Match named the {what}'s ETag (its sha256)."},
+        416: {"description": f"The range is outside the {what}."},
+    }
+    if redirect:
+        answers[307] = {"description": "With redirect=1 and an S3 store: its presigned URL."}
+    return answers
 
 
 async def blob_response(

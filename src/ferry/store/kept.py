@@ -10,6 +10,10 @@ at the next :meth:`collect`.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
+
 from ferry.db.artifacts import ArtifactRepository
 from ferry.db.packages import PackageRepository
 from ferry.db.repository import TaskRepository
@@ -17,7 +21,10 @@ from ferry.db.threads import DbThreads
 from ferry.store.blob.interface import BlobKey, BlobStore
 from ferry.store.gc import BlobLocks, CollectResult, collect
 
-__all__ = ["KeptStore"]
+if TYPE_CHECKING:
+    from ferry.settings import Settings
+
+__all__ = ["KeptStore", "open_local_kept"]
 
 
 class KeptStore:
@@ -37,6 +44,10 @@ class KeptStore:
         # the far side's registries (ferry import): their files and wheels' METADATA
         self.artifacts = artifacts
         self._db = db
+
+    @property
+    def db(self) -> DbThreads:
+        return self._db
 
     async def referenced(self) -> set[BlobKey]:
         digests = await self._db(self.packages.digests)
@@ -78,3 +89,29 @@ class KeptStore:
             min_age=min_age,
             dry_run=dry_run,
         )
+
+
+@asynccontextmanager
+async def open_local_kept(settings: Settings) -> AsyncIterator[KeptStore]:
+    """The kept store of a data directory with its database, for commands run beside the
+    service (``ferry import``, ``ferry cache prune``): the same rows, the same bytes."""
+    from ferry.db.engine import make_engine, make_sessionmaker, upgrade
+    from ferry.store.blob import open_blob_store
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.effective_database_url)
+    db = DbThreads()
+    try:
+        upgrade(engine)
+        sessions = make_sessionmaker(engine)
+        async with open_blob_store(settings) as blobs:
+            yield KeptStore(
+                blobs,
+                PackageRepository(sessions),
+                TaskRepository(sessions),
+                db,
+                artifacts=ArtifactRepository(sessions),
+            )
+    finally:
+        db.close()
+        engine.dispose()

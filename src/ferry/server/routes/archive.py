@@ -20,7 +20,7 @@ from ferry.auth.links import verify
 from ferry.auth.principal import Principal
 from ferry.auth.roles import Role
 from ferry.db.repository import TaskNotFound
-from ferry.server.blobresponse import blob_response
+from ferry.server.blobresponse import blob_response, file_responses
 from ferry.server.deps import Manager, TaskId, authenticated, bearer, require
 from ferry.server.problems import errors
 from ferry.server.routes.tasks import archive_name, owned
@@ -45,17 +45,7 @@ async def _reader(
     response_model=None,
     response_class=FileResponse,
     responses={
-        200: {
-            "description": "The bundle archive (zip, tar.gz or tar.zst).",
-            "content": {"application/octet-stream": {"schema": {"format": "binary"}}},
-        },
-        206: {
-            "description": "The byte range asked for.",
-            "content": {"application/octet-stream": {"schema": {"format": "binary"}}},
-        },
-        304: {"description": "If-None-Match named the archive's ETag (its sha256)."},
-        307: {"description": "With redirect=1 and an S3 store: its presigned URL."},
-        416: {"description": "The range is outside the archive."},
+        **file_responses("bundle archive (zip, tar.gz or tar.zst)", redirect=True),
         **errors(401, 403, 404, 409, 422),
     },
 )

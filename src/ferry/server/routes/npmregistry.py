@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse, Response
 from ferry.auth.principal import Principal
 from ferry.db.artifacts import ArtifactRecord, ArtifactRepository
 from ferry.db.threads import DbThreads
-from ferry.server.blobresponse import blob_response
+from ferry.server.blobresponse import blob_response, file_responses
 from ferry.server.problems import errors
 from ferry.server.registryauth import registry_reader
 from ferry.server.routes.simple import ProjectNotFound
@@ -64,19 +64,7 @@ def _repo(request: Request) -> tuple[ArtifactRepository, DbThreads]:
 @npm.get(
     "/{name:path}/-/{tarball}",
     response_model=None,
-    responses={
-        200: {
-            "description": "The tarball.",
-            "content": {"application/octet-stream": {"schema": {"format": "binary"}}},
-        },
-        206: {
-            "description": "The byte range asked for.",
-            "content": {"application/octet-stream": {"schema": {"format": "binary"}}},
-        },
-        304: {"description": "If-None-Match named the tarball's ETag (its sha256)."},
-        416: {"description": "The range is outside the tarball."},
-        **errors(404),
-    },
+    responses={**file_responses("tarball"), **errors(404)},
     summary="A package's tarball",
 )
 async def tarball(request: Request, name: str, tarball: str, who: Reader) -> Response:

@@ -20,7 +20,7 @@ from ferry.auth.links import signed_query, verify
 from ferry.auth.principal import Principal
 from ferry.auth.roles import Role
 from ferry.db.packages import PackageNotFound, PackageQuery, PackageRecord, is_package_id
-from ferry.server.blobresponse import blob_response
+from ferry.server.blobresponse import blob_response, file_responses
 from ferry.server.deps import (
     Audit,
     Reader,
@@ -165,20 +165,7 @@ async def get_package(
     # a bearer token, or none with a signed link (expires + signature)
     openapi_extra={"security": [{"HTTPBearer": []}, {}]},
     response_model=None,
-    responses={
-        200: {
-            "description": "The file.",
-            "content": {"application/octet-stream": {"schema": {"format": "binary"}}},
-        },
-        206: {
-            "description": "The byte range asked for.",
-            "content": {"application/octet-stream": {"schema": {"format": "binary"}}},
-        },
-        304: {"description": "If-None-Match named this file's ETag."},
-        307: {"description": "With redirect=1 and an S3 store: its presigned URL."},
-        416: {"description": "The range is outside the file."},
-        **errors(404),
-    },
+    responses={**file_responses("file", redirect=True), **errors(404)},
 )
 async def download_package(
     request: Request,

@@ -22,7 +22,7 @@ from ferry.auth.principal import Principal
 from ferry.db.artifacts import ArtifactRecord, ArtifactRepository
 from ferry.db.threads import DbThreads
 from ferry.errors import ExitCode, FerryError
-from ferry.server.blobresponse import blob_response
+from ferry.server.blobresponse import blob_response, file_responses
 from ferry.server.problems import errors
 from ferry.server.registryauth import registry_reader
 from ferry.store.blob import BlobKey
@@ -44,19 +44,7 @@ _PAGE: dict[int | str, dict[str, Any]] = {
         },
     },
 }
-_FILE: dict[int | str, dict[str, Any]] = {
-    200: {
-        "description": "The file.",
-        "content": {"application/octet-stream": {"schema": {"format": "binary"}}},
-    },
-    206: {
-        "description": "The byte range asked for.",
-        "content": {"application/octet-stream": {"schema": {"format": "binary"}}},
-    },
-    304: {"description": "If-None-Match named this file's ETag (its sha256)."},
-    416: {"description": "The range is outside the file."},
-    **errors(404),
-}
+_FILE = {**file_responses("file"), **errors(404)}
 Reader = Annotated[Principal | None, Depends(registry_reader)]
 
 
