@@ -543,7 +543,7 @@ def test_the_task_list_tells_tasks_apart(
     expect(page.get_by_test_id("task-row").first).to_be_visible()
     # the columns follow the width once the page has heard of the resize: wait for it
     # (a page that never fits fails here)
-    page.wait_for_function("document.documentElement.scrollWidth <= 390", timeout=15_000)
+    page.wait_for_function("() => document.documentElement.scrollWidth <= 390", timeout=15_000)
     page.wait_for_function(TABLE_INSIDE_CARD, timeout=15_000)
     _list_shot(page, "6-tasks-narrow")
     page.set_viewport_size({"width": 1400, "height": 1000})
@@ -852,14 +852,14 @@ def test_packages_upload_list_filter_download_delete(
     # a phone: the name with its version, platform, arch and size, and the actions
     page.set_viewport_size({"width": 390, "height": 844})
     expect(row.get_by_test_id("package-narrow-meta")).to_be_visible()
-    page.wait_for_function("document.documentElement.scrollWidth <= 390", timeout=15_000)
+    page.wait_for_function("() => document.documentElement.scrollWidth <= 390", timeout=15_000)
     findings = _axe(page, "packages (phone)")
     page.mouse.move(0, 0)
     _shot(page, "7-packages-phone")
     page.get_by_test_id("package-upload-open").click()
     expect(page.get_by_test_id("package-upload-form")).to_be_visible()
     page.wait_for_timeout(400)  # the dialog's entry animation
-    page.wait_for_function("document.documentElement.scrollWidth <= 390", timeout=15_000)
+    page.wait_for_function("() => document.documentElement.scrollWidth <= 390", timeout=15_000)
     _shot(page, "7-packages-upload-phone")
     page.get_by_test_id("package-upload-cancel").click()
     expect(page.get_by_test_id("package-upload-form")).to_be_hidden()
