@@ -257,3 +257,35 @@ def test_the_bundled_settings_make_npm_ci_work_offline(
     (root / "manifest.json").write_text(json.dumps(manifest))
     bare = install(tmp_path / "bare", ["node", str(root / "ferry_npm.js")])
     assert bare.returncode != 0 and "ERESOLVE" in bare.stdout + bare.stderr
+
+
+@pytest.mark.parametrize(
+    ("project_lines", "timeout"), [((), "60000"), (("fetch-timeout=120000",), "120000")]
+)
+def test_npm_gives_up_on_a_lost_answer_after_a_minute_unless_the_project_says(
+    tmp_path: Path, project_lines: tuple[str, ...], timeout: str
+) -> None:
+    """npm's own 5 minutes of silence per lost answer, in Ferry's config a minute; a
+    project's .npmrc, written after Ferry's lines as the resolver writes it, still wins."""
+    from ferry.ecosystems.npm.npmcli import clean_environment
+    from ferry.ecosystems.npm.sources import NpmSources
+
+    npm = shutil.which("npm")
+    assert npm is not None, "npm is not installed: scripts/install.sh installs it"
+    config = tmp_path / "npmrc"
+    config.write_text(
+        NpmSources("http://127.0.0.1:9/").npmrc() + "".join(f"{x}\n" for x in project_lines)
+    )
+    (tmp_path / "global").write_text("")
+    env = clean_environment()
+    env.update(npm_config_userconfig=str(config), npm_config_globalconfig=str(tmp_path / "global"))
+
+    def get(key: str) -> str:
+        done = subprocess.run(
+            [npm, "config", "get", key], env=env, cwd=tmp_path, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+    assert get("fetch-timeout") == timeout
+    assert get("fetch-retry-maxtimeout") == "10000"

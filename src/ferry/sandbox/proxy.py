@@ -111,20 +111,7 @@ class EgressProxy:
             rest = conn.trailing_data[0]
             if rest:
                 up_writer.write(rest)
-            if method == "CONNECT":
-                await asyncio.gather(_pump(reader, up_writer), _pump(up_reader, writer))
-                return
-            # One request per connection: it went upstream with Connection: close, and an
-            # answer without that header lets the client keep the connection for its next
-            # request, which would go into an upstream already closed and never be
-            # answered (npm then waited minutes). So once the answer is through, the
-            # client's connection ends too, and a client reusing it learns at once.
-            sending = asyncio.ensure_future(_pump(reader, up_writer))
-            try:
-                await _pump(up_reader, writer)
-            finally:
-                sending.cancel()
-                await asyncio.gather(sending, return_exceptions=True)
+            await asyncio.gather(_pump(reader, up_writer), _pump(up_reader, writer))
         finally:
             up_writer.close()
 
