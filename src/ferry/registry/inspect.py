@@ -27,7 +27,7 @@ from packaging.utils import (
     parse_wheel_filename,
 )
 
-from ferry.registry.errors import ImportRejected
+from ferry.registry.errors import ImportRejected, why
 
 __all__ = ["Inspected", "inspect_npm", "inspect_python"]
 
@@ -58,7 +58,7 @@ def _wheel(bundle: str, path: Path, filename: str) -> Inspected:
     try:
         name, version, _, _ = parse_wheel_filename(filename)
     except InvalidWheelFilename as exc:
-        raise ImportRejected(bundle, f"{filename}: {exc}") from None
+        raise ImportRejected(bundle, f"{filename}: {why(exc)}") from None
     try:
         with zipfile.ZipFile(path) as zf:
             found = [
@@ -72,7 +72,7 @@ def _wheel(bundle: str, path: Path, filename: str) -> Inspected:
                 raise ImportRejected(bundle, f"{filename}'s METADATA is too large")
             metadata = zf.read(found[0])
     except (zipfile.BadZipFile, OSError, EOFError) as exc:
-        raise ImportRejected(bundle, f"{filename} is not a readable wheel: {exc}") from None
+        raise ImportRejected(bundle, f"{filename} is not a readable wheel: {why(exc)}") from None
     message = email.parser.BytesParser(policy=email.policy.compat32).parsebytes(metadata)
     said_name, said_version = message.get("Name"), message.get("Version")
     if said_name is None or canonicalize_name(said_name) != name:
@@ -103,7 +103,9 @@ def inspect_npm(bundle: str, path: Path, filename: str, name: str, version: str)
                         document = json.loads(body.read())
                     break
     except (tarfile.TarError, OSError, EOFError, ValueError) as exc:
-        raise ImportRejected(bundle, f"{filename} is not a readable npm tarball: {exc}") from None
+        raise ImportRejected(
+            bundle, f"{filename} is not a readable npm tarball: {why(exc)}"
+        ) from None
     if not isinstance(document, dict):
         raise ImportRejected(bundle, f"{filename} has no package.json")
     if document.get("name") != name or document.get("version") != version:

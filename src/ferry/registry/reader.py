@@ -21,7 +21,7 @@ from typing import IO
 import zstandard
 
 from ferry.bundle.archive import SUPPORTED_FORMATS, format_from_name, open_tar_stream
-from ferry.registry.errors import ImportRejected
+from ferry.registry.errors import ImportRejected, why
 
 __all__ = ["Member", "read_members"]
 
@@ -63,7 +63,7 @@ class Member:
         try:
             return self.stream.read(n)
         except _DAMAGED as exc:
-            raise ImportRejected(budget.bundle, f"{self.name} cannot be read: {exc}") from exc
+            raise ImportRejected(budget.bundle, f"{self.name} cannot be read: {why(exc)}") from exc
 
 
 class _Budget:
@@ -118,7 +118,7 @@ def read_members(path: Path, max_bytes: int) -> Iterator[tuple[Member, _Budget]]
     except ImportRejected:
         raise
     except _DAMAGED as exc:
-        raise ImportRejected(bundle, f"it cannot be read: {exc}") from exc
+        raise ImportRejected(bundle, f"it cannot be read: {why(exc)}") from exc
 
 
 def _relative(bundle: str, stored: str, root: list[str], seen: set[str]) -> str:
