@@ -1,7 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { act, configure, fireEvent, render, screen, waitFor, within } from '@testing-library/react';
+import { act, configure, fireEvent, screen, waitFor, within } from '@testing-library/react';
 import type { Package, PackageList, TokenSelf } from '../api/client';
-import { App } from '../App';
 import { TOKEN_STORAGE_KEY } from '../api/auth';
 import {
   DESCRIPTION_MAX_BYTES,
@@ -10,11 +9,10 @@ import {
   identifierProblem,
 } from '../components/PackageUpload';
 import { formatDateTime } from '../format';
-import { I18nProvider } from '../i18n';
-import type { Lang } from '../i18n';
 import { DEFAULT_PACKAGES, parseRoute, routeToSearch } from '../router';
 import { FakeWebSocket, FakeXhr } from '../test/fakes';
 import openapi from '../../openapi.json';
+import { renderAt, screenWidth } from '../test/render';
 
 // antd's form validates, and its dialog opens, a few renders later: on a loaded machine
 // that is past the default second
@@ -97,34 +95,6 @@ function serve(opts: {
   });
   vi.stubGlobal('fetch', mock);
   return { listed, fetch: mock };
-}
-
-/** antd shows a column by its `responsive` breakpoints, which it reads with matchMedia. */
-function screenWidth(px: number) {
-  vi.stubGlobal('matchMedia', (query: string) => {
-    const min = /min-width:\s*(\d+)px/.exec(query);
-    const max = /max-width:\s*(\d+)px/.exec(query);
-    const matches = (!min || px >= Number(min[1])) && (!max || px <= Number(max[1]));
-    return {
-      matches,
-      media: query,
-      onchange: null,
-      addListener: () => undefined,
-      removeListener: () => undefined,
-      addEventListener: () => undefined,
-      removeEventListener: () => undefined,
-      dispatchEvent: () => false,
-    };
-  });
-}
-
-function renderAt(search: string, lang: Lang = 'en') {
-  window.history.replaceState(null, '', `/${search}`);
-  return render(
-    <I18nProvider initial={lang}>
-      <App />
-    </I18nProvider>,
-  );
 }
 
 function headers(): (string | null)[] {

@@ -7,13 +7,12 @@
  */
 import { useCallback, useEffect, useRef, useState } from 'react';
 import type { HTMLAttributes } from 'react';
-import { Alert, App, Button, Card, Input, Popconfirm, Space, Table, Tag, Tooltip, Typography } from 'antd';
+import { Alert, App, Button, Card, Input, Space, Table, Tag, Tooltip, Typography } from 'antd';
 import type { TableColumnsType, TableProps } from 'antd';
 import type { SortOrder as AntSortOrder } from 'antd/es/table/interface';
 import {
   ClearOutlined,
   CloudUploadOutlined,
-  DeleteOutlined,
   DownloadOutlined,
   ReloadOutlined,
   UserOutlined,
@@ -29,6 +28,7 @@ import type { MessageKey } from '../i18n';
 import { DEFAULT_PACKAGES, PACKAGE_FILTERS, PAGE_SIZES } from '../router';
 import type { PackageFilter, PackageQuery } from '../router';
 import { useServerText } from '../serverText';
+import { ConfirmDelete } from '../components/ConfirmDelete';
 
 export interface PackagesPageProps {
   /** The filters, page and sort, as the URL has them. */
@@ -296,17 +296,12 @@ export function PackagesPage({ query, onQueryChange }: PackagesPageProps) {
               <span className="action-label">{t('packages.download')}</span>
             </Button>
             {mayDelete(me, row) && (
-              <Popconfirm
-                title={t('packages.deleteConfirm', { name: row.name, version: row.version, platform: row.platform, arch: row.arch })}
-                okText={t('common.yes')}
-                cancelText={t('common.no')}
-                okButtonProps={{ danger: true, 'data-testid': 'package-delete-confirm' }}
+              <ConfirmDelete
+                question={t('packages.deleteConfirm', { name: row.name, version: row.version, platform: row.platform, arch: row.arch })}
+                label={t('packages.delete')}
+                testId="package-delete"
                 onConfirm={() => remove(row)}
-              >
-                <Button size="small" danger icon={<DeleteOutlined />} data-testid="package-delete" aria-label={t('packages.delete')}>
-                  <span className="action-label">{t('packages.delete')}</span>
-                </Button>
-              </Popconfirm>
+              />
             )}
           </Space>
         );

@@ -1,12 +1,10 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { act, fireEvent, render, screen, waitFor, within } from '@testing-library/react';
+import { act, fireEvent, screen, waitFor, within } from '@testing-library/react';
 import type { Task, TaskList } from '../api/client';
-import { App } from '../App';
 import { TOKEN_STORAGE_KEY } from '../api/auth';
-import { I18nProvider } from '../i18n';
-import type { Lang } from '../i18n';
 import { DEFAULT_LIST, parseRoute, routeToSearch } from '../router';
 import { FakeWebSocket } from '../test/fakes';
+import { renderAt, screenWidth } from '../test/render';
 
 const completed: Task = {
   task_id: 'aaaaaaaa11111111aaaaaaaa11111111',
@@ -54,34 +52,6 @@ function listFetch(answer: (q: URLSearchParams) => Partial<TaskList>) {
   });
   vi.stubGlobal('fetch', mock);
   return asked;
-}
-
-/** antd shows a column by its `responsive` breakpoints, which it reads with matchMedia. */
-function screenWidth(px: number) {
-  vi.stubGlobal('matchMedia', (query: string) => {
-    const min = /min-width:\s*(\d+)px/.exec(query);
-    const max = /max-width:\s*(\d+)px/.exec(query);
-    const matches = (!min || px >= Number(min[1])) && (!max || px <= Number(max[1]));
-    return {
-      matches,
-      media: query,
-      onchange: null,
-      addListener: () => undefined,
-      removeListener: () => undefined,
-      addEventListener: () => undefined,
-      removeEventListener: () => undefined,
-      dispatchEvent: () => false,
-    };
-  });
-}
-
-function renderAt(search: string, lang: Lang = 'en') {
-  window.history.replaceState(null, '', `/${search}`);
-  return render(
-    <I18nProvider initial={lang}>
-      <App />
-    </I18nProvider>,
-  );
 }
 
 beforeEach(() => {

@@ -5,9 +5,9 @@
  */
 import { useCallback, useEffect, useRef, useState } from 'react';
 import type { HTMLAttributes, MouseEvent } from 'react';
-import { Alert, App, Button, Card, Popconfirm, Select, Space, Table, Tag, Typography } from 'antd';
+import { Alert, App, Button, Card, Select, Space, Table, Tag, Typography } from 'antd';
 import type { TableColumnsType } from 'antd';
-import { DeleteOutlined, DownloadOutlined, FolderOpenOutlined, ReloadOutlined } from '@ant-design/icons';
+import { DownloadOutlined, FolderOpenOutlined, ReloadOutlined } from '@ant-design/icons';
 import { ApiError, TASK_STATUSES, deleteTask, downloadArchive, listTasks } from '../api/client';
 import type { Task, TaskStatus } from '../api/client';
 import { formatBytes, formatCount, formatDateTime } from '../format';
@@ -17,6 +17,7 @@ import type { ListQuery } from '../router';
 import { useServerText } from '../serverText';
 import { uploadedTarget } from '../targetSummary';
 import { STATUS_COLOR } from './TaskPage';
+import { ConfirmDelete } from '../components/ConfirmDelete';
 
 // A signed archive link lasts minutes (archive_link_ttl): a list shown longer than this
 // asks for a fresh one at the click instead of following a stale one.
@@ -226,17 +227,12 @@ export function TaskListPage({ onOpenTask, query, onQueryChange }: TaskListPageP
           >
             <span className="action-label">{t('list.open')}</span>
           </Button>
-          <Popconfirm
-            title={t('list.deleteConfirm')}
-            okText={t('common.yes')}
-            cancelText={t('common.no')}
-            okButtonProps={{ danger: true, 'data-testid': 'task-delete-confirm' }}
+          <ConfirmDelete
+            question={t('list.deleteConfirm')}
+            label={t('list.delete')}
+            testId="task-delete"
             onConfirm={() => remove(row.task_id)}
-          >
-            <Button size="small" danger icon={<DeleteOutlined />} data-testid="task-delete" aria-label={t('list.delete')}>
-              <span className="action-label">{t('list.delete')}</span>
-            </Button>
-          </Popconfirm>
+          />
         </Space>
       ),
     },
