@@ -6,12 +6,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import io
 import json
 import re
-import tarfile
-import zipfile
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +27,7 @@ from ferry.settings import Settings
 from ferry.store.blob import BlobKey, open_blob_store
 from ferry.store.kept import KeptStore
 from ferry.targets import NodeTarget, PythonTarget
+from support.bundles import manifest_of, npm_tarball, repack, to_tar
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -90,7 +88,7 @@ async def far(tmp_path: Path) -> AsyncIterator[FarSide]:
 
 async def test_a_bundle_becomes_registry_files_once(far: FarSide, made: Path) -> None:
     record = await far.run(made)
-    manifest = _manifest(made)
+    manifest = manifest_of(made)
     served = [f for f in manifest["files"] if not f.get("prebuilt")]
     assert record.file_count == len(served) and record.new_count == len(served)  # type: ignore[attr-defined]
 
@@ -140,7 +138,7 @@ async def test_a_bundle_becomes_registry_files_once(far: FarSide, made: Path) ->
     assert await far.blobs() == blobs
 
     # the same files in another archive: a new import that adds no file
-    other = _repack(made, made.parent / "other.zip", lambda name, data: data)
+    other = repack(made, made.parent / "other.zip", lambda name, data: data)
     third = await far.run(other)
     assert not third.repeated and third.new_count == 0  # type: ignore[attr-defined]
     assert await far.blobs() == blobs
@@ -148,7 +146,7 @@ async def test_a_bundle_becomes_registry_files_once(far: FarSide, made: Path) ->
 
 async def test_a_tar_zst_bundle_imports_as_well(far: FarSide, made: Path, tmp_path: Path) -> None:
     out = tmp_path / "bundle.tar.zst"
-    _to_tar(made, out)
+    to_tar(made, out)
     record = await far.run(out)
     assert record.new_count == record.file_count > 0  # type: ignore[attr-defined]
 
@@ -157,13 +155,13 @@ async def test_a_tar_zst_bundle_imports_as_well(far: FarSide, made: Path, tmp_pa
 
 
 def _wheel_of(made: Path) -> str:
-    return next(f["path"] for f in _manifest(made)["files"] if f["path"].endswith(".whl"))
+    return next(f["path"] for f in manifest_of(made)["files"] if f["path"].endswith(".whl"))
 
 
 def _tgz_of(made: Path, package: str) -> dict[str, object]:
     return next(
         f
-        for f in _manifest(made)["files"]
+        for f in manifest_of(made)["files"]
         if f.get("package") == package and f["ecosystem"] == "npm"
     )
 
@@ -174,7 +172,7 @@ async def test_a_tampered_file_is_refused(far: FarSide, made: Path, tmp_path: Pa
     def flip(name: str, data: bytes) -> bytes:
         return data[:-1] + bytes([data[-1] ^ 1]) if name == wheel else data
 
-    bad = _repack(made, tmp_path / "tampered.zip", flip)
+    bad = repack(made, tmp_path / "tampered.zip", flip)
     with pytest.raises(ImportRejected, match=f"{wheel} has sha256 .*; SHA256SUMS says"):
         await far.run(bad)
     await far.nothing_kept()
@@ -182,7 +180,7 @@ async def test_a_tampered_file_is_refused(far: FarSide, made: Path, tmp_path: Pa
 
 async def test_a_truncated_archive_is_refused(far: FarSide, made: Path, tmp_path: Path) -> None:
     tar = tmp_path / "bundle.tar.gz"
-    _to_tar(made, tar)
+    to_tar(made, tar)
     cut = tmp_path / "cut.tar.gz"
     cut.write_bytes(tar.read_bytes()[: tar.stat().st_size * 2 // 3])
     with pytest.raises(ImportRejected, match=r"cut\.tar\.gz was not imported"):
@@ -205,7 +203,7 @@ async def test_a_manifest_that_lies_about_a_hash_is_refused(
         return json.dumps(doc).encode()
 
     # SHA256SUMS re-made to agree: only the manifest lies
-    bad = _repack(made, tmp_path / "lying.zip", lie, fix_sums=True)
+    bad = repack(made, tmp_path / "lying.zip", lie, fix_sums=True)
     with pytest.raises(ImportRejected, match=f"manifest.json says {wheel} has sha256 0000"):
         await far.run(bad)
     await far.nothing_kept()
@@ -215,7 +213,7 @@ async def test_a_tarball_naming_another_package_is_refused(
     far: FarSide, made: Path, tmp_path: Path
 ) -> None:
     app = _tgz_of(made, "app")
-    evil = _npm_tarball({"name": "evil", "version": "1.0.0"})
+    evil = npm_tarball({"name": "evil", "version": "1.0.0"})
 
     def swap(name: str, data: bytes) -> bytes:
         if name == app["path"]:
@@ -232,7 +230,7 @@ async def test_a_tarball_naming_another_package_is_refused(
             return json.dumps(doc).encode()
         return data
 
-    bad = _repack(made, tmp_path / "evil.zip", swap, fix_sums=True)
+    bad = repack(made, tmp_path / "evil.zip", swap, fix_sums=True)
     with pytest.raises(
         ImportRejected, match=re.escape("package.json is evil@1.0.0, not app@1.0.0")
     ):
@@ -244,7 +242,7 @@ async def test_a_tarball_naming_another_package_is_refused(
 async def test_members_outside_the_bundle_are_refused(
     far: FarSide, made: Path, tmp_path: Path, name: str
 ) -> None:
-    bad = _repack(made, tmp_path / "escape.zip", lambda n, d: d, extra=(name, b"x"))
+    bad = repack(made, tmp_path / "escape.zip", lambda n, d: d, extra=(name, b"x"))
     with pytest.raises(ImportRejected, match=r"outside the bundle|not under the bundle"):
         await far.run(bad)
     await far.nothing_kept()
@@ -252,7 +250,7 @@ async def test_members_outside_the_bundle_are_refused(
 
 async def test_a_link_in_a_tar_is_refused(far: FarSide, made: Path, tmp_path: Path) -> None:
     out = tmp_path / "link.tar.gz"
-    _to_tar(made, out, link=("bundle/python-packages/evil", "/etc/passwd"))
+    to_tar(made, out, link=("bundle/python-packages/evil", "/etc/passwd"))
     with pytest.raises(ImportRejected, match="is not a regular file"):
         await far.run(out)
     await far.nothing_kept()
@@ -272,7 +270,7 @@ def test_the_command(
     made: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("FERRY_DATA_DIR", str(tmp_path / "far"))
-    bad = _repack(
+    bad = repack(
         made, tmp_path / "tampered.zip", lambda n, d: b"x" + d if n == _wheel_of(made) else d
     )
     assert main(["import", str(made), str(made), "--json"]) == ExitCode.OK
@@ -287,72 +285,3 @@ def test_the_command(
 
 
 # ---- helpers ----------------------------------------------------------------------------------
-
-
-def _manifest(made: Path) -> dict:  # type: ignore[type-arg]
-    with zipfile.ZipFile(made) as zf:
-        root = zf.namelist()[0].split("/")[0]
-        return json.loads(zf.read(f"{root}/manifest.json"))  # type: ignore[no-any-return]
-
-
-def _repack(
-    made: Path,
-    out: Path,
-    change: Callable[[str, bytes], bytes],
-    *,
-    fix_sums: bool = False,
-    extra: tuple[str, bytes] | None = None,
-) -> Path:
-    """The bundle's members through ``change`` (names without the top directory) into a new
-    zip; with ``fix_sums``, SHA256SUMS re-made to match what changed."""
-    with zipfile.ZipFile(made) as zf:
-        root = zf.namelist()[0].split("/")[0]
-        members = {i.filename[len(root) + 1 :]: zf.read(i) for i in zf.infolist() if not i.is_dir()}
-    members = {name: change(name, data) for name, data in members.items()}
-    if fix_sums:
-        lines = [
-            f"{hashlib.sha256(data).hexdigest()}  {name}\n"
-            for name, data in sorted(members.items())
-            if name != "SHA256SUMS"
-        ]
-        members["SHA256SUMS"] = "".join(lines).encode()
-    with zipfile.ZipFile(out, "w") as zf:
-        for name, data in members.items():
-            zf.writestr(f"{root}/{name}", data)
-        if extra is not None:
-            zf.writestr(extra[0], extra[1])
-    return out
-
-
-def _to_tar(made: Path, out: Path, link: tuple[str, str] | None = None) -> None:
-    mode = "w:gz" if out.name.endswith(".gz") else "w"
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(made) as zf, tarfile.open(fileobj=buffer, mode=mode) as tf:
-        for info in zf.infolist():
-            if info.is_dir():
-                continue
-            data = zf.read(info)
-            member = tarfile.TarInfo(info.filename)
-            member.size = len(data)
-            tf.addfile(member, io.BytesIO(data))
-        if link is not None:
-            member = tarfile.TarInfo(link[0])
-            member.type = tarfile.SYMTYPE
-            member.linkname = link[1]
-            tf.addfile(member)
-    raw = buffer.getvalue()
-    if out.name.endswith(".zst"):
-        import zstandard
-
-        raw = zstandard.ZstdCompressor().compress(raw)
-    out.write_bytes(raw)
-
-
-def _npm_tarball(package_json: dict[str, str]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tf:
-        data = json.dumps(package_json).encode()
-        member = tarfile.TarInfo("package/package.json")
-        member.size = len(data)
-        tf.addfile(member, io.BytesIO(data))
-    return buffer.getvalue()

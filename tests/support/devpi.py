@@ -177,6 +177,12 @@ class DevpiServer:
         self.devpi("index", "-c", self.index, "bases=", "volatile=False")
         self.devpi("use", f"{self.username}/{self.index}")
 
+    def make_index(self, name: str) -> str:
+        """Another empty index of the same user, as the first is made (tests that must see
+        what only they uploaded take one each); its URL, as :attr:`upload_url` is."""
+        self.devpi("index", "-c", name, "bases=", "volatile=False")
+        return f"{self.base}/{self.username}/{name}/"
+
     def devpi(self, *args: str) -> str:
         """Run devpi-client against this server (logged in as :attr:`username` once the
         index exists); returns what it printed."""

@@ -17,13 +17,12 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from ferry.cli.progress import PhaseBars
 from ferry.errors import FerryError, UsageError
 from ferry.units import human_bytes
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
-
-_PHASES = {"hashing": "hashing", "checking": "checking", "storing": "storing"}
 
 
 def import_command(
@@ -71,7 +70,7 @@ async def _import_all(settings: Any, bundles: list[Path], *, show: bool) -> list
         artifacts = kept.artifacts
         assert artifacts is not None
         for bundle in bundles:
-            with _bars(bundle.name, show) as progress:
+            with PhaseBars(bundle.name, show, err) as progress:
                 try:
                     record = await import_bundle(
                         bundle,
@@ -105,41 +104,3 @@ async def _import_all(settings: Any, bundles: list[Path], *, show: bool) -> list
                 }
             )
     return results
-
-
-class _bars:
-    """Rich bars on a terminal, one per phase of an import; nothing otherwise."""
-
-    def __init__(self, name: str, show: bool) -> None:
-        self._name = name
-        self._show = show
-        self._progress: Any = None
-        self._tasks: dict[str, Any] = {}
-
-    def __enter__(self) -> _bars:
-        if self._show:
-            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-            self._progress = Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                TextColumn("{task.percentage:>3.0f}%"),
-                TimeRemainingColumn(),
-                console=err,
-                transient=True,
-            )
-            self._progress.__enter__()
-        return self
-
-    def __call__(self, phase: str, done: int, total: int | None) -> None:
-        if self._progress is None:
-            return
-        task = self._tasks.get(phase)
-        if task is None:
-            label = f"{_PHASES.get(phase, phase)} {self._name}"
-            task = self._tasks[phase] = self._progress.add_task(label, total=total)
-        self._progress.update(task, completed=done, total=total)
-
-    def __exit__(self, *exc: object) -> None:
-        if self._progress is not None:
-            self._progress.__exit__(None, None, None)

@@ -569,12 +569,14 @@ def _add_subcommands() -> None:
     from ferry.cli.cache import cache_app
     from ferry.cli.imports import import_command
     from ferry.cli.packages import packages_app
+    from ferry.cli.push import push_command
     from ferry.cli.tokens import token_app
 
     app.add_typer(token_app, name="token")
     app.add_typer(packages_app, name="packages")
     app.add_typer(cache_app, name="cache")
     app.command("import")(import_command)
+    app.command("push")(push_command)
 
 
 _add_subcommands()
