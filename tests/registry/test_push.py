@@ -366,3 +366,32 @@ def test_an_older_version_does_not_take_latest(
         timeout=30,
     ).json()
     assert native["dist-tags"]["latest"] == "1.0.0"
+
+
+def test_a_delta_bundles_absent_files_must_be_there(
+    made: Path, devpi: DevpiServer, tmp_path: Path
+) -> None:
+    """A delta bundle pushed where the files it left out are not: those are reported
+    missing (exit 6), the rest still goes in."""
+    wheel = str(_wheel(made)["path"])
+
+    def mark(name: str, data: bytes) -> bytes:
+        if name != "manifest.json":
+            return data
+        doc = json.loads(data)
+        for record in doc["files"]:
+            if record["path"] == wheel:
+                record["present"] = True
+        return json.dumps(doc).encode()
+
+    delta = repack(made, tmp_path / "delta.zip", mark, fix_sums=True, drop=frozenset({wheel}))
+    index = devpi.make_index("delta")
+    home = tmp_path / "home"
+    home.mkdir()
+    creds = {"TWINE_USERNAME": devpi.username, "TWINE_PASSWORD": devpi.password}
+    proc = _push(delta, home, "--to", index, "--kind", "devpi", extra=creds)
+    assert proc.returncode == int(ExitCode.NETWORK), proc.stdout + proc.stderr
+    report = _report(proc)
+    missing = [f["filename"] for f in report["files"] if f["status"] == "missing"]
+    assert missing == [wheel.rpartition("/")[2]]
+    assert report["counts"]["pushed"] == len(_bundle_names(made, "python-packages")) - 1

@@ -27,13 +27,14 @@ def repack(
     *,
     fix_sums: bool = False,
     extra: tuple[str, bytes] | None = None,
+    drop: frozenset[str] = frozenset(),
 ) -> Path:
     """The bundle's members through ``change`` (names without the top directory) into a new
     zip; with ``fix_sums``, SHA256SUMS re-made to match what changed."""
     with zipfile.ZipFile(made) as zf:
         root = zf.namelist()[0].split("/")[0]
         members = {i.filename[len(root) + 1 :]: zf.read(i) for i in zf.infolist() if not i.is_dir()}
-    members = {name: change(name, data) for name, data in members.items()}
+    members = {name: change(name, data) for name, data in members.items() if name not in drop}
     if fix_sums:
         lines = [
             f"{hashlib.sha256(data).hexdigest()}  {name}\n"

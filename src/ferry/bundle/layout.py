@@ -9,6 +9,10 @@
   manifest.json              targets, trees, problems, every file (size, sha256, url)
   SHA256SUMS                 of everything above (sha256sum -c format)
   install.sh  install.ps1  ferry_install.py  ferry_npm.js
+
+A delta bundle (``present``: an inventory of the far side) leaves out the registry files
+the far side holds; manifest.json still lists them, marked ``present``, and its installers
+only say it must be imported (it cannot install alone).
 """
 
 from __future__ import annotations
@@ -27,12 +31,17 @@ from ferry.bundle.locks import PACKAGES_DIR, lock_dir, pylock_toml, requirements
 from ferry.bundle.npm_layout import NpmPart, npm_part_entries, npm_section
 from ferry.ecosystems.pypi.model import Resolution
 from ferry.manifests.npmrc import is_npmrc, parse_npmrc
+from ferry.registry.inventory import Inventory, npm_registry_filename
 
 SCRIPTS = (
     ("install.sh", 0o755),
     ("install.ps1", 0o644),
     ("ferry_install.py", 0o644),
     ("ferry_npm.js", 0o644),
+)
+DELTA_SCRIPTS = (
+    ("install.sh", "delta_install.sh", 0o755),
+    ("install.ps1", "delta_install.ps1", 0o644),
 )
 
 
@@ -44,6 +53,8 @@ class BundleInput:
     npm: NpmPart | None = None
     # how the Python files were chosen (wheels or sources, a date, a PyTorch backend)
     python_options: dict[str, object] | None = None
+    # a delta bundle: what the far side holds already is listed, marked present, not shipped
+    present: Inventory | None = None
 
 
 def _manifest_names(paths: list[Path]) -> list[tuple[str, Path]]:
@@ -152,9 +163,13 @@ def bundle_entries(data: BundleInput) -> list[ArchiveEntry]:
         entries.append(ArchiveEntry(name, content, mode))
         sums.append((hashlib.sha256(content).hexdigest(), name))
 
+    present: set[str] = set()
     if res is not None:
         for sha, f in sorted(res.unique_files().items(), key=lambda kv: kv[1].filename):
             name = f"{PACKAGES_DIR}/{f.filename}"
+            if data.present is not None and data.present.holds("pypi", f.filename, sha):
+                present.add(name)
+                continue
             entries.append(ArchiveEntry(name, data.files[sha]))
             sums.append((sha, name))
 
@@ -175,14 +190,62 @@ def bundle_entries(data: BundleInput) -> list[ArchiveEntry]:
     npm_files: list[dict[str, object]] = []
     if data.npm is not None:
         npm_entries, npm_sums, npm_files = npm_part_entries(data.npm)
-        entries += npm_entries
-        sums += npm_sums
+        if data.present is not None:
+            present |= _npm_present(npm_files, data.present)
+        entries += [e for e in npm_entries if e.arcname not in present]
+        sums += [s for s in npm_sums if s[1] not in present]
     doc = manifest_document(data, [n for n, _ in named], npm_files)
+    if data.present is not None:
+        _mark_present(doc, present, data.present)
     add_bytes("manifest.json", json.dumps(doc, indent=2).encode() + b"\n")
     templates = resources.files("ferry.bundle") / "templates"
-    for script, mode in SCRIPTS:
-        add_bytes(script, (templates / script).read_bytes(), mode)
+    if present:
+        # files are missing on purpose: the installers would only fail, so they say why
+        for script, source, mode in DELTA_SCRIPTS:
+            add_bytes(script, (templates / source).read_bytes(), mode)
+    else:
+        for script, mode in SCRIPTS:
+            add_bytes(script, (templates / script).read_bytes(), mode)
 
     sums_text = "".join(f"{digest}  {name}\n" for digest, name in sorted(sums, key=lambda s: s[1]))
     entries.append(ArchiveEntry("SHA256SUMS", sums_text.encode()))
     return entries
+
+
+def _npm_present(records: list[dict[str, object]], inventory: Inventory) -> set[str]:
+    """The npm tarballs the far side holds, by their registry path and sha256."""
+    found = set()
+    for r in records:
+        if r.get("prebuilt"):
+            continue  # served by no registry: always shipped
+        filename = npm_registry_filename(str(r["package"]), str(r["version"]))
+        if inventory.holds("npm", filename, str(r["sha256"])):
+            found.add(str(r["path"]))
+    return found
+
+
+def _mark_present(doc: dict[str, object], present: set[str], inventory: Inventory) -> None:
+    """Every file still listed (the far side checks it holds them all), the absent ones
+    marked; ``delta`` says the bundle installs only through a registry that has them."""
+    files = doc["files"]
+    assert isinstance(files, list)
+    size = 0
+    for record in files:
+        if record["path"] in present:
+            record["present"] = True
+            size += int(record["size"])
+    doc["delta"] = {
+        "inventory": Path(inventory.source).name,
+        "present_files": len(present),
+        "present_bytes": size,
+    }
+
+
+def delta_of(entries: list[ArchiveEntry]) -> dict[str, int]:
+    """What a delta bundle left out (``present_files``, ``present_bytes``); empty for a
+    whole bundle."""
+    for entry in entries:
+        if entry.arcname == "manifest.json" and isinstance(entry.source, bytes):
+            delta = json.loads(entry.source).get("delta") or {}
+            return {k: int(v) for k, v in delta.items() if k.startswith("present_")}
+    return {}

@@ -233,6 +233,14 @@ def bundle(
     extra_index_url: ExtraIndexUrlOpt = None,
     find_links: FindLinksOpt = None,
     ignore_manifest_indexes: IgnoreManifestIndexesOpt = False,
+    exclude_present: Annotated[
+        Path | None,
+        typer.Option(
+            "--exclude-present",
+            help="The far side's inventory (ferry inventory -o have.json): leave out what "
+            "its registries hold; the bundle is then for ferry import only.",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
     config: ConfigOpt = None,
     data_dir: DataDirOpt = None,
@@ -245,6 +253,7 @@ def bundle(
     from ferry.fetch.progress import make_progress
     from ferry.manifests import split_manifests
     from ferry.manifests.model import Selection
+    from ferry.registry.inventory import Inventory
     from ferry.services.bundle import BundlePlan
     from ferry.services.bundle import bundle as make_bundle
     from ferry.services.python_bundle import ResolutionFailed
@@ -268,6 +277,8 @@ def bundle(
         python_options=python_options(
             only_binary, no_binary, prefer_binary, exclude_newer, torch_backend
         ),
+        # read before anything is resolved: a bad file should not cost a whole fetch
+        present=Inventory.load(exclude_present) if exclude_present is not None else None,
     )
     archive_format = _archive_format(fmt, output)
     listener = make_progress(err)
@@ -305,6 +316,8 @@ def bundle(
             "files": result.files,
             "bytes_fetched": result.bytes_fetched,
             "from_cache": result.from_cache,
+            "present_files": result.present_files,
+            "present_bytes": result.present_bytes,
             "timings": {k: round(v, 3) for k, v in result.timings.items()},
         }
         if py is not None:
@@ -321,6 +334,11 @@ def bundle(
             f"{result.files} files for {count} target(s), "
             f"{human_bytes(result.bytes_fetched)} fetched, {result.from_cache} from cache"
         )
+        if plan.present is not None:
+            out.print(
+                f"left out {result.present_files} files ({human_bytes(result.present_bytes)}) "
+                f"the far side holds: import this bundle there (ferry import)"
+            )
         # to check the copy that crossed the gap: sha256sum <archive> on the other side
         out.print(f"sha256 {result.archive_sha256}")
     raise typer.Exit(_exit_for(False, any(p.severity == "warning" for p in problems)))
@@ -568,6 +586,7 @@ def show_config(
 def _add_subcommands() -> None:
     from ferry.cli.cache import cache_app
     from ferry.cli.imports import import_command
+    from ferry.cli.inventory import inventory_command
     from ferry.cli.packages import packages_app
     from ferry.cli.push import push_command
     from ferry.cli.tokens import token_app
@@ -577,6 +596,7 @@ def _add_subcommands() -> None:
     app.add_typer(cache_app, name="cache")
     app.command("import")(import_command)
     app.command("push")(push_command)
+    app.command("inventory")(inventory_command)
 
 
 _add_subcommands()

@@ -268,3 +268,11 @@ class ArtifactRepository:
         with self._sessions() as session:
             rows = session.scalars(select(BundleImport).order_by(BundleImport.created_at))
             return [ImportRecord.of(r) for r in rows]
+
+    def inventory(self) -> builtins.list[ArtifactRecord]:
+        """Every file the registries hold (``ferry inventory``), by ecosystem and name."""
+        with self._sessions() as session:
+            rows = session.scalars(
+                select(Artifact).order_by(Artifact.ecosystem, Artifact.filename)
+            )
+            return [ArtifactRecord.of(r) for r in rows]

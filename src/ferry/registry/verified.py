@@ -25,6 +25,7 @@ from typing import Any, BinaryIO
 
 from ferry.registry.errors import ImportRejected
 from ferry.registry.inspect import Inspected, inspect_npm, inspect_python
+from ferry.registry.inventory import npm_registry_filename
 from ferry.registry.reader import read_members
 
 __all__ = ["BundleFile", "VerifiedBundle", "inspect_file", "registry_filename", "verify_bundle"]
@@ -263,7 +264,7 @@ def registry_filename(bundle: str, record: dict[str, Any]) -> str:
     name, version = record.get("package"), record.get("version")
     if not isinstance(name, str) or not isinstance(version, str) or not name or not version:
         raise ImportRejected(bundle, f"manifest.json does not say which package {base} is")
-    return f"{name}/-/{name.rpartition('/')[2]}-{version}.tgz"
+    return npm_registry_filename(name, version)
 
 
 def inspect_file(bundle: str, file: BundleFile) -> Inspected:

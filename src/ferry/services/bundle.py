@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ferry.bundle.archive import ArchiveFormat, root_name_for, write_archive
-from ferry.bundle.layout import BundleInput, bundle_entries
+from ferry.bundle.layout import BundleInput, bundle_entries, delta_of
 from ferry.bundle.npm_layout import NpmPart
 from ferry.ecosystems.npm.model import NpmResolution
 from ferry.ecosystems.pypi.options import PythonOptions
@@ -17,6 +17,7 @@ from ferry.errors import Hint, UsageError
 from ferry.fetch.progress import ProgressListener
 from ferry.manifests import RUNTIME_ONLY, split_manifests
 from ferry.manifests.model import Selection
+from ferry.registry.inventory import Inventory
 from ferry.services.cache import trim_cache
 from ferry.services.confinement import Confinement
 from ferry.services.npm_bundle import fetch_tarballs, open_npm_context, resolve_node_project
@@ -41,6 +42,8 @@ class BundlePlan:
     selection: Selection = RUNTIME_ONLY
     all_platforms: bool = False
     python_options: PythonOptions = field(default_factory=PythonOptions)
+    # what the far side holds (ferry inventory): left out of the bundle, marked present
+    present: Inventory | None = None
 
     @property
     def include_dev(self) -> bool:
@@ -182,8 +185,10 @@ async def bundle(
             files=python.paths if python else {},
             npm=npm.part if npm else None,
             python_options=python.outcome.options.to_dict() if python else None,
+            present=plan.present,
         )
     )
+    delta = delta_of(entries)
     out.parent.mkdir(parents=True, exist_ok=True)
     size = await asyncio.to_thread(write_archive, out, fmt, entries, root=root_name_for(out))
     # the archive's own digest, to check the transfer across the gap from outside it (read
@@ -201,6 +206,8 @@ async def bundle(
         archive_size=size,
         archive_sha256=sha256,
         files=py_files + (len(set(npm.part.files.values())) if npm else 0),
+        present_files=delta.get("present_files", 0),
+        present_bytes=delta.get("present_bytes", 0),
         bytes_fetched=(python.bytes_fetched if python else 0) + (npm.bytes_fetched if npm else 0),
         from_cache=(python.from_cache if python else 0) + (npm.from_cache if npm else 0),
         timings=timings,

@@ -55,6 +55,9 @@ class BundleOutcome:
     timings: dict[str, float] = field(default_factory=dict)
     npm: NpmResolution | None = None
     archive_sha256: str = ""
+    # a delta bundle's files left out (the far side holds them): how many, how many bytes
+    present_files: int = 0
+    present_bytes: int = 0
 
 
 def _sources_for(settings: Settings, pyinput: PythonInput) -> IndexSources:
