@@ -195,17 +195,19 @@ def _print(report: PushReport) -> None:
         for o in report.outcomes:
             if o.status == status:
                 out.print(f"{status:9} {o.filename}: {o.detail}", highlight=False)
-    pushed = [o for o in report.outcomes if o.status == "pushed"]
-    counts = ", ".join(
-        f"{report.count(s)} {s}"
-        for s in ("pushed", "held", "would-push", "conflict", "failed", "missing")
-        if report.count(s)
-    )
-    out.print(
-        f"{report.bundle} → {'; '.join(report.targets)}: {counts or 'nothing to push'} "
-        f"({human_bytes(sum(o.size for o in pushed))} sent in {report.seconds:.1f} s)",
-        highlight=False,
-    )
+    for target in report.targets:
+        mine = [o for o in report.outcomes if o.target == target]
+        counts = ", ".join(
+            f"{n} {s}"
+            for s in ("pushed", "held", "would-push", "conflict", "failed", "missing")
+            if (n := sum(1 for o in mine if o.status == s))
+        )
+        sent = sum(o.size for o in mine if o.status == "pushed")
+        out.print(
+            f"{target}: {counts or 'nothing to push'} ({human_bytes(sent)} sent)",
+            highlight=False,
+        )
+    out.print(f"{report.bundle}: done in {report.seconds:.1f} s", highlight=False)
     for ecosystem, n in report.unpushed.items():
         what = "Python files" if ecosystem == "pypi" else "npm tarballs"
         out.print(f"not pushed: {n} {what} (no --to for {ecosystem})", highlight=False)
