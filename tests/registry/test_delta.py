@@ -289,3 +289,48 @@ def test_bundle_reads_the_inventory_before_resolving(tmp_path: Path) -> None:
         == ExitCode.USAGE
     )
     assert not (tmp_path / "b.zip").exists()
+
+
+def test_export_carries_a_registry_to_another_far_side(
+    npm_settings: Settings, made: Path, tmp_path: Path
+) -> None:
+    """One far side's registries exported whole, imported by another: the same files,
+    byte for byte; exported again against the second's inventory: nothing to carry."""
+    first, second = tmp_path / "first", tmp_path / "second"
+    assert main(["import", str(made), "--data-dir", str(first)]) == ExitCode.OK
+    exported = tmp_path / "registry.tar.zst"
+    assert main(["export", "-o", str(exported), "--data-dir", str(first)]) == ExitCode.OK
+    assert main(["import", str(exported), "--data-dir", str(second)]) == ExitCode.OK
+
+    def held(far: Path) -> set[tuple[str, str, str]]:
+        doc = json.loads(_inventory(far, tmp_path).read_text())
+        return {(f["ecosystem"], f["filename"], f["sha256"]) for f in doc["files"]}
+
+    assert held(second) == held(first) and len(held(first)) >= 9
+    have = _inventory(second, tmp_path)
+    delta = tmp_path / "delta.zip"
+    assert (
+        main(["export", "-o", str(delta), "--exclude-present", str(have), "--data-dir", str(first)])
+        == ExitCode.OK
+    )
+    assert _served(delta) == {}
+    assert all(r.get("present") for r in manifest_of(delta)["files"])
+    # and that delta imports where everything is held
+    assert main(["import", str(delta), "--data-dir", str(second)]) == ExitCode.OK
+
+
+def test_export_refuses_a_blob_that_changed_in_the_store(
+    npm_settings: Settings, made: Path, tmp_path: Path
+) -> None:
+    far = tmp_path / "far"
+    assert main(["import", str(made), "--data-dir", str(far)]) == ExitCode.OK
+    doc = json.loads(_inventory(far, tmp_path).read_text())
+    victim = doc["files"][0]
+    sha = victim["sha256"]
+    blob = far / "store" / "sha256" / sha[:2] / sha[2:4] / sha
+    assert blob.is_file()
+    blob.chmod(0o644)
+    blob.write_bytes(b"rotten")
+    out = tmp_path / "out.zip"
+    assert main(["export", "-o", str(out), "--data-dir", str(far)]) == ExitCode.INTEGRITY
+    assert not out.exists()

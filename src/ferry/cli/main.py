@@ -585,6 +585,7 @@ def show_config(
 
 def _add_subcommands() -> None:
     from ferry.cli.cache import cache_app
+    from ferry.cli.export import export_command
     from ferry.cli.imports import import_command
     from ferry.cli.inventory import inventory_command
     from ferry.cli.packages import packages_app
@@ -597,6 +598,7 @@ def _add_subcommands() -> None:
     app.command("import")(import_command)
     app.command("push")(push_command)
     app.command("inventory")(inventory_command)
+    app.command("export")(export_command)
 
 
 _add_subcommands()
