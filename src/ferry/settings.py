@@ -196,6 +196,14 @@ class Settings(BaseSettings):
         description='Bytes a bundle given to `ferry import` may unpack to ("200G" works '
         "too): a bundle that claims to be small but inflates past this is refused.",
     )
+    import_dir: Path | None = Field(
+        None,
+        description="A directory on the server's own disk whose bundles an admin may import "
+        'by name (POST /api/imports with {"path": NAME}; GET /api/imports/available lists '
+        "them), imported in place, without an upload: for bundles carried in on a disk. "
+        "Only plain file names directly in it are taken, never a link leading out of it. "
+        "Unset (the default): importing from the server's disk is off, only uploads are.",
+    )
     shared_cache: bool = Field(
         True,
         description="With blob_store in a bucket: fetched files are also kept under its "

@@ -252,6 +252,17 @@ ERRORS: dict[str, tuple[str, ...]] = {
     # bundles brought in on the far side
     "import-rejected": ("{bundle} was not imported: {reason}", _DETAIL),
     "registry-not-found": ("the registries hold nothing at {path}", _DETAIL),
+    "import-dir-off": (
+        "importing from the server's disk is not enabled: the operator has not set import_dir",
+        _DETAIL,
+    ),
+    "import-dir-unreadable": ("the import directory cannot be read: {reason}", _DETAIL),
+    "import-name-invalid": (
+        "{name} is not a bundle's plain file name (letters, digits and . _ + -, starting "
+        "with a letter or digit, ending in {formats})",
+        _DETAIL,
+    ),
+    "import-file-not-found": ("no bundle {name} in the import directory", _DETAIL),
     # problem documents the web server writes itself, not from a FerryError
     "request-invalid": ("{where}: {reason}",),
     "not-found": ("nothing at {path}",),
@@ -333,6 +344,11 @@ HINTS: dict[str, tuple[str, ...]] = {
         "Nothing of the bundle was kept. Bring an intact copy (check it with its own "
         "SHA256SUMS) and import it again.",
     ),
+    "import-dir": (
+        "Upload the bundle instead, or ask the operator to set import_dir (FERRY_IMPORT_DIR) "
+        "to the directory that holds bundles.",
+    ),
+    "import-available": ("GET /api/imports/available lists the bundles there are.",),
     "token-revoke-by-id": ("Revoke one by id.",),
     "quota-active": ("Wait for one to finish, or cancel one.",),
     "quota-disk": ("Delete tasks whose archives you have taken.",),

@@ -60,7 +60,12 @@ REQUIRED: dict[tuple[str, str], str | None] = {
     ("GET", "/simple/{project}/"): "read",
     ("GET", "/files/pypi/{sha256}/{filename}"): "read",
     ("GET", "/api/imports"): "read",
+    # a writer uploads; naming a bundle on the server's disk ({"path": …}) needs admin
+    # (tests/registry/test_import_dir.py)
     ("POST", "/api/imports"): "write",
+    ("GET", "/api/imports/available"): "admin",
+    ("GET", "/api/registry/packages"): "read",
+    ("GET", "/api/registry/packages/{ecosystem}/{name}"): "read",
     ("GET", "/npm/{name}"): "read",
     ("GET", "/npm/{name}/-/{tarball}"): "read",
 }
@@ -108,6 +113,7 @@ def _url(path: str) -> str:
         .replace("{project}", "nothing-here")
         .replace("{sha256}", "0" * 64)
         .replace("{filename}", "nothing-1.0.tar.gz")
+        .replace("{ecosystem}", "npm")
         .replace("{name}", "@scope%2fnothing")
         .replace("{tarball}", "nothing-1.0.0.tgz")
     )

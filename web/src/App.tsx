@@ -6,6 +6,8 @@ import { useEffect, useState } from 'react';
 import { App as AntApp, Button, Layout, Space, Typography } from 'antd';
 import {
   AppstoreOutlined,
+  DatabaseOutlined,
+  ImportOutlined,
   LogoutOutlined,
   PlusOutlined,
   SendOutlined,
@@ -13,11 +15,13 @@ import {
 } from '@ant-design/icons';
 import { clearToken, getToken, onTokenChange, setToken, takeTokenFromLocation } from './api/auth';
 import { LanguageSwitch, useI18n } from './i18n';
+import { BrowsePage } from './pages/BrowsePage';
+import { ImportPage } from './pages/ImportPage';
 import { PackagesPage } from './pages/PackagesPage';
 import { SignInPage } from './pages/SignInPage';
 import { TaskListPage } from './pages/TaskListPage';
 import { TaskPage } from './pages/TaskPage';
-import { DEFAULT_LIST, DEFAULT_PACKAGES, useRoute } from './router';
+import { DEFAULT_BROWSE, DEFAULT_LIST, DEFAULT_PACKAGES, useRoute } from './router';
 
 /** The current token; follows sign-in, sign-out and any 401. */
 function useToken(): [string | null, boolean] {
@@ -94,6 +98,24 @@ export function App() {
                 >
                   {t('nav.packages')}
                 </Button>
+                <Button
+                  type={route.view === 'import' ? 'primary' : 'text'}
+                  className="nav-button"
+                  icon={<ImportOutlined />}
+                  onClick={() => navigate({ view: 'import', taskId: null })}
+                  data-testid="nav-import"
+                >
+                  {t('nav.import')}
+                </Button>
+                <Button
+                  type={route.view === 'browse' ? 'primary' : 'text'}
+                  className="nav-button"
+                  icon={<DatabaseOutlined />}
+                  onClick={() => navigate({ view: 'browse', taskId: null })}
+                  data-testid="nav-browse"
+                >
+                  {t('nav.browse')}
+                </Button>
               </>
             )}
             <LanguageSwitch />
@@ -123,6 +145,13 @@ export function App() {
             <PackagesPage
               query={route.packages ?? DEFAULT_PACKAGES}
               onQueryChange={(packages, replace) => navigate({ view: 'packages', taskId: null, packages }, replace)}
+            />
+          ) : route.view === 'import' ? (
+            <ImportPage onBrowse={() => navigate({ view: 'browse', taskId: null })} />
+          ) : route.view === 'browse' ? (
+            <BrowsePage
+              query={route.browse ?? DEFAULT_BROWSE}
+              onQueryChange={(browse, replace) => navigate({ view: 'browse', taskId: null, browse }, replace)}
             />
           ) : (
             <TaskPage key={route.taskId ?? 'new'} taskId={route.taskId} onOpenTask={openTask} onNewTask={newTask} />

@@ -1,14 +1,15 @@
 /**
  * The URL is the state that survives a reload: `?task=<id>` opens a task (and its socket
- * reconnects), `?view=tasks` the task list, `?view=packages` the package store, nothing
- * the upload step. A list's filters, page and sort ride along
+ * reconnects), `?view=tasks` the task list, `?view=packages` the package store,
+ * `?view=import` the far side's imports, `?view=browse` what its registries hold (with
+ * `&ecosystem=npm&package=@scope/name` one package), nothing the upload step. A list's filters, page and sort ride along
  * (`?view=tasks&status=completed&page=2&size=50`,
  * `?view=packages&name=agent&platform=linux&sort=name&order=asc`), so reload and
  * back/forward bring them back; a value that makes no sense is read as the default.
  */
 import { useCallback, useEffect, useState } from 'react';
-import { PACKAGE_SORTS, SORT_ORDERS, TASK_STATUSES } from './api/client';
-import type { PackageSort, SortOrder, TaskStatus } from './api/client';
+import { ECOSYSTEMS, PACKAGE_SORTS, SORT_ORDERS, TASK_STATUSES } from './api/client';
+import type { Ecosystem, PackageSort, SortOrder, TaskStatus } from './api/client';
 
 /** The task list's status filter and page. */
 export interface ListQuery {
@@ -51,13 +52,29 @@ export const DEFAULT_PACKAGES: PackageQuery = {
 // the server's bound on a filter's length: a longer one could only be refused
 const MAX_FILTER = 100;
 
+/** The Browse page: the ecosystem and search, the page, and the package open, if any
+ * (a package is named within its ecosystem: `package` needs `ecosystem`). */
+export interface BrowseQuery {
+  ecosystem: Ecosystem | null;
+  q: string | null;
+  page: number;
+  size: number;
+  package: string | null;
+}
+
+export const DEFAULT_BROWSE: BrowseQuery = { ecosystem: null, q: null, page: 1, size: 20, package: null };
+// npm's longest name; a PyPI name is shorter
+const MAX_PACKAGE_NAME = 214;
+
 export interface Route {
-  view: 'task' | 'tasks' | 'packages';
+  view: 'task' | 'tasks' | 'packages' | 'import' | 'browse';
   taskId: string | null;
   /** The list's filter and page (view 'tasks' only); left out: the defaults. */
   list?: ListQuery;
   /** The package list's filters, page and sort (view 'packages' only); left out: the defaults. */
   packages?: PackageQuery;
+  /** The Browse page's search and the package open (view 'browse' only); left out: the defaults. */
+  browse?: BrowseQuery;
 }
 
 function wholeNumber(raw: string | null): number | null {
@@ -98,9 +115,27 @@ export function parsePackageQuery(params: URLSearchParams): PackageQuery {
   };
 }
 
+export function parseBrowseQuery(params: URLSearchParams): BrowseQuery {
+  const { page, size } = parseListQuery(params);
+  const raw = params.get('ecosystem');
+  const ecosystem = ECOSYSTEMS.find((e) => e === raw) ?? null;
+  const name = params.get('package')?.trim();
+  return {
+    ecosystem,
+    q: filterValue(params.get('q')),
+    page,
+    size,
+    package: ecosystem && name && name.length <= MAX_PACKAGE_NAME ? name : null,
+  };
+}
+
 export function parseRoute(search: string): Route {
   const params = new URLSearchParams(search);
   const taskId = params.get('task');
+  if (params.get('view') === 'import' && !taskId) return { view: 'import', taskId: null };
+  if (params.get('view') === 'browse' && !taskId) {
+    return { view: 'browse', taskId: null, browse: parseBrowseQuery(params) };
+  }
   if (params.get('view') === 'tasks' && !taskId) {
     return { view: 'tasks', taskId: null, list: parseListQuery(params) };
   }
@@ -135,6 +170,18 @@ export function routeToSearch(route: Route): string {
       params.set('order', query.order);
     }
     return `?${params.toString()}`;
+  }
+  if (route.view === 'import') return '?view=import';
+  if (route.view === 'browse') {
+    const query = route.browse ?? DEFAULT_BROWSE;
+    const params = new URLSearchParams({ view: 'browse' });
+    if (query.ecosystem) params.set('ecosystem', query.ecosystem);
+    if (query.q) params.set('q', query.q);
+    if (query.page !== DEFAULT_BROWSE.page) params.set('page', String(query.page));
+    if (query.size !== DEFAULT_BROWSE.size) params.set('size', String(query.size));
+    if (query.package && query.ecosystem) params.set('package', query.package);
+    // "@" and "/" of a scoped name read better as they are
+    return `?${params.toString().replace(/%40/g, '@').replace(/%2F/g, '/')}`;
   }
   if (route.taskId) return `?task=${encodeURIComponent(route.taskId)}`;
   return '';

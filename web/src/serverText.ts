@@ -412,6 +412,22 @@ const error: Catalog = {
     detail('导入被拒绝'),
   ],
   'registry-not-found': [t('the registries hold nothing at {path}', '仓库中此地址没有内容：{path}'), detail('仓库中没有此内容')],
+  'import-dir-off': [
+    t(
+      "importing from the server's disk is not enabled: the operator has not set import_dir",
+      '未启用从服务器磁盘导入：运维人员没有设置 import_dir',
+    ),
+    detail('未启用从服务器磁盘导入'),
+  ],
+  'import-dir-unreadable': [t('the import directory cannot be read: {reason}', '无法读取导入目录：{reason}'), detail('无法读取导入目录')],
+  'import-name-invalid': [
+    t(
+      "{name} is not a bundle's plain file name (letters, digits and . _ + -, starting with a letter or digit, ending in {formats})",
+      '{name} 不是有效的离线包文件名（只能含字母、数字和 . _ + -，以字母或数字开头，以 {formats} 结尾）',
+    ),
+    detail('离线包文件名无效'),
+  ],
+  'import-file-not-found': [t('no bundle {name} in the import directory', '导入目录中没有离线包 {name}'), detail('导入目录中没有此离线包')],
   'request-invalid': [t('{where}: {reason}', '请求参数 {where} 无效：{reason}')],
   'not-found': [t('nothing at {path}', '此地址不存在：{path}')],
   'method-not-allowed': [
@@ -495,6 +511,15 @@ const hint: Catalog = {
       'Nothing of the bundle was kept. Bring an intact copy (check it with its own SHA256SUMS) and import it again.',
       '此包的任何内容都没有保留。请带来一份完好的副本（用它自带的 SHA256SUMS 校验）后重新导入。',
     ),
+  ],
+  'import-dir': [
+    t(
+      'Upload the bundle instead, or ask the operator to set import_dir (FERRY_IMPORT_DIR) to the directory that holds bundles.',
+      '请改为上传离线包，或请运维人员把 import_dir（FERRY_IMPORT_DIR）设为存放离线包的目录。',
+    ),
+  ],
+  'import-available': [
+    t('GET /api/imports/available lists the bundles there are.', 'GET /api/imports/available 会列出现有的离线包。'),
   ],
   'token-revoke-by-id': [t('Revoke one by id.', '请按 ID 吊销其中一个。')],
   'quota-active': [t('Wait for one to finish, or cancel one.', '请等待其中一个任务结束，或取消一个任务。')],

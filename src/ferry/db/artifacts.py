@@ -21,7 +21,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from ferry.db.models import Artifact, BundleImport
 from ferry.db.repository import utcnow
 
-__all__ = ["ArtifactRecord", "ArtifactRepository", "ImportRecord", "NewArtifact"]
+__all__ = [
+    "ArtifactRecord",
+    "ArtifactRepository",
+    "HeldFile",
+    "ImportRecord",
+    "NewArtifact",
+    "ProjectSummary",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,7 +279,90 @@ class ArtifactRepository:
     def inventory(self) -> builtins.list[ArtifactRecord]:
         """Every file the registries hold (``ferry inventory``), by ecosystem and name."""
         with self._sessions() as session:
-            rows = session.scalars(
-                select(Artifact).order_by(Artifact.ecosystem, Artifact.filename)
-            )
+            rows = session.scalars(select(Artifact).order_by(Artifact.ecosystem, Artifact.filename))
             return [ArtifactRecord.of(r) for r in rows]
+
+    def browse(
+        self, ecosystem: str | None, q: str | None, *, offset: int, limit: int
+    ) -> tuple[builtins.list[ProjectSummary], int]:
+        """A page of the projects held (of one ecosystem, or both; ``q`` anywhere in the
+        name, case ignored) by name, and how many there are."""
+        where = [] if ecosystem is None else [Artifact.ecosystem == ecosystem]
+        if q:
+            where.append(func.lower(Artifact.name).contains(q.lower(), autoescape=True))
+        groups = (
+            select(
+                Artifact.ecosystem,
+                Artifact.name,
+                func.count().label("files"),
+                func.sum(Artifact.size).label("size"),
+            )
+            .where(*where)
+            .group_by(Artifact.ecosystem, Artifact.name)
+        )
+        with self._sessions() as session:
+            # byte order on both databases (a PostgreSQL locale would sort "@scope/x" by x)
+            by_name = (
+                Artifact.name.collate("C")
+                if session.get_bind().dialect.name == "postgresql"
+                else Artifact.name
+            )
+            total = session.scalar(select(func.count()).select_from(groups.subquery())) or 0
+            rows = session.execute(
+                groups.order_by(by_name, Artifact.ecosystem).offset(offset).limit(limit)
+            ).all()
+            versions: dict[tuple[str, str], set[str]] = {(e, n): set() for e, n, _, _ in rows}
+            for eco in {e for e, _ in versions}:
+                names = [n for e, n in versions if e == eco]
+                found = session.execute(
+                    select(Artifact.name, Artifact.version)
+                    .where(Artifact.ecosystem == eco, Artifact.name.in_(names))
+                    .distinct()
+                )
+                for name, version in found:
+                    versions[(eco, name)].add(version)
+            page = [
+                ProjectSummary(
+                    ecosystem=e,
+                    name=n,
+                    versions=tuple(sorted(versions[(e, n)])),
+                    file_count=int(files),
+                    total_size=int(size or 0),
+                )
+                for e, n, files, size in rows
+            ]
+        return page, total
+
+    def project_files(self, ecosystem: str, name: str) -> builtins.list[HeldFile]:
+        """Every file of a project with the import that brought it."""
+        with self._sessions() as session:
+            rows = session.execute(
+                select(Artifact, BundleImport.filename, BundleImport.created_at)
+                .join(BundleImport, BundleImport.id == Artifact.import_id)
+                .where(Artifact.ecosystem == ecosystem, Artifact.name == name)
+                .order_by(Artifact.filename)
+            )
+            return [
+                HeldFile(ArtifactRecord.of(a), import_filename=f, imported_at=at)
+                for a, f, at in rows
+            ]
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectSummary:
+    """A project the registries hold: its versions, and how many files and bytes."""
+
+    ecosystem: str
+    name: str
+    versions: tuple[str, ...]
+    file_count: int
+    total_size: int
+
+
+@dataclass(frozen=True, slots=True)
+class HeldFile:
+    """A file the registries serve, with the bundle that brought it and when."""
+
+    artifact: ArtifactRecord
+    import_filename: str
+    imported_at: datetime

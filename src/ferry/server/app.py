@@ -40,6 +40,7 @@ from ferry.server.limits import BodyLimit
 from ferry.server.methods import HeadAsGet
 from ferry.server.routes.archive import archive
 from ferry.server.routes.audit import audit
+from ferry.server.routes.browse import browse
 from ferry.server.routes.imports import PREFIX as IMPORTS_PATH
 from ferry.server.routes.imports import imports
 from ferry.server.routes.manifests import manifests
@@ -171,6 +172,7 @@ def create_app(settings: Settings, *, config_file: Path | None = None) -> FastAP
         simple,
         npm,
         imports,
+        browse,
     )
     for router in routers:
         app.include_router(router)

@@ -28,11 +28,14 @@ __all__ = [
     "SOCKET_MODELS",
     "AuditEntry",
     "AuditPage",
+    "AvailableBundle",
+    "AvailableBundles",
     "DependenciesDocument",
     "EcosystemProgress",
     "FailedPackage",
     "Health",
     "ImportDocument",
+    "ImportFromServer",
     "ImportList",
     "NpmDependencies",
     "NpmExcludedPackage",
@@ -49,6 +52,12 @@ __all__ = [
     "PythonPackage",
     "PythonTarget",
     "PythonTargetDependencies",
+    "RegistryFile",
+    "RegistryInstall",
+    "RegistryPackage",
+    "RegistryPackageDetail",
+    "RegistryPackageList",
+    "RegistryVersion",
     "TaskCreated",
     "TaskDetail",
     "TaskDocument",
@@ -517,6 +526,93 @@ class ImportDocument(_Document):
 
 class ImportList(_Document):
     imports: list[ImportDocument]
+
+
+class ImportFromServer(BaseModel):
+    """``POST /api/imports`` as JSON (admin): a bundle already on the server's disk."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: str = Field(
+        min_length=1,
+        max_length=200,
+        description="A bundle's plain file name in the import_dir the operator set (no "
+        "directory part, no '..', no leading dot), as GET /api/imports/available lists it.",
+    )
+
+
+class AvailableBundle(_Document):
+    name: str = Field(description="The plain file name to import it by.")
+    size: int = Field(description="Bytes.")
+    modified_at: str = Field(json_schema_extra=_DATETIME)
+
+
+class AvailableBundles(_Document):
+    """The bundles in the server's import_dir, newest first."""
+
+    enabled: bool = Field(
+        description="False: the operator has not set import_dir; only uploads are imported."
+    )
+    bundles: list[AvailableBundle]
+
+
+# ---- what the registries hold (/api/registry) ------------------------------------------
+
+
+class RegistryPackage(_Document):
+    """A package the far side's registries hold (``/simple/`` or ``/npm/``)."""
+
+    ecosystem: Literal["pypi", "npm"]
+    name: str = Field(description="PyPI: the normalized name; npm: the name, scope included.")
+    version_count: int
+    latest_version: str | None = Field(
+        description="The highest release (the highest version when there is no release)."
+    )
+    file_count: int
+    total_size: int = Field(description="Bytes, every file of every version.")
+
+
+class RegistryPackageList(_Document):
+    packages: list[RegistryPackage]
+    total: int
+    page: int
+    per_page: int
+
+
+class RegistryFile(_Document):
+    filename: str
+    size: int = Field(description="Bytes.")
+    sha256: str
+    yanked: str | None = Field(
+        description="None: not yanked; the reason, or an empty string, when it is."
+    )
+    upload_time: str | None = Field(
+        description="When its source index first published it, as that index said."
+    )
+    requires_python: str | None
+    url: str = Field(description="Where the registry serves it, relative to the server.")
+    import_id: str = Field(description="The import that brought it.")
+    import_filename: str = Field(description="That import's bundle.")
+    imported_at: str = Field(json_schema_extra=_DATETIME)
+
+
+class RegistryVersion(_Document):
+    version: str
+    files: list[RegistryFile]
+
+
+class RegistryInstall(_Document):
+    """Where pip, uv or npm find the package, relative to the server."""
+
+    index_url: str = Field(
+        description="The registry's root, for pip's --index-url or npm's --registry."
+    )
+    package_url: str = Field(description="The package's own page or packument.")
+
+
+class RegistryPackageDetail(RegistryPackage):
+    versions: list[RegistryVersion] = Field(description="Newest first.")
+    install: RegistryInstall
 
 
 class PackageList(_Document):

@@ -94,10 +94,27 @@ type PackageForm = NonNullable<Operation<'/api/v1/packages', 'post'>['requestBod
 /** An upload's fields besides the file. */
 export type PackageFields = Omit<PackageForm, 'file'>;
 export type PackageSort = NonNullable<PackageListQuery['sort']>;
+/** A bundle imported into the registries, and the list of them (`GET /api/imports`). */
+export type ImportDocument = Schemas['ImportDocument'];
+export type ImportList = Schemas['ImportList'];
+/** The bundles on the server's disk an admin may import by name (`GET /api/imports/available`). */
+export type AvailableBundles = Schemas['AvailableBundles'];
+export type AvailableBundle = Schemas['AvailableBundle'];
+/** What the registries hold (`/api/registry/packages`). */
+export type RegistryPackage = Schemas['RegistryPackage'];
+export type RegistryPackageList = Schemas['RegistryPackageList'];
+export type RegistryPackageDetail = Schemas['RegistryPackageDetail'];
+export type RegistryVersion = Schemas['RegistryVersion'];
+export type RegistryFile = Schemas['RegistryFile'];
+export type Ecosystem = RegistryPackage['ecosystem'];
+export type RegistryListQuery = NonNullable<QueryParams<Operation<'/api/registry/packages', 'get'>>>;
+type ImportFromServer = NonNullable<Operation<'/api/imports', 'post'>['requestBody']>['content']['application/json'];
 export type SortOrder = NonNullable<PackageListQuery['order']>;
 
 // runtime lists of the generated unions; `satisfies` fails the build when the server's differ
 const SORTS = { name: 0, version: 1, created: 2 } as const satisfies Record<PackageSort, number>;
+const ECOSYSTEM_ORDER = { pypi: 0, npm: 1 } as const satisfies Record<Ecosystem, number>;
+export const ECOSYSTEMS: readonly Ecosystem[] = Object.keys(ECOSYSTEM_ORDER) as Ecosystem[];
 const ORDERS = { asc: 0, desc: 1 } as const satisfies Record<SortOrder, number>;
 export const PACKAGE_SORTS: readonly PackageSort[] = Object.keys(SORTS) as PackageSort[];
 export const SORT_ORDERS: readonly SortOrder[] = Object.keys(ORDERS) as SortOrder[];
@@ -178,6 +195,8 @@ interface CallInit<O> {
   path?: PathParams<O>;
   query?: QueryParams<O>;
   body?: BodyInit;
+  /** A JSON body (sent as application/json) instead of `body`. */
+  json?: O extends { requestBody?: { content: { 'application/json': infer J } } } ? J : never;
   signal?: AbortSignal;
 }
 
@@ -207,11 +226,16 @@ export async function call<P extends keyof paths, M extends Method>(
     queryString(init.query as Record<string, unknown> | undefined);
   let response: Response;
   try {
+    const json = init.json !== undefined;
     response = await fetch(url, {
       method: method.toUpperCase(),
-      body: init.body,
+      body: json ? JSON.stringify(init.json) : init.body,
       signal: init.signal,
-      headers: { Accept: 'application/json, application/problem+json', ...authHeaders() },
+      headers: {
+        Accept: 'application/json, application/problem+json',
+        ...(json ? { 'Content-Type': 'application/json' } : {}),
+        ...authHeaders(),
+      },
     });
   } catch (err) {
     if (err instanceof DOMException && err.name === 'AbortError') throw err;
@@ -390,21 +414,33 @@ export function uploadPackage(
   form.append('arch', fields.arch);
   form.append('description', fields.description ?? '');
   form.append('file', file, file.name);
-  return new Promise<Package>((resolve, reject) => {
+  return sendWithProgress<Package>('/api/v1/packages', form, null, onProgress, signal);
+}
+
+/** POST `body` with XMLHttpRequest (fetch has no upload progress), answered as `call` is. */
+function sendWithProgress<T>(
+  url: string,
+  body: XMLHttpRequestBodyInit,
+  contentType: string | null,
+  onProgress: (sent: Transferred) => void,
+  signal?: AbortSignal,
+): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
     if (signal?.aborted) {
       reject(new DOMException('the upload was cancelled', 'AbortError'));
       return;
     }
     const xhr = new XMLHttpRequest();
-    xhr.open('POST', '/api/v1/packages');
+    xhr.open('POST', url);
     xhr.setRequestHeader('Accept', 'application/json, application/problem+json');
+    if (contentType) xhr.setRequestHeader('Content-Type', contentType);
     for (const [name, value] of Object.entries(authHeaders())) xhr.setRequestHeader(name, value);
     xhr.upload.onprogress = (e: ProgressEvent) => {
       onProgress({ loaded: e.loaded, total: e.lengthComputable ? e.total : null });
     };
     xhr.onload = () => {
       try {
-        resolve(answered(xhr.status, xhr.statusText, xhr.getResponseHeader('content-type'), xhr.responseText) as Package);
+        resolve(answered(xhr.status, xhr.statusText, xhr.getResponseHeader('content-type'), xhr.responseText) as T);
       } catch (err) {
         reject(err);
       }
@@ -414,7 +450,7 @@ export function uploadPackage(
     xhr.onerror = () => reject(networkError('the connection closed during the upload'));
     xhr.onabort = () => reject(new DOMException('the upload was cancelled', 'AbortError'));
     signal?.addEventListener('abort', () => xhr.abort(), { once: true });
-    xhr.send(form);
+    xhr.send(body);
   });
 }
 
@@ -432,4 +468,47 @@ export async function downloadPackage(packageId: string): Promise<void> {
   document.body.appendChild(link);
   link.click();
   link.remove();
+}
+
+// ---- the far side: imports and the registries --------------------------------------------
+
+export async function listImports(signal?: AbortSignal): Promise<ImportList> {
+  return call('get', '/api/imports', { signal });
+}
+
+export async function availableBundles(signal?: AbortSignal): Promise<AvailableBundles> {
+  return call('get', '/api/imports/available', { signal });
+}
+
+/**
+ * Upload a bundle to be imported, reporting the bytes sent; the answer comes once the
+ * server has checked every file and stored it. `filename` is the name it is recorded
+ * under (its ending says the format).
+ */
+export function uploadBundle(
+  file: File,
+  filename: string,
+  onProgress: (sent: Transferred) => void,
+  signal?: AbortSignal,
+): Promise<ImportDocument> {
+  const url = `/api/imports${queryString({ filename })}`;
+  return sendWithProgress<ImportDocument>(url, file, 'application/octet-stream', onProgress, signal);
+}
+
+/** Import, in place, a bundle the server's import directory holds (admin). */
+export async function importFromServer(name: string, signal?: AbortSignal): Promise<ImportDocument> {
+  const json: ImportFromServer = { path: name };
+  return call('post', '/api/imports', { json, signal });
+}
+
+export async function listRegistryPackages(query: RegistryListQuery, signal?: AbortSignal): Promise<RegistryPackageList> {
+  return call('get', '/api/registry/packages', { query, signal });
+}
+
+export async function getRegistryPackage(
+  ecosystem: Ecosystem,
+  name: string,
+  signal?: AbortSignal,
+): Promise<RegistryPackageDetail> {
+  return call('get', '/api/registry/packages/{ecosystem}/{name}', { path: { ecosystem, name }, signal });
 }

@@ -10,7 +10,6 @@ whose ``resolved`` URLs name another registry installs with npm's
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -19,6 +18,7 @@ from fastapi.responses import JSONResponse, Response
 from ferry.auth.principal import Principal
 from ferry.db.artifacts import ArtifactRecord, ArtifactRepository
 from ferry.db.threads import DbThreads
+from ferry.registry.versions import latest as versions_latest
 from ferry.server.blobresponse import blob_response, file_responses
 from ferry.server.problems import errors
 from ferry.server.registryauth import registry_reader
@@ -51,7 +51,6 @@ _INSTALL_FIELDS = (
     "_hasShrinkwrap",
 )
 _INSTALL_SCRIPTS = ("preinstall", "install", "postinstall")
-_SEMVER = re.compile(r"(\d+)\.(\d+)\.(\d+)(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?")
 
 npm = APIRouter(prefix="/npm", tags=["registries"], responses=errors(401, 403))
 Reader = Annotated[Principal | None, Depends(registry_reader)]
@@ -107,8 +106,7 @@ async def packument(request: Request, name: str, who: Reader) -> Response:
     base = str(request.url_for("tarball", name=name, tarball="x")).removesuffix("/x")
     abbreviated = ABBREVIATED in request.headers.get("accept", "")
     versions = {f.version: _version(f, base, abbreviated=abbreviated) for f in files}
-    releases = [v for v in versions if "-" not in v] or list(versions)
-    latest = max(releases, key=_semver_key)
+    latest = str(versions_latest("npm", versions))
     modified = max(f.created_at for f in files).isoformat()
     if abbreviated:
         doc: dict[str, Any] = {
@@ -150,16 +148,3 @@ def _version(f: ArtifactRecord, base: str, *, abbreviated: bool) -> dict[str, An
         doc["_id"] = f"{f.name}@{f.version}"
     doc["name"], doc["version"], doc["dist"] = f.name, f.version, dist
     return doc
-
-
-def _semver_key(version: str) -> tuple[int, int, int, int, int, tuple[tuple[int, int | str], ...]]:
-    """npm's order of versions: releases above their prereleases; anything unparsable
-    lowest (npm would not publish it)."""
-    found = _SEMVER.fullmatch(version)
-    if found is None:
-        return (0, 0, 0, 0, 0, ())
-    major, minor, patch, pre = int(found[1]), int(found[2]), int(found[3]), found[4]
-    if pre is None:
-        return (1, major, minor, patch, 1, ())
-    parts = tuple((0, int(p)) if p.isdigit() else (1, p) for p in pre.split("."))
-    return (1, major, minor, patch, 0, parts)

@@ -16,12 +16,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from packaging.utils import canonicalize_name
-from packaging.version import InvalidVersion, Version
 
 from ferry.auth.principal import Principal
 from ferry.db.artifacts import ArtifactRecord, ArtifactRepository
 from ferry.db.threads import DbThreads
 from ferry.errors import ExitCode, FerryError
+from ferry.registry.versions import pep440_key
 from ferry.server.blobresponse import blob_response, file_responses
 from ferry.server.problems import errors
 from ferry.server.registryauth import registry_reader
@@ -90,7 +90,7 @@ async def project_page(request: Request, project: str, who: Reader) -> Response:
     files = await db(artifacts.files, "pypi", normal)
     if not files:
         raise ProjectNotFound(request.url.path)
-    versions = sorted({f.version for f in files}, key=_version_key)
+    versions = sorted({f.version for f in files}, key=pep440_key)
     if _wants_json(request):
         doc = {
             "meta": {"api-version": API_VERSION},
@@ -174,13 +174,6 @@ def _file_link(f: ArtifactRecord) -> str:
     if f.yanked is not None:
         attributes.append(f'data-yanked="{html.escape(f.yanked)}"')
     return f"<a {' '.join(attributes)}>{html.escape(f.filename)}</a><br/>\n"
-
-
-def _version_key(text: str) -> tuple[int, Version | str]:
-    try:
-        return (1, Version(text))
-    except InvalidVersion:
-        return (0, text)
 
 
 def _wants_json(request: Request) -> bool:
