@@ -87,6 +87,17 @@ if [ "${1:-}" = "--dev" ]; then
         .venv-devpi/bin/python -m pip install -q --upgrade pip
         .venv-devpi/bin/python -m pip install -q devpi-server devpi-client
     fi
+    # huggingface_hub as its users run it, two generations side by side (0.36 lists a
+    # repository's files from siblings, 2.x from the tree API): the model tests drive them
+    # against Ferry as programs, never imported into Ferry's own venv
+    for hf in "0.36:huggingface_hub==0.36.*" "2:huggingface_hub>=2,<3"; do
+        venv=".venv-hf${hf%%:*}"
+        if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import huggingface_hub" 2>/dev/null; then
+            [ -x "$venv/bin/python" ] || "$PYTHON" -m venv "$venv"
+            "$venv/bin/python" -m pip install -q --upgrade pip
+            "$venv/bin/python" -m pip install -q "${hf#*:}"
+        fi
+    done
     if [ ! -x .tools/verdaccio/node_modules/.bin/verdaccio ]; then
         mkdir -p .tools/verdaccio
         npm install --prefix .tools/verdaccio verdaccio@6.8.0 \

@@ -222,6 +222,12 @@ class Settings(BaseSettings):
         description="Seconds after which what an interrupted upload left in the blob store "
         "(staging files, unfinished S3 uploads) is removed, at start and at every cleanup.",
     )
+    model_upload_max_age: float = Field(
+        7 * 24 * 3600.0,
+        gt=0,
+        description="Seconds a file uploaded for a model version that is never published "
+        "is kept (sending tens of gigabytes may take a while); then it is released.",
+    )
 
     # Who may use the service (docs/decisions.md, "Trust").
     no_auth: bool = Field(

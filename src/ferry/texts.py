@@ -249,6 +249,10 @@ ERRORS: dict[str, tuple[str, ...]] = {
         _DETAIL,
     ),
     "range-not-satisfiable": ("the range {range} is outside the {size}-byte file", _DETAIL),
+    # the model catalog: its messages name the model, version or path themselves
+    "model-name-invalid": (_DETAIL,),
+    "model-not-found": (_DETAIL,),
+    "model-conflict": (_DETAIL,),
     # bundles brought in on the far side
     "import-rejected": ("{bundle} was not imported: {reason}", _DETAIL),
     "registry-not-found": ("the registries hold nothing at {path}", _DETAIL),

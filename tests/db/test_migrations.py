@@ -59,7 +59,8 @@ def test_migrations_ship_inside_the_package() -> None:
     assert (root / "versions" / "0004_packages.py").is_file()
     assert (root / "versions" / "0005_archive_key.py").is_file()
     assert (root / "versions" / "0006_imports.py").is_file()
-    assert HEAD == "0006"
+    assert (root / "versions" / "0007_models.py").is_file()
+    assert HEAD == "0007"
 
 
 def test_upgrade_from_empty_then_again(empty_url: str) -> None:
@@ -74,6 +75,11 @@ def test_upgrade_from_empty_then_again(empty_url: str) -> None:
         "packages",
         "imports",
         "artifacts",
+        "models",
+        "model_versions",
+        "model_files",
+        "model_uploads",
+        "model_usage",
     }
     upgrade(empty_url)  # every start calls it
     assert _versions(empty_url) == [HEAD]

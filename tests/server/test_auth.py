@@ -68,6 +68,22 @@ REQUIRED: dict[tuple[str, str], str | None] = {
     ("GET", "/api/registry/packages/{ecosystem}/{name}"): "read",
     ("GET", "/npm/{name}"): "read",
     ("GET", "/npm/{name}/-/{tarball}"): "read",
+    # models and datasets: read as huggingface_hub reads them (routes/hub.py); uploading a
+    # file needs write, and so does publishing (a POST that paths-info shares: test_hub.py)
+    ("GET", "/api/models"): "read",
+    ("GET", "/api/datasets"): "read",
+    ("GET", "/api/model-usage/ranking"): "read",
+    ("GET", "/api/models/{rest}"): "read",
+    ("GET", "/api/datasets/{rest}"): "read",
+    ("POST", "/api/models/{rest}"): "read",
+    ("POST", "/api/datasets/{rest}"): "read",
+    ("PUT", "/api/models/{rest}"): "write",
+    ("PUT", "/api/datasets/{rest}"): "write",
+    ("GET", "/storage/models/{rest}"): "read",
+    ("GET", "/{a}/resolve/{rest}"): "read",
+    ("GET", "/{a}/{b}/resolve/{rest}"): "read",
+    ("GET", "/datasets/{a}/resolve/{rest}"): "read",
+    ("GET", "/datasets/{a}/{b}/resolve/{rest}"): "read",
 }
 # answered with a Basic challenge: the one that makes pip and uv look in netrc and keyrings
 BASIC = {
@@ -76,7 +92,19 @@ BASIC = {
     "/files/pypi/{sha256}/{filename}",
     "/npm/{name}",
     "/npm/{name}/-/{tarball}",
+    "/api/models",
+    "/api/datasets",
+    "/api/model-usage/ranking",
+    "/api/models/{rest}",
+    "/api/datasets/{rest}",
+    "/storage/models/{rest}",
+    "/{a}/resolve/{rest}",
+    "/{a}/{b}/resolve/{rest}",
+    "/datasets/{a}/resolve/{rest}",
+    "/datasets/{a}/{b}/resolve/{rest}",
 }
+# ...but uploading a model's files is for writers' tools, which send bearer tokens
+BEARER_ON_BASIC_PATHS = {("PUT", "/api/models/{rest}"), ("PUT", "/api/datasets/{rest}")}
 ROLES = ("read", "write", "admin")
 PACKAGE = json.dumps({"name": "d", "version": "1.0.0", "dependencies": {"app": "^1.0.0"}})
 NODE = {"node_version": "20", "os": "linux", "cpu": "x64"}
@@ -116,6 +144,9 @@ def _url(path: str) -> str:
         .replace("{ecosystem}", "npm")
         .replace("{name}", "@scope%2fnothing")
         .replace("{tarball}", "nothing-1.0.0.tgz")
+        .replace("{rest}", "nothing/here")
+        .replace("{a}", "acme")
+        .replace("{b}", "nothing")
     )
 
 
@@ -143,7 +174,8 @@ async def test_every_operation_checks_the_token_and_the_role(app: FastAPI) -> No
             assert answer.status_code == 200, (method, path)
             continue
         assert answer.status_code == 401, (method, path, answer.text)
-        challenge = "Basic" if path in BASIC else "Bearer"
+        basic = path in BASIC and (method, path) not in BEARER_ON_BASIC_PATHS
+        challenge = "Basic" if basic else "Bearer"
         assert answer.headers["www-authenticate"].startswith(challenge), (method, path)
         assert answer.json()["code"] == "auth-required"
         async with _client(app, "ferry_" + "A" * 43) as forged:

@@ -395,6 +395,9 @@ const error: Catalog = {
     ),
     detail('软件包已存在'),
   ],
+  'model-name-invalid': [detail('模型名称、版本或路径无效')],
+  'model-not-found': [detail('找不到模型')],
+  'model-conflict': [detail('模型版本冲突')],
   'package-not-found': [t('no package {package_id}', '软件包 {package_id} 不存在'), detail('找不到软件包')],
   'package-not-owned': [
     t(

@@ -588,6 +588,7 @@ def _add_subcommands() -> None:
     from ferry.cli.export import export_command
     from ferry.cli.imports import import_command
     from ferry.cli.inventory import inventory_command
+    from ferry.cli.models import models_app
     from ferry.cli.packages import packages_app
     from ferry.cli.push import push_command
     from ferry.cli.tokens import token_app
@@ -595,6 +596,7 @@ def _add_subcommands() -> None:
     app.add_typer(token_app, name="token")
     app.add_typer(packages_app, name="packages")
     app.add_typer(cache_app, name="cache")
+    app.add_typer(models_app, name="models")
     app.command("import")(import_command)
     app.command("push")(push_command)
     app.command("inventory")(inventory_command)

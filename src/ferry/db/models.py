@@ -251,3 +251,91 @@ class Artifact(Base):
     manifest: Mapped[dict[str, Any] | None] = mapped_column(json_type())
     import_id: Mapped[str] = mapped_column(ForeignKey("imports.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+MODEL_ID_LENGTH = 200
+MODEL_VERSION_LENGTH = 64
+MODEL_PATH_LENGTH = 1024
+
+
+class CatalogModel(Base):
+    """A model (or dataset) of the catalog (seed 004): ``org/name`` or ``name``, as on the
+    Hugging Face Hub; its files live in versions."""
+
+    __tablename__ = "models"
+    __table_args__ = (UniqueConstraint("kind", "model_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(8))  # "model" | "dataset"
+    model_id: Mapped[str] = mapped_column(String(MODEL_ID_LENGTH))
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH * 2))
+    task: Mapped[str | None] = mapped_column(String(64))
+    languages: Mapped[list[str] | None] = mapped_column(json_type())
+    default_version: Mapped[str | None] = mapped_column(String(MODEL_VERSION_LENGTH))
+    owner: Mapped[str] = mapped_column(String(NAME_LENGTH), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class CatalogVersion(Base):
+    """A published version: its files are fixed once it is visible. ``commit`` is the
+    40-hex revision the Hub's clients see (``X-Repo-Commit``), derived from the files."""
+
+    __tablename__ = "model_versions"
+    __table_args__ = (UniqueConstraint("model_pk", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    model_pk: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"), index=True)
+    version: Mapped[str] = mapped_column(String(MODEL_VERSION_LENGTH))
+    commit: Mapped[str] = mapped_column(String(40), index=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    owner: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class CatalogFile(Base):
+    """A file of a version: its bytes are the kept blob ``sha256``; ``git_sha1`` is the
+    git blob id the Hub gives small files as their ``oid`` and ETag."""
+
+    __tablename__ = "model_files"
+    __table_args__ = (UniqueConstraint("version_pk", "path"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    version_pk: Mapped[int] = mapped_column(
+        ForeignKey("model_versions.id", ondelete="CASCADE"), index=True
+    )
+    path: Mapped[str] = mapped_column(String(MODEL_PATH_LENGTH))
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    git_sha1: Mapped[str] = mapped_column(String(40))
+
+
+class CatalogUpload(Base):
+    """A file sent for a version not yet published: kept (its blob named here, so
+    collection leaves it) until the publish that lists it, or until it grows stale."""
+
+    __tablename__ = "model_uploads"
+    __table_args__ = (UniqueConstraint("kind", "model_id", "version", "path"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    model_id: Mapped[str] = mapped_column(String(MODEL_ID_LENGTH))
+    version: Mapped[str] = mapped_column(String(MODEL_VERSION_LENGTH))
+    path: Mapped[str] = mapped_column(String(MODEL_PATH_LENGTH))
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    git_sha1: Mapped[str] = mapped_column(String(40))
+    owner: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class CatalogUsage(Base):
+    """How often a model was asked for (the ranking): one row per model, counted up."""
+
+    __tablename__ = "model_usage"
+
+    model_pk: Mapped[int] = mapped_column(
+        ForeignKey("models.id", ondelete="CASCADE"), primary_key=True
+    )
+    request_count: Mapped[int] = mapped_column(BigInteger)
+    last_used: Mapped[datetime] = mapped_column(UTCDateTime)

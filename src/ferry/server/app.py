@@ -14,6 +14,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from ferry.auth.authenticator import Authenticator
 from ferry.auth.bootstrap import secret_key
 from ferry.db.artifacts import ArtifactRepository
 from ferry.db.audit import AuditLog
+from ferry.db.catalog import CatalogRepository
 from ferry.db.engine import make_engine, make_sessionmaker, upgrade
 from ferry.db.packages import PackageRepository
 from ferry.db.repository import TaskRepository
@@ -41,6 +43,7 @@ from ferry.server.methods import HeadAsGet
 from ferry.server.routes.archive import archive
 from ferry.server.routes.audit import audit
 from ferry.server.routes.browse import browse
+from ferry.server.routes.hub import hub as model_hub
 from ferry.server.routes.imports import PREFIX as IMPORTS_PATH
 from ferry.server.routes.imports import imports
 from ferry.server.routes.manifests import manifests
@@ -57,7 +60,7 @@ from ferry.server.ws import add_websocket_routes
 from ferry.services.cache import trim_cache
 from ferry.services.confinement import service_box
 from ferry.settings import Settings
-from ferry.store.blob import open_blob_store
+from ferry.store.blob import BlobKey, open_blob_store
 from ferry.store.kept import KeptStore
 from ferry.store.packages import PackageStore
 from ferry.tasks.events import EventHub
@@ -91,7 +94,12 @@ def create_app(settings: Settings, *, config_file: Path | None = None) -> FastAP
         # first upload
         blobs = await open_blob_store(settings).__aenter__()
         artifacts = ArtifactRepository(sessions)
-        kept = KeptStore(blobs, PackageRepository(sessions), repo, db, artifacts=artifacts)
+        catalog = CatalogRepository(sessions)
+        kept = KeptStore(
+            blobs, PackageRepository(sessions), repo, db, artifacts=artifacts, catalog=catalog
+        )
+        # models and datasets (routes/hub.py)
+        app.state.catalog = catalog
         # the far side's registries (routes/simple.py) read the imported files' rows
         app.state.artifacts = artifacts
         app.state.kept_db = db
@@ -144,6 +152,9 @@ def create_app(settings: Settings, *, config_file: Path | None = None) -> FastAP
         paths={
             PACKAGES_PATH: settings.package_max_bytes + 64 * 1024,
             IMPORTS_PATH: settings.import_upload_max_bytes,
+            # a model's or dataset's files, one per request (routes/hub.py)
+            "/api/models/": settings.package_max_bytes,
+            "/api/datasets/": settings.package_max_bytes,
         },
     )
     if settings.cors_origins:
@@ -173,6 +184,7 @@ def create_app(settings: Settings, *, config_file: Path | None = None) -> FastAP
         npm,
         imports,
         browse,
+        model_hub,
     )
     for router in routers:
         app.include_router(router)
@@ -208,8 +220,9 @@ def _mount_ui(app: FastAPI, settings: Settings) -> None:
 
 
 class _Sweep:
-    """What the service removes on its own: expired tasks; what interrupted uploads left
-    in the kept store, and blobs no row names any more (both older than
+    """What the service removes on its own: expired tasks; files uploaded for model
+    versions never published (after ``model_upload_max_age``); what interrupted uploads
+    left in the kept store, and blobs no row names any more (both older than
     ``blob_staging_max_age``, so that another process's upload under way is never
     touched); the cache's least recently used files past ``cache_max_bytes``."""
 
@@ -224,6 +237,14 @@ class _Sweep:
         removed = await self.kept.blobs.clean_staging(age)
         if removed:
             log.info("removed %d leftovers of interrupted uploads", removed)
+        catalog = self.kept.catalog
+        if catalog is not None:
+            stale = timedelta(seconds=self.settings.model_upload_max_age)
+            dropped = await self.kept.db.write(catalog.drop_stale_uploads, stale)
+            for digest in dropped:
+                await self.kept.release(BlobKey.sha256(digest))
+            if dropped:
+                log.info("released %d files of model versions never published", len(dropped))
         collected = await self.kept.collect(min_age=age)
         if collected.removed:
             log.info(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -63,20 +63,26 @@ async def blob_response(
     *,
     missing: Callable[[], Exception],
     redirect: bool = False,
+    etag: str | None = None,
+    extra: Mapping[str, str] | None = None,
 ) -> Response:
-    etag = f'"{key.digest}"'
+    """The blob as a download: Range (206, 416), ETag (the blob's digest unless ``etag``
+    names another) with If-None-Match and If-Range, or with ``redirect`` a presigned URL
+    where the store has them; ``extra`` headers go on every answer, the redirect too."""
+    etag = f'"{etag or key.digest}"'
     headers = {
         "ETag": etag,
         "Accept-Ranges": "bytes",
         "Content-Disposition": disposition(filename),
         "Cache-Control": "private, max-age=0, must-revalidate",
+        **(extra or {}),
     }
     if _matches(request.headers.get("if-none-match"), etag):
-        return Response(status_code=304, headers={"ETag": etag})
+        return Response(status_code=304, headers={"ETag": etag, **(extra or {})})
     if redirect:
         url = await blobs.presigned_url(key, PRESIGN_SECONDS)
         if url is not None:
-            return RedirectResponse(url, status_code=307, headers={"ETag": etag})
+            return RedirectResponse(url, status_code=307, headers={"ETag": etag, **(extra or {})})
     asked = request.headers.get("range")
     if_range = request.headers.get("if-range")
     span = None

@@ -16,17 +16,26 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 class BodyLimit:
     def __init__(self, app: ASGIApp, max_bytes: int, paths: dict[str, int] | None = None) -> None:
-        """``paths``: a limit of their own for these exact paths (the package store takes
-        files far larger than any manifest, and streams them instead of spooling)."""
+        """``paths``: a limit of their own for these exact paths, or for every path under
+        one ending in ``/`` (the package store and the model catalog take files far larger
+        than any manifest, and stream them instead of spooling)."""
         self.app = app
         self.max_bytes = max_bytes
         self.paths = paths or {}
+
+    def _limit(self, path: str) -> int:
+        """The path's own limit: an exact entry, else the longest entry ending in ``/``
+        that the path is under (a model's files upload below ``/api/models/``)."""
+        if path in self.paths:
+            return self.paths[path]
+        under = [p for p in self.paths if p.endswith("/") and path.startswith(p)]
+        return self.paths[max(under, key=len)] if under else self.max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.paths.get(scope.get("path", ""), self.max_bytes)
+        limit = self._limit(scope.get("path", ""))
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             await _too_large(send, limit)

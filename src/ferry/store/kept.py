@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 from ferry.db.artifacts import ArtifactRepository
+from ferry.db.catalog import CatalogRepository
 from ferry.db.packages import PackageRepository
 from ferry.db.repository import TaskRepository
 from ferry.db.threads import DbThreads
@@ -36,6 +37,7 @@ class KeptStore:
         db: DbThreads,
         locks: BlobLocks | None = None,
         artifacts: ArtifactRepository | None = None,
+        catalog: CatalogRepository | None = None,
     ) -> None:
         self.blobs = blobs
         self.locks = locks or BlobLocks()
@@ -43,6 +45,8 @@ class KeptStore:
         self.tasks = tasks
         # the far side's registries (ferry import): their files and wheels' METADATA
         self.artifacts = artifacts
+        # the model catalog: published versions' files and uploads awaiting their publish
+        self.catalog = catalog
         self._db = db
 
     @property
@@ -54,6 +58,8 @@ class KeptStore:
         archives = await self._db(self.tasks.archive_keys)
         if self.artifacts is not None:
             digests |= await self._db(self.artifacts.digests)
+        if self.catalog is not None:
+            digests |= await self._db(self.catalog.digests)
         keys = {BlobKey.sha256(d) for d in digests}
         for text in archives:
             try:
@@ -66,9 +72,9 @@ class KeptStore:
         if key.algorithm == "sha256":
             if await self._db(self.packages.references, key.digest) > 0:
                 return True
-            named = self.artifacts
-            if named is not None and await self._db(named.references, key.digest) > 0:
-                return True
+            for named in (self.artifacts, self.catalog):
+                if named is not None and await self._db(named.references, key.digest) > 0:
+                    return True
         return bool(await self._db(self.tasks.archive_references, str(key)))
 
     async def release(self, key: BlobKey) -> bool:
@@ -111,6 +117,7 @@ async def open_local_kept(settings: Settings) -> AsyncIterator[KeptStore]:
                 TaskRepository(sessions),
                 db,
                 artifacts=ArtifactRepository(sessions),
+                catalog=CatalogRepository(sessions),
             )
     finally:
         db.close()
