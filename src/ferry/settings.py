@@ -222,6 +222,11 @@ class Settings(BaseSettings):
         description="Seconds after which what an interrupted upload left in the blob store "
         "(staging files, unfinished S3 uploads) is removed, at start and at every cleanup.",
     )
+    hf_endpoint: str | None = Field(
+        None,
+        description="A Hugging Face-compatible endpoint `ferry models pull` fetches from "
+        "(HF_ENDPOINT overrides it); none by default.",
+    )
     model_upload_max_age: float = Field(
         7 * 24 * 3600.0,
         gt=0,

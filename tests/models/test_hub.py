@@ -11,13 +11,11 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
-from ferry.settings import Settings
+from models.conftest import publish
 from support.localproc import REPO
 from support.serve import Server
 
@@ -27,18 +25,6 @@ HF_VENVS = {"0.36": REPO / ".venv-hf0.36", "2": REPO / ".venv-hf2"}
 BIG = 10 * 1024 * 1024 + 3  # past the LFS threshold: sha256 is its ETag
 
 
-@pytest.fixture
-def served(settings: Settings, tmp_path: Path) -> Iterator[tuple[Server, str, str]]:
-    """Ferry with an admin (publishing) and a read token (the Hub client's HF_TOKEN)."""
-    server = Server(settings.model_copy(update={"data_dir": tmp_path / "ferry"}))
-    try:
-        made = server.client.post("/api/tokens", json={"name": "hf", "role": "read", "owner": "hf"})
-        assert made.status_code == 201, made.text
-        yield server, server.headers["Authorization"].removeprefix("Bearer "), made.json()["token"]
-    finally:
-        server.stop()
-
-
 def _files(tmp_path: Path, version: str) -> dict[str, bytes]:
     weights = hashlib.shake_256(version.encode()).digest(BIG)
     return {
@@ -46,43 +32,6 @@ def _files(tmp_path: Path, version: str) -> dict[str, bytes]:
         "model.safetensors": weights,
         "tokenizer/vocab.txt": b"a\nb\nc\n",
     }
-
-
-def publish(
-    server: Server,
-    admin: str,
-    repo: str,
-    version: str,
-    files: dict[str, bytes],
-    *,
-    kind: str = "models",
-    default: bool = True,
-) -> dict[str, object]:
-    headers = {"Authorization": f"Bearer {admin}"}
-    listed = []
-    for path, data in files.items():
-        answer = httpx.put(
-            f"{server.base}/api/{kind}/{repo}/versions/{version}/files/{path}",
-            content=data,
-            headers=headers,
-            timeout=60,
-        )
-        assert answer.status_code == 201, answer.text
-        assert answer.json()["sha256"] == hashlib.sha256(data).hexdigest()
-        listed.append({"path": path, "sha256": hashlib.sha256(data).hexdigest(), "size": len(data)})
-    done = httpx.post(
-        f"{server.base}/api/{kind}/{repo}/versions/{version}/publish",
-        json={
-            "files": listed,
-            "task": "text-classification",
-            "languages": ["en"],
-            "default": default,
-        },
-        headers=headers,
-        timeout=60,
-    )
-    assert done.status_code == 201, done.text
-    return done.json()  # type: ignore[no-any-return]
 
 
 def hf(venv: str, code: str, server: Server, token: str, cache: Path) -> dict[str, object]:

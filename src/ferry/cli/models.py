@@ -105,6 +105,81 @@ def import_dir(
     )
 
 
+@models_app.command("pull")
+def pull(
+    spec: Annotated[str, typer.Argument(help="org/name or org/name@revision.")],
+    endpoint: Annotated[
+        str | None,
+        typer.Option(
+            "--endpoint",
+            envvar="HF_ENDPOINT",
+            help="A Hugging Face-compatible endpoint (default: HF_ENDPOINT, or the "
+            "hf_endpoint setting).",
+        ),
+    ] = None,
+    version: Annotated[
+        str | None,
+        typer.Option("--version", help="The name here (default: the revision's name)."),
+    ] = None,
+    dataset: KindOpt = False,
+    as_json: JsonOpt = False,
+    config: Annotated[Path | None, typer.Option("--config", help="Settings file (TOML).")] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option("--data-dir", help="The data directory to keep it in.")
+    ] = None,
+) -> None:
+    """Fetch a model from a Hub-compatible endpoint into this side's catalog, every file
+    verified (HF_TOKEN is sent to that endpoint only)."""
+    import asyncio
+
+    from ferry.fetch.progress import make_progress
+    from ferry.models.pull import pull_model
+    from ferry.settings import load_settings
+    from ferry.store.kept import open_local_kept
+
+    repo, _, revision = spec.partition("@")
+    check_model_id(repo)
+    settings = load_settings(config, data_dir=data_dir)
+    where = endpoint or settings.hf_endpoint
+    if not where:
+        raise UsageError(
+            "no endpoint to pull from",
+            hint="Pass --endpoint URL, or set HF_ENDPOINT or the hf_endpoint setting.",
+        )
+    token = os.environ.get("HF_TOKEN") or None
+
+    async def run() -> Any:
+        async with open_local_kept(settings) as kept:
+            return await pull_model(
+                settings,
+                kept,
+                repo,
+                revision or "main",
+                kind="dataset" if dataset else "model",
+                endpoint=where,
+                token=token,
+                version=version,
+                listener=None if as_json else make_progress(err),
+            )
+
+    record = asyncio.run(run())
+    doc = {
+        "id": repo,
+        "version": record.version,
+        "commit": record.commit,
+        "files": len(record.files),
+        "size_bytes": record.size,
+    }
+    if as_json:
+        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+        return
+    out.print(
+        f"pulled {repo} as version {record.version}: {len(record.files)} files "
+        f"({human_bytes(record.size)}), commit {record.commit}",
+        highlight=False,
+    )
+
+
 @models_app.command("list")
 def list_models(
     search: Annotated[str | None, typer.Option("--search", help="In the id or name.")] = None,

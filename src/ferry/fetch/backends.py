@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -43,11 +43,14 @@ async def open_transport(
     cert: Path | None = None,
     proxy: str | None = None,
     policy: EgressPolicy | None = None,
+    auth: Mapping[str, str] | None = None,
 ) -> AsyncIterator[Wire | httpx.AsyncClient]:
     """What downloads stream over: aiohttp (HTTP/1.1, the fastest here), or with the
     ``http2`` setting an httpx client speaking HTTP/2 to servers that offer it. With
-    ``policy`` every URL and address is checked (``fetch/guard.py``)."""
-    if settings.http2:
+    ``policy`` every URL and address is checked (``fetch/guard.py``). ``auth``: an
+    Authorization header by origin (fetch/routes.py), carried by aiohttp only, so a run
+    given one streams over aiohttp whatever ``http2`` says."""
+    if settings.http2 and not auth:
         from ferry.fetch.http import build_client
 
         async with build_client(
@@ -66,6 +69,7 @@ async def open_transport(
         timeout=settings.timeout,
         max_connections=settings.max_connections,
         policy=policy,
+        auth=auth,
     ) as session:
         yield session
 
@@ -171,11 +175,12 @@ async def open_downloads(
     cert: Path | None = None,
     proxy: str | None = None,
     policy: EgressPolicy | None = None,
+    auth: Mapping[str, str] | None = None,
 ) -> AsyncIterator[Downloads]:
     """The :class:`Downloads` of one run, closed (daemon stopped, files shared) on exit."""
     async with contextlib.AsyncExitStack() as stack:
         transport = await stack.enter_async_context(
-            open_transport(settings, cert=cert, proxy=proxy, policy=policy)
+            open_transport(settings, cert=cert, proxy=proxy, policy=policy, auth=auth)
         )
         shared = None
         bucket = open_shared_cache(settings)

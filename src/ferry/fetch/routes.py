@@ -13,6 +13,7 @@ import base64
 import netrc
 import os
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import SplitResult, urlsplit
 
@@ -20,7 +21,17 @@ __all__ = ["Routes"]
 
 
 class Routes:
-    def __init__(self, *, proxy: str | None = None, from_environment: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        proxy: str | None = None,
+        from_environment: bool = True,
+        auth: Mapping[str, str] | None = None,
+    ) -> None:
+        """``auth``: an ``Authorization`` header by origin (``https://host:port``), for
+        the one service a run was given a token for (``HF_TOKEN`` for a Hub endpoint);
+        it goes to that origin only, never to another host a download is redirected to."""
+        self._given = dict(auth or {})
         self._explicit = proxy
         self._environment = from_environment
         self._proxies = urllib.request.getproxies() if from_environment and not proxy else {}
@@ -48,6 +59,9 @@ class Routes:
         return self._proxies.get(scheme) or self._proxies.get("all")
 
     def _auth(self, parts: SplitResult) -> str | None:
+        given = self._given.get(f"{parts.scheme}://{parts.netloc}")
+        if given is not None:
+            return given
         if self._netrc is None or "@" in parts.netloc:
             return None
         entry = self._netrc.authenticators(parts.hostname or "")

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -66,6 +66,7 @@ async def open_session(
     max_connections_per_host: int = 0,
     trust_env: bool = True,
     policy: EgressPolicy | None = None,
+    auth: Mapping[str, str] | None = None,
 ) -> AsyncIterator[AiohttpWire]:
     """A pooled session for downloads; ``timeout`` bounds connecting and each read.
     With ``policy`` (a service task), every URL and every address is checked by it."""
@@ -96,6 +97,6 @@ async def open_session(
         middlewares=(policy_middleware(policy),) if policy is not None else (),
     )
     try:
-        yield AiohttpWire(session, Routes(proxy=proxy, from_environment=trust_env))
+        yield AiohttpWire(session, Routes(proxy=proxy, from_environment=trust_env, auth=auth))
     finally:
         await session.close()
