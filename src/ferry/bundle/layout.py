@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
@@ -31,6 +31,7 @@ from ferry.bundle.locks import PACKAGES_DIR, lock_dir, pylock_toml, requirements
 from ferry.bundle.npm_layout import NpmPart, npm_part_entries, npm_section
 from ferry.ecosystems.pypi.model import Resolution
 from ferry.manifests.npmrc import is_npmrc, parse_npmrc
+from ferry.models.bundled import ModelPart, model_records, model_section
 from ferry.registry.inventory import Inventory, npm_registry_filename
 
 SCRIPTS = (
@@ -55,6 +56,8 @@ class BundleInput:
     python_options: dict[str, object] | None = None
     # a delta bundle: what the far side holds already is listed, marked present, not shipped
     present: Inventory | None = None
+    # model and dataset versions carried (ferry bundle --model)
+    models: list[ModelPart] = field(default_factory=list)
 
 
 def _manifest_names(paths: list[Path]) -> list[tuple[str, Path]]:
@@ -137,7 +140,10 @@ def _python_section(
 
 
 def manifest_document(
-    data: BundleInput, manifest_names: list[str], npm_files: list[dict[str, object]]
+    data: BundleInput,
+    manifest_names: list[str],
+    npm_files: list[dict[str, object]],
+    model_files: list[dict[str, object]] | None = None,
 ) -> dict[str, object]:
     doc: dict[str, object] = {
         "format": "ferry-bundle/1",
@@ -150,7 +156,7 @@ def manifest_document(
         doc["python"], files = _python_section(data.resolution, data)
     if data.npm is not None:
         doc["npm"] = npm_section(data.npm, npm_files)
-    doc["files"] = files + npm_files
+    doc["files"] = files + npm_files + (model_files or [])
     return doc
 
 
@@ -194,7 +200,16 @@ def bundle_entries(data: BundleInput) -> list[ArchiveEntry]:
             present |= _npm_present(npm_files, data.present)
         entries += [e for e in npm_entries if e.arcname not in present]
         sums += [s for s in npm_sums if s[1] not in present]
-    doc = manifest_document(data, [n for n, _ in named], npm_files)
+    model_files: list[dict[str, object]] = []
+    for part in data.models:
+        for record in model_records(part):
+            sha = str(record["sha256"])
+            entries.append(ArchiveEntry(str(record["path"]), part.sources[sha]))
+            sums.append((sha, str(record["path"])))
+            model_files.append(record)
+    doc = manifest_document(data, [n for n, _ in named], npm_files, model_files)
+    if data.models:
+        doc["models"] = [model_section(part) for part in data.models]
     if data.present is not None:
         _mark_present(doc, present, data.present)
     add_bytes("manifest.json", json.dumps(doc, indent=2).encode() + b"\n")

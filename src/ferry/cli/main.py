@@ -208,8 +208,14 @@ def resolve(
 
 @app.command()
 def bundle(
-    manifests: ManifestsArg,
     output: Annotated[Path, typer.Option("-o", "--output", help="Archive to write.")],
+    manifests: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            help="requirements*.txt, pyproject.toml, Pipfile, Pipfile.lock, package.json, "
+            "package-lock.json or npm-shrinkwrap.json files (none with only --model)."
+        ),
+    ] = None,
     python: PythonOpt = None,
     platform: PlatformOpt = None,
     node: NodeOpt = None,
@@ -241,6 +247,24 @@ def bundle(
             "its registries hold; the bundle is then for ferry import only.",
         ),
     ] = None,
+    model: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--model",
+            help="A model to carry, org/name[@revision] (repeatable): from this side's "
+            "catalog, or pulled from --endpoint first.",
+        ),
+    ] = None,
+    dataset: Annotated[
+        list[str] | None,
+        typer.Option("--dataset", help="A dataset to carry, org/name[@revision] (repeatable)."),
+    ] = None,
+    endpoint: Annotated[
+        str | None,
+        typer.Option(
+            "--endpoint", envvar="HF_ENDPOINT", help="Where to pull a model this side lacks."
+        ),
+    ] = None,
     as_json: JsonOpt = False,
     config: ConfigOpt = None,
     data_dir: DataDirOpt = None,
@@ -267,6 +291,13 @@ def bundle(
         find_links,
         ignore_manifest_indexes,
     )
+    manifests = manifests or []
+    from ferry.models.bundled import parse_spec
+
+    specs = [parse_spec(m, "model") for m in model or []]
+    specs += [parse_spec(d, "dataset") for d in dataset or []]
+    if not manifests and not specs:
+        raise UsageError("nothing to bundle: name manifests, or --model / --dataset")
     python_files, npm_files = split_manifests(manifests)
     plan = BundlePlan(
         manifests=list(manifests),
@@ -293,10 +324,30 @@ def bundle(
             status.update(f"{name.capitalize()} for {count} target(s)…")
             status.start()
 
+    async def made() -> Any:
+        import shutil
+
+        scratch = settings.data_dir / "models-scratch"
+        try:
+            if specs:
+                from ferry.models.carry import hf_token, model_parts
+
+                plan.models = await model_parts(
+                    settings,
+                    specs,
+                    endpoint=endpoint or settings.hf_endpoint,
+                    token=hf_token(),
+                    scratch=scratch,
+                )
+            return await make_bundle(
+                settings, plan, output, archive_format, listener=listener, phase=phase
+            )
+        finally:
+            # copies out of a bucket, made for this archive only
+            shutil.rmtree(scratch, ignore_errors=True)
+
     try:
-        result = _run(
-            make_bundle(settings, plan, output, archive_format, listener=listener, phase=phase)
-        )
+        result = _run(made())
     except ResolutionFailed as failure:
         status.stop()
         if failure.outcome is not None:

@@ -157,7 +157,7 @@ async def push_bundle(
 async def _inspect_all(verified: VerifiedBundle) -> dict[str, Inspected]:
     """Every shipped file checked to be what the manifest says, before any is sent."""
     found: dict[str, Inspected] = {}
-    for file in verified.shipped:
+    for file in verified.of("pypi", "npm"):  # models travel by import, not by push
         found[file.filename] = await asyncio.to_thread(inspect_file, verified.name, file)
     return found
 

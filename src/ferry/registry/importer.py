@@ -19,10 +19,14 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 
 from ferry.db.artifacts import ArtifactRepository, ImportRecord, NewArtifact
+from ferry.db.catalog import FileRecord, NewFile
 from ferry.db.threads import DbThreads
+from ferry.models.bundled import BundledModel, bundled_models
+from ferry.models.hashing import GitBlobHasher
 from ferry.registry.errors import ImportRejected
 from ferry.registry.inspect import Inspected
 from ferry.registry.verified import BundleFile, VerifiedBundle, inspect_file, verify_bundle
@@ -62,10 +66,12 @@ async def import_bundle(
         )
         new = await _inspect_new(verified, artifacts, db)
         await _check_present(verified, artifacts, db)
+        models = await _new_models(verified, kept)
         total = len(new)
         for done, (file, inspected) in enumerate(new, 1):
             await _keep(kept, file, inspected, moved)
             report("storing", done, total)
+        await _publish_models(verified, kept, models, owner, moved)
         result = await db.write(
             artifacts.record_import,
             filename=verified.name,
@@ -83,6 +89,91 @@ async def import_bundle(
     finally:
         await asyncio.to_thread(shutil.rmtree, spool, True)
     return result
+
+
+async def _new_models(verified: VerifiedBundle, kept: KeptStore) -> list[BundledModel]:
+    """The model versions the bundle carries that the catalog lacks; one it holds with
+    other files refuses the bundle (a published version never changes)."""
+    files = verified.of("model", "dataset")
+    if not files and not verified.manifest.get("models"):
+        return []
+    carried = bundled_models(verified.name, verified.manifest, [f.record for f in files])
+    catalog = kept.catalog
+    if catalog is None:
+        raise ImportRejected(verified.name, "this service keeps no model catalog")
+    new = []
+    for m in carried:
+        model = await kept.db(catalog.get, m.kind, m.repo)
+        held = model.version(m.version) if model is not None else None
+        if held is None:
+            new.append(m)
+        elif {f.path: (f.sha256, f.size) for f in held.files} != m.files:
+            raise ImportRejected(
+                verified.name,
+                f"{m.repo} {m.version} is held already with other files; a published "
+                f"version never changes",
+            )
+    return new
+
+
+async def _publish_models(
+    verified: VerifiedBundle,
+    kept: KeptStore,
+    models: list[BundledModel],
+    owner: str,
+    moved: list[BlobKey],
+) -> None:
+    """Each new version: its files into the kept store, then published in one step."""
+    catalog = kept.catalog
+    if not models or catalog is None:
+        return
+    spooled = {
+        (
+            f.ecosystem,
+            str(f.record.get("model")),
+            str(f.record.get("version")),
+            str(f.record.get("file")),
+        ): f
+        for f in verified.of("model", "dataset")
+    }
+    for m in models:
+        await kept.db.write(
+            partial(
+                catalog.ensure_model,
+                m.kind,
+                m.repo,
+                owner=owner,
+                name=m.name,
+                task=m.task,
+                languages=m.languages,
+            )
+        )
+        for path, (sha256, size) in m.files.items():
+            file = spooled[(m.kind, m.repo, m.version, path)]
+            assert file.spooled is not None
+            git = await asyncio.to_thread(_git_sha1, file.spooled, size)
+            key = BlobKey.sha256(sha256)
+            async with kept.locks.hold(key):
+                await kept.blobs.move_file(file.spooled, key)
+                moved.append(key)
+                record = FileRecord(path, size, sha256, git)
+                await kept.db.write(
+                    partial(catalog.stage_upload, m.kind, m.repo, m.version, record, owner=owner)
+                )
+        files = [NewFile(p, sha, n) for p, (sha, n) in m.files.items()]
+        await kept.db.write(
+            partial(
+                catalog.publish, m.kind, m.repo, m.version, files, owner=owner, make_default=True
+            )
+        )
+
+
+def _git_sha1(path: Path, size: int) -> str:
+    git = GitBlobHasher(size)
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            git.update(chunk)
+    return git.hexdigest()
 
 
 def _spool_dir(work_dir: Path) -> Path:

@@ -32,6 +32,7 @@ __all__ = ["BundleFile", "VerifiedBundle", "inspect_file", "registry_filename", 
 
 _PYTHON_DIR = "python-packages/"
 _NPM_DIR = "npm-packages/"
+_MODELS_DIR = "models"
 _MAX_LISTING = 64 * 1024 * 1024  # SHA256SUMS and manifest.json: text, never this large
 _SUMS_LINE = re.compile(r"([0-9a-f]{64}) [ *](.+)")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -90,6 +91,10 @@ class VerifiedBundle:
     shipped: list[BundleFile]
     present: list[BundleFile]  # a delta bundle's files the far side must hold already
     listed: int  # every file manifest.json lists for the registries
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+    def of(self, *ecosystems: str) -> list[BundleFile]:
+        return [f for f in self.shipped if f.ecosystem in ecosystems]
 
 
 def verify_bundle(
@@ -148,11 +153,15 @@ def _read_all(path: Path, spool: Path, max_bytes: int, progress: Callable[[int],
 
 
 def _served(name: str) -> str | None:
-    """Which registry serves the member, if any (prebuilt binaries and locks: none)."""
+    """Which registry serves the member, if any (prebuilt binaries and locks: none); a
+    model's or dataset's file (``models/<kind>/<id>/<version>/<path>``): its kind."""
     if name.startswith(_PYTHON_DIR) and name.count("/") == 1:
         return "pypi"
     if name.startswith(_NPM_DIR) and name.count("/") == 1 and name.endswith(".tgz"):
         return "npm"
+    parts = name.split("/")
+    if parts[0] == _MODELS_DIR and len(parts) >= 5 and parts[1] in ("model", "dataset"):
+        return parts[1]
     return None
 
 
@@ -229,17 +238,19 @@ def _check(bundle: str, seen: _Pass) -> VerifiedBundle:
                 sha1=member.sha1,
             )
         )
-    return VerifiedBundle(bundle, shipped, present, len(shipped) + len(present))
+    return VerifiedBundle(bundle, shipped, present, len(shipped) + len(present), manifest)
 
 
 def _present(bundle: str, record: dict[str, Any]) -> BundleFile:
     """A delta bundle's file that is not shipped: it must name a registry file exactly."""
     where = record["path"]
     ecosystem = _served(where)
-    if ecosystem is None or ecosystem != record.get("ecosystem") or record.get("prebuilt"):
+    if ecosystem not in ("pypi", "npm") or ecosystem != record.get("ecosystem"):
         raise ImportRejected(
             bundle, f"manifest.json marks {where} present, but no registry serves it"
         )
+    if record.get("prebuilt"):
+        raise ImportRejected(bundle, f"manifest.json marks {where} present, but it is prebuilt")
     sha256, size = record.get("sha256"), record.get("size")
     if not isinstance(sha256, str) or _HEX64.fullmatch(sha256) is None:
         raise ImportRejected(bundle, f"manifest.json marks {where} present without its sha256")

@@ -17,6 +17,7 @@ from ferry.errors import Hint, UsageError
 from ferry.fetch.progress import ProgressListener
 from ferry.manifests import RUNTIME_ONLY, split_manifests
 from ferry.manifests.model import Selection
+from ferry.models.bundled import ModelPart
 from ferry.registry.inventory import Inventory
 from ferry.services.cache import trim_cache
 from ferry.services.confinement import Confinement
@@ -44,6 +45,8 @@ class BundlePlan:
     python_options: PythonOptions = field(default_factory=PythonOptions)
     # what the far side holds (ferry inventory): left out of the bundle, marked present
     present: Inventory | None = None
+    # model and dataset versions to carry, their bytes found (ferry bundle --model)
+    models: list[ModelPart] = field(default_factory=list)
 
     @property
     def include_dev(self) -> bool:
@@ -140,7 +143,7 @@ async def bundle(
     cannot install is worse than none.
     """
     python_files, npm_files = split_manifests(plan.manifests)
-    if not python_files and not npm_files:
+    if not python_files and not npm_files and not plan.models:
         raise UsageError("no manifests given", hint=Hint("name-manifests"))
     if python_files and not plan.python_targets:
         raise UsageError("Python manifests given but no Python target")
@@ -186,6 +189,7 @@ async def bundle(
             npm=npm.part if npm else None,
             python_options=python.outcome.options.to_dict() if python else None,
             present=plan.present,
+            models=plan.models,
         )
     )
     delta = delta_of(entries)
@@ -205,7 +209,9 @@ async def bundle(
         archive=out,
         archive_size=size,
         archive_sha256=sha256,
-        files=py_files + (len(set(npm.part.files.values())) if npm else 0),
+        files=py_files
+        + (len(set(npm.part.files.values())) if npm else 0)
+        + sum(len(m.version.files) for m in plan.models),
         present_files=delta.get("present_files", 0),
         present_bytes=delta.get("present_bytes", 0),
         bytes_fetched=(python.bytes_fetched if python else 0) + (npm.bytes_fetched if npm else 0),
