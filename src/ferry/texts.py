@@ -253,6 +253,7 @@ ERRORS: dict[str, tuple[str, ...]] = {
     "model-name-invalid": (_DETAIL,),
     "model-not-found": (_DETAIL,),
     "model-conflict": (_DETAIL,),
+    "model-not-available": (_DETAIL,),
     # bundles brought in on the far side
     "import-rejected": ("{bundle} was not imported: {reason}", _DETAIL),
     "registry-not-found": ("the registries hold nothing at {path}", _DETAIL),

@@ -398,6 +398,7 @@ const error: Catalog = {
   'model-name-invalid': [detail('模型名称、版本或路径无效')],
   'model-not-found': [detail('找不到模型')],
   'model-conflict': [detail('模型版本冲突')],
+  'model-not-available': [detail('模型不可用')],
   'package-not-found': [t('no package {package_id}', '软件包 {package_id} 不存在'), detail('找不到软件包')],
   'package-not-owned': [
     t(

@@ -635,6 +635,7 @@ def show_config(
 
 
 def _add_subcommands() -> None:
+    from ferry.cli.agent import agent_app
     from ferry.cli.cache import cache_app
     from ferry.cli.export import export_command
     from ferry.cli.imports import import_command
@@ -648,6 +649,7 @@ def _add_subcommands() -> None:
     app.add_typer(packages_app, name="packages")
     app.add_typer(cache_app, name="cache")
     app.add_typer(models_app, name="models")
+    app.add_typer(agent_app, name="agent")
     app.command("import")(import_command)
     app.command("push")(push_command)
     app.command("inventory")(inventory_command)

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError as DbIntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -325,17 +325,28 @@ class CatalogRepository:
     # -- usage
 
     def count_use(self, kind: str, model_id: str) -> None:
+        """One more use; the first uses of a model may race to make its row, and the one
+        that loses counts by updating the winner's."""
+        for _ in range(3):
+            try:
+                self._count_use(kind, model_id)
+                return
+            except DbIntegrityError:
+                continue
+
+    def _count_use(self, kind: str, model_id: str) -> None:
         now = utcnow()
         with self._sessions() as session, session.begin():
             model = self._model(session, kind, model_id)
             if model is None:
                 return
-            row = session.get(CatalogUsage, model.id)
-            if row is None:
+            updated = session.execute(
+                update(CatalogUsage)
+                .where(CatalogUsage.model_pk == model.id)
+                .values(request_count=CatalogUsage.request_count + 1, last_used=now)
+            )
+            if updated.rowcount == 0:  # type: ignore[attr-defined]
                 session.add(CatalogUsage(model_pk=model.id, request_count=1, last_used=now))
-            else:
-                row.request_count += 1
-                row.last_used = now
 
     def ranking(self, kind: str, limit: int) -> builtins.list[tuple[str, int]]:
         with self._sessions() as session:

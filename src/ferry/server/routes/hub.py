@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from typing import Annotated, Any
 from urllib.parse import unquote
 
@@ -49,6 +50,8 @@ from ferry.server.registryauth import registry_reader
 from ferry.store.blob import BlobKey
 
 __all__ = ["hub"]
+
+log = logging.getLogger(__name__)
 
 hub = APIRouter(tags=["models"], responses=errors(401, 403))
 _JSON: dict[str, Any] = {"application/json": {"schema": {}}}
@@ -392,7 +395,10 @@ async def _file_response(
     # (methods.HeadAsGet routes a HEAD here as a GET, and marks it)
     if whole and not request.scope.get("ferry.head"):
         catalog, db = _catalog(request)
-        await db.write(catalog.count_use, model.kind, model.model_id)
+        try:
+            await db.write(catalog.count_use, model.kind, model.model_id)
+        except Exception:  # a count is not worth a failed download
+            log.exception("could not count a use of %s", model.model_id)
     return answer
 
 
