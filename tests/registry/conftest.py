@@ -13,6 +13,7 @@ from conftest import write
 from ferry.services.bundle import BundlePlan, bundle
 from ferry.settings import Settings
 from ferry.targets import NodeTarget, PythonTarget
+from support.farside import NearSide, bundle_farside
 
 LINUX_NODE = NodeTarget.parse("20", "linux", "x64", "glibc")
 LINUX_PY = PythonTarget.parse("3.11", "manylinux_2_28_x86_64")
@@ -46,3 +47,10 @@ def made(npm_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Pa
     asyncio.run(bundle(settings, plan, out, "zip"))
     _MADE.append(out)
     return out
+
+
+@pytest.fixture(scope="session")
+def farside(tmp_path_factory: pytest.TempPathFactory) -> NearSide:
+    """The far-side project (tests/fixtures/farside) bundled once per session with
+    ``ferry bundle`` from the real index and registry (network)."""
+    return bundle_farside(tmp_path_factory.mktemp("farside-near"))

@@ -17,9 +17,10 @@ import json
 import secrets
 import shutil
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 from urllib.parse import urlsplit
 
 import httpx
@@ -39,9 +40,10 @@ def verdaccio_bin() -> Path:
     return path
 
 
-def _config(workdir: Path, port: int) -> str:
+def _config(workdir: Path, port: int, extra: Mapping[str, Any] | None = None) -> str:
     """verdaccio's config.yaml (JSON is YAML): storage and users in ``workdir``, no uplinks,
-    no web UI, only authenticated users may read or publish anything."""
+    no web UI, only authenticated users may read or publish anything; ``extra``'s top-level
+    keys replace or add to these."""
     rules = {"access": "$authenticated", "publish": "$authenticated", "unpublish": "$authenticated"}
     config = {
         "storage": str(workdir / "storage"),
@@ -55,6 +57,7 @@ def _config(workdir: Path, port: int) -> str:
         "max_body_size": "200mb",
         "log": {"type": "stdout", "format": "pretty", "level": "http"},
     }
+    config.update(extra or {})
     return json.dumps(config, indent=2) + "\n"
 
 
@@ -73,7 +76,9 @@ class Verdaccio:
     After start: :attr:`url` (``http://127.0.0.1:PORT/``), :attr:`username` /
     :attr:`password`, :attr:`token` (the one the user's creation returned), :attr:`npmrc`
     (the auth line for :attr:`url`; :func:`npmrc_for` for another URL in front of it),
-    :attr:`startup_seconds`.
+    :attr:`startup_seconds`. ``config``: top-level keys of verdaccio's configuration to
+    replace or add (e.g. ``security``: JWT tokens instead of the legacy ones, which verdaccio
+    checks against the htpasswd file's bcrypt hash at every request).
     """
 
     def __init__(
@@ -83,8 +88,10 @@ class Verdaccio:
         username: str = "ferry",
         password: str | None = None,
         start_timeout: float = START_TIMEOUT,
+        config: Mapping[str, Any] | None = None,
     ) -> None:
         self.workdir = workdir
+        self.extra_config = dict(config or {})
         self.username = username
         self.password = password or f"npm-{secrets.token_hex(8)}"
         self.start_timeout = start_timeout
@@ -115,7 +122,7 @@ class Verdaccio:
         for attempt in range(3):
             self.port = free_port()
             config = self.workdir / "config.yaml"
-            config.write_text(_config(self.workdir, self.port))
+            config.write_text(_config(self.workdir, self.port, self.extra_config))
             self._process = ServerProcess(
                 "verdaccio",
                 [node, str(script), "--config", str(config), "--listen", f"127.0.0.1:{self.port}"],
