@@ -176,3 +176,53 @@ def test_names_from_the_command_line_are_checked(spec: str, tmp_path: Path) -> N
         asyncio.run(agent.install(repo, version or None))
     assert "model id" in str(caught.value) or "version" in str(caught.value)
     assert not (tmp_path / "etc").exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small file system needs root")
+def test_a_disk_that_fills_up(served: tuple[Server, str, str], tmp_path: Path) -> None:
+    """The node's disk (a 4 MB tmpfs) fills mid-download: the version is `error` with the
+    reason, registry.json is whole and says so, and the next install after space is freed
+    completes."""
+    server, admin, reader = served
+    publish(server, admin, "acme/huge", "1.0", {"w.bin": hashlib.shake_256(b"h").digest(6_000_000)})
+    node = tmp_path / "node"
+    node.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(node)], check=True)
+    try:
+        agent = Agent(
+            node,
+            server.base,
+            reader,
+            settings=server.settings.model_copy(update={"data_dir": tmp_path / "scratch"}),
+        )
+        entry = asyncio.run(agent.install("acme/huge"))
+        assert entry.status == "error"
+        assert "space" in (entry.error or "").lower()
+        doc = json.loads((node / "registry.json").read_text())
+        assert doc["models"]["acme/huge@1.0"]["status"] == "error"
+        with pytest.raises(ModelNotAvailableError) as caught:
+            agent.get_model_path("acme/huge")
+        assert caught.value.reason == "error"
+    finally:
+        subprocess.run(["umount", "-l", str(node)], check=False)
+
+
+def test_ten_models_at_once(served: tuple[Server, str, str], tmp_path: Path) -> None:
+    server, admin, reader = served
+    models = {
+        f"acme/m{i}": {"w.bin": hashlib.shake_256(b"%d" % i).digest(200_000)} for i in range(10)
+    }
+    for repo, files in models.items():
+        publish(server, admin, repo, "1.0", files)
+    agent = Agent(tmp_path / "node", server.base, reader)
+
+    async def all_of_them() -> list[object]:
+        return await asyncio.gather(*(agent.install(repo) for repo in models))
+
+    entries = asyncio.run(all_of_them())
+    assert {e.status for e in entries} == {"ready"}  # type: ignore[attr-defined]
+    for repo, files in models.items():
+        assert _digests(agent.get_model_path(repo)) == {
+            p: hashlib.sha256(d).hexdigest() for p, d in files.items()
+        }
+    assert len(json.loads((tmp_path / "node" / "registry.json").read_text())["models"]) == 10
