@@ -98,6 +98,14 @@ if [ "${1:-}" = "--dev" ]; then
             "$venv/bin/python" -m pip install -q "${hf#*:}"
         fi
     done
+    # transformers and PyTorch (the CPU build of 2.13.0 lies on this kind of machine's disk,
+    # where pip finds it) for the test that loads a model with from_pretrained from Ferry
+    # in a namespace with no network
+    if [ ! -x .venv-tf/bin/python ] || ! .venv-tf/bin/python -c "import torch, transformers" 2>/dev/null; then
+        [ -x .venv-tf/bin/python ] || "$PYTHON" -m venv .venv-tf
+        .venv-tf/bin/python -m pip install -q --upgrade pip
+        .venv-tf/bin/python -m pip install -q "torch==2.13.0" "transformers>=5,<6"
+    fi
     if [ ! -x .tools/verdaccio/node_modules/.bin/verdaccio ]; then
         mkdir -p .tools/verdaccio
         npm install --prefix .tools/verdaccio verdaccio@6.8.0 \
