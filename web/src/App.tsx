@@ -7,6 +7,7 @@ import { App as AntApp, Button, Layout, Space, Typography } from 'antd';
 import {
   AppstoreOutlined,
   DatabaseOutlined,
+  DeploymentUnitOutlined,
   ImportOutlined,
   LogoutOutlined,
   PlusOutlined,
@@ -17,11 +18,12 @@ import { clearToken, getToken, onTokenChange, setToken, takeTokenFromLocation } 
 import { LanguageSwitch, useI18n } from './i18n';
 import { BrowsePage } from './pages/BrowsePage';
 import { ImportPage } from './pages/ImportPage';
+import { ModelsPage } from './pages/ModelsPage';
 import { PackagesPage } from './pages/PackagesPage';
 import { SignInPage } from './pages/SignInPage';
 import { TaskListPage } from './pages/TaskListPage';
 import { TaskPage } from './pages/TaskPage';
-import { DEFAULT_BROWSE, DEFAULT_LIST, DEFAULT_PACKAGES, useRoute } from './router';
+import { DEFAULT_BROWSE, DEFAULT_LIST, DEFAULT_MODELS, DEFAULT_PACKAGES, useRoute } from './router';
 
 /** The current token; follows sign-in, sign-out and any 401. */
 function useToken(): [string | null, boolean] {
@@ -116,6 +118,15 @@ export function App() {
                 >
                   {t('nav.browse')}
                 </Button>
+                <Button
+                  type={route.view === 'models' ? 'primary' : 'text'}
+                  className="nav-button"
+                  icon={<DeploymentUnitOutlined />}
+                  onClick={() => navigate({ view: 'models', taskId: null })}
+                  data-testid="nav-models"
+                >
+                  {t('nav.models')}
+                </Button>
               </>
             )}
             <LanguageSwitch />
@@ -126,8 +137,11 @@ export function App() {
                 icon={<LogoutOutlined />}
                 onClick={clearToken}
                 data-testid="nav-sign-out"
+                aria-label={t('nav.signOut')}
+                title={t('nav.signOut')}
               >
-                {t('nav.signOut')}
+                {/* a phone: the icon alone, so six pages, the language and this keep to two rows */}
+                <span className="nav-sign-out-label">{t('nav.signOut')}</span>
               </Button>
             )}
           </Space>
@@ -152,6 +166,11 @@ export function App() {
             <BrowsePage
               query={route.browse ?? DEFAULT_BROWSE}
               onQueryChange={(browse, replace) => navigate({ view: 'browse', taskId: null, browse }, replace)}
+            />
+          ) : route.view === 'models' ? (
+            <ModelsPage
+              query={route.models ?? DEFAULT_MODELS}
+              onQueryChange={(models, replace) => navigate({ view: 'models', taskId: null, models }, replace)}
             />
           ) : (
             <TaskPage key={route.taskId ?? 'new'} taskId={route.taskId} onOpenTask={openTask} onNewTask={newTask} />

@@ -2,14 +2,16 @@
  * The URL is the state that survives a reload: `?task=<id>` opens a task (and its socket
  * reconnects), `?view=tasks` the task list, `?view=packages` the package store,
  * `?view=import` the far side's imports, `?view=browse` what its registries hold (with
- * `&ecosystem=npm&package=@scope/name` one package), nothing the upload step. A list's filters, page and sort ride along
+ * `&ecosystem=npm&package=@scope/name` one package), `?view=models` the model catalog (with
+ * `&kind=datasets` the datasets, `&model=org/name` one of them), nothing the upload step.
+ * A list's filters, page and sort ride along
  * (`?view=tasks&status=completed&page=2&size=50`,
  * `?view=packages&name=agent&platform=linux&sort=name&order=asc`), so reload and
  * back/forward bring them back; a value that makes no sense is read as the default.
  */
 import { useCallback, useEffect, useState } from 'react';
-import { ECOSYSTEMS, PACKAGE_SORTS, SORT_ORDERS, TASK_STATUSES } from './api/client';
-import type { Ecosystem, PackageSort, SortOrder, TaskStatus } from './api/client';
+import { ECOSYSTEMS, MODEL_KINDS, PACKAGE_SORTS, SORT_ORDERS, TASK_STATUSES } from './api/client';
+import type { Ecosystem, ModelKind, PackageSort, SortOrder, TaskStatus } from './api/client';
 
 /** The task list's status filter and page. */
 export interface ListQuery {
@@ -66,8 +68,21 @@ export const DEFAULT_BROWSE: BrowseQuery = { ecosystem: null, q: null, page: 1, 
 // npm's longest name; a PyPI name is shorter
 const MAX_PACKAGE_NAME = 214;
 
+/** The Models page: models or datasets, the search, the page, and the one open, if any. */
+export interface ModelsQuery {
+  kind: ModelKind;
+  q: string | null;
+  page: number;
+  size: number;
+  model: string | null;
+}
+
+export const DEFAULT_MODELS: ModelsQuery = { kind: 'models', q: null, page: 1, size: 20, model: null };
+// the Hub's `name` or `org/name` (models/names.py): letters, digits, - _ . in each part
+const MODEL_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,95}(\/[A-Za-z0-9][A-Za-z0-9._-]{0,95})?$/;
+
 export interface Route {
-  view: 'task' | 'tasks' | 'packages' | 'import' | 'browse';
+  view: 'task' | 'tasks' | 'packages' | 'import' | 'browse' | 'models';
   taskId: string | null;
   /** The list's filter and page (view 'tasks' only); left out: the defaults. */
   list?: ListQuery;
@@ -75,6 +90,8 @@ export interface Route {
   packages?: PackageQuery;
   /** The Browse page's search and the package open (view 'browse' only); left out: the defaults. */
   browse?: BrowseQuery;
+  /** The Models page's kind, search and the model open (view 'models' only); left out: the defaults. */
+  models?: ModelsQuery;
 }
 
 function wholeNumber(raw: string | null): number | null {
@@ -129,12 +146,28 @@ export function parseBrowseQuery(params: URLSearchParams): BrowseQuery {
   };
 }
 
+export function parseModelsQuery(params: URLSearchParams): ModelsQuery {
+  const { page, size } = parseListQuery(params);
+  const raw = params.get('kind');
+  const model = params.get('model')?.trim();
+  return {
+    kind: MODEL_KINDS.find((k) => k === raw) ?? DEFAULT_MODELS.kind,
+    q: filterValue(params.get('q')),
+    page,
+    size,
+    model: model && MODEL_ID.test(model) ? model : null,
+  };
+}
+
 export function parseRoute(search: string): Route {
   const params = new URLSearchParams(search);
   const taskId = params.get('task');
   if (params.get('view') === 'import' && !taskId) return { view: 'import', taskId: null };
   if (params.get('view') === 'browse' && !taskId) {
     return { view: 'browse', taskId: null, browse: parseBrowseQuery(params) };
+  }
+  if (params.get('view') === 'models' && !taskId) {
+    return { view: 'models', taskId: null, models: parseModelsQuery(params) };
   }
   if (params.get('view') === 'tasks' && !taskId) {
     return { view: 'tasks', taskId: null, list: parseListQuery(params) };
@@ -182,6 +215,17 @@ export function routeToSearch(route: Route): string {
     if (query.package && query.ecosystem) params.set('package', query.package);
     // "@" and "/" of a scoped name read better as they are
     return `?${params.toString().replace(/%40/g, '@').replace(/%2F/g, '/')}`;
+  }
+  if (route.view === 'models') {
+    const query = route.models ?? DEFAULT_MODELS;
+    const params = new URLSearchParams({ view: 'models' });
+    if (query.kind !== DEFAULT_MODELS.kind) params.set('kind', query.kind);
+    if (query.q) params.set('q', query.q);
+    if (query.page !== DEFAULT_MODELS.page) params.set('page', String(query.page));
+    if (query.size !== DEFAULT_MODELS.size) params.set('size', String(query.size));
+    if (query.model) params.set('model', query.model);
+    // the "/" of org/name reads better as it is
+    return `?${params.toString().replace(/%2F/g, '/')}`;
   }
   if (route.taskId) return `?task=${encodeURIComponent(route.taskId)}`;
   return '';

@@ -6,7 +6,9 @@
  * `ferry/server/schemas.py`): routes, path/query parameters, the multipart body, every
  * answer (`paths[...]` responses), and the documents below, which are aliases of
  * `components['schemas'][...]` and nothing more. Nothing here copies a server shape by
- * hand; only UI-side types (`ApiProblem`, `TaskAction`) are written here.
+ * hand, but for the model catalog's documents, which the server declares as plain JSON
+ * (see "models and datasets" below); otherwise only UI-side types (`ApiProblem`,
+ * `TaskAction`) are written here.
  *
  * Every error answer (application/problem+json, `ProblemDocument`: code, message, file?,
  * line?, reason?, problems?) becomes an `ApiError`.
@@ -182,6 +184,11 @@ export function toProblem(status: number, body: unknown, fallback: string): ApiP
       return { code: 'validation-error', message: `${loc ? loc + ': ' : ''}${String(first.msg)}` };
     }
     if (typeof body.detail === 'string') return { code: `http-${status}`, message: body.detail };
+    // the model catalog's 404s: the Hub's `{"error": "..."}`, seed 004's `{"error": {code, message}}`
+    if (typeof body.error === 'string') return { code: `http-${status}`, message: body.error };
+    if (isRecord(body.error) && typeof body.error.code === 'string' && typeof body.error.message === 'string') {
+      return { code: body.error.code, message: body.error.message };
+    }
   }
   if (typeof body === 'string' && body.trim()) {
     return { code: `http-${status}`, message: body.trim().slice(0, 500) };
@@ -201,9 +208,17 @@ interface CallInit<O> {
 }
 
 function fillPath(template: string, params: Record<string, unknown> | undefined): string {
-  return template.replace(/\{(\w+)\}/g, (_m, name: string) =>
-    encodeURIComponent(String(params?.[name] ?? '')),
-  );
+  return template.replace(/\{(\w+)\}/g, (_m, name: string) => {
+    const value = String(params?.[name] ?? '');
+    // `{rest}` is a path's tail (`org/name/…`): its slashes stay slashes, as some proxies
+    // refuse an encoded one
+    return name === 'rest' ? pathOf(value) : encodeURIComponent(value);
+  });
+}
+
+/** Each `/`-separated part percent-encoded on its own. */
+export function pathOf(value: string): string {
+  return value.split('/').map(encodeURIComponent).join('/');
 }
 
 function queryString(query: Record<string, unknown> | undefined): string {
@@ -221,6 +236,15 @@ export async function call<P extends keyof paths, M extends Method>(
   route: P,
   init: CallInit<Operation<P, M>> = {},
 ): Promise<SuccessOf<Operation<P, M>>> {
+  return (await callWithHeaders(method, route, init)).body;
+}
+
+/** `call`, with the answer's headers too (a list's `X-Total-Count`, say). */
+export async function callWithHeaders<P extends keyof paths, M extends Method>(
+  method: M,
+  route: P,
+  init: CallInit<Operation<P, M>> = {},
+): Promise<{ body: SuccessOf<Operation<P, M>>; headers: Headers }> {
   const url =
     fillPath(route as string, init.path as Record<string, unknown> | undefined) +
     queryString(init.query as Record<string, unknown> | undefined);
@@ -242,9 +266,8 @@ export async function call<P extends keyof paths, M extends Method>(
     throw networkError(err instanceof Error ? err.message : String(err));
   }
   const text = response.status !== 204 ? await response.text() : '';
-  return answered(response.status, response.statusText, response.headers.get('content-type'), text) as SuccessOf<
-    Operation<P, M>
-  >;
+  const body = answered(response.status, response.statusText, response.headers.get('content-type'), text);
+  return { body: body as SuccessOf<Operation<P, M>>, headers: response.headers };
 }
 
 /** An answer's body (JSON when it says so), or the `ApiError` it is; a 401 signs out. */
@@ -511,4 +534,145 @@ export async function getRegistryPackage(
   signal?: AbortSignal,
 ): Promise<RegistryPackageDetail> {
   return call('get', '/api/registry/packages/{ecosystem}/{name}', { path: { ecosystem, name }, signal });
+}
+
+// ---- models and datasets -----------------------------------------------------------------
+
+/*
+ * The model catalog's routes (server/routes/hub.py) answer documents that are at once seed
+ * 004's and the Hugging Face Hub's (models/documents.py), which the server declares to
+ * OpenAPI as plain JSON: here alone a server shape is written by hand, with only the fields
+ * the Models page reads.
+ */
+
+/** Which catalog: the URL's segment (`/api/models`, `/api/datasets`). */
+export type ModelKind = 'models' | 'datasets';
+export const MODEL_KINDS: readonly ModelKind[] = ['models', 'datasets'];
+
+export interface ModelFile {
+  path: string;
+  size_bytes: number;
+  sha256: string;
+}
+
+export interface ModelVersion {
+  version: string;
+  /** 40 hex digits, derived from the version's files (what the Hub's clients call `sha`). */
+  commit: string;
+  size_bytes: number;
+  files: ModelFile[];
+  updated_at: string;
+}
+
+export interface ModelDocument {
+  id: string;
+  name: string;
+  /** Newest first. */
+  versions: ModelVersion[];
+  /** What `main` serves. */
+  default_version: string | null;
+  task: string | null;
+  languages: string[];
+  updated_at: string;
+}
+
+/** A model by how often its files were fetched (`GET /api/model-usage/ranking`). */
+export interface ModelUsage {
+  model_id: string;
+  request_count: number;
+  rank: number;
+}
+
+export interface ModelPage {
+  models: ModelDocument[];
+  /** `X-Total-Count`: how many match, on every page. */
+  total: number;
+}
+
+export interface ModelListQuery {
+  search?: string | null;
+  page: number;
+  limit: number;
+}
+
+export async function listModels(kind: ModelKind, query: ModelListQuery, signal?: AbortSignal): Promise<ModelPage> {
+  const { body, headers } =
+    kind === 'models'
+      ? await callWithHeaders('get', '/api/models', { query, signal })
+      : await callWithHeaders('get', '/api/datasets', { query, signal });
+  const models = Array.isArray(body) ? (body as ModelDocument[]) : [];
+  const total = Number(headers.get('x-total-count'));
+  return { models, total: Number.isFinite(total) && headers.has('x-total-count') ? total : models.length };
+}
+
+export async function getModel(kind: ModelKind, id: string, signal?: AbortSignal): Promise<ModelDocument> {
+  const path = { rest: id };
+  const body =
+    kind === 'models'
+      ? await call('get', '/api/models/{rest}', { path, signal })
+      : await call('get', '/api/datasets/{rest}', { path, signal });
+  return body as ModelDocument;
+}
+
+export async function modelRanking(limit: number, signal?: AbortSignal): Promise<ModelUsage[]> {
+  const body = await call('get', '/api/model-usage/ranking', { query: { limit }, signal });
+  return body as unknown as ModelUsage[];
+}
+
+/** Where a file of a version is served: seed 004's storage for a model, the Hub's resolve
+ * route for a dataset (the storage has models only). */
+export function modelFileUrl(kind: ModelKind, id: string, version: string, path: string): string {
+  return kind === 'models'
+    ? `/storage/models/${pathOf(id)}/${encodeURIComponent(version)}/${pathOf(path)}`
+    : `/datasets/${pathOf(id)}/resolve/${encodeURIComponent(version)}/${pathOf(path)}`;
+}
+
+/**
+ * Download a file that needs the token: a plain link cannot carry it and these files have
+ * no signed links, so it is fetched with the `Authorization` header, reporting the bytes
+ * received, into a Blob the browser then saves under `filename`. The Blob is in the
+ * browser's memory (or its disk, when large) until saved: fine for the configs and
+ * weights of a small model; `huggingface_hub` is the way for a large one.
+ */
+export async function downloadWithToken(
+  url: string,
+  filename: string,
+  onProgress?: (received: Transferred) => void,
+  signal?: AbortSignal,
+): Promise<void> {
+  let response: Response;
+  try {
+    response = await fetch(url, { headers: { ...authHeaders() }, signal });
+  } catch (err) {
+    if (err instanceof DOMException && err.name === 'AbortError') throw err;
+    throw networkError(err instanceof Error ? err.message : String(err));
+  }
+  if (!response.ok) {
+    answered(response.status, response.statusText, response.headers.get('content-type'), await response.text());
+  }
+  const length = Number(response.headers.get('content-length'));
+  const total = response.headers.has('content-length') && Number.isFinite(length) ? length : null;
+  const parts: BlobPart[] = [];
+  if (response.body) {
+    const reader = response.body.getReader();
+    let loaded = 0;
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      parts.push(value);
+      loaded += value.byteLength;
+      onProgress?.({ loaded, total });
+    }
+  } else {
+    parts.push(await response.arrayBuffer());
+  }
+  const href = URL.createObjectURL(new Blob(parts, { type: 'application/octet-stream' }));
+  const link = document.createElement('a');
+  link.href = href;
+  link.download = filename;
+  document.body.appendChild(link);
+  link.click();
+  link.remove();
+  // the browser has taken the bytes once the click's download has started
+  setTimeout(() => URL.revokeObjectURL(href), 60_000);
 }
