@@ -42,6 +42,7 @@ from ferry.errors import FerryError, FetchError, UsageError
 from ferry.fetch.backends import open_downloads
 from ferry.fetch.progress import ProgressListener
 from ferry.fetch.request import FetchRequest
+from ferry.filehash import sha256_of_file
 from ferry.models.names import check_model_id, check_path, check_version
 from ferry.settings import Settings, load_settings
 from ferry.store.cas import ContentStore
@@ -208,7 +209,7 @@ class Agent:
     def _reuse(self, dest: Path, sha256: str, size: int) -> bool:
         """Place a file another installed version has with these bytes (a hard link, a
         copy across file systems); True if placed."""
-        if dest.is_file() and dest.stat().st_size == size and _sha256(dest) == sha256:
+        if dest.is_file() and dest.stat().st_size == size and sha256_of_file(dest) == sha256:
             return True
         for other in self.registry.read().values():
             if other.status != READY:
@@ -276,10 +277,3 @@ class Agent:
                     e.status, e.error = ERROR, "the install was interrupted; install again"
 
         self.registry.change(edit)
-
-
-def _sha256(path: Path) -> str:
-    import hashlib
-
-    with path.open("rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()

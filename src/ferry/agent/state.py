@@ -22,6 +22,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ferry.fsutil import fsync_dir
+
 __all__ = ["Installed", "Registry", "TaskLock", "clean_stale_locks"]
 
 READY, DOWNLOADING, VERIFYING, ERROR = "ready", "downloading", "verifying", "error"
@@ -68,7 +70,7 @@ class Registry:
                 fh.flush()
                 os.fsync(fh.fileno())
             staging.replace(self.path)
-            _fsync_dir(self.root)
+            fsync_dir(self.root)
 
     def put(self, entry: Installed) -> None:
         entry.updated_at = time.time()
@@ -161,12 +163,4 @@ def _flocked(path: Path) -> Iterator[None]:
         yield
     finally:
         fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
         os.close(fd)

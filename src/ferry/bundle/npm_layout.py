@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ferry.bundle.archive import ArchiveEntry
 from ferry.ecosystems.npm.model import NpmResolution
+from ferry.filehash import sha256_of_file
 
 NPM_DIR = "npm-packages"
 PREBUILT_DIR = f"{NPM_DIR}/prebuilt"
@@ -45,11 +46,6 @@ class NpmPart:
     prebuilt: list[PrebuiltBinary] = field(default_factory=list)
 
 
-def _sha256_of(path: Path) -> str:
-    with path.open("rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
-
-
 def npm_part_entries(
     part: NpmPart,
 ) -> tuple[list[ArchiveEntry], list[tuple[str, str]], list[dict[str, object]]]:
@@ -65,7 +61,7 @@ def npm_part_entries(
         name = f"{NPM_DIR}/{pkg.filename}"
         if name in seen:
             continue  # the same release installed at two paths: one tarball
-        digest = _sha256_of(source)
+        digest = sha256_of_file(source)
         seen[name] = digest
         entries.append(ArchiveEntry(name, source))
         sums.append((digest, name))

@@ -9,7 +9,6 @@ becomes visible only when all are there. ``list`` and ``show`` read the catalog.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sys
@@ -24,6 +23,7 @@ from rich.console import Console
 
 from ferry.cli.packages import JsonOpt, ServerOpt, TokenOpt, _answer, _client
 from ferry.errors import UsageError
+from ferry.filehash import sha256_of_file
 from ferry.models.names import check_model_id, check_path, check_version
 from ferry.units import human_bytes
 
@@ -64,7 +64,7 @@ def import_dir(
     files = list(_walk(directory))
     if not files:
         raise UsageError(f"{directory}: no files to publish")
-    listed = [_Entry(path, _sha256(file), file.stat().st_size, file) for path, file in files]
+    listed = [_Entry(path, sha256_of_file(file), file.stat().st_size, file) for path, file in files]
     base = f"/api/{kind}/{quote(model_id)}"
     with _client(server, token) as client:
         held = _held(client, client.get(base))
@@ -259,11 +259,6 @@ def _held(client: Any, response: Any) -> set[tuple[str, int]]:
         return set()
     doc = _answer(client, response)
     return {(f["sha256"], f["size_bytes"]) for v in doc.get("versions", []) for f in v["files"]}
-
-
-def _sha256(file: Path) -> str:
-    with file.open("rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def _chunks(file: Path) -> Iterator[bytes]:

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
+from pathlib import Path
 
-__all__ = ["LFS_THRESHOLD", "GitBlobHasher", "version_commit"]
+__all__ = ["LFS_THRESHOLD", "GitBlobHasher", "git_blob_sha1", "version_commit"]
 
 # the Hub stores files of 10 MB and more in LFS (its default .gitattributes is by type,
 # but huggingface_hub treats any file with an `lfs` entry as one): Ferry says LFS for
@@ -27,6 +28,15 @@ class GitBlobHasher:
 
     def hexdigest(self) -> str:
         return self._hash.hexdigest()
+
+
+def git_blob_sha1(path: Path, size: int) -> str:
+    """The git blob id of the file at ``path``, of ``size`` bytes."""
+    git = GitBlobHasher(size)
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            git.update(chunk)
+    return git.hexdigest()
 
 
 def version_commit(

@@ -27,6 +27,7 @@ from ferry import __version__
 from ferry.bundle.archive import ArchiveEntry, ArchiveFormat, root_name_for, write_archive
 from ferry.db.artifacts import ArtifactRecord
 from ferry.errors import IntegrityError
+from ferry.filehash import sha256_of_file
 from ferry.registry.inventory import Inventory
 from ferry.store.blob import BlobKey, LocalBlobStore
 from ferry.store.kept import KeptStore
@@ -91,7 +92,7 @@ async def export_bundle(
         size = await asyncio.to_thread(write_archive, out, fmt, entries, root=root_name_for(out))
     finally:
         await asyncio.to_thread(shutil.rmtree, scratch, True)
-    digest = await asyncio.to_thread(_sha256_file, out)
+    digest = await asyncio.to_thread(sha256_of_file, out)
     return ExportResult(out, size, digest, len(records), left_out)
 
 
@@ -139,14 +140,9 @@ async def _checked_copy(kept: KeptStore, record: ArtifactRecord, scratch: Path) 
         with path.open("wb") as fh:
             async for chunk in blobs.read(key):
                 await asyncio.to_thread(fh.write, chunk)
-    found = await asyncio.to_thread(_sha256_file, path)
+    found = await asyncio.to_thread(sha256_of_file, path)
     if found != record.sha256:
         raise IntegrityError(
             f"{record.filename}: the store holds bytes with sha256 {found}, not {record.sha256}"
         )
     return path
-
-
-def _sha256_file(path: Path) -> str:
-    with path.open("rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()

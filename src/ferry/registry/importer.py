@@ -26,7 +26,7 @@ from ferry.db.artifacts import ArtifactRepository, ImportRecord, NewArtifact
 from ferry.db.catalog import FileRecord, NewFile
 from ferry.db.threads import DbThreads
 from ferry.models.bundled import BundledModel, bundled_models
-from ferry.models.hashing import GitBlobHasher
+from ferry.models.hashing import git_blob_sha1
 from ferry.registry.errors import ImportRejected
 from ferry.registry.inspect import Inspected
 from ferry.registry.verified import BundleFile, VerifiedBundle, inspect_file, verify_bundle
@@ -151,7 +151,7 @@ async def _publish_models(
         for path, (sha256, size) in m.files.items():
             file = spooled[(m.kind, m.repo, m.version, path)]
             assert file.spooled is not None
-            git = await asyncio.to_thread(_git_sha1, file.spooled, size)
+            git = await asyncio.to_thread(git_blob_sha1, file.spooled, size)
             key = BlobKey.sha256(sha256)
             async with kept.locks.hold(key):
                 await kept.blobs.move_file(file.spooled, key)
@@ -166,14 +166,6 @@ async def _publish_models(
                 catalog.publish, m.kind, m.repo, m.version, files, owner=owner, make_default=True
             )
         )
-
-
-def _git_sha1(path: Path, size: int) -> str:
-    git = GitBlobHasher(size)
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            git.update(chunk)
-    return git.hexdigest()
 
 
 def _spool_dir(work_dir: Path) -> Path:

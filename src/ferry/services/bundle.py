@@ -15,6 +15,7 @@ from ferry.ecosystems.npm.model import NpmResolution
 from ferry.ecosystems.pypi.options import PythonOptions
 from ferry.errors import Hint, UsageError
 from ferry.fetch.progress import ProgressListener
+from ferry.filehash import sha256_of_file
 from ferry.manifests import RUNTIME_ONLY, split_manifests
 from ferry.manifests.model import Selection
 from ferry.models.bundled import ModelPart
@@ -110,13 +111,6 @@ async def prepare_npm(
     return NpmPrepared(resolution, part, fetched.report.bytes_fetched, fetched.report.from_cache)
 
 
-def _file_sha256(path: Path) -> str:
-    import hashlib
-
-    with path.open("rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
-
-
 def _package_json_from_lock(resolution: NpmResolution) -> bytes:
     import json
 
@@ -197,7 +191,7 @@ async def bundle(
     size = await asyncio.to_thread(write_archive, out, fmt, entries, root=root_name_for(out))
     # the archive's own digest, to check the transfer across the gap from outside it (read
     # back once: the zip writer seeks, so it cannot be hashed while written)
-    sha256 = await asyncio.to_thread(_file_sha256, out)
+    sha256 = await asyncio.to_thread(sha256_of_file, out)
     timings["pack"] = time.perf_counter() - t2
     # the files of this bundle were all used just now, so they are the last to go
     await asyncio.to_thread(trim_cache, settings)

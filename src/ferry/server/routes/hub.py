@@ -21,6 +21,7 @@ the file as the body (``Content-Length`` required), then
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 from typing import Annotated, Any
@@ -265,8 +266,6 @@ def _tree(request: Request, version: VersionRecord, path: str) -> Response:
 
 
 def _folder_oid(path: str) -> str:
-    import hashlib
-
     return hashlib.sha1(f"tree\0{path}".encode(), usedforsecurity=False).hexdigest()
 
 
