@@ -254,6 +254,11 @@ class FetchError(FerryError):
     http_status = 502
 
 
+class LocalWriteError(FetchError):
+    """The bytes arrived but could not be kept here (a full disk, a read-only directory):
+    fetching them again would not help."""
+
+
 class IntegrityError(FerryError):
     """Downloaded bytes do not match the hash the index promised. Never retried into silence.
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from ferry.agent.agent import Agent, ModelNotAvailableError
+from ferry.errors import UsageError
 from models.conftest import publish
 from support.serve import Server
 
@@ -88,7 +89,7 @@ def test_an_update_fetches_only_what_changed(
     assert asyncio.run(agent.install("acme/tiny")).status == "ready"
     publish(server, admin, "acme/tiny", "2.0", {**FILES, "config.json": b'{"v": 2}'})
     before = _uses(server)
-    entry = asyncio.run(agent.install("acme/tiny"))
+    entry = asyncio.run(agent.install("acme/tiny", refresh=True))  # what `update` does
     assert entry.version == "2.0" and entry.status == "ready"
     old, new = Path(agent.get_model_path("acme/tiny", "1.0")), Path(entry.path)
     # the unchanged weights are the same file, not a second download
@@ -175,6 +176,10 @@ def test_names_from_the_command_line_are_checked(spec: str, tmp_path: Path) -> N
     with pytest.raises(Exception) as caught:
         asyncio.run(agent.install(repo, version or None))
     assert "model id" in str(caught.value) or "version" in str(caught.value)
+    for steer in (agent.enqueue, agent.pause, agent.resume):
+        with pytest.raises(UsageError, match=r"model id|version"):
+            steer(repo, version or None)
+    assert agent.queue.read() == []
     assert not (tmp_path / "etc").exists()
 
 
@@ -226,3 +231,50 @@ def test_ten_models_at_once(served: tuple[Server, str, str], tmp_path: Path) -> 
             p: hashlib.sha256(d).hexdigest() for p, d in files.items()
         }
     assert len(json.loads((tmp_path / "node" / "registry.json").read_text())["models"]) == 10
+
+
+def test_the_server_killed_again_and_again_mid_file(
+    served: tuple[Server, str, str], tmp_path: Path
+) -> None:
+    """Seed 004's 'network interrupted many times': the server SIGKILLed four times while
+    one file streams, started again on its port each time; the install completes, and
+    every restart found bytes kept from before it."""
+    server, admin, reader = served
+    big = hashlib.shake_256(b"kill").digest(48_000_000)
+    publish(server, admin, "acme/big", "1.0", {"weights.bin": big})
+    node = tmp_path / "node"
+    target = node / "models" / "acme" / "big" / "1.0"
+    port = int(server.base.rsplit(":", 1)[1])
+    install = _agent_cli(
+        "install", "acme/big", "--dir", str(node), "--limit-rate", "6M", "--json",
+        server=server, token=reader,
+    )  # fmt: skip
+    current, kept, restarts = server, 0, []
+    try:
+        for _ in range(4):
+            deadline = time.monotonic() + 60
+            while _on_disk(target) < kept + 4_000_000:
+                assert install.poll() is None, install.communicate()
+                assert time.monotonic() < deadline, "no bytes since the last restart"
+                time.sleep(0.05)
+            current.kill()
+            kept = _on_disk(target)
+            restarts.append(kept)
+            current = Server(server.settings, port)
+        out, err = install.communicate(timeout=120)
+    finally:
+        if current is not server:
+            current.stop()
+        if install.poll() is None:
+            install.kill()
+    assert install.returncode == 0, err
+    assert json.loads(out)["status"] == "ready"
+    assert restarts == sorted(restarts) and restarts[0] > 0
+    assert hashlib.sha256((target / "weights.bin").read_bytes()).digest() == (
+        hashlib.sha256(big).digest()
+    )
+
+
+def _on_disk(root: Path) -> int:
+    """Bytes that arrived under ``root`` (the file's blocks, its partial pieces included)."""
+    return sum(p.stat().st_blocks * 512 for p in root.rglob("*") if p.is_file())

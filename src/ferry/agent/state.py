@@ -22,11 +22,22 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ferry.errors import ConfigError
 from ferry.fsutil import fsync_dir
 
-__all__ = ["Installed", "Registry", "TaskLock", "clean_stale_locks"]
+__all__ = [
+    "Installed",
+    "Registry",
+    "TaskLock",
+    "clean_stale_locks",
+    "flocked",
+    "read_state",
+    "write_json_atomic",
+]
 
 READY, DOWNLOADING, VERIFYING, ERROR = "ready", "downloading", "verifying", "error"
+# Stopped by ``ferry agent pause``: the pieces that arrived stay for the resume.
+PAUSED = "paused"
 
 
 @dataclass
@@ -48,11 +59,11 @@ class Registry:
         self._lock = root / ".registry.lock"
 
     def read(self) -> dict[str, Installed]:
+        doc = read_state(self.path, "models", dict)
         try:
-            doc = json.loads(self.path.read_text())
-        except FileNotFoundError:
-            return {}
-        return {key: Installed(**value) for key, value in doc.get("models", {}).items()}
+            return {key: Installed(**value) for key, value in doc.items()}
+        except TypeError as exc:
+            raise _damaged(self.path, exc) from None
 
     def get(self, model_id: str, version: str) -> Installed | None:
         return self.read().get(_key(model_id, version))
@@ -60,17 +71,11 @@ class Registry:
     def change(self, edit: Callable[[dict[str, Installed]], None]) -> None:
         """Read, ``edit`` in place, and replace the file, under the registry's lock."""
         self.root.mkdir(parents=True, exist_ok=True)
-        with _flocked(self._lock):
+        with flocked(self._lock):
             entries = self.read()
             edit(entries)
             doc = {"version": 1, "models": {k: asdict(v) for k, v in sorted(entries.items())}}
-            staging = self.path.with_name(f".registry.{os.getpid()}.tmp")
-            with staging.open("w") as fh:
-                json.dump(doc, fh, indent=2)
-                fh.flush()
-                os.fsync(fh.fileno())
-            staging.replace(self.path)
-            fsync_dir(self.root)
+            write_json_atomic(self.path, doc)
 
     def put(self, entry: Installed) -> None:
         entry.updated_at = time.time()
@@ -155,8 +160,42 @@ def clean_stale_locks(root: Path) -> list[dict[str, Any]]:
     return cleaned
 
 
+def read_state(path: Path, field: str, kind: type[Any]) -> Any:
+    """``field`` of one of the agent's JSON files (empty when there is no file yet); a file
+    damaged by hand or by another program is an error naming it, never read as empty (that
+    would forget what is installed)."""
+    try:
+        doc = json.loads(path.read_text())
+    except FileNotFoundError:
+        return kind()
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise _damaged(path, exc) from None
+    value = doc.get(field, kind()) if isinstance(doc, dict) else None
+    if not isinstance(value, kind):
+        raise _damaged(path, f"{field!r} is not a JSON {kind.__name__}")
+    return value
+
+
+def _damaged(path: Path, why: object) -> ConfigError:
+    return ConfigError(
+        f"{path}: not a file the agent wrote ({why})",
+        hint="Move it aside; the agent starts a new one (reinstall what it listed).",
+    )
+
+
+def write_json_atomic(path: Path, doc: object) -> None:
+    """Replace ``path`` whole: written beside it, fsync'd, renamed over it."""
+    staging = path.with_name(f".{path.stem}.{os.getpid()}.tmp")
+    with staging.open("w") as fh:
+        json.dump(doc, fh, indent=2)
+        fh.flush()
+        os.fsync(fh.fileno())
+    staging.replace(path)
+    fsync_dir(path.parent)
+
+
 @contextlib.contextmanager
-def _flocked(path: Path) -> Iterator[None]:
+def flocked(path: Path) -> Iterator[None]:
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)

@@ -9,15 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from ferry.cli.packages import JsonOpt, ServerOpt, TokenOpt
 from ferry.errors import ExitCode, UsageError
+
+if TYPE_CHECKING:
+    from ferry.agent.agent import Agent
+    from ferry.agent.state import Installed
 
 agent_app = typer.Typer(
     help="Install models on this machine from a Ferry service.", no_args_is_help=True
@@ -28,14 +33,105 @@ DirOpt = Annotated[
     Path,
     typer.Option("--dir", envvar="FERRY_AGENT_DIR", help="Where this machine's models live."),
 ]
+RateOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--limit-rate",
+        help="Bytes per second for all downloads together, like curl's: 50M, 800K (0: none).",
+    ),
+]
+TtlOpt = Annotated[
+    float,
+    typer.Option(
+        "--manifest-ttl",
+        envvar="FERRY_AGENT_MANIFEST_TTL",
+        min=0,
+        help="Seconds a catalog document the server sent is used before asking again.",
+    ),
+]
+ReadyOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--on-ready",
+        help="A command to run when a version is ready (FERRY_MODEL_ID, FERRY_MODEL_VERSION, "
+        "FERRY_MODEL_PATH, FERRY_MODEL_STATUS in its environment), e.g. to reload a server.",
+    ),
+]
+ErrorOpt = Annotated[
+    str | None,
+    typer.Option("--on-error", help="A command to run when an install fails (the same variables)."),
+]
 
 
-def _agent(directory: Path, server: str | None, token: str | None):  # type: ignore[no-untyped-def]
+class _Hooks:
+    """The commands of --on-ready and --on-error, started as states change (never through a
+    shell: the words are split as a shell would, then run as they are) and waited for at
+    the end, so a slow hook does not hold the downloads up."""
+
+    def __init__(self, on_ready: str | None, on_error: str | None) -> None:
+        import shlex
+
+        self.commands = {
+            "ready": shlex.split(on_ready) if on_ready else None,
+            "error": shlex.split(on_error) if on_error else None,
+        }
+        self.started: list[tuple[str, subprocess.Popen[bytes]]] = []
+
+    def __call__(self, entry: Installed) -> None:
+        import os
+
+        command = self.commands.get(entry.status)
+        if not command:
+            return
+        env = {
+            **os.environ,
+            "FERRY_MODEL_ID": entry.model_id,
+            "FERRY_MODEL_VERSION": entry.version,
+            "FERRY_MODEL_PATH": entry.path,
+            "FERRY_MODEL_STATUS": entry.status,
+        }
+        try:
+            self.started.append((command[0], subprocess.Popen(command, env=env)))
+        except OSError as exc:
+            err.print(f"warning: --on-{entry.status} {command[0]}: {exc}", highlight=False)
+
+    def wait(self) -> None:
+        for name, proc in self.started:
+            if proc.wait() != 0:
+                err.print(f"warning: hook {name} exited with {proc.returncode}", highlight=False)
+
+
+def _agent(
+    directory: Path,
+    server: str | None,
+    token: str | None,
+    *,
+    limit_rate: str | None = None,
+    manifest_ttl: float | None = None,
+    hooks: _Hooks | None = None,
+) -> Agent:
     from ferry.agent.agent import Agent
+    from ferry.agent.manifests import DEFAULT_TTL
+    from ferry.settings import load_settings
 
     if not server:
         raise UsageError("no server to install from", hint="Pass --server URL or set FERRY_URL.")
-    return Agent(directory, server, token)
+    settings = load_settings(None, data_dir=directory / ".ferry")
+    if limit_rate is not None:
+        from ferry.fetch.ratelimit import parse_rate
+
+        try:
+            settings = settings.model_copy(update={"limit_rate": parse_rate(limit_rate)})
+        except ValueError as exc:
+            raise UsageError(f"--limit-rate {limit_rate}: {exc}") from None
+    return Agent(
+        directory,
+        server,
+        token,
+        settings,
+        manifest_ttl=DEFAULT_TTL if manifest_ttl is None else manifest_ttl,
+        on_change=hooks,
+    )
 
 
 def _spec(spec: str) -> tuple[str, str | None]:
@@ -50,15 +146,28 @@ def install(
     as_json: JsonOpt = False,
     server: ServerOpt = None,
     token: TokenOpt = None,
+    limit_rate: RateOpt = None,
+    manifest_ttl: TtlOpt = 300.0,
+    on_ready: ReadyOpt = None,
+    on_error: ErrorOpt = None,
+    refresh: Annotated[
+        bool, typer.Option("--refresh", help="Ask the server even if its cached answer is fresh.")
+    ] = False,
 ) -> None:
     """Install a model version (the default one without @version), every file checked."""
     from ferry.fetch.progress import make_progress
 
-    agent = _agent(directory, server, token)
+    hooks = _Hooks(on_ready, on_error)
+    agent = _agent(
+        directory, server, token, limit_rate=limit_rate, manifest_ttl=manifest_ttl, hooks=hooks
+    )
     repo, version = _spec(spec)
     entry = asyncio.run(
-        agent.install(repo, version, listener=None if as_json else make_progress(err))
+        agent.install(
+            repo, version, listener=None if as_json else make_progress(err), refresh=refresh
+        )
     )
+    hooks.wait()
     _report(entry, as_json)
 
 
@@ -69,9 +178,24 @@ def update(
     as_json: JsonOpt = False,
     server: ServerOpt = None,
     token: TokenOpt = None,
+    limit_rate: RateOpt = None,
+    on_ready: ReadyOpt = None,
+    on_error: ErrorOpt = None,
 ) -> None:
-    """Install the model's default version, reusing the files it shares with those here."""
-    install(model_id, directory, as_json, server, token)
+    """Install the model's default version as the server names it now, reusing the files
+    it shares with those here."""
+    install(
+        model_id,
+        directory,
+        as_json,
+        server,
+        token,
+        limit_rate,
+        0.0,
+        on_ready,
+        on_error,
+        refresh=True,
+    )
 
 
 def _report(entry, as_json: bool) -> None:  # type: ignore[no-untyped-def]
@@ -81,12 +205,123 @@ def _report(entry, as_json: bool) -> None:  # type: ignore[no-untyped-def]
         sys.stdout.write(json.dumps(asdict(entry), indent=2) + "\n")
     elif entry.status == "ready":
         out.print(f"{entry.model_id} {entry.version}: ready at {entry.path}", highlight=False)
+    elif entry.status == "paused":
+        err.print(
+            f"{entry.model_id} {entry.version}: paused; `ferry agent resume` and `ferry agent "
+            "run`, or install it again, to go on from where it stopped",
+            highlight=False,
+        )
     else:
         err.print(
             f"{entry.model_id} {entry.version}: {entry.status}: {entry.error}", highlight=False
         )
+    if entry.status == "paused":
+        raise typer.Exit(1)
     if entry.status != "ready":
         raise typer.Exit(int(ExitCode.NETWORK))
+
+
+@agent_app.command("queue")
+def queue(
+    spec: Annotated[str, typer.Argument(help="org/name[@version]")],
+    directory: DirOpt,
+    priority: Annotated[
+        int, typer.Option("--priority", help="Higher goes first; equal ones in turn.")
+    ] = 0,
+) -> None:
+    """Queue an install for `ferry agent run` (queueing it again sets its priority)."""
+    from ferry.agent.agent import Agent
+
+    repo, version = _spec(spec)
+    queued = Agent(directory, "http://unused.invalid", None).enqueue(repo, version, priority)
+    out.print(
+        f"queued: {repo} {version or '(default version)'}, priority {queued.priority}",
+        highlight=False,
+    )
+
+
+@agent_app.command("run")
+def run(
+    directory: DirOpt,
+    as_json: JsonOpt = False,
+    server: ServerOpt = None,
+    token: TokenOpt = None,
+    parallel: Annotated[
+        int, typer.Option("--parallel", min=1, help="Models installed at once.")
+    ] = 1,
+    watch: Annotated[
+        bool,
+        typer.Option("--watch", help="Keep waiting for queued installs until interrupted."),
+    ] = False,
+    limit_rate: RateOpt = None,
+    manifest_ttl: TtlOpt = 300.0,
+    on_ready: ReadyOpt = None,
+    on_error: ErrorOpt = None,
+) -> None:
+    """Install what the queue holds, best first; paused ones wait for `ferry agent resume`."""
+    import signal
+    from dataclasses import asdict
+
+    from ferry.fetch.progress import make_progress
+
+    hooks = _Hooks(on_ready, on_error)
+    agent = _agent(
+        directory, server, token, limit_rate=limit_rate, manifest_ttl=manifest_ttl, hooks=hooks
+    )
+
+    async def main() -> list[Installed]:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):  # finish what runs, start nothing more
+            loop.add_signal_handler(sig, stop.set)
+        return await agent.run_queue(
+            parallel=parallel,
+            watch=watch,
+            stop=stop,
+            listener=None if as_json else make_progress(err),
+        )
+
+    ended = asyncio.run(main())
+    hooks.wait()
+    left = agent.queue.read()
+    if as_json:
+        doc = {"installed": [asdict(e) for e in ended], "queued": [asdict(q) for q in left]}
+        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+    else:
+        for e in ended:
+            said = f" ({e.error})" if e.error else ""
+            out.print(f"{e.model_id} {e.version}: {e.status}{said}", highlight=False)
+        for q in left:
+            why = "paused" if q.paused else f"waiting to retry: {q.error}"
+            out.print(f"{q.model_id} {q.version or '(default)'}: {why}", highlight=False)
+    if any(e.status == "error" for e in ended) or any(q.error for q in left):
+        raise typer.Exit(int(ExitCode.NETWORK))
+
+
+def _steer(spec: str, directory: Path, *, paused: bool) -> None:
+    from ferry.agent.agent import Agent
+
+    repo, version = _spec(spec)
+    agent = Agent(directory, "http://unused.invalid", None)
+    count = agent.pause(repo, version) if paused else agent.resume(repo, version)
+    word = "paused" if paused else "resumed"
+    out.print(f"{word}: {repo} {version or '(every version)'} ({count} queued)", highlight=False)
+
+
+@agent_app.command("pause")
+def pause(
+    spec: Annotated[str, typer.Argument(help="org/name[@version]")], directory: DirOpt
+) -> None:
+    """Pause an install, queued or under way in any process; what arrived stays."""
+    _steer(spec, directory, paused=True)
+
+
+@agent_app.command("resume")
+def resume(
+    spec: Annotated[str, typer.Argument(help="org/name[@version]")], directory: DirOpt
+) -> None:
+    """Let a paused install go on (`ferry agent run` or a running `--watch` takes it)."""
+    _steer(spec, directory, paused=False)
 
 
 @agent_app.command("remove")
@@ -109,14 +344,23 @@ def list_installed(directory: DirOpt, as_json: JsonOpt = False) -> None:
     """What this machine holds, and in what state."""
     from dataclasses import asdict
 
+    from ferry.agent.queue import InstallQueue
     from ferry.agent.state import Registry
 
     entries = sorted(Registry(directory).read().values(), key=lambda e: (e.model_id, e.version))
+    queued = InstallQueue(directory).read()
     if as_json:
-        sys.stdout.write(json.dumps([asdict(e) for e in entries], indent=2) + "\n")
+        doc = {"installed": [asdict(e) for e in entries], "queued": [asdict(q) for q in queued]}
+        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
         return
     for e in entries:
         out.print(f"{e.model_id} {e.version}  {e.status}  {e.path}", highlight=False)
+    for q in queued:
+        state = "paused" if q.paused else "queued"
+        out.print(
+            f"{q.model_id} {q.version or '(default)'}  {state}  priority {q.priority}",
+            highlight=False,
+        )
 
 
 @agent_app.command("status")

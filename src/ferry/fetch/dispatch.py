@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from tenacity import wait_exponential_jitter
 
 from ferry.egress import EgressPolicy, EgressRefused
-from ferry.errors import FerryError, FetchError, Hint
+from ferry.errors import FerryError, FetchError, Hint, LocalWriteError
 from ferry.fetch.control import Batch, Cancelled, current_batch
 from ferry.fetch.failures import redact
 from ferry.fetch.progress import NullProgress, ProgressListener
@@ -174,7 +174,7 @@ class Dispatcher:
             self._listener.file_failed(name, exc)
             return exc
         except OSError as exc:
-            error = FetchError(
+            error = LocalWriteError(
                 f"{name}: cannot write {exc.filename or self._store.root}: {exc.strerror or exc}",
                 context=f"fetching {name}",
                 hint=Hint("disk"),
