@@ -190,6 +190,7 @@ ENGLISH_ONLY_HINTS = (
     "src/ferry/push/",  # `ferry push`: a client of registries the service never talks to
     "src/ferry/models/pull.py",  # `ferry models pull` and `ferry bundle --model`
     "src/ferry/models/carry.py",
+    "src/ferry/agent/",  # the node agent, a program on each node (`ferry agent`)
     "src/ferry/settings.py:config_file_in_use",  # the settings file, read at start
     "src/ferry/settings.py:load_settings",
     "src/ferry/server/app.py",  # a service that refuses to start
