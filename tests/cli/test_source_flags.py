@@ -21,7 +21,8 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pyindex: Dists) -> Path
     """Ferry's settings point at an index that is down; the tests say where else to go."""
     config = write(
         tmp_path / "ferry.toml",
-        f'index_url = "{DOWN}"\nuse_machine_config = false\n\n'
+        # no retries: an index that refuses at once is named at once, not after uv's backoff
+        f'index_url = "{DOWN}"\nuse_machine_config = false\nretries = 0\n\n'
         f'[registries.team]\nindex_url = "{pyindex.index.url}"\ndescription = "Team"\n',
     )
     monkeypatch.setenv("FERRY_CONFIG", str(config))

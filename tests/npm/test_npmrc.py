@@ -182,7 +182,7 @@ def test_project_registry_lines_are_sources(
 ) -> None:
     dead = "http://127.0.0.1:9/"
     files = _project(tmp_path, {"@demo/native": "1.0.0"}, f"@demo:registry={dead}\n")
-    result = _resolve(npm_settings, files)
+    result = _resolve(npm_settings.model_copy(update={"retries": 0}), files)
     assert result.has_errors  # the project said where @demo comes from, and it is down
 
     ignoring = npm_settings.model_copy(update={"ignore_manifest_indexes": True})
@@ -274,7 +274,8 @@ def test_npm_gives_up_on_a_lost_answer_after_a_minute_unless_the_project_says(
     assert npm is not None, "npm is not installed: scripts/install.sh installs it"
     config = tmp_path / "npmrc"
     config.write_text(
-        NpmSources("http://127.0.0.1:9/").npmrc() + "".join(f"{x}\n" for x in project_lines)
+        NpmSources("http://127.0.0.1:9/", retries=5).npmrc()
+        + "".join(f"{x}\n" for x in project_lines)
     )
     (tmp_path / "global").write_text("")
     env = clean_environment()
@@ -289,3 +290,6 @@ def test_npm_gives_up_on_a_lost_answer_after_a_minute_unless_the_project_says(
 
     assert get("fetch-timeout") == timeout
     assert get("fetch-retry-maxtimeout") == "10000"
+    # Ferry's retries setting is npm's, the first retry after a second
+    assert get("fetch-retries") == "5"
+    assert get("fetch-retry-mintimeout") == "1000"

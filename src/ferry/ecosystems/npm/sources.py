@@ -30,6 +30,7 @@ class NpmSources:
     scoped: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
     default_registry: str = ""  # npm's built-in one, which lock files often name
     origin: str = ""
+    retries: int = 2  # npm's own default; Ferry hands its `retries` setting on
 
     def registry_for(self, name: str) -> str:
         if name.startswith("@"):
@@ -43,6 +44,14 @@ class NpmSources:
         # before it retries: a resolution would sit silent that long. A minute, then retries
         # at most 10 s apart (a project's own .npmrc, written after these, still wins).
         lines += ["fetch-timeout=60000", "fetch-retry-maxtimeout=10000"]
+        # Ferry's `retries`, as uv gets it; the first retry after a second and doubling
+        # (npm's own waits 10 s before the first), so a registry that is down is named
+        # in seconds and a flaky one still gets its retries.
+        lines += [
+            f"fetch-retries={self.retries}",
+            "fetch-retry-mintimeout=1000",
+            "fetch-retry-factor=2",
+        ]
         lines += [f"{scope}:registry={url}" for scope, url in self.scoped.items()]
         if self.cafile is not None:
             lines.append(f"cafile={self.cafile}")
@@ -117,6 +126,7 @@ def discover_npm_sources(settings: Settings, npm: Path) -> NpmSources:
         scoped=scoped,
         default_registry=default,
         origin=origin,
+        retries=settings.retries,
     )
 
 
