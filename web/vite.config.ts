@@ -1,4 +1,5 @@
 /// <reference types="vitest" />
+import { availableParallelism } from 'node:os';
 import { defineConfig } from 'vitest/config';
 import react from '@vitejs/plugin-react';
 
@@ -39,5 +40,8 @@ export default defineConfig({
     css: false,
     testTimeout: 20000,
     pool: 'threads',
+    // Vitest leaves a core free by default: on CI's two that is one worker for tests that
+    // mostly render (Ant Design in jsdom). Two take 80 s where one takes 120.
+    maxWorkers: Math.max(2, availableParallelism() - 1),
   },
 });

@@ -834,6 +834,7 @@ def test_packages_upload_list_filter_download_delete(
     search.fill("windows")
     search.press("Enter")
     expect(page).to_have_url(re.compile(r"\?view=packages&q=windows&sort=version&order=desc$"))
+    expect(page.get_by_test_id("package-row")).to_have_count(1)  # the answer, not the URL
     assert _rows(page) == ["agent"]
     expect(page.get_by_test_id("package-platform")).to_have_text("windows")
     page.get_by_test_id("package-filters-clear").click()

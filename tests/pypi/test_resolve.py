@@ -4,6 +4,7 @@ rebuilds the tree; problems are reported, never hidden."""
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
 
 from conftest import write
@@ -89,7 +90,8 @@ def test_unsatisfiable_names_who_asked(settings: Settings, tmp_path: Path) -> No
     assert problem.severity == "error" and problem.kind == "unsatisfiable"
     # uv's explanation carries the chain: app -> lib -> dep<2 against dep>=2
     assert "lib" in problem.message and "dep" in problem.message
-    assert "lib<=1.0 → dep<2" in problem.chain
+    # uv names lib with or without the versions it tried, depending on what it saw first
+    assert any(re.fullmatch(r"lib(<=1\.0)? → dep<2", step) for step in problem.chain)
     assert "app → lib" in problem.chain
     assert "you → dep>=2" in problem.chain
     assert res.has_errors
