@@ -233,6 +233,20 @@ class Settings(BaseSettings):
         description="Seconds a file uploaded for a model version that is never published "
         "is kept (sending tens of gigabytes may take a while); then it is released.",
     )
+    torrent_min_size: int = Field(
+        8 << 20,
+        ge=0,
+        description="Bytes from which a model file gets a torrent (peer-to-peer); smaller "
+        "ones come faster over one HTTP request.",
+    )
+    tracker_interval: int = Field(
+        300,
+        ge=1,
+        le=3600,
+        description="Seconds the tracker asks peers to wait between announces (libtorrent "
+        "waits at least 300 whatever it is told); a peer silent for three intervals leaves "
+        "its swarm.",
+    )
 
     # Who may use the service (docs/decisions.md, "Trust").
     no_auth: bool = Field(

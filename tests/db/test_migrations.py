@@ -59,8 +59,8 @@ def test_migrations_ship_inside_the_package() -> None:
     assert (root / "versions" / "0004_packages.py").is_file()
     assert (root / "versions" / "0005_archive_key.py").is_file()
     assert (root / "versions" / "0006_imports.py").is_file()
-    assert (root / "versions" / "0007_models.py").is_file()
-    assert HEAD == "0007"
+    assert (root / "versions" / "0008_torrents.py").is_file()
+    assert HEAD == "0008"
 
 
 def test_upgrade_from_empty_then_again(empty_url: str) -> None:
@@ -80,6 +80,8 @@ def test_upgrade_from_empty_then_again(empty_url: str) -> None:
         "model_files",
         "model_uploads",
         "model_usage",
+        "torrents",
+        "tracker_peers",
     }
     upgrade(empty_url)  # every start calls it
     assert _versions(empty_url) == [HEAD]

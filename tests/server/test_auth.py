@@ -80,6 +80,9 @@ REQUIRED: dict[tuple[str, str], str | None] = {
     ("PUT", "/api/models/{rest}"): "write",
     ("PUT", "/api/datasets/{rest}"): "write",
     ("GET", "/storage/models/{rest}"): "read",
+    ("GET", "/api/v1/torrents"): "read",
+    ("POST", "/api/v1/publish"): "write",
+    ("GET", "/api/v1/torrents/{info_hash}/torrent"): "read",
     ("GET", "/{a}/resolve/{rest}"): "read",
     ("GET", "/{a}/{b}/resolve/{rest}"): "read",
     ("GET", "/datasets/{a}/resolve/{rest}"): "read",
@@ -140,6 +143,7 @@ def _url(path: str) -> str:
         .replace("{package_id}", "0" * 32)
         .replace("{project}", "nothing-here")
         .replace("{sha256}", "0" * 64)
+        .replace("{info_hash}", "0" * 40)
         .replace("{filename}", "nothing-1.0.tar.gz")
         .replace("{ecosystem}", "npm")
         .replace("{name}", "@scope%2fnothing")

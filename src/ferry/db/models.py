@@ -17,6 +17,7 @@ from sqlalchemy import (
     Dialect,
     ForeignKey,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -339,3 +340,42 @@ class CatalogUsage(Base):
     )
     request_count: Mapped[int] = mapped_column(BigInteger)
     last_used: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class TorrentRow(Base):
+    """The torrent of one file of a published version (seed 002: per repo, commit and
+    file). ``info`` is the bencoded info dictionary, whose SHA-1 is ``info_hash``: the
+    announce URL and web seed are added per request, outside it, so the hash stays."""
+
+    __tablename__ = "torrents"
+    __table_args__ = (UniqueConstraint("kind", "model_id", "commit", "path"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    model_id: Mapped[str] = mapped_column(String(MODEL_ID_LENGTH))
+    commit: Mapped[str] = mapped_column(String(40))
+    path: Mapped[str] = mapped_column(String(MODEL_PATH_LENGTH))
+    info_hash: Mapped[str] = mapped_column(String(40), index=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    piece_length: Mapped[int] = mapped_column(Integer)
+    info: Mapped[bytes] = mapped_column(LargeBinary)
+    owner: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class TrackerPeer(Base):
+    """A peer of a swarm as its last announce told it (BEP 3); gone when it says
+    ``stopped`` or stops announcing."""
+
+    __tablename__ = "tracker_peers"
+
+    info_hash: Mapped[str] = mapped_column(String(40), primary_key=True)
+    peer_id: Mapped[str] = mapped_column(String(40), primary_key=True)  # 20 bytes, hex
+    ip: Mapped[str] = mapped_column(String(45))
+    port: Mapped[int] = mapped_column(Integer)
+    left: Mapped[int] = mapped_column(BigInteger)
+    uploaded: Mapped[int] = mapped_column(BigInteger)
+    downloaded: Mapped[int] = mapped_column(BigInteger)
+    owner: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

@@ -35,7 +35,9 @@ from ferry.db.packages import PackageRepository
 from ferry.db.repository import TaskRepository
 from ferry.db.threads import DbThreads
 from ferry.db.tokens import TokenRepository
+from ferry.db.torrents import TorrentRepository
 from ferry.errors import ConfigError
+from ferry.p2p.maker import TorrentMaker
 from ferry.server import problems
 from ferry.server.docs import add_docs
 from ferry.server.limits import BodyLimit
@@ -54,6 +56,8 @@ from ferry.server.routes.service import metrics, public, registries
 from ferry.server.routes.simple import simple
 from ferry.server.routes.tasks import tasks
 from ferry.server.routes.tokens import tokens
+from ferry.server.routes.torrents import torrents as p2p_torrents
+from ferry.server.routes.torrents import tracker as p2p_tracker
 from ferry.server.schemas import SOCKET_MODELS, ProblemDocument
 from ferry.server.security import Guard, is_loopback_host
 from ferry.server.ws import add_websocket_routes
@@ -98,8 +102,12 @@ def create_app(settings: Settings, *, config_file: Path | None = None) -> FastAP
         kept = KeptStore(
             blobs, PackageRepository(sessions), repo, db, artifacts=artifacts, catalog=catalog
         )
-        # models and datasets (routes/hub.py)
+        # models and datasets (routes/hub.py), their torrents and tracker (routes/torrents.py)
         app.state.catalog = catalog
+        app.state.torrents = TorrentRepository(sessions)
+        app.state.torrent_maker = TorrentMaker(
+            app.state.torrents, blobs, db, settings.torrent_min_size
+        )
         # the far side's registries (routes/simple.py) read the imported files' rows
         app.state.artifacts = artifacts
         app.state.kept_db = db
@@ -126,6 +134,7 @@ def create_app(settings: Settings, *, config_file: Path | None = None) -> FastAP
         finally:
             cleaner.cancel()
             await asyncio.gather(cleaner, return_exceptions=True)
+            await app.state.torrent_maker.close()
             await blobs.aclose()
             await manager.close()
             hub.close()
@@ -185,6 +194,8 @@ def create_app(settings: Settings, *, config_file: Path | None = None) -> FastAP
         imports,
         browse,
         model_hub,
+        p2p_torrents,
+        p2p_tracker,
     )
     for router in routers:
         app.include_router(router)

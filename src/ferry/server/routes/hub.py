@@ -556,6 +556,8 @@ async def _publish(
             make_default=bool(doc.get("default", True)),
         )
     )
+    # its large files' torrents, so the first node to ask does not wait (routes/torrents.py)
+    request.app.state.torrent_maker.start(model, record, record.files, who.owner)
     return JSONResponse(
         {
             "id": repo,
