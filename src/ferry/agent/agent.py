@@ -37,6 +37,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import httpx
+import libtorrent as lt
 
 from ferry.agent.manifests import DEFAULT_TTL, ManifestCache
 from ferry.agent.queue import InstallQueue, Queued
@@ -50,7 +51,10 @@ from ferry.agent.state import (
     Registry,
     TaskLock,
     clean_stale_locks,
+    write_bytes_atomic,
+    write_json_atomic,
 )
+from ferry.agent.swarm import SwarmFile, SwarmOptions, fetch_from_swarm, seed
 from ferry.egress import EgressRefused
 from ferry.errors import FerryError, FetchError, LocalWriteError, UsageError
 from ferry.fetch.backends import open_downloads
@@ -59,6 +63,7 @@ from ferry.fetch.progress import NullProgress, ProgressListener
 from ferry.fetch.request import FetchRequest
 from ferry.filehash import sha256_of_file
 from ferry.models.names import check_model_id, check_path, check_version
+from ferry.p2p.torrent import info_hash_of
 from ferry.settings import Settings, load_settings
 from ferry.store.cas import ContentStore
 
@@ -83,6 +88,38 @@ class ModelNotAvailableError(FerryError):
         self.model_id, self.version, self.reason = model_id, version, reason
         said = f": {detail}" if detail else ""
         super().__init__(f"model {model_id}@{version} is not available: {reason}{said}")
+
+
+def _is_info_hash(value: object) -> bool:
+    return (
+        isinstance(value, str) and len(value) == 40 and all(c in "0123456789abcdef" for c in value)
+    )
+
+
+def _info_hash_of(torrent: bytes) -> str | None:
+    """The info hash a ``.torrent`` really has (what the listing said is not trusted)."""
+    doc: Any = lt.bdecode(torrent)
+    info = doc.get(b"info") if isinstance(doc, dict) else None
+    if not isinstance(info, dict):
+        return None
+    return info_hash_of(bytes(lt.bencode(info)))
+
+
+def _write_once(path: Path, data: bytes) -> None:
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_bytes_atomic(path, data)
+
+
+def _place_checked(file: Path, request: FetchRequest) -> bool:
+    """Move a file the swarm gave into its place if its sha256 is the catalog's."""
+    if file.stat().st_size != request.size or sha256_of_file(file) != request.digest:
+        file.unlink()
+        return False
+    assert request.dest is not None
+    request.dest.parent.mkdir(parents=True, exist_ok=True)
+    file.replace(request.dest)
+    return True
 
 
 def _worth_again(error: FerryError) -> bool:
@@ -127,8 +164,10 @@ class Agent:
         *,
         manifest_ttl: float = DEFAULT_TTL,
         on_change: OnChange | None = None,
+        swarm: SwarmOptions | None = None,
     ) -> None:
         self.root = root
+        self.swarm = swarm  # None: plain HTTP only
         self.server = server.rstrip("/")
         self.token = token
         self.callbacks: list[OnChange] = [on_change] if on_change else []
@@ -248,6 +287,15 @@ class Agent:
             )
         parts = urlsplit(self.server)
         auth = {f"{parts.scheme}://{parts.netloc}": f"Bearer {self.token}"} if self.token else None
+        if self.swarm is not None and requests:
+            swarming = asyncio.create_task(
+                self._from_swarm(model_id, version, entry, requests, listener)
+            )
+            if await self._paused_while(swarming, model_id, version):
+                entry.status = PAUSED
+                self._put(entry)
+                return entry
+            requests = swarming.result()
         store = ContentStore(self.settings.blob_dir)
         stalled = 0
         while requests:
@@ -367,6 +415,127 @@ class Agent:
             return True
         finally:
             lock.release()
+
+    # -- the swarm
+
+    async def _from_swarm(
+        self,
+        model_id: str,
+        version: str,
+        entry: Installed,
+        requests: builtins.list[FetchRequest],
+        listener: ProgressListener | None,
+    ) -> builtins.list[FetchRequest]:
+        """Take what the swarm gives of ``requests`` (each file then checked against the
+        catalog's sha256 and placed); the requests left for plain HTTP."""
+        assert self.swarm is not None
+        wanted = {r.name: r for r in requests}
+        offered = {
+            p: t for p, t in (await self._torrents(model_id, version)).items() if p in wanted
+        }
+        for path, (info_hash, data) in offered.items():
+            kept = self.root / "torrents" / f"{info_hash}.torrent"
+            await asyncio.to_thread(_write_once, kept, data)
+            entry.files[path]["info_hash"] = info_hash  # what `ferry agent seed` serves
+        if not offered:
+            return requests
+        self._put(entry)
+        chosen = [
+            SwarmFile(path, data, self.root / ".swarm" / info_hash)
+            for path, (info_hash, data) in offered.items()
+        ]
+        got = await fetch_from_swarm(chosen, self.swarm, listener)
+        placed = set()
+        for path, file in got.items():
+            request = wanted[path]
+            if await asyncio.to_thread(_place_checked, file, request):
+                placed.add(path)
+            else:
+                log.warning("%s from the swarm is not the catalog's bytes: over HTTP", path)
+        for path in offered:
+            with contextlib.suppress(OSError):
+                await asyncio.to_thread(shutil.rmtree, self.root / ".swarm" / offered[path][0])
+        return [r for r in requests if r.name not in placed]
+
+    async def _torrents(self, model_id: str, version: str) -> dict[str, tuple[str, bytes]]:
+        """path → (info hash, .torrent) of the version's files the server has torrents
+        of; nothing when it has none or cannot say (plain HTTP then)."""
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        found: dict[str, tuple[str, bytes]] = {}
+        try:
+            async with httpx.AsyncClient(headers=headers, timeout=120) as client:
+                listing = await client.get(
+                    f"{self.server}/api/v1/torrents",
+                    params={"repo_id": model_id, "commit_hash": version},
+                )
+                if listing.status_code != 200:
+                    log.info(
+                        "no torrents of %s %s (HTTP %s)", model_id, version, listing.status_code
+                    )
+                    return {}
+                for doc in listing.json().get("torrents", []):
+                    path, info_hash = doc.get("filename"), doc.get("info_hash")
+                    if not isinstance(path, str) or not _is_info_hash(info_hash):
+                        continue
+                    check_path(path)
+                    answer = await client.get(f"{self.server}/api/v1/torrents/{info_hash}/torrent")
+                    if answer.status_code == 200 and _info_hash_of(answer.content) == info_hash:
+                        found[path] = (info_hash, answer.content)
+        except (httpx.HTTPError, ValueError, UsageError) as exc:
+            log.warning("torrents of %s %s: %s; plain HTTP", model_id, version, exc)
+            return {}
+        return found
+
+    async def seed(
+        self,
+        *,
+        duration: float | None = None,
+        ratio: float | None = None,
+        stop: asyncio.Event | None = None,
+    ) -> dict[str, int]:
+        """Serve every installed file that has a torrent to the swarm, until ``stop`` is
+        set, ``duration`` seconds have passed, or ``ratio`` times their size went up;
+        bytes uploaded per file. ``seeding.json`` says what is served meanwhile."""
+        assert self.swarm is not None
+        files: builtins.list[tuple[SwarmFile, Path]] = []
+        total = 0
+        for e in self.registry.read().values():
+            if e.status != READY:
+                continue
+            for path, f in e.files.items():
+                kept = self.root / "torrents" / f"{f.get('info_hash')}.torrent"
+                if f.get("info_hash") and kept.is_file():
+                    name = f"{e.model_id}@{e.version}/{path}"
+                    files.append(
+                        (
+                            SwarmFile(name, kept.read_bytes(), kept.parent),
+                            (Path(e.path) / path).parent,
+                        )
+                    )
+                    total += int(f["size"])
+        started = time.monotonic()
+        state = self.root / "seeding.json"
+
+        def until(uploaded: int) -> bool:
+            return (
+                (stop is not None and stop.is_set())
+                or (duration is not None and time.monotonic() - started >= duration)
+                or (ratio is not None and total > 0 and uploaded >= ratio * total)
+            )
+
+        def report(uploaded: dict[str, int]) -> None:
+            doc = {
+                "pid": os.getpid(),
+                "started_at": time.time() - (time.monotonic() - started),
+                "files": uploaded,
+            }
+            write_json_atomic(state, doc)
+
+        try:
+            return await seed(files, self.swarm, until=until, report=report)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                state.unlink()
 
     # -- the queue
 

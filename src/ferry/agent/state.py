@@ -32,6 +32,7 @@ __all__ = [
     "clean_stale_locks",
     "flocked",
     "read_state",
+    "write_bytes_atomic",
     "write_json_atomic",
 ]
 
@@ -185,9 +186,13 @@ def _damaged(path: Path, why: object) -> ConfigError:
 
 def write_json_atomic(path: Path, doc: object) -> None:
     """Replace ``path`` whole: written beside it, fsync'd, renamed over it."""
+    write_bytes_atomic(path, json.dumps(doc, indent=2).encode())
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
     staging = path.with_name(f".{path.stem}.{os.getpid()}.tmp")
-    with staging.open("w") as fh:
-        json.dump(doc, fh, indent=2)
+    with staging.open("wb") as fh:
+        fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())
     staging.replace(path)

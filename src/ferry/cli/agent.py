@@ -12,7 +12,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -47,6 +47,29 @@ TtlOpt = Annotated[
         envvar="FERRY_AGENT_MANIFEST_TTL",
         min=0,
         help="Seconds a catalog document the server sent is used before asking again.",
+    ),
+]
+P2pOpt = Annotated[
+    bool,
+    typer.Option(
+        "--p2p/--no-p2p",
+        envvar="FERRY_AGENT_P2P",
+        help="Large files from the swarm (other nodes and Ferry's web seed), plain HTTP when "
+        "it stalls.",
+    ),
+]
+ListenOpt = Annotated[
+    str,
+    typer.Option(
+        "--listen",
+        envvar="FERRY_AGENT_LISTEN",
+        help="Where this node takes peers' connections (host:port; the next ports if taken).",
+    ),
+]
+StallOpt = Annotated[
+    float,
+    typer.Option(
+        "--stall-timeout", min=1, help="Seconds the swarm may send nothing before plain HTTP."
     ),
 ]
 ReadyOpt = Annotated[
@@ -109,9 +132,13 @@ def _agent(
     limit_rate: str | None = None,
     manifest_ttl: float | None = None,
     hooks: _Hooks | None = None,
+    p2p: bool = False,
+    listen: str = "0.0.0.0:6881",
+    stall_timeout: float = 30.0,
 ) -> Agent:
     from ferry.agent.agent import Agent
     from ferry.agent.manifests import DEFAULT_TTL
+    from ferry.agent.swarm import SwarmOptions
     from ferry.settings import load_settings
 
     if not server:
@@ -131,6 +158,11 @@ def _agent(
         settings,
         manifest_ttl=DEFAULT_TTL if manifest_ttl is None else manifest_ttl,
         on_change=hooks,
+        swarm=SwarmOptions(
+            listen=listen, stall_timeout=stall_timeout, download_limit=settings.limit_rate
+        )
+        if p2p
+        else None,
     )
 
 
@@ -153,13 +185,24 @@ def install(
     refresh: Annotated[
         bool, typer.Option("--refresh", help="Ask the server even if its cached answer is fresh.")
     ] = False,
+    p2p: P2pOpt = False,
+    listen: ListenOpt = "0.0.0.0:6881",
+    stall_timeout: StallOpt = 30.0,
 ) -> None:
     """Install a model version (the default one without @version), every file checked."""
     from ferry.fetch.progress import make_progress
 
     hooks = _Hooks(on_ready, on_error)
     agent = _agent(
-        directory, server, token, limit_rate=limit_rate, manifest_ttl=manifest_ttl, hooks=hooks
+        directory,
+        server,
+        token,
+        limit_rate=limit_rate,
+        manifest_ttl=manifest_ttl,
+        hooks=hooks,
+        p2p=p2p,
+        listen=listen,
+        stall_timeout=stall_timeout,
     )
     repo, version = _spec(spec)
     entry = asyncio.run(
@@ -181,6 +224,9 @@ def update(
     limit_rate: RateOpt = None,
     on_ready: ReadyOpt = None,
     on_error: ErrorOpt = None,
+    p2p: P2pOpt = False,
+    listen: ListenOpt = "0.0.0.0:6881",
+    stall_timeout: StallOpt = 30.0,
 ) -> None:
     """Install the model's default version as the server names it now, reusing the files
     it shares with those here."""
@@ -195,6 +241,9 @@ def update(
         on_ready,
         on_error,
         refresh=True,
+        p2p=p2p,
+        listen=listen,
+        stall_timeout=stall_timeout,
     )
 
 
@@ -257,6 +306,9 @@ def run(
     manifest_ttl: TtlOpt = 300.0,
     on_ready: ReadyOpt = None,
     on_error: ErrorOpt = None,
+    p2p: P2pOpt = False,
+    listen: ListenOpt = "0.0.0.0:6881",
+    stall_timeout: StallOpt = 30.0,
 ) -> None:
     """Install what the queue holds, best first; paused ones wait for `ferry agent resume`."""
     import signal
@@ -266,7 +318,15 @@ def run(
 
     hooks = _Hooks(on_ready, on_error)
     agent = _agent(
-        directory, server, token, limit_rate=limit_rate, manifest_ttl=manifest_ttl, hooks=hooks
+        directory,
+        server,
+        token,
+        limit_rate=limit_rate,
+        manifest_ttl=manifest_ttl,
+        hooks=hooks,
+        p2p=p2p,
+        listen=listen,
+        stall_timeout=stall_timeout,
     )
 
     async def main() -> list[Installed]:
@@ -363,14 +423,91 @@ def list_installed(directory: DirOpt, as_json: JsonOpt = False) -> None:
         )
 
 
+@agent_app.command("seed")
+def seed(
+    directory: DirOpt,
+    server: ServerOpt = None,
+    token: TokenOpt = None,
+    seconds: Annotated[
+        float | None, typer.Option("--for", min=0, help="Stop after this many seconds.")
+    ] = None,
+    ratio: Annotated[
+        float | None,
+        typer.Option("--ratio", min=0, help="Stop once this many times their size went up."),
+    ] = None,
+    listen: ListenOpt = "0.0.0.0:6881",
+    upload_limit: Annotated[
+        str | None, typer.Option("--upload-limit", help="Bytes per second up, e.g. 50M.")
+    ] = None,
+) -> None:
+    """Serve this node's installed models to the other nodes (until --for, --ratio, or
+    `ferry agent stop`)."""
+    import dataclasses
+    import signal
+
+    from ferry.fetch.ratelimit import parse_rate
+
+    agent = _agent(directory, server, token, p2p=True, listen=listen)
+    assert agent.swarm is not None
+    if upload_limit is not None:
+        agent.swarm = dataclasses.replace(agent.swarm, upload_limit=parse_rate(upload_limit))
+
+    async def main() -> dict[str, int]:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        return await agent.seed(duration=seconds, ratio=ratio, stop=stop)
+
+    uploaded = asyncio.run(main())
+    out.print(f"seeded {len(uploaded)} files, {sum(uploaded.values())} bytes up", highlight=False)
+
+
+@agent_app.command("stop")
+def stop(directory: DirOpt) -> None:
+    """Stop this node's `ferry agent seed`."""
+    import os
+    import signal
+
+    state = _seeding(directory)
+    if state is None:
+        out.print("not seeding", highlight=False)
+        return
+    os.kill(int(state["pid"]), signal.SIGTERM)
+    out.print(f"stopping the seeder (pid {state['pid']})", highlight=False)
+
+
+def _seeding(directory: Path) -> dict[str, Any] | None:
+    """What ``seeding.json`` says, if its process is alive."""
+    import os
+
+    try:
+        state = json.loads((directory / "seeding.json").read_text())
+        os.kill(int(state["pid"]), 0)
+    except (FileNotFoundError, ValueError, KeyError, TypeError, ProcessLookupError):
+        return None
+    return state  # type: ignore[no-any-return]
+
+
 @agent_app.command("status")
 def status(
-    spec: Annotated[str, typer.Argument(help="org/name[@version]")],
     directory: DirOpt,
+    spec: Annotated[str | None, typer.Argument(help="org/name[@version]")] = None,
 ) -> None:
-    """The path of an installed model, or why it is not available (exit 1)."""
+    """The path of an installed model, or why it is not available (exit 1); without one,
+    what this node seeds."""
     from ferry.agent.agent import Agent, ModelNotAvailableError
 
+    if spec is None:
+        state = _seeding(directory)
+        if state is None:
+            out.print("not seeding", highlight=False)
+            return
+        files = state.get("files")
+        up = sum(files.values()) if isinstance(files, dict) else 0
+        count = len(files) if isinstance(files, dict) else 0
+        out.print(f"seeding {count} files (pid {state['pid']}), {up} bytes up", highlight=False)
+        return
     repo, version = _spec(spec)
     try:
         path = Agent(directory, "http://unused.invalid", None).get_model_path(repo, version)
