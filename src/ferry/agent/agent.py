@@ -620,6 +620,12 @@ class Agent:
 
     # -- internals
 
+    async def catalog(self, model_id: str, *, refresh: bool = False) -> dict[str, Any]:
+        """The catalog's document of ``model_id`` (versions, their commits and files), as
+        an install reads it: cached for ``manifest_ttl`` seconds."""
+        check_model_id(model_id)
+        return await self._catalog(model_id, refresh=refresh)
+
     async def _catalog(self, model_id: str, *, refresh: bool = False) -> dict[str, Any]:
         """The catalog's document of ``model_id``: the cached one while it is fresh, else
         the server's; the last one known when the server cannot be reached."""

@@ -463,6 +463,36 @@ def seed(
     out.print(f"seeded {len(uploaded)} files, {sum(uploaded.values())} bytes up", highlight=False)
 
 
+@agent_app.command("serve")
+def serve(
+    directory: DirOpt,
+    server: ServerOpt = None,
+    token: TokenOpt = None,
+    host: Annotated[str, typer.Option("--host", help="Where to listen.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8765,
+    p2p: P2pOpt = False,
+    listen: ListenOpt = "0.0.0.0:6881",
+    stall_timeout: StallOpt = 30.0,
+) -> None:
+    """A Hugging Face-compatible endpoint for this node's programs: HF_ENDPOINT at it, and
+    huggingface_hub gets the files from this node (installed first, through the swarm with
+    --p2p); Ferry checks each client's own token."""
+    import uvicorn
+
+    from ferry.agent.hub import make_hub
+
+    agent = _agent(
+        directory,
+        server,
+        token,
+        p2p=p2p,
+        listen=listen,
+        stall_timeout=stall_timeout,
+    )
+    err.print(f"HF_ENDPOINT=http://{host}:{port}", highlight=False)
+    uvicorn.run(make_hub(agent), host=host, port=port, log_level="warning", access_log=False)
+
+
 @agent_app.command("stop")
 def stop(directory: DirOpt) -> None:
     """Stop this node's `ferry agent seed`."""
