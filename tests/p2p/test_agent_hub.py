@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -17,6 +18,7 @@ import pytest
 from models.conftest import publish
 from models.test_agent import _agent_cli
 from models.test_hub import HF_VENVS
+from security.conftest import Canary
 from support.serve import Server, free_port
 
 pytestmark = [pytest.mark.timeout(300), pytest.mark.slow]
@@ -101,6 +103,20 @@ def test_huggingface_hub_through_the_nodes_endpoint(
         )
         assert ranged.status_code == 206 and ranged.content == FILES["model.safetensors"][5:15]
         assert ranged.headers["x-repo-commit"] and ranged.headers["etag"]
+        # a request target naming another host (absolute-form, or //host) goes to Ferry
+        # all the same: the node's endpoint is no proxy to anywhere else
+        with Canary() as canary:
+            for target in (
+                f"http://127.0.0.1:{canary.port}/api/x",
+                f"//127.0.0.1:{canary.port}/api/x",
+            ):
+                with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+                    sock.sendall(
+                        f"GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode()
+                    )
+                    while sock.recv(65536):
+                        pass
+            assert canary.requests == []
     finally:
         hub.terminate()
         hub.wait(timeout=30)

@@ -52,7 +52,15 @@ _HOP = {"connection", "keep-alive", "transfer-encoding", "content-encoding", "co
 
 
 def make_hub(agent: Agent) -> Starlette:
-    client = httpx.AsyncClient(base_url=agent.server, timeout=httpx.Timeout(60, read=600))
+    client = httpx.AsyncClient(timeout=httpx.Timeout(60, read=600))
+
+    def upstream_url(request: Request) -> str:
+        """The service's URL of what was asked: always the service's own host, whatever a
+        client wrote as its request target (an absolute one included)."""
+        raw = request.scope["raw_path"].decode("latin-1")
+        if not raw.startswith("/"):
+            raw = "/" + raw.split("://", 1)[-1].partition("/")[2]
+        return f"{agent.server}/{raw.lstrip('/')}"
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -65,10 +73,10 @@ def make_hub(agent: Agent) -> Starlette:
         """The service's answer to the same request, with the client's own token."""
         headers = _pass_headers(request)
         body = await request.body()
+        query = request.url.query
         upstream = client.build_request(
             request.method,
-            request.scope["raw_path"].decode("latin-1"),
-            params=request.url.query or None,
+            upstream_url(request) + (f"?{query}" if query else ""),
             headers=headers,
             content=body or None,
         )
@@ -85,9 +93,7 @@ def make_hub(agent: Agent) -> Starlette:
         if request.method == "HEAD" or found is None:
             return await forward(request)
         repo, path = found
-        head = await client.head(
-            request.scope["raw_path"].decode("latin-1"), headers=_pass_headers(request)
-        )
+        head = await client.head(upstream_url(request), headers=_pass_headers(request))
         if head.status_code >= 400:
             return Response(
                 head.content,
