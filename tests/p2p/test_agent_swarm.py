@@ -80,27 +80,35 @@ def test_a_swarm_that_gives_nothing_falls_back_to_http(
 def test_seed_status_and_stop_from_the_shell(
     served: tuple[Server, str, str], tmp_path: Path
 ) -> None:
+    """The seeder starts on an empty node and takes up what is installed beside it."""
     server, admin, reader = served
     publish(server, admin, "acme/big", "1.0", FILES)
     node = str(tmp_path / "node")
-    installed = _agent_cli(
-        "install", "acme/big", "--dir", node, "--p2p", "--listen", LOOPBACK,
-        server=server, token=reader,
-    )  # fmt: skip
-    _, err = installed.communicate(timeout=120)
-    assert installed.returncode == 0, err
     seeder = _agent_cli("seed", "--dir", node, "--listen", LOOPBACK, server=server, token=reader)
+
+    def status() -> str:
+        said = _agent_cli("status", "--dir", node, server=server, token=reader)
+        return said.communicate(timeout=60)[0].strip()
+
     try:
         deadline = time.monotonic() + 60
-        while not (tmp_path / "node" / "seeding.json").is_file():
+        mine = tmp_path / "node" / "seeding" / f"{seeder.pid}.json"
+        while not mine.is_file():
             assert seeder.poll() is None, seeder.communicate()
             assert time.monotonic() < deadline
             time.sleep(0.1)
-        said = _agent_cli("status", "--dir", node, server=server, token=reader)
-        out, _ = said.communicate(timeout=60)
-        assert out.startswith("seeding 1 files"), out
-        doc = json.loads((tmp_path / "node" / "seeding.json").read_text())
-        assert doc["pid"] == seeder.pid
+        assert status().startswith("seeding 0 files")
+        assert json.loads(mine.read_text())["pid"] == seeder.pid
+        # installed by another process, seeding a second itself after: the seeder joins in
+        installed = _agent_cli(
+            "install", "acme/big", "--dir", node, "--listen", LOOPBACK, "--seed-for", "1",
+            server=server, token=reader,
+        )  # fmt: skip
+        _, err = installed.communicate(timeout=120)
+        assert installed.returncode == 0, err
+        while status() != f"seeding 1 files (pid {seeder.pid}), 0 bytes up":
+            assert time.monotonic() < deadline + 60, status()
+            time.sleep(0.5)
         stopped = _agent_cli("stop", "--dir", node, server=server, token=reader)
         assert stopped.wait(timeout=60) == 0
         out, err = seeder.communicate(timeout=60)
@@ -109,6 +117,5 @@ def test_seed_status_and_stop_from_the_shell(
     finally:
         if seeder.poll() is None:
             seeder.kill()
-    assert not (tmp_path / "node" / "seeding.json").exists()
-    again = _agent_cli("status", "--dir", node, server=server, token=reader)
-    assert again.communicate(timeout=60)[0].strip() == "not seeding"
+    assert not any((tmp_path / "node" / "seeding").iterdir())
+    assert status() == "not seeding"

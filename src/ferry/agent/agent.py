@@ -493,34 +493,22 @@ class Agent:
         ratio: float | None = None,
         stop: asyncio.Event | None = None,
     ) -> dict[str, int]:
-        """Serve every installed file that has a torrent to the swarm, until ``stop`` is
+        """Serve every installed file that has a torrent to the swarm (versions installed
+        meanwhile, by this process or another, join within seconds), until ``stop`` is
         set, ``duration`` seconds have passed, or ``ratio`` times their size went up;
-        bytes uploaded per file. ``seeding.json`` says what is served meanwhile."""
+        bytes uploaded per file. ``seeding/<pid>.json`` says what is served meanwhile."""
         assert self.swarm is not None
-        files: builtins.list[tuple[SwarmFile, Path]] = []
-        total = 0
-        for e in self.registry.read().values():
-            if e.status != READY:
-                continue
-            for path, f in e.files.items():
-                kept = self.root / "torrents" / f"{f.get('info_hash')}.torrent"
-                if f.get("info_hash") and kept.is_file():
-                    name = f"{e.model_id}@{e.version}/{path}"
-                    files.append(
-                        (
-                            SwarmFile(name, kept.read_bytes(), kept.parent),
-                            (Path(e.path) / path).parent,
-                        )
-                    )
-                    total += int(f["size"])
         started = time.monotonic()
-        state = self.root / "seeding.json"
+        # one file per seeding process: `ferry agent seed` and an install's --seed-for may
+        # both run, and `status` and `stop` see each
+        state = self.root / "seeding" / f"{os.getpid()}.json"
+        state.parent.mkdir(exist_ok=True)
 
-        def until(uploaded: int) -> bool:
+        def until(uploaded: int, served: int) -> bool:
             return (
                 (stop is not None and stop.is_set())
                 or (duration is not None and time.monotonic() - started >= duration)
-                or (ratio is not None and total > 0 and uploaded >= ratio * total)
+                or (ratio is not None and served > 0 and uploaded >= ratio * served)
             )
 
         def report(uploaded: dict[str, int]) -> None:
@@ -532,10 +520,24 @@ class Agent:
             write_json_atomic(state, doc)
 
         try:
-            return await seed(files, self.swarm, until=until, report=report)
+            return await seed(self._seedable, self.swarm, until=until, report=report)
         finally:
             with contextlib.suppress(FileNotFoundError):
                 state.unlink()
+
+    def _seedable(self) -> builtins.list[tuple[SwarmFile, Path]]:
+        """Each ready file with a kept torrent, and the directory it lies in."""
+        files: builtins.list[tuple[SwarmFile, Path]] = []
+        for e in self.registry.read().values():
+            if e.status != READY:
+                continue
+            for path, f in e.files.items():
+                kept = self.root / "torrents" / f"{f.get('info_hash')}.torrent"
+                if f.get("info_hash") and kept.is_file():
+                    name = f"{e.model_id}@{e.version}/{path}"
+                    torrent = SwarmFile(name, kept.read_bytes(), kept.parent)
+                    files.append((torrent, (Path(e.path) / path).parent))
+        return files
 
     # -- the queue
 

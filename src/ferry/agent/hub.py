@@ -9,7 +9,8 @@ comes back as it was: Ferry decides who may read what, and what a revision is. A
 ``GET`` is asked of the service the same way (``HEAD``), then answered from this node: the
 version is installed first (through the swarm with ``--p2p``, each file checked against the
 catalog), then the file is served from local disk, Range and all, with the service's
-headers (``X-Repo-Commit``, ``ETag``, ``X-Linked-*``). Datasets are passed through.
+headers (``X-Repo-Commit``, ``ETag``, ``X-Linked-*``). Datasets are passed through. With a
+swarm, the node also seeds what it holds for as long as the endpoint runs.
 
 It listens on 127.0.0.1 unless told otherwise: it is the node's own door, for the node's
 programs.
@@ -17,6 +18,7 @@ programs.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -64,9 +66,15 @@ def make_hub(agent: Agent) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        # with a swarm, the node serves its models to the other nodes while it runs
+        stop = asyncio.Event()
+        seeding = asyncio.create_task(agent.seed(stop=stop)) if agent.swarm else None
         try:
             yield
         finally:
+            stop.set()
+            if seeding is not None:
+                await asyncio.gather(seeding, return_exceptions=True)
             await client.aclose()
 
     async def forward(request: Request) -> Response:

@@ -131,31 +131,45 @@ async def fetch_from_swarm(
 
 
 async def seed(
-    files: Sequence[tuple[SwarmFile, Path]],
+    files: Callable[[], Sequence[tuple[SwarmFile, Path]]],
     options: SwarmOptions,
     *,
-    until: Callable[[int], bool],
+    until: Callable[[int, int], bool],
     report: Callable[[dict[str, int]], None] | None = None,
+    refresh: float = 5.0,
 ) -> dict[str, int]:
-    """Serve ``files`` (each a torrent and the directory its file lies in) to the swarm
-    until ``until(bytes uploaded)`` says enough; bytes uploaded per file."""
+    """Serve what ``files()`` names (each a torrent and the directory its file lies in) to
+    the swarm, asking it again every ``refresh`` seconds (what was installed meanwhile joins;
+    what was removed leaves), until ``until(bytes uploaded, bytes served)`` says enough;
+    bytes uploaded per file."""
     session = _session(options)
-    handles = {
-        f.name: session.add_torrent(_params(f, where, options, seeding=True)) for f, where in files
-    }
+    handles: dict[str, Any] = {}
+    sizes: dict[str, int] = {}
     uploaded: dict[str, int] = {}
+    asked = -refresh
     try:
         while True:
+            if time.monotonic() - asked >= refresh:
+                asked = time.monotonic()
+                wanted = {f.name: (f, where) for f, where in files()}
+                for name in set(handles) - set(wanted):
+                    session.remove_torrent(handles.pop(name))
+                for name, (f, where) in wanted.items():
+                    if name not in handles:
+                        handles[name] = session.add_torrent(
+                            _params(f, where, options, seeding=True)
+                        )
+                        sizes[name] = handles[name].torrent_file().total_size()
             # libtorrent adds up a torrent's traffic once a second: the last count is read
             # after that tick, so bytes sent just before a stop are not lost
-            finishing = until(sum(uploaded.values()))
+            finishing = until(sum(uploaded.values()), sum(sizes.values()))
             if finishing:
                 await asyncio.sleep(1.2)
             for name, handle in handles.items():
                 uploaded[name] = handle.status().total_payload_upload
             if report is not None:
                 report(dict(uploaded))
-            if finishing or until(sum(uploaded.values())):
+            if finishing or until(sum(uploaded.values()), sum(sizes.values())):
                 return uploaded
             await asyncio.sleep(_POLL_S * 5)
     finally:

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import subprocess
 import sys
@@ -188,9 +189,24 @@ def install(
     p2p: P2pOpt = False,
     listen: ListenOpt = "0.0.0.0:6881",
     stall_timeout: StallOpt = 30.0,
+    seed_for: Annotated[
+        float | None,
+        typer.Option(
+            "--seed-for", min=0, help="Then seed to the other nodes for this many seconds (--p2p)."
+        ),
+    ] = None,
+    seed_ratio: Annotated[
+        float | None,
+        typer.Option(
+            "--seed-ratio", min=0, help="Then seed until this many times the size went up."
+        ),
+    ] = None,
 ) -> None:
     """Install a model version (the default one without @version), every file checked."""
     from ferry.fetch.progress import make_progress
+
+    seeding = seed_for is not None or seed_ratio is not None
+    p2p = p2p or seeding
 
     hooks = _Hooks(on_ready, on_error)
     agent = _agent(
@@ -211,7 +227,22 @@ def install(
         )
     )
     hooks.wait()
+    if seeding and entry.status == "ready":
+        _seed_a_while(agent, seed_for, seed_ratio)
     _report(entry, as_json)
+
+
+def _seed_a_while(agent: Agent, seconds: float | None, ratio: float | None) -> dict[str, int]:
+    import signal
+
+    async def main() -> dict[str, int]:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):  # `ferry agent stop`
+            loop.add_signal_handler(sig, stop.set)
+        return await agent.seed(duration=seconds, ratio=ratio, stop=stop)
+
+    return asyncio.run(main())
 
 
 @agent_app.command("update")
@@ -443,7 +474,6 @@ def seed(
     """Serve this node's installed models to the other nodes (until --for, --ratio, or
     `ferry agent stop`)."""
     import dataclasses
-    import signal
 
     from ferry.fetch.ratelimit import parse_rate
 
@@ -452,14 +482,7 @@ def seed(
     if upload_limit is not None:
         agent.swarm = dataclasses.replace(agent.swarm, upload_limit=parse_rate(upload_limit))
 
-    async def main() -> dict[str, int]:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        return await agent.seed(duration=seconds, ratio=ratio, stop=stop)
-
-    uploaded = asyncio.run(main())
+    uploaded = _seed_a_while(agent, seconds, ratio)
     out.print(f"seeded {len(uploaded)} files, {sum(uploaded.values())} bytes up", highlight=False)
 
 
@@ -495,28 +518,35 @@ def serve(
 
 @agent_app.command("stop")
 def stop(directory: DirOpt) -> None:
-    """Stop this node's `ferry agent seed`."""
+    """Stop this node's seeding (`ferry agent seed`, an install's --seed-for)."""
     import os
     import signal
 
-    state = _seeding(directory)
-    if state is None:
+    seeders = _seeding(directory)
+    if not seeders:
         out.print("not seeding", highlight=False)
-        return
-    os.kill(int(state["pid"]), signal.SIGTERM)
-    out.print(f"stopping the seeder (pid {state['pid']})", highlight=False)
+    for state in seeders:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(int(state["pid"]), signal.SIGTERM)
+        out.print(f"stopping the seeder (pid {state['pid']})", highlight=False)
 
 
-def _seeding(directory: Path) -> dict[str, Any] | None:
-    """What ``seeding.json`` says, if its process is alive."""
+def _seeding(directory: Path) -> list[dict[str, Any]]:
+    """What each seeding process's file says, for those alive (a dead one's is removed)."""
     import os
 
-    try:
-        state = json.loads((directory / "seeding.json").read_text())
-        os.kill(int(state["pid"]), 0)
-    except (FileNotFoundError, ValueError, KeyError, TypeError, ProcessLookupError):
-        return None
-    return state  # type: ignore[no-any-return]
+    alive = []
+    for path in sorted((directory / "seeding").glob("*.json")):
+        try:
+            state = json.loads(path.read_text())
+            os.kill(int(state["pid"]), 0)
+        except (FileNotFoundError, ValueError, KeyError, TypeError):
+            continue
+        except ProcessLookupError:
+            path.unlink(missing_ok=True)
+            continue
+        alive.append(state)
+    return alive
 
 
 @agent_app.command("status")
@@ -529,14 +559,14 @@ def status(
     from ferry.agent.agent import Agent, ModelNotAvailableError
 
     if spec is None:
-        state = _seeding(directory)
-        if state is None:
+        seeders = _seeding(directory)
+        if not seeders:
             out.print("not seeding", highlight=False)
-            return
-        files = state.get("files")
-        up = sum(files.values()) if isinstance(files, dict) else 0
-        count = len(files) if isinstance(files, dict) else 0
-        out.print(f"seeding {count} files (pid {state['pid']}), {up} bytes up", highlight=False)
+        for state in seeders:
+            files = state.get("files")
+            up = sum(files.values()) if isinstance(files, dict) else 0
+            count = len(files) if isinstance(files, dict) else 0
+            out.print(f"seeding {count} files (pid {state['pid']}), {up} bytes up", highlight=False)
         return
     repo, version = _spec(spec)
     try:
