@@ -95,9 +95,11 @@ async def fetch_from_swarm(
     done: dict[str, Path] = {}
     seen: dict[str, int] = {}
     try:
+        seeds: dict[str, list[str]] = {}
         for f in files:
             f.staging.mkdir(parents=True, exist_ok=True)
             handles[f.name] = session.add_torrent(_params(f, f.staging, options, seeding=False))
+            seeds[f.name] = list(handles[f.name].url_seeds())
             seen[f.name] = 0
         moved_at = time.monotonic()
         while len(done) < len(files):
@@ -106,6 +108,8 @@ async def fetch_from_swarm(
                 if f.name in done:
                     continue
                 status = handles[f.name].status()
+                if options.web_seed:
+                    _origin_as_last_resort(handles[f.name], status, seeds[f.name])
                 if status.total_wanted_done > seen[f.name]:
                     listener.advance(f.name, status.total_wanted_done - seen[f.name])
                     seen[f.name] = status.total_wanted_done
@@ -128,6 +132,21 @@ async def fetch_from_swarm(
         if f.name not in done:
             await asyncio.to_thread(shutil.rmtree, f.staging, True)
     return done
+
+
+def _origin_as_last_resort(handle: Any, status: Any, urls: list[str]) -> None:
+    """Ferry's web seed only while the peers this node sees do not hold a whole copy
+    between them: what a peer has is taken from the peer, so a fleet starting together
+    takes about one copy from the origin, and a swarm that thins out (peers gone) brings
+    the origin back."""
+    held = set(handle.url_seeds())
+    if status.distributed_copies >= 1.0:
+        for url in held:
+            handle.remove_url_seed(url)
+    else:
+        for url in urls:
+            if url not in held:
+                handle.add_url_seed(url)
 
 
 async def seed(

@@ -21,6 +21,13 @@ class Metrics:
         self.bytes_fetched = Counter(
             "ferry_bytes_fetched", "Bytes downloaded into the store.", registry=self.registry
         )
+        # what the origin sends of model files: the number peer-to-peer is there to keep low
+        self.model_bytes_served = Counter(
+            "ferry_model_bytes_served",
+            "Bytes of model and dataset files sent (whole files and ranges, web seeds too).",
+            ["kind"],
+            registry=self.registry,
+        )
         self.task_seconds = Histogram(
             "ferry_task_phase_seconds",
             "Time a task spent in a phase.",

@@ -387,6 +387,9 @@ async def _file_response(
         etag=oid,
         extra=extra,
     )
+    if answer.status_code in (200, 206) and not request.scope.get("ferry.head"):
+        sent = int(answer.headers.get("content-length", 0))
+        request.app.state.manager.metrics.model_bytes_served.labels(model.kind).inc(sent)
     # one use per download: not a HEAD, a 304, nor each later piece of a ranged fetch
     whole = answer.status_code == 200 or answer.headers.get("content-range", "").startswith(
         "bytes 0-"
