@@ -173,6 +173,14 @@ class TorrentRepository:
                 int(total or 0) - int(complete or 0),
             )
 
+    def forget_silent(self, older_than: timedelta) -> int:
+        """Drop every peer not heard from for ``older_than``; how many."""
+        with self._sessions() as session, session.begin():
+            gone = session.execute(
+                delete(TrackerPeer).where(TrackerPeer.updated_at < utcnow() - older_than)
+            )
+            return int(gone.rowcount or 0)  # type: ignore[attr-defined]
+
     def peers(self, info_hash: str) -> builtins.list[PeerRecord]:
         with self._sessions() as session:
             rows = session.scalars(

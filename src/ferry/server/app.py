@@ -125,7 +125,7 @@ def create_app(settings: Settings, *, config_file: Path | None = None) -> FastAP
         app.state.packages = PackageStore(kept.packages, kept, db)
         # expired tasks go before recovery resumes any; a crash mid-upload left no row
         # (rows follow blobs) but may have left bytes
-        sweep = _Sweep(manager, kept, settings)
+        sweep = _Sweep(manager, kept, settings, app.state.torrents)
         await sweep.once()
         await manager.recover()
         cleaner = asyncio.create_task(sweep.periodically(settings.cleanup_interval))
@@ -235,15 +235,28 @@ class _Sweep:
     versions never published (after ``model_upload_max_age``); what interrupted uploads
     left in the kept store, and blobs no row names any more (both older than
     ``blob_staging_max_age``, so that another process's upload under way is never
-    touched); the cache's least recently used files past ``cache_max_bytes``."""
+    touched); the cache's least recently used files past ``cache_max_bytes``; tracker peers
+    silent for three announce intervals."""
 
-    def __init__(self, manager: TaskManager, kept: KeptStore, settings: Settings) -> None:
+    def __init__(
+        self,
+        manager: TaskManager,
+        kept: KeptStore,
+        settings: Settings,
+        torrents: TorrentRepository | None = None,
+    ) -> None:
         self.manager = manager
         self.kept = kept
         self.settings = settings
+        self.torrents = torrents
 
     async def once(self) -> None:
         await self.manager.clean_expired()
+        torrents = self.torrents
+        if torrents is not None:
+            # peers of swarms nobody announces to any more (an announce only tidies its own)
+            silent = timedelta(seconds=3 * self.settings.tracker_interval)
+            await self.kept.db.write(lambda: torrents.forget_silent(silent))
         age = self.settings.blob_staging_max_age
         removed = await self.kept.blobs.clean_staging(age)
         if removed:
