@@ -24,11 +24,30 @@ import libtorrent as lt
 
 from ferry.fetch.progress import NullProgress, ProgressListener
 
-__all__ = ["SwarmFile", "SwarmOptions", "fetch_from_swarm", "seed"]
+__all__ = ["SwarmFile", "SwarmOptions", "fetch_from_swarm", "seed", "sessions_retired"]
 
 log = logging.getLogger(__name__)
 
 _POLL_S = 0.2
+
+# Sessions done with, paused, never destroyed: libtorrent's session destructor joins its
+# network thread while Python holds the GIL, and was seen to wait for minutes there (20
+# nodes in network namespaces, after every download had finished). A paused session sends
+# nothing; the process's exit ends it (the CLI leaves with os._exit once one exists).
+_RETIRED: list[Any] = []
+
+
+def sessions_retired() -> bool:
+    return bool(_RETIRED)
+
+
+def _retire(session: Any, handles: Sequence[Any]) -> None:
+    for handle in handles:
+        with contextlib.suppress(Exception):
+            session.remove_torrent(handle)
+    with contextlib.suppress(Exception):
+        session.pause()
+    _RETIRED.append(session)
 
 
 @dataclass(frozen=True)
@@ -58,6 +77,8 @@ def _session(options: SwarmOptions) -> Any:
             "enable_natpmp": False,
             # nodes behind one NAT share an address
             "allow_multiple_connections_per_ip": True,
+            # the "stopped" announce is a courtesy: the tracker forgets silent peers anyway
+            "stop_tracker_timeout": 1,
             "upload_rate_limit": options.upload_limit,
             "download_rate_limit": options.download_limit,
             "alert_mask": lt.alert_category.error | lt.alert_category.status,
@@ -124,10 +145,7 @@ async def fetch_from_swarm(
                         listener.advance(f.name, -seen[f.name])
                 break
     finally:
-        for handle in handles.values():
-            with contextlib.suppress(Exception):
-                session.remove_torrent(handle)
-        del session  # closes its sockets and files
+        _retire(session, list(handles.values()))
     for f in files:
         if f.name not in done:
             await asyncio.to_thread(shutil.rmtree, f.staging, True)
@@ -192,7 +210,4 @@ async def seed(
                 return uploaded
             await asyncio.sleep(_POLL_S * 5)
     finally:
-        for handle in handles.values():
-            with contextlib.suppress(Exception):
-                session.remove_torrent(handle)
-        del session
+        _retire(session, list(handles.values()))

@@ -688,5 +688,19 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def run() -> None:
+    """The ``ferry`` command: :func:`main`, then out. A process that ran a BitTorrent
+    session leaves with ``os._exit`` once its output is flushed, so libtorrent's session
+    teardown cannot hold the exit (see ``ferry.agent.swarm``)."""
+    code = main()
+    if "ferry.agent.swarm" in sys.modules and sys.modules["ferry.agent.swarm"].sessions_retired():
+        import os
+
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()
