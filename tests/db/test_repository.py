@@ -10,8 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, delete, func, select, update
 
-from db import BACKENDS, fresh_database
-from ferry.db.engine import make_engine, make_sessionmaker, upgrade
+from ferry.db.engine import make_sessionmaker
 from ferry.db.models import Task, TaskTransition
 from ferry.db.repository import (
     InvalidTransition,
@@ -36,19 +35,6 @@ class Clock:
         with self._lock:
             self.now += timedelta(seconds=1)
             return self.now
-
-
-@pytest.fixture(scope="module", params=BACKENDS)
-def engine(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Engine]:
-    with fresh_database(request.param, tmp_path_factory.mktemp("db")) as url:
-        upgrade(url)
-        engine = make_engine(url)
-        try:
-            yield engine
-        finally:
-            engine.dispose()
 
 
 @pytest.fixture

@@ -9,26 +9,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import Engine, delete, update
 
-from db import BACKENDS, fresh_database
-from ferry.db.engine import make_engine, make_sessionmaker, upgrade
+from ferry.db.engine import make_sessionmaker
 from ferry.db.models import TorrentRow, TrackerPeer
 from ferry.db.repository import utcnow
 from ferry.db.torrents import PeerRecord, TorrentRecord, TorrentRepository
 
 TTL = timedelta(minutes=15)
-
-
-@pytest.fixture(scope="module", params=BACKENDS)
-def engine(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Engine]:
-    with fresh_database(request.param, tmp_path_factory.mktemp("db")) as url:
-        upgrade(url)
-        engine = make_engine(url)
-        try:
-            yield engine
-        finally:
-            engine.dispose()
 
 
 @pytest.fixture
