@@ -248,6 +248,33 @@ class Settings(BaseSettings):
         "its swarm.",
     )
 
+    # Scale-out (docs/decisions.md, "The job engine"): tasks on workers, not in the API.
+    task_queue: str = Field(
+        "",
+        description="Empty (the default): tasks run inside `ferry serve`. A redis:// URL: "
+        "tasks go to `ferry worker` processes through that Redis (Dramatiq), and task "
+        "events reach every API replica through its pub/sub. Every replica and worker then "
+        "needs the same database_url, blob_store (a bucket) and secret_key.",
+    )
+    task_queue_prefix: str = Field(
+        "ferry",
+        pattern=r"^[A-Za-z0-9_.-]{1,40}$",
+        description="What Ferry's queue, channels and keys in that Redis are named after: "
+        "two Ferry services can share one Redis under different prefixes.",
+    )
+    worker_heartbeat_timeout: float = Field(
+        20.0,
+        ge=5,
+        description="Seconds without a heartbeat after which a worker is taken for dead and "
+        "its tasks are given to another.",
+    )
+    task_lease_seconds: float = Field(
+        30.0,
+        ge=5,
+        description="A worker holds each task it runs for this long and renews it every "
+        "third of it; a task whose holder stopped renewing may be taken by another worker.",
+    )
+
     # Who may use the service (docs/decisions.md, "Trust").
     no_auth: bool = Field(
         False,
@@ -343,6 +370,13 @@ class Settings(BaseSettings):
             from ferry.store.blob.location import S3Location
 
             S3Location.parse(value)
+        return value
+
+    @field_validator("task_queue")
+    @classmethod
+    def _task_queue(cls, value: str) -> str:
+        if value and urlsplit(value).scheme not in ("redis", "rediss"):
+            raise ValueError("task_queue: a redis:// or rediss:// URL, or empty")
         return value
 
     @field_validator("s3_endpoint_url")

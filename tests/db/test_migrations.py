@@ -60,7 +60,8 @@ def test_migrations_ship_inside_the_package() -> None:
     assert (root / "versions" / "0005_archive_key.py").is_file()
     assert (root / "versions" / "0006_imports.py").is_file()
     assert (root / "versions" / "0008_torrents.py").is_file()
-    assert HEAD == "0008"
+    assert (root / "versions" / "0009_workers.py").is_file()
+    assert HEAD == "0009"
 
 
 def test_upgrade_from_empty_then_again(empty_url: str) -> None:
@@ -82,6 +83,8 @@ def test_upgrade_from_empty_then_again(empty_url: str) -> None:
         "model_usage",
         "torrents",
         "tracker_peers",
+        "task_files",
+        "task_leases",
     }
     upgrade(empty_url)  # every start calls it
     assert _versions(empty_url) == [HEAD]

@@ -194,6 +194,7 @@ ENGLISH_ONLY_HINTS = (
     "src/ferry/settings.py:config_file_in_use",  # the settings file, read at start
     "src/ferry/settings.py:load_settings",
     "src/ferry/server/app.py",  # a service that refuses to start
+    "src/ferry/jobs/worker.py",  # a worker that refuses to start
     "src/ferry/sandbox/bwrap.py",  # the resolver box, built at the service's start
     "src/ferry/services/confinement.py",
     "src/ferry/errors.py",  # the errors themselves: they hand on what they are given

@@ -474,6 +474,44 @@ def serve(
     )
 
 
+@app.command()
+def worker(
+    threads: Annotated[
+        int,
+        typer.Option(
+            "--threads",
+            min=1,
+            max=64,
+            help="Task steps this process takes at once (the service-wide limit is "
+            "max_concurrent_tasks).",
+        ),
+    ] = 4,
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Run the tasks `ferry serve` replicas queue, when the task_queue setting names a Redis.
+
+    Start as many as you like, on any machine that reaches the same database
+    (FERRY_DATABASE_URL), Redis (FERRY_TASK_QUEUE) and bucket (FERRY_BLOB_STORE). SIGTERM
+    stops it: the steps under way go back to the queue for another worker.
+    """
+    import logging
+
+    from ferry.jobs.worker import Worker
+    from ferry.settings import config_file_in_use
+
+    settings = load_settings(config, data_dir=data_dir)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    runner = Worker(settings, threads=threads, config_file=config_file_in_use(config))
+    err.print(
+        f"ferry {__version__}: worker on {settings.task_queue.split('@')[-1]}, "
+        f"{threads} threads, data in {settings.data_dir}, database "
+        f"{settings.effective_database_url.split('@')[-1]}",
+        highlight=False,
+    )
+    runner.run()
+
+
 def _announce_admin_token(settings: Settings, url: str) -> None:
     """First start: make the admin token and print it once (as Jupyter does); later
     starts say where it was written."""

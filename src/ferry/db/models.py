@@ -379,3 +379,31 @@ class TrackerPeer(Base):
     downloaded: Mapped[int] = mapped_column(BigInteger)
     owner: Mapped[str] = mapped_column(String(NAME_LENGTH))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class TaskFile(Base):
+    """A file uploaded with a task, kept in the database as well as in the task's
+    directory: a worker on another machine starts from these (they are small; manifests
+    are capped at upload_max_bytes)."""
+
+    __tablename__ = "task_files"
+
+    task_id: Mapped[str] = mapped_column(
+        String(TASK_ID_LENGTH), ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True
+    )
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH * 2), primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class TaskLease(Base):
+    """Which worker runs a task, until when: renewed while it works, so a worker that dies
+    loses it after one lease. A task has at most one; how many are live at once is the
+    service's concurrency limit, across every worker."""
+
+    __tablename__ = "task_leases"
+
+    task_id: Mapped[str] = mapped_column(
+        String(TASK_ID_LENGTH), ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True
+    )
+    holder: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

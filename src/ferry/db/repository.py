@@ -17,7 +17,7 @@ from typing import Any, TypedDict, Unpack
 from sqlalchemy import CursorResult, delete, func, literal, select, update
 from sqlalchemy.orm import Session, defer, sessionmaker
 
-from ferry.db.models import Task, TaskTransition, UTCDateTime
+from ferry.db.models import Task, TaskFile, TaskTransition, UTCDateTime
 from ferry.errors import ExitCode, FerryError, Hint
 from ferry.states import FINISHED, TaskStatus
 
@@ -204,7 +204,10 @@ class TaskRepository:
         expires_at: datetime | None,
         owner: str | None = None,
         token_id: str | None = None,
+        uploads: Iterable[tuple[str, bytes]] = (),
     ) -> TaskRecord:
+        """A new task in ``created``; ``uploads`` (name, bytes) are kept with it, for a
+        worker on another machine to start from."""
         if not is_task_id(task_id):
             raise ValueError(f"task id {task_id!r} is not a uuid4 hex string")
         _aware(expires_at, "expires_at")
@@ -225,6 +228,7 @@ class TaskRepository:
         )
         with self._sessions.begin() as session:
             session.add(task)
+            session.add_all(TaskFile(task_id=task_id, name=n, data=d) for n, d in uploads)
             session.add(
                 TaskTransition(
                     task_id=task_id,
@@ -246,6 +250,16 @@ class TaskRepository:
             if task is None:
                 return None
             return TaskRecord.of(task, with_dependencies=with_dependencies)
+
+    def uploads(self, task_id: str) -> builtins.list[tuple[str, bytes]]:
+        """The files the task was created with, by name."""
+        with self._sessions() as session:
+            rows = session.execute(
+                select(TaskFile.name, TaskFile.data)
+                .where(TaskFile.task_id == task_id)
+                .order_by(TaskFile.name)
+            )
+            return [(name, bytes(data)) for name, data in rows]
 
     def detail(self, task_id: str) -> tuple[TaskRecord, builtins.list[TransitionRecord]] | None:
         """The task (without its tree) and its status history, in one session."""

@@ -37,6 +37,8 @@ from ferry.db.threads import DbThreads
 from ferry.db.tokens import TokenRepository
 from ferry.db.torrents import TorrentRepository
 from ferry.errors import ConfigError
+from ferry.jobs.relay import Relay
+from ferry.jobs.worker import queued_jobs
 from ferry.p2p.maker import TorrentMaker
 from ferry.server import problems
 from ferry.server.docs import add_docs
@@ -67,7 +69,7 @@ from ferry.settings import Settings
 from ferry.store.blob import BlobKey, open_blob_store
 from ferry.store.kept import KeptStore
 from ferry.store.packages import PackageStore
-from ferry.tasks.events import EventHub
+from ferry.tasks.events import EventHub, TaskEvent
 from ferry.tasks.manager import TaskManager
 
 log = logging.getLogger(__name__)
@@ -94,6 +96,10 @@ def create_app(settings: Settings, *, config_file: Path | None = None) -> FastAP
         app.state.auth = Authenticator(app.state.tokens, run=db, write=db.write)
         hub = EventHub()
         app.state.hub = hub
+        # with workers: this replica's own events go out through Redis like theirs, and
+        # its watchers are fed from Redis alone (each event once, whoever sent it)
+        relay = _relay(settings, hub)
+        jobs = queued_jobs(settings, relay) if relay is not None else None
         # opened (and checked) once: a wrong bucket or endpoint stops the start, not the
         # first upload
         blobs = await open_blob_store(settings).__aenter__()
@@ -114,11 +120,12 @@ def create_app(settings: Settings, *, config_file: Path | None = None) -> FastAP
         manager = TaskManager(
             settings,
             repo,
-            hub=hub,
+            hub=hub if relay is None else EventHub(relay=relay.event),
             link_key=secret_key(settings.data_dir, settings.secret_key),
             box=await service_box(settings, config_file),
             db=db,
             kept=kept,
+            jobs=jobs,
         )
         app.state.manager = manager
         app.state.kept = kept
@@ -137,8 +144,18 @@ def create_app(settings: Settings, *, config_file: Path | None = None) -> FastAP
             await app.state.torrent_maker.close()
             await blobs.aclose()
             await manager.close()
+            if relay is not None:
+                await relay.aclose()
             hub.close()
             engine.dispose()
+
+    if settings.task_queue and not settings.secret_key:
+        raise ConfigError(
+            "task_queue is set but secret_key is not: every replica must sign archive links "
+            "with the same key",
+            hint="Set FERRY_SECRET_KEY (e.g. `openssl rand -hex 32`) to one value on every "
+            "replica and worker.",
+        )
 
     app = FastAPI(
         title="Ferry",
@@ -228,6 +245,22 @@ def _mount_ui(app: FastAPI, settings: Settings) -> None:
             "<code>scripts/start.sh</code> (it builds <code>web/</code>), or use the API at "
             "<a href='/docs'>/docs</a>.</p>"
         )
+
+
+def _relay(settings: Settings, hub: EventHub) -> Relay | None:
+    if not settings.task_queue:
+        return None
+    relay = Relay(settings.task_queue, settings.task_queue_prefix)
+    relay.start()
+
+    def received(task_id: str, event: TaskEvent | None) -> None:
+        if event is None:
+            hub.forget(task_id)
+        else:
+            hub.publish(task_id, event)
+
+    relay.listen(on_event=received)
+    return relay
 
 
 class _Sweep:

@@ -148,6 +148,11 @@ class TaskEvent:
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), separators=(",", ":"), ensure_ascii=False)
 
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any]) -> TaskEvent:
+        """The event :meth:`to_dict` gave (from another process); unknown keys ignored."""
+        return cls(**{f.name: doc[f.name] for f in _FIELDS if f.name in doc})
+
 
 _FIELDS = fields(TaskEvent)
 
@@ -242,6 +247,7 @@ class Subscription:
 
 @dataclass(eq=False)
 class _Topic:
+    task_id: str
     subscribers: list[Subscription] = field(default_factory=list)
     status: TaskEvent | None = None
     # the latest analysis and progress event per (type, ecosystem), as delivered
@@ -264,8 +270,17 @@ class _Topic:
         )
 
 
+# What a hub hands every event it delivers (and None for a task forgotten) besides its own
+# watchers: the broker's channel, when tasks run on workers (ferry.jobs.relay)
+Relay = Callable[[str, "TaskEvent | None"], None]
+
+
 class EventHub:
-    """Per-task publish/subscribe for asyncio. Call it from the event loop's thread."""
+    """Per-task publish/subscribe for asyncio. Call it from the event loop's thread.
+
+    With a ``relay``, every event delivered (progress at most every ``progress_interval``
+    per ecosystem, as to a watcher) is also handed to it: a worker's events reach the API
+    replicas' hubs that way, whose watchers may be anywhere."""
 
     def __init__(
         self,
@@ -273,11 +288,19 @@ class EventHub:
         progress_interval: float = 0.25,
         log_history: int = 200,
         max_queue: int = 10_000,
+        relay: Relay | None = None,
     ) -> None:
         self.progress_interval = progress_interval
         self.log_history = log_history
         self.max_queue = max_queue
+        self.relay = relay
         self._topics: dict[str, _Topic] = {}
+
+    def _topic(self, task_id: str) -> _Topic:
+        topic = self._topics.get(task_id)
+        if topic is None:
+            topic = self._topics[task_id] = _Topic(task_id)
+        return topic
 
     def subscribe(self, task_id: str) -> Subscription:
         """A new stream of ``task_id``'s events, starting with :meth:`snapshot`.
@@ -286,7 +309,7 @@ class EventHub:
         every event exactly once: either folded into the snapshot or live after it.
         """
         sub = Subscription(self, task_id, self.max_queue)
-        topic = self._topics.setdefault(task_id, _Topic())
+        topic = self._topic(task_id)
         sub._preload(self._snapshot(topic))
         topic.subscribers.append(sub)
         return sub
@@ -296,7 +319,7 @@ class EventHub:
         kept as its history, delivered to nobody. A known task's history wins."""
         if task_id in self._topics:
             return
-        topic = _Topic()
+        topic = _Topic(task_id)
         for event in events:
             if event.type == "status":
                 topic.status = event
@@ -312,7 +335,7 @@ class EventHub:
         """Hand ``event`` to the task's watchers. Never blocks and never raises: a
         broken watcher or a bug here must not fail the task that reports."""
         try:
-            topic = self._topics.setdefault(task_id, _Topic())
+            topic = self._topic(task_id)
             if event.type in _COALESCED:
                 topic.pending[(event.type, event.ecosystem)] = event
                 self._schedule(topic)
@@ -347,6 +370,8 @@ class EventHub:
 
     def forget(self, task_id: str) -> None:
         """Drop a task's history and end its watchers' streams (the task was deleted)."""
+        if self.relay is not None:
+            self._relay(task_id, None)
         topic = self._topics.pop(task_id, None)
         if topic is None:
             return
@@ -355,6 +380,15 @@ class EventHub:
         for sub in topic.subscribers:
             sub._end("forgotten")
         topic.subscribers.clear()
+
+    def release(self, task_id: str) -> None:
+        """Send what is still pending of a task and drop its history without telling
+        anyone (a worker done with the task: the replicas' hubs keep theirs)."""
+        topic = self._topics.pop(task_id, None)
+        if topic is not None:
+            self._flush(topic)
+            for sub in topic.subscribers:
+                sub._end("released")
 
     def close(self) -> None:
         """End every stream (the server is shutting down) and drop all history."""
@@ -422,7 +456,16 @@ class EventHub:
             topic.progress[(event.type, event.ecosystem)] = event
             self._deliver(topic, event)
 
+    def _relay(self, task_id: str, event: TaskEvent | None) -> None:
+        assert self.relay is not None
+        try:
+            self.relay(task_id, event)
+        except Exception:
+            log.exception("relaying an event of task %s failed", task_id)
+
     def _deliver(self, topic: _Topic, event: TaskEvent) -> None:
+        if self.relay is not None:
+            self._relay(topic.task_id, event)
         dropped: list[Subscription] = []
         for sub in topic.subscribers:
             try:

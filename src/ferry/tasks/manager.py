@@ -3,6 +3,11 @@
 Every status change goes through the repository, which records it with its reason and
 refuses a transition the state machine does not allow (a 409 at the API). At most
 ``max_concurrent_tasks`` tasks work at once; the others wait, in the order they came.
+
+A task's work is two steps, ``analyse`` and ``download``. By default they run in this
+process. With ``jobs`` (the ``task_queue`` setting) they are sent to the queue instead, and
+``ferry worker`` processes run them with :meth:`TaskManager.run_step`: the same code, under
+a lease that keeps each task on one worker and the concurrency limit across all of them.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Coroutine
+from contextlib import AbstractAsyncContextManager, nullcontext
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -26,6 +32,8 @@ from ferry.db.threads import DbThreads
 from ferry.ecosystems.pypi.options import PythonOptions
 from ferry.errors import ExitCode, FerryError, Hint, ManifestError, UsageError
 from ferry.fetch.control import Batch, batch_scope
+from ferry.jobs import Jobs
+from ferry.jobs.leases import LeaseLost
 from ferry.manifests import split_manifests
 from ferry.manifests.project_name import declared_name
 from ferry.services.bundle import BundlePlan, bundle
@@ -55,6 +63,8 @@ from ferry.texts import Params, error_text, event_text
 _T = TypeVar("_T")
 log = logging.getLogger(__name__)
 _SUFFIX = {"zip": ".zip", "tar.gz": ".tar.gz", "tar.zst": ".tar.zst"}
+# seconds between a worker's saves of a download's counts
+_PROGRESS_EVERY = 2.0
 
 
 class TaskNotResolved(FerryError):
@@ -111,8 +121,11 @@ class TaskManager:
         box: ServiceBox | None = None,
         db: DbThreads | None = None,
         kept: KeptStore | None = None,
+        jobs: Jobs | None = None,
     ) -> None:
         self.settings = settings
+        # None: every step runs in this process
+        self.jobs = jobs
         # where finished archives are kept (None: in their task's directory; tests only)
         self.kept = kept
         # what every task's work is confined to (None: trusted, as the CLI; tests only)
@@ -123,7 +136,12 @@ class TaskManager:
         self.repo = repo
         self.metrics = metrics or Metrics()
         self.hub = hub or EventHub()
-        self._slots = asyncio.Semaphore(settings.max_concurrent_tasks)
+        # on a worker the leases keep the limit, across every worker
+        self._slots: AbstractAsyncContextManager[Any] = (
+            nullcontext()
+            if jobs is not None and jobs.leases is not None
+            else asyncio.Semaphore(settings.max_concurrent_tasks)
+        )
         self._running: dict[str, asyncio.Task[None]] = {}
         self.progress: dict[str, TaskProgress] = {}
 
@@ -167,6 +185,7 @@ class TaskManager:
                     expires_at=expires,
                     owner=owner,
                     token_id=token_id,
+                    uploads=[(u.name, u.data) for u in uploads],
                 )
             )
         except BaseException:
@@ -175,7 +194,7 @@ class TaskManager:
             raise
         self.metrics.tasks_created.inc()
         self.hub.publish(task_id, TaskEvent.status_changed("created"))
-        self._start(task_id, self._analyse(task_id, options))
+        await self._dispatch(task_id, "analyse")
         return record
 
     async def start_download(self, task_id: str) -> TaskRecord:
@@ -186,8 +205,7 @@ class TaskManager:
 
             raise InvalidTransition(task_id, record.status, str(TaskStatus.DOWNLOADING))
         record = await self._transition(task_id, TaskStatus.DOWNLOADING, "download-requested")
-        options = TaskOptions.model_validate(record.options)
-        self._start(task_id, self._download(task_id, options))
+        await self._dispatch(task_id, "download")
         return record
 
     async def pause(self, task_id: str) -> TaskRecord:
@@ -203,7 +221,7 @@ class TaskManager:
 
             raise InvalidTransition(task_id, record.status, str(TaskStatus.DOWNLOADING))
         record = await self._transition(task_id, TaskStatus.DOWNLOADING, "resumed-by-user")
-        self._start(task_id, self._download(task_id, TaskOptions.model_validate(record.options)))
+        await self._dispatch(task_id, "download")
         return record
 
     async def retry(self, task_id: str) -> TaskRecord:
@@ -217,31 +235,35 @@ class TaskManager:
         await self.db.write(self.repo.update, task_id, error=None)
         record = await self._transition(task_id, TaskStatus.DOWNLOADING, "retry-requested")
         self.progress.pop(task_id, None)
-        self._start(task_id, self._download(task_id, TaskOptions.model_validate(record.options)))
+        await self._dispatch(task_id, "download")
         return record
 
     async def recover(self) -> int:
         """At start-up: tasks a killed server left mid-way go on where they stopped (the
-        store holds every file already verified)."""
+        store holds every file already verified). With workers there is nothing to do: the
+        queue kept their steps, and a step a dead worker held goes back to it."""
+        if self.jobs is not None:
+            return 0
         unfinished = await self.db(self.repo.unfinished)
         for record in unfinished:
-            options = TaskOptions.model_validate(record.options)
             if record.status in (TaskStatus.CREATED, TaskStatus.RESOLVING):
-                resumed = record.status == TaskStatus.RESOLVING
-                self._start(record.id, self._analyse(record.id, options, resumed=resumed))
+                await self._dispatch(record.id, "analyse")
             else:
                 if record.status == TaskStatus.PACKING:
                     # packing restarts from the download step, which finds every file stored
-                    await self.db.write(
-                        self.repo.transition,
-                        record.id,
-                        str(TaskStatus.FAILED),
-                        "server restarted while packing",
-                        allowed_from={"packing"},
-                    )
-                    await self._transition(record.id, TaskStatus.DOWNLOADING, "restarted-packing")
-                self._start(record.id, self._download(record.id, options))
+                    await self._restart_packing(record.id)
+                await self._dispatch(record.id, "download")
         return len(unfinished)
+
+    async def _restart_packing(self, task_id: str) -> None:
+        await self.db.write(
+            self.repo.transition,
+            task_id,
+            str(TaskStatus.FAILED),
+            "server restarted while packing",
+            allowed_from={"packing"},
+        )
+        await self._transition(task_id, TaskStatus.DOWNLOADING, "restarted-packing")
 
     async def clean_expired(self) -> int:
         now = datetime.now(UTC)
@@ -256,6 +278,12 @@ class TaskManager:
         return record
 
     async def _stop(self, task_id: str) -> None:
+        if self.jobs is not None:
+            self.jobs.stop(task_id)
+        await self.stop_here(task_id)
+
+    async def stop_here(self, task_id: str) -> None:
+        """Stop the task's step if this process runs it."""
         running = self._running.pop(task_id, None)
         if running is not None:
             running.cancel()
@@ -271,6 +299,8 @@ class TaskManager:
         return record
 
     async def delete(self, task_id: str) -> bool:
+        if self.jobs is not None:
+            self.jobs.stop(task_id)
         running = self._running.pop(task_id, None)
         if running is not None:
             running.cancel()
@@ -309,6 +339,71 @@ class TaskManager:
         self.db.close()
 
     # work
+
+    async def _dispatch(self, task_id: str, step: str) -> None:
+        if self.jobs is not None:
+            await self.jobs.send(task_id, step)
+        else:
+            self._start(task_id, await self._step(task_id, step))
+
+    async def _step(self, task_id: str, step: str) -> Coroutine[Any, Any, None]:
+        record = await self._get(task_id)
+        options = TaskOptions.model_validate(record.options)
+        if step == "analyse":
+            return self._analyse(task_id, options, resumed=record.status == TaskStatus.RESOLVING)
+        return self._download(task_id, options)
+
+    async def run_step(self, task_id: str, step: str) -> str:
+        """A worker's: run one step of a task sent by any replica, holding the task's
+        lease. What happened: ``done``; ``stale`` (the task is past this step: a message
+        delivered twice, or the task paused or cancelled meanwhile); ``gone`` (deleted);
+        ``stopped`` (paused, cancelled or deleted while running)."""
+        assert self.jobs is not None and self.jobs.leases is not None
+        if not is_task_id(task_id):
+            return "gone"
+        try:
+            async with self.jobs.leases.hold(task_id):
+                return await self._run_held(task_id, step)
+        except LeaseLost:
+            return "lost"
+
+    async def _run_held(self, task_id: str, step: str) -> str:
+        record = await self.db(self.repo.get, task_id, with_dependencies=False)
+        if record is None:
+            return "gone"
+        if step == "download" and record.status == TaskStatus.PACKING:
+            # the worker that was packing died: packing starts again from the download
+            # step, which finds every file in the store
+            await self._restart_packing(task_id)
+        elif record.status not in _STEP_STATUSES[step]:
+            return "stale"
+        await self._materialise_uploads(task_id)
+        self.metrics.tasks_running.inc()
+        work = asyncio.create_task(self._guarded(task_id, await self._step(task_id, step)))
+        self._running[task_id] = work
+        try:
+            await asyncio.wait({work})
+        except asyncio.CancelledError:
+            # the lease was lost or the worker is stopping: the step itself stops
+            work.cancel()
+            await asyncio.gather(work, return_exceptions=True)
+            raise
+        finally:
+            self.metrics.tasks_running.dec()
+            if self._running.get(task_id) is work:
+                del self._running[task_id]
+            self.hub.release(task_id)
+            self.progress.pop(task_id, None)
+        return "stopped" if work.cancelled() else "done"
+
+    async def _materialise_uploads(self, task_id: str) -> None:
+        """The uploads as files in this machine's task directory (from the database, where
+        the replica that took them kept them)."""
+        directory = self.uploads_dir(task_id)
+        if directory.is_dir() and any(directory.iterdir()):
+            return
+        files = await self.db(self.repo.uploads, task_id)
+        await asyncio.to_thread(store, directory, [Upload(n, d) for n, d in files])
 
     def _start(self, task_id: str, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(self._guarded(task_id, work), name=f"ferry-task-{task_id}")
@@ -525,6 +620,31 @@ class TaskManager:
         # every ecosystem's row from the start, with the analysis's totals
         listener.plan(planned((await self._get(task_id)).dependencies))
 
+        # on a worker, the counts reach the row now and then: a replica answering
+        # GET /api/tasks/{id} has no live counts of its own
+        keeper = (
+            asyncio.create_task(self._keep_progress(task_id, progress))
+            if self.jobs is not None
+            else None
+        )
+        try:
+            await self._download_held(task_id, options, progress, listener)
+        finally:
+            if keeper is not None:
+                keeper.cancel()
+                await asyncio.gather(keeper, return_exceptions=True)
+
+    async def _keep_progress(self, task_id: str, progress: TaskProgress) -> None:
+        while True:
+            await asyncio.sleep(_PROGRESS_EVERY)
+            try:
+                await self.db.write(self.repo.update, task_id, progress=progress.state)
+            except Exception:  # the next one will do; the row is not the task's record
+                log.exception("saving the progress of task %s failed", task_id)
+
+    async def _download_held(
+        self, task_id: str, options: TaskOptions, progress: TaskProgress, listener: HubProgress
+    ) -> None:
         async with self._slots:
             try:
                 manifests = await asyncio.to_thread(self._manifests, task_id, options)
@@ -597,6 +717,13 @@ class TaskManager:
                 await self._fail(task_id, exc)
             except TimeoutError:
                 await self._fail(task_id, _time_limit())
+
+
+# what a task's status must be for a step sent to a worker still to apply
+_STEP_STATUSES = {
+    "analyse": (TaskStatus.CREATED, TaskStatus.RESOLVING),
+    "download": (TaskStatus.DOWNLOADING,),
+}
 
 
 def _time_limit() -> FerryError:

@@ -1,0 +1,68 @@
+"""The job engine: Dramatiq over Redis (docs/decisions.md, "The job engine").
+
+A task's work is sent as steps (``analyse``, ``download``), each one message to one actor.
+Dramatiq acknowledges a message only after the actor returns, and its Redis broker gives
+the messages of a worker whose heartbeat stopped (a crash, a SIGKILL) back to the queue:
+nothing a worker held is lost. The broker is built with Ferry's own middleware list:
+Dramatiq's defaults include a 10-minute time limit that would kill a long download (the
+task's own ``task_timeout`` applies instead), and an age limit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import dramatiq
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.middleware import Retries
+
+from ferry.settings import Settings
+
+STEPS = ("analyse", "download")
+ACTOR = "ferry_task_step"
+
+# Out of a million broker commands, how many also look for dead workers' messages: a
+# worker polls about twice a second, so with three workers a crash is noticed within a
+# few seconds of its heartbeat timeout (Dramatiq's default, 1000, takes minutes).
+_MAINTENANCE_CHANCE = 50_000
+
+
+class Interrupted(Exception):
+    """The worker is stopping: the step goes back to the queue (never counted as a
+    failure)."""
+
+
+def _retry_when(retries: int, exc: BaseException) -> bool:
+    # an infrastructure error (the database or Redis away) is worth a few tries; the
+    # step's own failures never get here: they fail the task
+    return isinstance(exc, Interrupted) or retries < 5
+
+
+def queue_name(settings: Settings) -> str:
+    return f"{settings.task_queue_prefix}-tasks"
+
+
+def make_broker(settings: Settings, run: Callable[[str, str], None] | None = None) -> RedisBroker:
+    """The broker, with the step actor declared on it: ``run(task_id, step)`` is what the
+    actor does (a worker's); without it the actor only sends (an API replica)."""
+    broker = RedisBroker(  # type: ignore[no-untyped-call]
+        url=settings.task_queue,
+        namespace=f"{settings.task_queue_prefix}-dramatiq",
+        heartbeat_timeout=int(settings.worker_heartbeat_timeout * 1000),
+        maintenance_chance=_MAINTENANCE_CHANCE,
+        middleware=[Retries(min_backoff=1000, max_backoff=30_000, retry_when=_retry_when)],
+    )
+
+    def step(task_id: str, step: str) -> None:
+        if run is None:
+            raise RuntimeError("this process only sends steps")
+        run(task_id, step)
+
+    dramatiq.actor(actor_name=ACTOR, queue_name=queue_name(settings), broker=broker)(step)
+    return broker
+
+
+def send(broker: RedisBroker, task_id: str, step: str) -> None:
+    if step not in STEPS:
+        raise ValueError(f"unknown step {step!r}")
+    broker.get_actor(ACTOR).send(task_id, step)

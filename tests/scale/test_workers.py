@@ -1,0 +1,130 @@
+"""Tasks on `ferry worker` processes: real `ferry serve` replicas and workers, each with a
+data directory of its own, sharing only PostgreSQL, Redis and a SeaweedFS bucket.
+
+What must hold: every task completes with a correct archive whichever worker ran it and
+whichever replica is asked; a watcher on one replica sees the progress a worker reports; a
+worker SIGKILLed mid-download loses nothing (another worker finishes the task); a cancel
+sent to a replica stops the worker running the task."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+import zipfile
+from typing import Any
+
+import httpx
+import pytest
+
+from conftest import Npm
+from scale import Cluster, wait_for
+
+pytestmark = [pytest.mark.slow, pytest.mark.s3, pytest.mark.timeout(300)]
+
+PACKAGE = json.dumps({"name": "d", "version": "1.0.0", "dependencies": {"app": "^1.0.0"}})
+OPTIONS = {"node_version": "20", "os": "linux", "cpu": "x64", "format": "zip"}
+
+
+def _create(client: httpx.Client, **options: Any) -> str:
+    answer = client.post(
+        "/api/tasks",
+        files=[("files", ("package.json", PACKAGE.encode(), "application/json"))],
+        data={"options": json.dumps({**OPTIONS, **options})},
+    )
+    assert answer.status_code == 201, answer.text
+    return str(answer.json()["task_id"])
+
+
+def _status(client: httpx.Client, task_id: str) -> dict[str, Any]:
+    return client.get(f"/api/tasks/{task_id}").json()  # type: ignore[no-any-return]
+
+
+def _archive_names(client: httpx.Client, task_id: str) -> list[str]:
+    answer = client.get(f"/api/tasks/{task_id}/archive")
+    assert answer.status_code == 200, answer.text
+    with zipfile.ZipFile(io.BytesIO(answer.content)) as zf:
+        return zf.namelist()
+
+
+def test_tasks_run_on_the_workers_and_any_replica_serves_them(cluster: Cluster) -> None:
+    api_a, api_b = cluster.api(), cluster.api()
+    workers = [cluster.worker(), cluster.worker()]
+    ids = [_create((api_a if i % 2 else api_b).client, auto_download=True) for i in range(6)]
+    for task_id in ids:
+        doc = wait_for(lambda t=task_id: _status(api_a.client, t), "completed", "failed")
+        assert doc["status"] == "completed", doc["error"]
+        # the archive is in the bucket: the replica that did not create the task serves it
+        names = _archive_names(api_b.client, task_id)
+        assert any(n.endswith(".tgz") for n in names)
+        assert _status(api_b.client, task_id)["progress"]["npm"]["completed"] == 3
+    logs = "".join(w.output for w in workers)
+    for task_id in ids:  # each step ran once, on some worker (not always the same one)
+        assert logs.count(f"task {task_id}, step analyse: done") == 1, logs
+        assert logs.count(f"task {task_id}, step download: done") == 1, logs
+        assert task_id not in api_a.output + api_b.output  # never in an API
+    # both workers took some (6 tasks, 2 threads each; the limit is 5 at once)
+    assert all(any(t in w.output for t in ids) for w in workers)
+
+
+def test_a_watcher_on_one_replica_sees_what_a_worker_does(cluster: Cluster, npmreg: Npm) -> None:
+    from websockets.sync.client import connect
+
+    api_a, api_b = cluster.api(), cluster.api()
+    cluster.worker()
+    npmreg.registry.delay(0.3)  # time to watch the tarballs arrive
+    task_id = _create(api_a.client, auto_download=True)
+    events: list[dict[str, Any]] = []
+    with connect(f"{api_b.ws}/ws/tasks/{task_id}", open_timeout=10) as socket:
+        socket.send(json.dumps({"type": "auth", "token": api_b.token}))
+        while not events or events[-1]["type"] not in ("complete", "error"):
+            events.append(json.loads(socket.recv(timeout=60)))
+    statuses = [e["status"] for e in events if e["type"] == "status"]
+    assert statuses[-1] == "completed", events
+    assert "downloading" in statuses
+    progress = [e for e in events if e["type"] == "progress" and e["ecosystem"] == "npm"]
+    assert progress and progress[-1]["current"] == 3
+
+
+def test_a_worker_killed_mid_download_loses_nothing(cluster: Cluster, npmreg: Npm) -> None:
+    api = cluster.api()
+    first = cluster.worker()
+    task_id = _create(api.client)
+    wait_for(lambda: _status(api.client, task_id), "resolved")
+    npmreg.registry.delay(1.5)  # each tarball takes a while: time to kill mid-way
+    npmreg.registry.clear_log()
+    api.client.post(f"/api/tasks/{task_id}/download").raise_for_status()
+    deadline = time.monotonic() + 30
+    while not any(p.endswith(".tgz") for _, p in npmreg.registry.requests):
+        assert time.monotonic() < deadline, first.output
+        time.sleep(0.05)
+    first.kill()
+    npmreg.registry.delay(0)
+    assert _status(api.client, task_id)["status"] == "downloading"
+    second = cluster.worker()
+    # the broker gives the dead worker's step back once its heartbeat is missed, and the
+    # lease it held expires: then the second worker runs it
+    doc = wait_for(lambda: _status(api.client, task_id), "completed", "failed", seconds=120)
+    assert doc["status"] == "completed", doc["error"]
+    assert task_id in second.output
+    assert sum(n.endswith(".tgz") for n in _archive_names(api.client, task_id)) == 3
+
+
+def test_a_cancel_on_a_replica_stops_the_worker(cluster: Cluster, npmreg: Npm) -> None:
+    api_a, api_b = cluster.api(), cluster.api()
+    worker = cluster.worker()
+    task_id = _create(api_a.client)
+    wait_for(lambda: _status(api_a.client, task_id), "resolved")
+    npmreg.registry.delay(3.0)
+    npmreg.registry.clear_log()
+    api_a.client.post(f"/api/tasks/{task_id}/download").raise_for_status()
+    deadline = time.monotonic() + 30
+    while not any(p.endswith(".tgz") for _, p in npmreg.registry.requests):
+        assert time.monotonic() < deadline, worker.output
+        time.sleep(0.05)
+    api_b.client.post(f"/api/tasks/{task_id}/cancel").raise_for_status()
+    deadline = time.monotonic() + 20
+    while f"task {task_id}, step download: stopped" not in worker.output:
+        assert time.monotonic() < deadline, worker.output
+        time.sleep(0.1)
+    assert _status(api_a.client, task_id)["status"] == "cancelled"
