@@ -128,3 +128,37 @@ def test_a_cancel_on_a_replica_stops_the_worker(cluster: Cluster, npmreg: Npm) -
         assert time.monotonic() < deadline, worker.output
         time.sleep(0.1)
     assert _status(api_a.client, task_id)["status"] == "cancelled"
+
+
+def test_fifty_tasks_through_two_replicas_one_killed_midway(cluster: Cluster) -> None:
+    """Issue 20's own: 2 replicas behind a round-robin proxy, 3 workers; 50 tasks created
+    through the proxy, one replica SIGKILLed after the first 25: clients carry on through
+    the other, and every task completes with its archive."""
+    from support.rrproxy import RoundRobinProxy
+
+    apis = [cluster.api(), cluster.api()]
+    for _ in range(3):
+        cluster.worker()
+    proxy = RoundRobinProxy([("127.0.0.1", int(a.base.rsplit(":", 1)[1])) for a in apis])
+    # a new connection per request: the proxy balances connections
+    client = httpx.Client(
+        base_url=proxy.base,
+        headers=apis[0].headers,
+        timeout=30,
+        limits=httpx.Limits(max_keepalive_connections=0),
+    )
+    try:
+        ids = [_create(client, auto_download=True) for _ in range(25)]
+        assert all(proxy.connections[int(a.base.rsplit(":", 1)[1])] >= 10 for a in apis)
+        apis[0].kill()
+        ids += [_create(client, auto_download=True) for _ in range(25)]
+        for task_id in ids:
+            doc = wait_for(lambda t=task_id: _status(client, t), "completed", "failed", seconds=240)
+            assert doc["status"] == "completed", doc["error"]
+        for task_id in ids[::7]:
+            assert sum(n.endswith(".tgz") for n in _archive_names(client, task_id)) == 3
+    finally:
+        client.close()
+        proxy.close()
+    logs = "".join(w.output for w in cluster.workers)
+    assert all(logs.count(f"task {t}, step download: done") == 1 for t in ids)
