@@ -160,6 +160,14 @@ class ConfigError(FerryError):
     exit_code = ExitCode.CONFIG
 
 
+class QueueUnavailable(FerryError):
+    """The job queue (``task_queue``) did not take a task's step: nothing was queued."""
+
+    code = "queue-unavailable"
+    exit_code = ExitCode.NETWORK
+    http_status = 503
+
+
 class AuthError(FerryError):
     """A request the service will not serve for who is asking."""
 

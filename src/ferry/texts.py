@@ -194,6 +194,7 @@ ERRORS: dict[str, tuple[str, ...]] = {
         _DETAIL,
     ),
     "config-invalid": (_DETAIL,),
+    "queue-unavailable": ("the task queue cannot be reached: {reason}", _DETAIL),
     "auth-failed": (_DETAIL,),
     "auth-required": (
         "this needs a token",
@@ -372,6 +373,7 @@ HINTS: dict[str, tuple[str, ...]] = {
         "It may have expired or been deleted; list tasks to see the ones there are.",
     ),
     "task-retry": ("Retry it; if it fails again, report the log to the operator.",),
+    "queue-retry": ("Try again in a moment; if it goes on, the operator should check Redis.",),
     "task-disk": ("Raise task_disk_bytes, or split the manifests into several tasks.",),
     "torch-index": ("Ask the operator to configure one, or leave torch_backend unset.",),
     "registry-profiles": ("Profiles are the `registries` setting; `ferry config` lists them.",),

@@ -280,6 +280,10 @@ const error: Catalog = {
     detail('不支持的上传文件'),
   ],
   'config-invalid': [detail('服务配置有误')],
+  'queue-unavailable': [
+    t('the task queue cannot be reached: {reason}', '无法连接任务队列：{reason}'),
+    detail('任务队列不可用'),
+  ],
   'auth-failed': [detail('认证失败')],
   'auth-required': [
     t('this needs a token', '需要令牌'),
@@ -553,6 +557,9 @@ const hint: Catalog = {
   ],
   'task-retry': [
     t('Retry it; if it fails again, report the log to the operator.', '请重试；如果仍然失败，请把日志提供给运维。'),
+  ],
+  'queue-retry': [
+    t('Try again in a moment; if it goes on, the operator should check Redis.', '请稍后重试；如果问题持续，请运维检查 Redis。'),
   ],
   'task-disk': [
     t(

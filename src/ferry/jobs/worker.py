@@ -28,6 +28,8 @@ from typing import Any
 
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
+from dramatiq.errors import DramatiqError
+from redis.exceptions import RedisError
 
 from ferry.db.artifacts import ArtifactRepository
 from ferry.db.catalog import CatalogRepository
@@ -36,7 +38,7 @@ from ferry.db.leases import LeaseRepository
 from ferry.db.packages import PackageRepository
 from ferry.db.repository import TaskRepository
 from ferry.db.threads import DbThreads
-from ferry.errors import ConfigError
+from ferry.errors import ConfigError, Hint, QueueUnavailable
 from ferry.jobs import Jobs
 from ferry.jobs.broker import Interrupted, make_broker, queue_name, send
 from ferry.jobs.leases import Leases
@@ -61,7 +63,12 @@ def queued_jobs(
     broker = broker or make_broker(settings)
 
     async def send_step(task_id: str, step: str) -> None:
-        await asyncio.to_thread(send, broker, task_id, step)
+        try:
+            await asyncio.to_thread(send, broker, task_id, step)
+        except (RedisError, DramatiqError) as exc:
+            raise QueueUnavailable(
+                params={"reason": str(exc)[:200] or type(exc).__name__}, hint=Hint("queue-retry")
+            ) from exc
 
     return Jobs(send=send_step, stop=relay.stop, leases=leases)
 

@@ -30,7 +30,14 @@ from typing import Any, TypeVar
 from ferry.db.repository import TaskNotFound, TaskRecord, TaskRepository, is_task_id
 from ferry.db.threads import DbThreads
 from ferry.ecosystems.pypi.options import PythonOptions
-from ferry.errors import ExitCode, FerryError, Hint, ManifestError, UsageError
+from ferry.errors import (
+    ExitCode,
+    FerryError,
+    Hint,
+    ManifestError,
+    QueueUnavailable,
+    UsageError,
+)
 from ferry.fetch.control import Batch, batch_scope
 from ferry.jobs import Jobs
 from ferry.jobs.leases import LeaseLost
@@ -194,7 +201,12 @@ class TaskManager:
             raise
         self.metrics.tasks_created.inc()
         self.hub.publish(task_id, TaskEvent.status_changed("created"))
-        await self._dispatch(task_id, "analyse")
+        try:
+            await self._dispatch(task_id, "analyse")
+        except QueueUnavailable:
+            # nothing queued: nothing kept, and the client is told to try again
+            await self.delete(task_id)
+            raise
         return record
 
     async def start_download(self, task_id: str) -> TaskRecord:
@@ -205,7 +217,7 @@ class TaskManager:
 
             raise InvalidTransition(task_id, record.status, str(TaskStatus.DOWNLOADING))
         record = await self._transition(task_id, TaskStatus.DOWNLOADING, "download-requested")
-        await self._dispatch(task_id, "download")
+        await self._dispatch_or_fail(task_id, "download")
         return record
 
     async def pause(self, task_id: str) -> TaskRecord:
@@ -221,7 +233,7 @@ class TaskManager:
 
             raise InvalidTransition(task_id, record.status, str(TaskStatus.DOWNLOADING))
         record = await self._transition(task_id, TaskStatus.DOWNLOADING, "resumed-by-user")
-        await self._dispatch(task_id, "download")
+        await self._dispatch_or_fail(task_id, "download")
         return record
 
     async def retry(self, task_id: str) -> TaskRecord:
@@ -235,7 +247,7 @@ class TaskManager:
         await self.db.write(self.repo.update, task_id, error=None)
         record = await self._transition(task_id, TaskStatus.DOWNLOADING, "retry-requested")
         self.progress.pop(task_id, None)
-        await self._dispatch(task_id, "download")
+        await self._dispatch_or_fail(task_id, "download")
         return record
 
     async def recover(self) -> int:
@@ -345,6 +357,15 @@ class TaskManager:
             await self.jobs.send(task_id, step)
         else:
             self._start(task_id, await self._step(task_id, step))
+
+    async def _dispatch_or_fail(self, task_id: str, step: str) -> None:
+        """Dispatch a step of a task already moved on; a queue that does not take it fails
+        the task (a retry sends it again), rather than leave it waiting for nothing."""
+        try:
+            await self._dispatch(task_id, step)
+        except QueueUnavailable as exc:
+            await self._fail(task_id, exc)
+            raise
 
     async def _step(self, task_id: str, step: str) -> Coroutine[Any, Any, None]:
         record = await self._get(task_id)
