@@ -162,3 +162,61 @@ def test_fifty_tasks_through_two_replicas_one_killed_midway(cluster: Cluster) ->
         proxy.close()
     logs = "".join(w.output for w in cluster.workers)
     assert all(logs.count(f"task {t}, step download: done") == 1 for t in ids)
+
+
+def test_the_limits_hold_across_workers_and_replicas(cluster: Cluster, npmreg: Npm) -> None:
+    """max_concurrent_tasks counts every worker's tasks; a token's quota counts what it
+    made through any replica; task_timeout ends a step on whichever worker runs it."""
+    from sqlalchemy import create_engine, text
+
+    cluster.env.update(FERRY_MAX_CONCURRENT_TASKS="2", FERRY_TASK_TIMEOUT="20")
+    api_a, api_b = cluster.api(), cluster.api()
+    for _ in range(2):
+        cluster.worker(threads=3)  # 6 threads, room for 6 at once: the limit says 2
+    npmreg.registry.delay(0.4)
+    ids = [_create((api_a, api_b)[i % 2].client, auto_download=True) for i in range(6)]
+    engine = create_engine(cluster.env["FERRY_DATABASE_URL"])
+    most, seen = 0, set()
+    try:
+        deadline = time.monotonic() + 180
+        while not all(_status(api_a.client, t)["status"] == "completed" for t in ids):
+            assert time.monotonic() < deadline
+            with engine.connect() as connection:
+                live = connection.execute(
+                    text("SELECT task_id FROM task_leases WHERE expires_at > now()")
+                ).all()
+            most = max(most, len(live))
+            seen |= {row[0] for row in live}
+            time.sleep(0.05)
+    finally:
+        engine.dispose()
+    assert most == 2  # never more; and two did run at once
+    assert len(seen) >= 4
+
+    # a quota: one task at a time for this token, whichever replica it asks
+    made = api_a.client.post(
+        "/api/tokens", json={"name": "one", "role": "write", "max_active_tasks": 1}
+    )
+    assert made.status_code == 201, made.text
+    one = {"Authorization": f"Bearer {made.json()['token']}"}
+    npmreg.registry.delay(12.0)  # the first stays busy
+    # packages no task fetched yet: every worker's cache and the bucket's lack them
+    fresh = json.dumps({"name": "e", "version": "1.0.0", "dependencies": {"old": "^1.0.0"}})
+    first = api_a.client.post(
+        "/api/tasks",
+        files=[("files", ("package.json", fresh.encode(), "application/json"))],
+        data={"options": json.dumps({**OPTIONS, "auto_download": True})},
+        headers=one,
+    )
+    assert first.status_code == 201, first.text
+    second = api_b.client.post(
+        "/api/tasks",
+        files=[("files", ("package.json", PACKAGE.encode(), "application/json"))],
+        data={"options": json.dumps(OPTIONS)},
+        headers=one,
+    )
+    assert second.status_code == 429, second.text
+    # and the time limit: at 12 s a request, neither of its steps can end within 20 s
+    doc = wait_for(lambda: _status(api_b.client, first.json()["task_id"]), "failed", "completed")
+    assert doc["status"] == "failed", doc
+    assert doc["error"]["params"].get("limit") == "time", doc["error"]
