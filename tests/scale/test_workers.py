@@ -86,7 +86,10 @@ def test_a_watcher_on_one_replica_sees_what_a_worker_does(cluster: Cluster, npmr
     assert progress and progress[-1]["current"] == 3
 
 
-def test_a_worker_killed_mid_download_loses_nothing(cluster: Cluster, npmreg: Npm) -> None:
+@pytest.mark.parametrize("how", ["SIGKILL", "SIGTERM"])
+def test_a_worker_killed_mid_download_loses_nothing(
+    cluster: Cluster, npmreg: Npm, how: str
+) -> None:
     api = cluster.api()
     first = cluster.worker()
     task_id = _create(api.client)
@@ -98,7 +101,13 @@ def test_a_worker_killed_mid_download_loses_nothing(cluster: Cluster, npmreg: Np
     while not any(p.endswith(".tgz") for _, p in npmreg.registry.requests):
         assert time.monotonic() < deadline, first.output
         time.sleep(0.05)
-    first.kill()
+    if how == "SIGKILL":
+        first.kill()
+    else:  # stops at once, and gives its step back to the queue
+        started = time.monotonic()
+        first.stop()
+        assert time.monotonic() - started < 20
+        assert f"task {task_id}, step download: stopped" not in first.output
     npmreg.registry.delay(0)
     assert _status(api.client, task_id)["status"] == "downloading"
     second = cluster.worker()
