@@ -11,9 +11,7 @@ import logging
 import re
 import time
 from pathlib import Path
-from urllib.parse import urlsplit
 
-import httpx
 import pytest
 
 from ferry.agent.agent import Agent
@@ -21,7 +19,7 @@ from ferry.agent.swarm import SwarmFile, SwarmOptions, fetch_from_swarm
 from models.conftest import publish
 from models.test_agent import FILES
 from support.serve import Server
-from support.swarm import Peer
+from support.swarm import Peer, published_torrent
 
 BIG = hashlib.shake_256(b"origin").digest(12_000_000)  # 46 pieces of 256 KiB
 SHA = hashlib.sha256(BIG).hexdigest()
@@ -36,17 +34,7 @@ def _served(server: Server) -> int:
 
 
 def _torrent(server: Server, admin: str, reader: str) -> bytes:
-    publish(server, admin, "acme/big", "1.0", {"model.bin": BIG})
-    headers = {"Authorization": f"Bearer {reader}"}
-    (doc,) = httpx.get(
-        f"{server.base}/api/v1/torrents",
-        params={"repo_id": "acme/big"},
-        headers=headers,
-        timeout=60,
-    ).json()["torrents"]
-    return httpx.get(
-        server.base + urlsplit(doc["torrent_url"]).path, headers=headers, timeout=60
-    ).content
+    return published_torrent(server, admin, reader, BIG)
 
 
 async def _fetch(torrent: bytes, where: Path) -> str:

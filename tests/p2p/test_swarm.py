@@ -8,14 +8,11 @@ from __future__ import annotations
 import hashlib
 import time
 from pathlib import Path
-from urllib.parse import urlsplit
 
-import httpx
 import pytest
 
-from models.conftest import publish
 from support.serve import Server
-from support.swarm import Peer
+from support.swarm import Peer, published_torrent
 
 pytestmark = [pytest.mark.timeout(300), pytest.mark.slow]
 
@@ -24,17 +21,7 @@ SHA = hashlib.sha256(BIG).hexdigest()
 
 
 def _torrent(server: Server, admin: str, reader: str) -> bytes:
-    publish(server, admin, "acme/big", "1.0", {"model.bin": BIG})
-    headers = {"Authorization": f"Bearer {reader}"}
-    (doc,) = httpx.get(
-        f"{server.base}/api/v1/torrents",
-        params={"repo_id": "acme/big"},
-        headers=headers,
-        timeout=60,
-    ).json()["torrents"]
-    return httpx.get(
-        server.base + urlsplit(doc["torrent_url"]).path, headers=headers, timeout=60
-    ).content
+    return published_torrent(server, admin, reader, BIG)
 
 
 def test_a_swarm_of_four(served: tuple[Server, str, str], tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from conftest import Npm
-from scale import Cluster, wait_for
+from scale import Cluster, Worker, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.s3, pytest.mark.timeout(300)]
 
@@ -38,6 +38,20 @@ def _create(client: httpx.Client, **options: Any) -> str:
 
 def _status(client: httpx.Client, task_id: str) -> dict[str, Any]:
     return client.get(f"/api/tasks/{task_id}").json()  # type: ignore[no-any-return]
+
+
+def _download_under_way(
+    client: httpx.Client, task_id: str, npmreg: Npm, delay: float, worker: Worker
+) -> None:
+    """Start the task's download with the registry answering in ``delay`` seconds, and
+    return once its first tarball is asked for."""
+    npmreg.registry.delay(delay)
+    npmreg.registry.clear_log()
+    client.post(f"/api/tasks/{task_id}/download").raise_for_status()
+    deadline = time.monotonic() + 30
+    while not any(p.endswith(".tgz") for _, p in npmreg.registry.requests):
+        assert time.monotonic() < deadline, worker.output
+        time.sleep(0.05)
 
 
 def _archive_names(client: httpx.Client, task_id: str) -> list[str]:
@@ -94,13 +108,8 @@ def test_a_worker_killed_mid_download_loses_nothing(
     first = cluster.worker()
     task_id = _create(api.client)
     wait_for(lambda: _status(api.client, task_id), "resolved")
-    npmreg.registry.delay(1.5)  # each tarball takes a while: time to kill mid-way
-    npmreg.registry.clear_log()
-    api.client.post(f"/api/tasks/{task_id}/download").raise_for_status()
-    deadline = time.monotonic() + 30
-    while not any(p.endswith(".tgz") for _, p in npmreg.registry.requests):
-        assert time.monotonic() < deadline, first.output
-        time.sleep(0.05)
+    # each tarball takes a while: time to kill mid-way
+    _download_under_way(api.client, task_id, npmreg, 1.5, first)
     if how == "SIGKILL":
         first.kill()
     else:  # stops at once, and gives its step back to the queue
@@ -124,13 +133,7 @@ def test_a_cancel_on_a_replica_stops_the_worker(cluster: Cluster, npmreg: Npm) -
     worker = cluster.worker()
     task_id = _create(api_a.client)
     wait_for(lambda: _status(api_a.client, task_id), "resolved")
-    npmreg.registry.delay(3.0)
-    npmreg.registry.clear_log()
-    api_a.client.post(f"/api/tasks/{task_id}/download").raise_for_status()
-    deadline = time.monotonic() + 30
-    while not any(p.endswith(".tgz") for _, p in npmreg.registry.requests):
-        assert time.monotonic() < deadline, worker.output
-        time.sleep(0.05)
+    _download_under_way(api_a.client, task_id, npmreg, 3.0, worker)
     api_b.client.post(f"/api/tasks/{task_id}/cancel").raise_for_status()
     deadline = time.monotonic() + 20
     while f"task {task_id}, step download: stopped" not in worker.output:

@@ -7,7 +7,9 @@ import hashlib
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+import httpx
 import libtorrent as lt
 
 SETTINGS: dict[str, Any] = {
@@ -87,3 +89,23 @@ class Peer:
 
     def close(self) -> None:
         self.session.remove_torrent(self.handle)
+
+
+def published_torrent(server: Any, admin: str, reader: str, data: bytes) -> bytes:
+    """Publish ``data`` as acme/big 1.0's model.bin on ``server`` (a support.serve.Server)
+    and return its .torrent as a reader gets it."""
+    # here, not at the top: models.conftest is the models tests' conftest, loaded by
+    # pytest for them; a module-level import would load it for every user of Peer
+    from models.conftest import publish
+
+    publish(server, admin, "acme/big", "1.0", {"model.bin": data})
+    headers = {"Authorization": f"Bearer {reader}"}
+    (doc,) = httpx.get(
+        f"{server.base}/api/v1/torrents",
+        params={"repo_id": "acme/big"},
+        headers=headers,
+        timeout=60,
+    ).json()["torrents"]
+    return httpx.get(
+        server.base + urlsplit(doc["torrent_url"]).path, headers=headers, timeout=60
+    ).content
