@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
+from dramatiq.errors import Retry
 from dramatiq.middleware import Retries
 
 from ferry.settings import Settings
@@ -27,9 +28,12 @@ ACTOR = "ferry_task_step"
 _MAINTENANCE_CHANCE = 50_000
 
 
-class Interrupted(Exception):
-    """The worker is stopping: the step goes back to the queue (never counted as a
-    failure)."""
+class Interrupted(Retry):
+    """The worker is stopping, or lost the task's lease: the step goes back to the queue
+    within a second (always, and logged as a retry, not an error)."""
+
+    def __init__(self) -> None:
+        super().__init__("the step goes back to the queue", delay=1000)
 
 
 def _retry_when(retries: int, exc: BaseException) -> bool:
