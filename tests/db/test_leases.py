@@ -141,3 +141,21 @@ def test_uploads_are_kept_with_the_task(engine: Engine, tasks: TaskRepository) -
     assert tasks.uploads(uuid.uuid4().hex) == []
     assert tasks.delete(task)
     assert tasks.uploads(task) == []
+
+
+def test_stuck_tasks_are_those_quiet_and_held_by_nobody(
+    engine: Engine, tasks: TaskRepository
+) -> None:
+    clock = Clock()
+    tasks = TaskRepository(make_sessionmaker(engine), clock=clock)
+    leases = LeaseRepository(make_sessionmaker(engine), clock=clock)
+    quiet, held, done = _task(tasks), _task(tasks), _task(tasks)
+    tasks.transition(done, "cancelled", "test", allowed_from={"created"})
+    assert leases.take(held, "w1", 3600, limit=5) is Taken.YES
+    clock.now += timedelta(minutes=20)
+    recent = _task(tasks)
+    assert tasks.stuck(clock.now - timedelta(minutes=10)) == [(quiet, "created")]
+    leases.release(held, "w1")
+    stuck = tasks.stuck(clock.now - timedelta(minutes=10))
+    assert sorted(stuck) == sorted([(quiet, "created"), (held, "created")])
+    assert recent not in {t for t, _ in stuck}

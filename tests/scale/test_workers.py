@@ -232,3 +232,26 @@ def test_the_limits_hold_across_workers_and_replicas(cluster: Cluster, npmreg: N
     doc = wait_for(lambda: _status(api_b.client, first.json()["task_id"]), "failed", "completed")
     assert doc["status"] == "failed", doc
     assert doc["error"]["params"].get("limit") == "time", doc["error"]
+
+
+def test_a_step_the_queue_lost_is_sent_again(cluster: Cluster) -> None:
+    """Redis restarted without its data: the tasks waiting in it are sent again by a
+    replica's sweep once nothing has changed for a cleanup interval."""
+    import redis
+
+    cluster.env["FERRY_CLEANUP_INTERVAL"] = "3"
+    api = cluster.api()
+    task_id = _create(api.client, auto_download=True)  # no worker yet: it waits in Redis
+    prefix = cluster.env["FERRY_TASK_QUEUE_PREFIX"]
+    client = redis.Redis.from_url(cluster.env["FERRY_TASK_QUEUE"])
+    try:
+        lost = [key for key in client.scan_iter(f"{prefix}-dramatiq*")]
+        assert lost  # the queue had the step
+        client.delete(*lost)
+    finally:
+        client.close()
+    worker = cluster.worker()
+    doc = wait_for(lambda: _status(api.client, task_id), "completed", "failed", seconds=120)
+    assert doc["status"] == "completed", doc["error"]
+    # sent again by each sweep while it waited: run once, the other deliveries dropped
+    assert worker.output.count(f"task {task_id}, step analyse: done") == 1

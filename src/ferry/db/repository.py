@@ -17,7 +17,7 @@ from typing import Any, TypedDict, Unpack
 from sqlalchemy import CursorResult, delete, func, literal, select, update
 from sqlalchemy.orm import Session, defer, sessionmaker
 
-from ferry.db.models import Task, TaskFile, TaskTransition, UTCDateTime
+from ferry.db.models import Task, TaskFile, TaskLease, TaskTransition, UTCDateTime
 from ferry.errors import ExitCode, FerryError, Hint
 from ferry.states import FINISHED, TaskStatus
 
@@ -422,6 +422,29 @@ class TaskRepository:
                 .order_by(Task.created_at, Task.id)
             )
             return [TaskRecord.of(t) for t in tasks]
+
+    def stuck(self, before: datetime) -> builtins.list[tuple[str, str]]:
+        """(id, status) of tasks waiting or at work that no worker holds (no live lease)
+        and whose row has not changed since ``before``: with workers, those whose step the
+        queue lost."""
+        _aware(before, "before")
+        now = self._clock()
+        held = (
+            select(TaskLease.task_id)
+            .where(TaskLease.task_id == Task.id, TaskLease.expires_at > now)
+            .exists()
+        )
+        with self._sessions() as session:
+            rows = session.execute(
+                select(Task.id, Task.status)
+                .where(
+                    Task.status.in_(sorted(s.value for s in ACTIVE)),
+                    Task.updated_at < before,
+                    ~held,
+                )
+                .order_by(Task.created_at, Task.id)
+            )
+            return [(task_id, status) for task_id, status in rows]
 
     def usage(self, token_id: str) -> tuple[int, int]:
         """(tasks at work or waiting to start, bytes of archives kept) for one token: what

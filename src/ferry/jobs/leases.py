@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import secrets
 from collections.abc import AsyncIterator
 
 from ferry.db.leases import LeaseRepository, Taken
@@ -43,8 +44,11 @@ class Leases:
 
     @contextlib.asynccontextmanager
     async def hold(self, task_id: str) -> AsyncIterator[None]:
+        # one name per hold, not per worker: two deliveries of one step to the same worker
+        # (two of its threads) must not both hold the task
+        holder = f"{self.holder}/{secrets.token_hex(4)}"
         while True:
-            taken = await self.db.write(self.repo.take, task_id, self.holder, self.ttl, self.limit)
+            taken = await self.db.write(self.repo.take, task_id, holder, self.ttl, self.limit)
             if taken is Taken.YES:
                 break
             # jittered, so that waiting workers do not all ask at once
@@ -52,7 +56,7 @@ class Leases:
         work = asyncio.current_task()
         assert work is not None
         lost = asyncio.Event()
-        renewer = asyncio.create_task(self._renew(task_id, work, lost))
+        renewer = asyncio.create_task(self._renew(task_id, holder, work, lost))
         try:
             yield
         except asyncio.CancelledError:
@@ -64,15 +68,17 @@ class Leases:
             await asyncio.gather(renewer, return_exceptions=True)
             if not lost.is_set():
                 try:
-                    await self.db.write(self.repo.release, task_id, self.holder)
+                    await self.db.write(self.repo.release, task_id, holder)
                 except Exception:  # it expires on its own
                     log.exception("giving back the lease of task %s failed", task_id)
 
-    async def _renew(self, task_id: str, work: asyncio.Task[object], lost: asyncio.Event) -> None:
+    async def _renew(
+        self, task_id: str, holder: str, work: asyncio.Task[object], lost: asyncio.Event
+    ) -> None:
         while True:
             await asyncio.sleep(self.ttl / 3)
             try:
-                held = await self.db.write(self.repo.renew, task_id, self.holder, self.ttl)
+                held = await self.db.write(self.repo.renew, task_id, holder, self.ttl)
             except Exception:  # the database away for a moment: try again before it expires
                 log.exception("renewing the lease of task %s failed", task_id)
                 continue

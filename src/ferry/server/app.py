@@ -264,7 +264,8 @@ def _relay(settings: Settings, hub: EventHub) -> Relay | None:
 
 
 class _Sweep:
-    """What the service removes on its own: expired tasks; files uploaded for model
+    """What the service removes on its own: expired tasks (and, with workers, what it sends
+    again: steps of tasks nobody holds that the queue lost); files uploaded for model
     versions never published (after ``model_upload_max_age``); what interrupted uploads
     left in the kept store, and blobs no row names any more (both older than
     ``blob_staging_max_age``, so that another process's upload under way is never
@@ -285,6 +286,8 @@ class _Sweep:
 
     async def once(self) -> None:
         await self.manager.clean_expired()
+        # with workers: steps the queue lost (nothing changed for a whole interval)
+        await self.manager.resend_stuck(self.settings.cleanup_interval)
         torrents = self.torrents
         if torrents is not None:
             # peers of swarms nobody announces to any more (an announce only tidies its own)

@@ -267,6 +267,26 @@ class TaskManager:
                 await self._dispatch(record.id, "download")
         return len(unfinished)
 
+    async def resend_stuck(self, quiet: float) -> int:
+        """An API replica's, with workers: send again the step of each task waiting or at
+        work that no worker holds and whose row has not changed for ``quiet`` seconds: its
+        message was lost (a Redis restarted without its data). A step that was not lost
+        after all arrives twice, which is harmless: the lease and the status decide."""
+        if self.jobs is None or self.jobs.leases is not None:
+            return 0
+        before = datetime.now(UTC) - timedelta(seconds=quiet)
+        stuck = await self.db(self.repo.stuck, before)
+        for task_id, status in stuck:
+            step = "analyse" if status in (TaskStatus.CREATED, TaskStatus.RESOLVING) else "download"
+            try:
+                await self.jobs.send(task_id, step)
+            except QueueUnavailable as exc:  # the next sweep tries again
+                log.warning("the queue took no step back: %s", exc.message)
+                return 0
+        if stuck:
+            log.info("sent again the steps of %d tasks no worker holds", len(stuck))
+        return len(stuck)
+
     async def _restart_packing(self, task_id: str) -> None:
         await self.db.write(
             self.repo.transition,
