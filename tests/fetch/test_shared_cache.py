@@ -126,3 +126,37 @@ async def test_off_by_setting(
     assert await _fetch(off, [request]) == (1, 0)
     on = _machine(tmp_path, "b", bucket_url, seaweedfs.endpoint)
     assert await _fetch(on, [request]) == (1, 0)  # the first machine shared nothing
+
+
+async def test_a_long_running_process_opens_the_bucket_once(
+    server: LocalServer,
+    seaweedfs: S3Server,
+    bucket_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A service or worker hands its open bucket to every run (bucket_scope): no run opens
+    a client of its own, and what the runs fetch is shared all the same."""
+    from ferry.fetch import backends
+    from ferry.fetch.shared import bucket_scope
+    from ferry.store.blob import open_bucket
+
+    files = [server.serve(f"f{i}.whl", _blob(10 + i, 30_000)) for i in range(3)]
+    first = _machine(tmp_path, "a", bucket_url, seaweedfs.endpoint)
+    bucket = await open_bucket(first)
+    assert bucket is not None
+    opened: list[Settings] = []
+    real = backends.open_shared_cache
+    monkeypatch.setattr(backends, "open_shared_cache", lambda s: opened.append(s) or real(s))
+    try:
+        with bucket_scope(bucket):
+            for request in files:  # three runs, as three tasks would be
+                assert await _fetch(first, [request]) == (1, 0)
+        assert opened == []  # nobody opened a client of their own
+        keys = {key async for key in bucket.iter_keys()}
+        assert keys == {BlobKey.sha256(r.digest) for r in files}
+    finally:
+        await bucket.aclose()
+    # outside the scope a run opens its own, as before
+    assert await _fetch(_machine(tmp_path, "b", bucket_url, seaweedfs.endpoint), files) == (0, 3)
+    assert len(opened) == 1

@@ -18,7 +18,7 @@ from ferry.fetch.downloader import Downloader
 from ferry.fetch.engine import Fetcher
 from ferry.fetch.progress import ProgressListener
 from ferry.fetch.session import open_session
-from ferry.fetch.shared import SharedCache, SharedFetcher
+from ferry.fetch.shared import SharedCache, SharedFetcher, scoped_bucket
 from ferry.fetch.transfer import Segmenting
 from ferry.settings import Settings
 from ferry.store.blob import BlobStoreError, open_shared_cache
@@ -183,8 +183,11 @@ async def open_downloads(
             open_transport(settings, cert=cert, proxy=proxy, policy=policy, auth=auth)
         )
         shared = None
-        bucket = open_shared_cache(settings)
-        if bucket is not None:
+        given = scoped_bucket()
+        bucket = open_shared_cache(settings) if given is None else None
+        if given is not None:
+            shared = SharedCache(store, given)
+        elif bucket is not None:
             try:
                 shared = SharedCache(store, await stack.enter_async_context(bucket))
             except BlobStoreError as exc:

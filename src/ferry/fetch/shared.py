@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from ferry.errors import FerryError, IntegrityError
 from ferry.fetch.control import Batch
@@ -31,6 +32,30 @@ log = logging.getLogger(__name__)
 
 # lookups and transfers to the bucket at once: enough to hide its round trips
 _PARALLEL = 8
+
+
+# A process that runs many downloads (a service, a worker) opens the bucket once and names it
+# here around each task's work: opening an S3 client (and checking the bucket) for every
+# run cost 60-220 ms of CPU each, twice per task (bench/RESULTS.md, the scale bench).
+_OPEN_BUCKET: contextvars.ContextVar[BlobStore | None] = contextvars.ContextVar(
+    "ferry_shared_bucket", default=None
+)
+
+
+@contextlib.contextmanager
+def bucket_scope(bucket: BlobStore | None) -> Iterator[None]:
+    """Within this, downloads use ``bucket`` (already open) as the shared tier instead of
+    opening their own; None changes nothing."""
+    token = _OPEN_BUCKET.set(bucket) if bucket is not None else None
+    try:
+        yield
+    finally:
+        if token is not None:
+            _OPEN_BUCKET.reset(token)
+
+
+def scoped_bucket() -> BlobStore | None:
+    return _OPEN_BUCKET.get()
 
 
 class SharedCache:

@@ -45,7 +45,7 @@ from ferry.jobs.leases import Leases
 from ferry.jobs.relay import Relay
 from ferry.services.confinement import service_box
 from ferry.settings import Settings
-from ferry.store.blob import open_blob_store
+from ferry.store.blob import open_blob_store, open_bucket
 from ferry.store.kept import KeptStore
 from ferry.tasks.events import EventHub
 from ferry.tasks.manager import TaskManager
@@ -163,6 +163,9 @@ class Worker:
             artifacts=ArtifactRepository(sessions),
             catalog=CatalogRepository(sessions),
         )
+        shared = await open_bucket(settings)
+        if shared is not None:
+            self._closers.append(shared.aclose)
         relay = Relay(settings.task_queue, settings.task_queue_prefix)
         relay.start()
         self._closers.append(relay.aclose)
@@ -181,6 +184,7 @@ class Worker:
             db=db,
             kept=kept,
             jobs=queued_jobs(settings, relay, leases, broker),
+            shared_bucket=shared,
         )
         self._closers.append(manager.close)
         relay.listen(on_stop=lambda task_id: self._stop_task(manager, task_id))

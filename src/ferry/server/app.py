@@ -66,7 +66,7 @@ from ferry.server.ws import add_websocket_routes
 from ferry.services.cache import trim_cache
 from ferry.services.confinement import service_box
 from ferry.settings import Settings
-from ferry.store.blob import BlobKey, open_blob_store
+from ferry.store.blob import BlobKey, open_blob_store, open_bucket
 from ferry.store.kept import KeptStore
 from ferry.store.packages import PackageStore
 from ferry.tasks.events import EventHub, TaskEvent
@@ -103,6 +103,7 @@ def create_app(settings: Settings, *, config_file: Path | None = None) -> FastAP
         # opened (and checked) once: a wrong bucket or endpoint stops the start, not the
         # first upload
         blobs = await open_blob_store(settings).__aenter__()
+        shared = await open_bucket(settings)
         artifacts = ArtifactRepository(sessions)
         catalog = CatalogRepository(sessions)
         kept = KeptStore(
@@ -126,6 +127,7 @@ def create_app(settings: Settings, *, config_file: Path | None = None) -> FastAP
             db=db,
             kept=kept,
             jobs=jobs,
+            shared_bucket=shared,
         )
         app.state.manager = manager
         app.state.kept = kept
@@ -143,6 +145,8 @@ def create_app(settings: Settings, *, config_file: Path | None = None) -> FastAP
             await asyncio.gather(cleaner, return_exceptions=True)
             await app.state.torrent_maker.close()
             await blobs.aclose()
+            if shared is not None:
+                await shared.aclose()
             await manager.close()
             if relay is not None:
                 await relay.aclose()

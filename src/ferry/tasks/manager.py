@@ -39,6 +39,7 @@ from ferry.errors import (
     UsageError,
 )
 from ferry.fetch.control import Batch, batch_scope
+from ferry.fetch.shared import bucket_scope
 from ferry.jobs import Jobs
 from ferry.jobs.leases import LeaseLost
 from ferry.manifests import split_manifests
@@ -50,7 +51,7 @@ from ferry.services.resolve import Resolved, resolve_all
 from ferry.settings import Settings
 from ferry.stages import Stage, Stages
 from ferry.states import TaskStatus, allowed_from
-from ferry.store.blob import BlobKey
+from ferry.store.blob import BlobKey, BlobStore
 from ferry.store.kept import KeptStore
 from ferry.targets import (
     NodeTarget,
@@ -129,8 +130,11 @@ class TaskManager:
         db: DbThreads | None = None,
         kept: KeptStore | None = None,
         jobs: Jobs | None = None,
+        shared_bucket: BlobStore | None = None,
     ) -> None:
         self.settings = settings
+        # the shared tier of the fetched files' cache, opened once for every task's work
+        self.shared_bucket = shared_bucket
         # None: every step runs in this process
         self.jobs = jobs
         # where finished archives are kept (None: in their task's directory; tests only)
@@ -465,7 +469,8 @@ class TaskManager:
         Cancellation is not a failure: pause, cancel and delete change the status
         themselves, and a shutdown leaves the task for ``recover`` at the next start."""
         try:
-            await work
+            with bucket_scope(self.shared_bucket):
+                await work
         except asyncio.CancelledError:
             raise
         except Exception:

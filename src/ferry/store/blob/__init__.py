@@ -7,6 +7,7 @@ CLI's start-up does not pay for it.
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 from ferry.store.blob.interface import (
@@ -23,6 +24,8 @@ from ferry.store.blob.local import LocalBlobStore
 if TYPE_CHECKING:
     from ferry.settings import Settings
 
+log = logging.getLogger(__name__)
+
 __all__ = [
     "BlobInfo",
     "BlobKey",
@@ -33,6 +36,7 @@ __all__ = [
     "BlobWriter",
     "LocalBlobStore",
     "open_blob_store",
+    "open_bucket",
     "open_shared_cache",
 ]
 
@@ -59,6 +63,20 @@ def open_shared_cache(settings: Settings) -> BlobStore | None:
     if not settings.blob_store or not settings.shared_cache:
         return None
     return _s3(settings, settings.blob_store.rstrip("/") + "/cache")
+
+
+async def open_bucket(settings: Settings) -> BlobStore | None:
+    """The shared cache's bucket, opened (checked) for a long-running process to hand every
+    task's downloads (ferry.fetch.shared.bucket_scope); None when there is none or it
+    cannot be used (a cache, not a source: a warning, and every file from its registry)."""
+    bucket = open_shared_cache(settings)
+    if bucket is None:
+        return None
+    try:
+        return await bucket.__aenter__()
+    except BlobStoreError as exc:
+        log.warning("the shared cache is not used: %s", exc)
+        return None
 
 
 def _s3(settings: Settings, url: str) -> BlobStore:
