@@ -4,6 +4,7 @@ environment goes in, its egress proxy on a real Unix socket, and the box itself.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -202,3 +203,19 @@ async def test_a_program_under_a_covered_path_is_shown_again(tool_under_tmp: Pat
         assert done.stdout.strip() == "revealed"
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+async def test_closing_with_a_connection_open_logs_nothing(
+    proxy: tuple[EgressProxy, Path, LocalServer], caplog: pytest.LogCaptureFixture
+) -> None:
+    gate, path, _upstream = proxy
+    reader, writer = await asyncio.open_unix_connection(str(path))
+    writer.write(b"GET http://127.0.0.1")  # half a request: its handler waits for more
+    await writer.drain()
+    await asyncio.sleep(0.2)
+    with caplog.at_level(logging.ERROR, logger="asyncio"):
+        await gate.close()
+        await asyncio.sleep(0.2)
+    assert await asyncio.wait_for(reader.read(), 5) == b""  # closed
+    writer.close()
+    assert [r.getMessage() for r in caplog.records if r.name == "asyncio"] == []

@@ -70,6 +70,10 @@ class EgressProxy:
             await self._serve(reader, writer)
         except Exception:  # one bad connection must not end the proxy
             log.debug("egress proxy connection failed", exc_info=True)
+        except asyncio.CancelledError:
+            # the proxy is closing: end quietly. A handler task left cancelled makes
+            # Python 3.11's streams log "Exception in callback" at every shutdown.
+            writer.close()
         finally:
             if task is not None:
                 self._connections.discard(task)
