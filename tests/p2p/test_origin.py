@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from ferry.agent import swarm
 from ferry.agent.agent import Agent
 from ferry.agent.swarm import SwarmFile, SwarmOptions, fetch_from_swarm
 from models.conftest import publish
@@ -91,9 +92,15 @@ def test_nodes_starting_together_share_a_copy(
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_a_peer_serving_corrupt_pieces_is_banned_and_the_origin_fills_in(
-    served: tuple[Server, str, str], tmp_path: Path, caplog: pytest.LogCaptureFixture
+    served: tuple[Server, str, str],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     server, admin, reader = served
+    # on a loaded machine the node may take long to reach the liar: it must not give up on
+    # its peers meanwhile and take everything from the origin (that is another test's)
+    monkeypatch.setattr(swarm, "_STUCK_S", 120.0)
     torrent = _torrent(server, admin, reader)
     corrupt = bytearray(BIG)
     corrupt[300_000:300_100] = b"X" * 100  # inside the second 256 KiB piece

@@ -20,7 +20,10 @@ SETTINGS: dict[str, Any] = {
     "enable_natpmp": False,
     # every peer is 127.0.0.1 here; on a real network each node has its own address
     "allow_multiple_connections_per_ip": True,
-    "alert_mask": lt.alert_category.error | lt.alert_category.status | lt.alert_category.peer,
+    "alert_mask": lt.alert_category.error
+    | lt.alert_category.status
+    | lt.alert_category.peer
+    | lt.alert_category.storage,
 }
 
 
@@ -56,6 +59,7 @@ class Peer:
         self.handle = self.session.add_torrent(params)
         self.hash_failures = 0
         self.banned = 0
+        self.flushed = False
 
     @property
     def port(self) -> int:
@@ -70,19 +74,28 @@ class Peer:
                 self.hash_failures += 1
             if isinstance(alert, lt.peer_ban_alert):
                 self.banned += 1
+            if isinstance(alert, lt.cache_flushed_alert):
+                self.flushed = True
 
     @property
     def done(self) -> bool:
         return bool(self.handle.status().is_seeding)
 
     def wait(self, timeout: float = 60) -> None:
+        """Until the file is whole and on disk: libtorrent checks pieces from its write
+        buffer, so "seeding" can come before the last blocks are written."""
         deadline = time.monotonic() + timeout
         while not self.done:
             self.poll()
             status = self.handle.status()
             assert time.monotonic() < deadline, (status.state, status.progress, status.num_peers)
             time.sleep(0.05)
-        self.poll()
+        self.flushed = False
+        self.handle.flush_cache()
+        while not self.flushed:
+            assert time.monotonic() < deadline, "the cache was never flushed"
+            time.sleep(0.05)
+            self.poll()
 
     def sha256(self) -> str:
         return hashlib.sha256((self.directory / self.info.name()).read_bytes()).hexdigest()

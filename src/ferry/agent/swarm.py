@@ -148,7 +148,8 @@ def _session(options: SwarmOptions, peer_id: str | None = None) -> Any:
             "download_rate_limit": options.download_limit,
             "alert_mask": lt.alert_category.error
             | lt.alert_category.status
-            | lt.alert_category.peer,
+            | lt.alert_category.peer
+            | lt.alert_category.storage,
         }
     )
 
@@ -207,9 +208,12 @@ async def fetch_from_swarm(
                 origin = _Origin(handle, url, me.encode(), client, limit)
                 feeding.append(asyncio.create_task(origin.run(), name=f"origin {f.name}"))
         moved_at = time.monotonic()
+        flushing: dict[str, float] = {}  # file → when its flush was asked for
         while len(done) < len(files):
             await asyncio.sleep(_POLL_S)
-            _note(session.pop_alerts())
+            alerts = session.pop_alerts()
+            _note(alerts)
+            flushed = [a.handle for a in alerts if isinstance(a, lt.cache_flushed_alert)]
             for f in files:
                 if f.name in done:
                     continue
@@ -218,8 +222,16 @@ async def fetch_from_swarm(
                     listener.advance(f.name, status.total_wanted_done - seen[f.name])
                     seen[f.name] = status.total_wanted_done
                     moved_at = time.monotonic()
-                if status.is_seeding:
+                if not status.is_seeding:
+                    continue
+                # every piece checked, but not every block written yet: libtorrent hashes
+                # from its write buffer. The file is read (sha256) once it says so.
+                if f.name not in flushing:
+                    handles[f.name].flush_cache()
+                    flushing[f.name] = time.monotonic()
+                elif handles[f.name] in flushed or time.monotonic() - flushing[f.name] > 30:
                     done[f.name] = f.staging / handles[f.name].torrent_file().name()
+                moved_at = time.monotonic()
             if time.monotonic() - moved_at > options.stall_timeout:
                 left = [f.name for f in files if f.name not in done]
                 log.warning("the swarm stopped moving on %s: plain HTTP instead", ", ".join(left))
