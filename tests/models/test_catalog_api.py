@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from ferry.models.hashing import LFS_THRESHOLD
 from ferry.server.app import create_app
 from ferry.settings import Settings
+from server import STARTUP_S
 from support.auth import bearer, issue
 
 BIG = hashlib.shake_256(b"weights").digest(LFS_THRESHOLD + 5)
@@ -24,7 +25,7 @@ FILES = {"model.safetensors": BIG, "config.json": SMALL, "tokenizer/vocab.txt": 
 @pytest.fixture
 async def app(settings: Settings) -> AsyncIterator[FastAPI]:
     application = create_app(settings)
-    async with LifespanManager(application):
+    async with LifespanManager(application, startup_timeout=STARTUP_S):
         yield application
 
 
@@ -258,7 +259,7 @@ async def test_uploads_are_kept_until_published_or_stale(settings: Settings) -> 
 
     application = create_app(settings.model_copy(update={"model_upload_max_age": 3600.0}))
     async with (
-        LifespanManager(application),
+        LifespanManager(application, startup_timeout=STARTUP_S),
         _client(application, issue(application, "write", "a")) as a,
     ):
         data = b"sent, never published"

@@ -11,6 +11,11 @@ import httpx
 
 from ferry.settings import Settings
 
+# Seconds the in-process service may take to start. asgi-lifespan's default, 5, was passed
+# on a loaded machine, and its cancellation of a start under way once hung a test for
+# its whole timeout: a start is never cut short here.
+STARTUP_S = 120.0
+
 
 async def wait_for_status(api: httpx.AsyncClient, task_id: str, *statuses: str) -> dict[str, Any]:
     """The task's document once its status is one of ``statuses`` (30 s at most)."""
@@ -33,7 +38,7 @@ async def api_client(
     from support.auth import bearer, issue
 
     app = create_app(settings)
-    async with LifespanManager(app) as manager:
+    async with LifespanManager(app, startup_timeout=STARTUP_S) as manager:
         token = issue(app, role, owner)
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(

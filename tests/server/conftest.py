@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from db import BACKENDS, fresh_database
 from ferry.server.app import create_app
 from ferry.settings import Settings
-from server import api_client
+from server import STARTUP_S, api_client
 from support.auth import bearer, issue
 
 
@@ -23,7 +23,7 @@ async def sqlite_app(npm_settings: Settings, tmp_path: Path) -> AsyncIterator[Fa
     """The service (lifespan run) on a SQLite file, with the local index and registry."""
     settings = npm_settings.model_copy(update={"database_url": f"sqlite:///{tmp_path / 'f.db'}"})
     application = create_app(settings)
-    async with LifespanManager(application):
+    async with LifespanManager(application, startup_timeout=STARTUP_S):
         yield application
 
 

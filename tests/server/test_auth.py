@@ -20,7 +20,7 @@ from ferry.auth.roles import Role
 from ferry.auth.tokens import hash_token, new_token
 from ferry.server.app import create_app
 from ferry.settings import Settings
-from server import wait_for_status
+from server import STARTUP_S, wait_for_status
 from support.auth import bearer, issue
 
 pytestmark = pytest.mark.timeout(120)
@@ -116,7 +116,7 @@ NODE = {"node_version": "20", "os": "linux", "cpu": "x64"}
 @pytest.fixture
 async def app(npm_settings: Settings) -> AsyncIterator[FastAPI]:
     application = create_app(npm_settings)
-    async with LifespanManager(application):
+    async with LifespanManager(application, startup_timeout=STARTUP_S):
         yield application
 
 
@@ -368,7 +368,10 @@ async def test_no_cors_unless_configured(app: FastAPI, npm_settings: Settings) -
 
     allowed = npm_settings.model_copy(update={"cors_origins": ["https://ui.example.test"]})
     other = create_app(allowed)
-    async with LifespanManager(other), _client(other, issue(other)) as client:
+    async with (
+        LifespanManager(other, startup_timeout=STARTUP_S),
+        _client(other, issue(other)) as client,
+    ):
         preflight = await client.options(
             "/api/tasks",
             headers={
