@@ -36,6 +36,7 @@ class Worker:
     """`ferry worker` in a subprocess; its log in ``output``."""
 
     def __init__(self, settings: Settings, env: dict[str, str], threads: int = 2) -> None:
+        self.data_dir = settings.data_dir
         self.log_path = settings.data_dir.parent / f"{settings.data_dir.name}.log"
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self._log = self.log_path.open("ab")

@@ -79,6 +79,10 @@ def test_tasks_run_on_the_workers_and_any_replica_serves_them(cluster: Cluster) 
         assert task_id not in api_a.output + api_b.output  # never in an API
     # both workers took some (6 tasks, 2 threads each; the limit is 5 at once)
     assert all(any(t in w.output for t in ids) for w in workers)
+    # and kept nothing of them: uploads in the database, archives in the bucket
+    for worker in workers:
+        tasks = worker.data_dir / "tasks"
+        assert not tasks.exists() or not any(tasks.iterdir())
 
 
 def test_a_watcher_on_one_replica_sees_what_a_worker_does(cluster: Cluster, npmreg: Npm) -> None:

@@ -402,7 +402,8 @@ class TaskManager:
         """A worker's: run one step of a task sent by any replica, holding the task's
         lease. What happened: ``done``; ``stale`` (the task is past this step: a message
         delivered twice, or the task paused or cancelled meanwhile); ``gone`` (deleted);
-        ``stopped`` (paused, cancelled or deleted while running)."""
+        ``stopped`` (paused, cancelled or deleted while running); ``lost`` (another worker
+        took the task after this one's lease expired)."""
         assert self.jobs is not None and self.jobs.leases is not None
         if not is_task_id(task_id):
             return "gone"
@@ -439,6 +440,9 @@ class TaskManager:
                 del self._running[task_id]
             self.hub.release(task_id)
             self.progress.pop(task_id, None)
+            # nothing of a task stays on a worker: its uploads are in the database, its
+            # archive in the kept store, its files in the cache (a next step starts again)
+            await asyncio.to_thread(shutil.rmtree, self.task_dir(task_id), True)
         return "stopped" if work.cancelled() else "done"
 
     async def _materialise_uploads(self, task_id: str) -> None:
