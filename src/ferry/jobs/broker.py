@@ -10,13 +10,19 @@ task's own ``task_timeout`` applies instead), and an age limit.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
-from dramatiq.errors import Retry
+from dramatiq.errors import DramatiqError, Retry
 from dramatiq.middleware import Retries
+from redis.exceptions import RedisError
 
+from ferry.errors import Hint, QueueUnavailable
+from ferry.jobs import Jobs
+from ferry.jobs.leases import Leases
+from ferry.jobs.relay import Relay
 from ferry.settings import Settings
 
 STEPS = ("analyse", "download")
@@ -70,3 +76,23 @@ def send(broker: RedisBroker, task_id: str, step: str) -> None:
     if step not in STEPS:
         raise ValueError(f"unknown step {step!r}")
     broker.get_actor(ACTOR).send(task_id, step)
+
+
+def queued_jobs(
+    settings: Settings,
+    relay: Relay,
+    leases: Leases | None = None,
+    broker: RedisBroker | None = None,
+) -> Jobs:
+    """What a TaskManager is given when its tasks go through the queue."""
+    broker = broker or make_broker(settings)
+
+    async def send_step(task_id: str, step: str) -> None:
+        try:
+            await asyncio.to_thread(send, broker, task_id, step)
+        except (RedisError, DramatiqError) as exc:
+            raise QueueUnavailable(
+                params={"reason": str(exc)[:200] or type(exc).__name__}, hint=Hint("queue-retry")
+            ) from exc
+
+    return Jobs(send=send_step, stop=relay.stop, leases=leases)

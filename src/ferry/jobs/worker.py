@@ -28,8 +28,6 @@ from typing import Any
 
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
-from dramatiq.errors import DramatiqError
-from redis.exceptions import RedisError
 
 from ferry.db.artifacts import ArtifactRepository
 from ferry.db.catalog import CatalogRepository
@@ -38,9 +36,8 @@ from ferry.db.leases import LeaseRepository
 from ferry.db.packages import PackageRepository
 from ferry.db.repository import TaskRepository
 from ferry.db.threads import DbThreads
-from ferry.errors import ConfigError, Hint, QueueUnavailable
-from ferry.jobs import Jobs
-from ferry.jobs.broker import Interrupted, make_broker, queue_name, send
+from ferry.errors import ConfigError
+from ferry.jobs.broker import Interrupted, make_broker, queue_name, queued_jobs
 from ferry.jobs.leases import Leases
 from ferry.jobs.relay import Relay
 from ferry.services.confinement import service_box
@@ -51,26 +48,6 @@ from ferry.tasks.events import EventHub
 from ferry.tasks.manager import TaskManager
 
 log = logging.getLogger(__name__)
-
-
-def queued_jobs(
-    settings: Settings,
-    relay: Relay,
-    leases: Leases | None = None,
-    broker: RedisBroker | None = None,
-) -> Jobs:
-    """What a TaskManager is given when its tasks go through the queue."""
-    broker = broker or make_broker(settings)
-
-    async def send_step(task_id: str, step: str) -> None:
-        try:
-            await asyncio.to_thread(send, broker, task_id, step)
-        except (RedisError, DramatiqError) as exc:
-            raise QueueUnavailable(
-                params={"reason": str(exc)[:200] or type(exc).__name__}, hint=Hint("queue-retry")
-            ) from exc
-
-    return Jobs(send=send_step, stop=relay.stop, leases=leases)
 
 
 class Worker:

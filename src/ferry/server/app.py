@@ -37,8 +37,8 @@ from ferry.db.threads import DbThreads
 from ferry.db.tokens import TokenRepository
 from ferry.db.torrents import TorrentRepository
 from ferry.errors import ConfigError
+from ferry.jobs.broker import queued_jobs
 from ferry.jobs.relay import Relay
-from ferry.jobs.worker import queued_jobs
 from ferry.p2p.maker import TorrentMaker
 from ferry.server import problems
 from ferry.server.docs import add_docs
