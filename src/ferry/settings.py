@@ -89,6 +89,13 @@ class Settings(BaseSettings):
         ge=64 * 1024,
         description="A file is split only so far that each connection gets at least this.",
     )
+    split_below_rate: int = Field(
+        128 * 1024 * 1024,
+        ge=0,
+        description="A large file starts on one connection, and the others join only while "
+        "it brings fewer bytes/s than this: where one connection is as fast as the machine "
+        "takes bytes, more only cost CPU. 0 splits every large file at once.",
+    )
     stall_timeout: float = Field(
         15.0,
         gt=0,

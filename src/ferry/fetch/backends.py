@@ -75,7 +75,12 @@ async def open_transport(
 
 
 def segmenting_of(settings: Settings) -> Segmenting:
-    return Segmenting(settings.segments, settings.segment_min_size, stall=settings.stall_timeout)
+    return Segmenting(
+        settings.segments,
+        settings.segment_min_size,
+        stall=settings.stall_timeout,
+        enough_rate=settings.split_below_rate,
+    )
 
 
 def native_fetcher(

@@ -13,6 +13,13 @@ so keeps a small share of the file. A connection that delivers no byte for
 ``Segmenting.stall`` seconds mid-body is dropped and its range resumed on a fresh one,
 instead of waiting out the read timeout.
 
+A split costs CPU on both ends (more requests, and a hash that must read back the pieces
+that land ahead of it), and it buys nothing where one connection already brings the file
+as fast as the machine can take it (a LAN, loopback). So a large file starts on one
+connection, the others waiting: they join only once that connection is measured slower
+than ``Segmenting.enough_rate`` over a short window (a server or path that holds each
+connection back, a slow start), or at once when ``enough_rate`` is 0.
+
 When the size is unknown the first request asks for the first piece only: a ``206`` tells
 the total and that ranges work, a ``200`` means the server ignores ``Range`` and its body
 is simply read as the whole file. A ``200`` to a later range means the file changed on the
@@ -24,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import math
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -55,6 +63,8 @@ _MIN_PIECE = 4 << 20
 _MAX_PIECE = 64 << 20
 # Taking half a range costs a request: below this, finishing it where it is costs less.
 _MIN_STEAL = 1 << 20
+# Seconds over which the one connection of a large file is measured before more join it.
+_RAMP_WINDOW = 0.5
 # A file that changes on the server this many times during one download is not worth
 # chasing; the user hears about it instead.
 _MAX_RESTARTS = 3
@@ -72,6 +82,9 @@ class Segmenting:
     min_steal: int = _MIN_STEAL
     # seconds without a byte, mid-body, before a connection is given up for a fresh one
     stall: float = 15.0
+    # bytes/s one connection must fall short of before the others join it; 0: they all
+    # start at once
+    enough_rate: int = 0
 
     def workers(self, total: int) -> int:
         return max(1, min(self.connections, total // self.min_size))
@@ -134,6 +147,10 @@ class Transfer:
         self.steals = 0  # ranges split for an idle connection (tests and logs read it)
         self._ranges_known = asyncio.Event()
         self._ranges_ok = False
+        # Set once the file is worth more than one connection (see _ramp).
+        self._widen = asyncio.Event()
+        self._receiving = asyncio.Event()
+        self._received = 0
 
     @functools.cached_property
     def shown_url(self) -> str:
@@ -202,12 +219,15 @@ class Transfer:
                 await self._ranges_known.wait()
                 if not self._ranges_ok or index >= self.segmenting.workers(self.partial.total or 0):
                     return
+                await self._widen.wait()
             # Extra connections queue behind other files' first connection.
             async with self.pool.connection(self.host, self.priority + (index > 0)):
                 while (piece := self._claim()) is not None:
                     await self._drive(piece)
 
         tasks = [asyncio.create_task(worker(i)) for i in range(max(1, workers))]
+        if workers > 1:
+            tasks.append(asyncio.create_task(self._ramp()))
         try:
             pending: set[asyncio.Task[None]] = set(tasks)
             while pending and not self.partial.complete:
@@ -222,6 +242,27 @@ class Transfer:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _ramp(self) -> None:
+        """Let the file's other connections start once one is seen to be too slow.
+
+        The rate is smoothed over the windows (each counts half): a connection held back
+        by the server or the path is slow in every window, while a dip of one window (the
+        disk's write-back throttling a writer, a busy CPU) is local, and more connections
+        would not cure it."""
+        enough = self.segmenting.enough_rate
+        if enough <= 0:
+            self._widen.set()
+            return
+        await self._receiving.wait()
+        smoothed: float | None = None
+        while not self._widen.is_set():
+            mark, began = self._received, time.monotonic()
+            await asyncio.sleep(_RAMP_WINDOW)
+            rate = (self._received - mark) / (time.monotonic() - began)
+            smoothed = rate if smoothed is None else (smoothed + rate) / 2
+            if smoothed < enough:
+                self._widen.set()
 
     def _claim(self) -> Piece | None:
         for piece in self.partial.pieces:
@@ -447,6 +488,8 @@ class Transfer:
             if chunk:
                 offset = piece.pos
                 partial.write(piece, chunk)
+                self._received += len(chunk)
+                self._receiving.set()
                 self.hasher.feed(offset, chunk)
                 self.listener.advance(self.name, len(chunk))
                 partial.save()
