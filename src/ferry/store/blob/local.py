@@ -161,7 +161,7 @@ class _LocalWriter(StreamingWriter):
             location=store.location,
             expect=expect,
             algorithm=algorithm,
-            overlap=True,
+            pipeline=4,
         )
         self._cas = store.content_store
         self._staging: contextlib.ExitStack | None = None
@@ -187,10 +187,13 @@ class _LocalWriter(StreamingWriter):
         return self._fh
 
     async def _store(self, chunk: bytearray, *, final: bool) -> None:
-        fh = self._open()
+        self._open()  # an empty blob is an empty staging file
         if chunk:
-            await asyncio.to_thread(_write_out, fh, chunk, self._written)
-            self._written += len(chunk)
+            await asyncio.to_thread(self._store_sync, chunk, self._written)
+
+    def _store_sync(self, chunk: bytearray, offset: int) -> None:
+        _write_out(self._open(), chunk, offset)
+        self._written = offset + len(chunk)
 
     async def _finish(self, key: BlobKey, size: int) -> bool:
         assert self._tmp is not None

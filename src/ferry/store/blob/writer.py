@@ -5,10 +5,14 @@ the multipart part size for S3); each time it is full it is hashed in a worker t
 the backend stores it, and then filled again. So memory stays at about one buffer per
 writer however large the blob, and the event loop never hashes megabytes itself.
 
-A backend whose buffers are small (the local disk's) asks for two (``overlap``): while one
-is hashed and stored, the caller goes on filling the other, so receiving, hashing and
-writing run side by side instead of taking turns. Never more than one buffer is in flight,
-so the hash still sees the bytes in order and memory stays at two buffers.
+A backend that stores synchronously (the local disk) asks for a ``pipeline``: each full
+buffer goes to one thread of the writer's own, which hashes it and stores it while the
+caller fills the next; up to ``pipeline`` buffers may be with it (one being stored, the
+others waiting), so a thread that is late to wake (two CPUs, three busy threads) does not
+stop the caller at every buffer. One thread takes them in order, so the hash sees the
+bytes in order; memory stays at ``pipeline + 1`` buffers. (The first version let one
+buffer be in flight, hashed and written by two pool threads at once: the caller waited at
+nearly every MiB, and a 2 GB upload took 3.7 s against 1.4-1.6 s for receiving it alone.)
 
 The buffer starts small and grows by doubling only up to :data:`_GROW_LIMIT`; past that it
 is allocated once at its full size and reused for every part. Growing it all the way would
@@ -22,6 +26,8 @@ import asyncio
 import contextlib
 import hashlib
 from abc import ABC, abstractmethod
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from types import TracebackType
 from typing import Self
 
@@ -45,7 +51,7 @@ class StreamingWriter(ABC):
         expect: BlobKey | None = None,
         algorithm: str = "sha256",
         verify: bool = True,
-        overlap: bool = False,
+        pipeline: int = 0,
     ) -> None:
         algorithm = expect.algorithm if expect is not None else algorithm
         if algorithm not in ALGORITHMS:
@@ -60,10 +66,13 @@ class StreamingWriter(ABC):
         self._hasher = hashlib.new(algorithm) if verify else None
         self._buf = bytearray()
         self._fill = 0  # bytes of _buf in use (it may be allocated ahead)
-        self._overlap = overlap
-        # with overlap: the full buffer being hashed and stored, and the one it frees
-        self._flushing: asyncio.Task[None] | None = None
-        self._spare: bytearray | None = None
+        self._pipeline = pipeline
+        # with a pipeline: the full buffers handed to the thread, oldest first, and the
+        # ones it is done with
+        self._in_flight: deque[tuple[Future[None], bytearray]] = deque()
+        self._free: list[bytearray] = []
+        self._thread: ThreadPoolExecutor | None = None
+        self._handed = 0  # bytes handed to the thread: where the next buffer goes
         self._size = 0
         self._state = "open"  # -> "committed" | "aborted" | "failed"
         self._deduplicated = False
@@ -100,7 +109,8 @@ class StreamingWriter(ABC):
         self._check_open()
         try:
             await self._settle()
-            last, self._buf, self._spare = self._buf, bytearray(), None
+            await self._stop_flushing()  # nothing is in flight: this lets the thread go
+            last, self._buf, self._free = self._buf, bytearray(), []
             del last[self._fill :]
             await self._flush(last, final=True)
             if self._hasher is None:
@@ -128,7 +138,7 @@ class StreamingWriter(ABC):
             return
         self._state = "aborted"
         await self._stop_flushing()
-        self._buf, self._spare = bytearray(), None
+        self._buf, self._free = bytearray(), []
         await self._discard()
 
     async def __aenter__(self) -> Self:
@@ -156,40 +166,57 @@ class StreamingWriter(ABC):
 
     async def _hand_off(self) -> None:
         """The buffer is full: store and hash it, and make room for what comes next."""
-        if not self._overlap:
+        if not self._pipeline:
             # stored and hashed by the time this returns: the buffer is free again
             await self._flush(self._buf, final=False)
             self._fill = 0
             return
-        await self._settle()  # the other buffer's turn is over: it is free
-        full = self._buf
-        self._buf = self._spare if self._spare is not None else bytearray(self._buffer_size)
-        self._spare = None
+        if self._thread is None:
+            # only blobs bigger than one buffer get a thread
+            self._thread = ThreadPoolExecutor(1, thread_name_prefix="ferry-blob-writer")
+        full, offset = self._buf, self._handed
+        self._handed += len(full)
+        self._in_flight.append((self._thread.submit(self._hash_and_store, full, offset), full))
+        # buffers the thread is done with come back; the caller waits only for a full pipe
+        while self._in_flight and (
+            len(self._in_flight) > self._pipeline or self._in_flight[0][0].done()
+        ):
+            await self._retire_oldest()
+        self._buf = self._free.pop() if self._free else bytearray(self._buffer_size)
         self._fill = 0
-        self._flushing = asyncio.create_task(self._flush_in_background(full))
 
-    async def _flush_in_background(self, full: bytearray) -> None:
-        await self._flush(full, final=False)
-        self._spare = full
+    def _hash_and_store(self, chunk: bytearray, offset: int) -> None:
+        """On the writer's thread, one buffer after the other."""
+        if self._hasher is not None:
+            self._hasher.update(chunk)
+        self._store_sync(chunk, offset)
+
+    async def _retire_oldest(self) -> None:
+        future, buffer = self._in_flight[0]
+        # raises the thread's error; left in place if this is cancelled, for abort to wait on
+        await asyncio.wrap_future(future)
+        self._in_flight.popleft()
+        self._free.append(buffer)
 
     async def _settle(self) -> None:
-        """Wait for the buffer in flight, if any; its failure is the writer's."""
-        task, self._flushing = self._flushing, None
-        if task is not None:
-            await task
+        """Wait for every buffer handed to the thread; its failure is the writer's."""
+        while self._in_flight:
+            await self._retire_oldest()
 
     async def _stop_flushing(self) -> None:
-        """Cancel the buffer in flight and wait for its task to end, without raising its
-        error. A worker thread already hashing or writing it may finish that afterwards,
-        as after a cancelled :meth:`write`: the backend's discard copes with it."""
-        task, self._flushing = self._flushing, None
-        if task is None:
-            return
-        task.cancel()
-        await asyncio.wait([task])
-        if not task.cancelled():
-            with contextlib.suppress(BaseException):
-                task.result()  # retrieved: an aborted writer's failure is not news
+        """Drop the buffers not yet taken up and wait for the one the thread is on, without
+        raising its error (an aborted writer's failure is not news); then let the thread
+        go."""
+        in_flight, self._in_flight = self._in_flight, deque()
+        for future, _ in in_flight:
+            future.cancel()
+        for future, _ in in_flight:
+            if not future.cancelled():
+                with contextlib.suppress(BaseException):
+                    await asyncio.wrap_future(future)
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.shutdown(wait=False)
 
     async def _flush(self, chunk: bytearray, *, final: bool) -> None:
         if self._hasher is None or not chunk:
@@ -205,6 +232,11 @@ class StreamingWriter(ABC):
     async def _store(self, chunk: bytearray, *, final: bool) -> None:
         """Keep ``chunk`` (full-sized unless ``final``; the last may be empty). It is the
         writer's buffer, refilled once this returns: send it, do not keep it, unless final."""
+
+    def _store_sync(self, chunk: bytearray, offset: int) -> None:
+        """With a pipeline: keep the full-sized ``chunk`` at ``offset``, on the writer's
+        thread; the buffer is refilled once this returns."""
+        raise NotImplementedError(f"{type(self).__name__} has no pipeline")
 
     @abstractmethod
     async def _finish(self, key: BlobKey, size: int) -> bool:

@@ -1,0 +1,111 @@
+"""The local writer's pipeline: full buffers go to a thread of the writer's own, which
+hashes and writes them in order while the caller fills the next, up to a few waiting.
+
+The disk is made to wait on an event (or to fail) by replacing the module's write
+function, so what is asserted is the order of things, not how fast they are.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import hashlib
+import random
+import threading
+from pathlib import Path
+from typing import BinaryIO
+
+import pytest
+
+from ferry.store.blob import BlobKey, LocalBlobStore
+from ferry.store.blob import local as local_module
+
+pytestmark = pytest.mark.timeout(60)
+
+MiB = 1024**2
+PIPELINE = 4  # _LocalWriter's
+
+
+def _writer_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("ferry-blob-writer")]
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> LocalBlobStore:
+    return LocalBlobStore(tmp_path / "store")
+
+
+async def test_the_caller_goes_on_while_the_disk_is_busy_then_waits_for_a_full_pipe(
+    store: LocalBlobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    disk_free = threading.Event()
+    real = local_module._write_out
+
+    def slow_disk(fh: BinaryIO, chunk: bytearray, offset: int) -> None:
+        if not disk_free.wait(30):
+            raise OSError(errno.EIO, "the test never let the disk go")
+        real(fh, chunk, offset)
+
+    monkeypatch.setattr(local_module, "_write_out", slow_disk)
+    data = random.Random(1).randbytes(12 * MiB + 5)
+    async with store.open_writer() as writer:
+        # PIPELINE full buffers handed over (one at the disk, the others waiting), and the
+        # caller still free, though the disk has taken no byte
+        for i in range(PIPELINE):
+            await asyncio.wait_for(writer.write(data[i * MiB : (i + 1) * MiB]), 10)
+        # the next full buffer finds the pipe full: the caller waits for the disk
+        blocked = asyncio.ensure_future(writer.write(data[PIPELINE * MiB : 7 * MiB]))
+        done, _ = await asyncio.wait([blocked], timeout=0.3)
+        assert not done
+        disk_free.set()
+        await blocked
+        await writer.write(data[7 * MiB :])
+        info = await writer.commit()
+
+    assert info.key == BlobKey.sha256(hashlib.sha256(data).hexdigest())
+    assert store.path_for(info.key).read_bytes() == data
+    assert not _writer_threads()
+
+
+async def test_a_disk_error_in_the_thread_reaches_the_caller_and_nothing_is_kept(
+    store: LocalBlobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = local_module._write_out
+    calls = 0
+
+    def filling_disk(fh: BinaryIO, chunk: bytearray, offset: int) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(fh, chunk, offset)
+
+    monkeypatch.setattr(local_module, "_write_out", filling_disk)
+    data = random.Random(2).randbytes(10 * MiB)
+    with pytest.raises(OSError) as raised:
+        async with store.open_writer() as writer:
+            for i in range(10):
+                await writer.write(data[i * MiB : (i + 1) * MiB])
+            await writer.commit()
+
+    assert raised.value.errno == errno.ENOSPC
+    assert not [p for p in store.content_store.root.rglob("*") if p.is_file()]
+    assert not _writer_threads()
+
+
+async def test_a_blob_of_one_buffer_gets_no_thread(
+    store: LocalBlobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started: list[str] = []
+    real = local_module._write_out
+
+    def watched(fh: BinaryIO, chunk: bytearray, offset: int) -> None:
+        started.append(threading.current_thread().name)
+        real(fh, chunk, offset)
+
+    monkeypatch.setattr(local_module, "_write_out", watched)
+    async with store.open_writer() as writer:
+        await writer.write(b"x" * (MiB - 1))
+        await writer.commit()
+
+    assert started and not any(name.startswith("ferry-blob-writer") for name in started)
