@@ -16,34 +16,28 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 import os
 import secrets
 import signal
 import socket
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 
-from ferry.db.artifacts import ArtifactRepository
-from ferry.db.catalog import CatalogRepository
-from ferry.db.engine import make_engine, make_sessionmaker, upgrade
 from ferry.db.leases import LeaseRepository
-from ferry.db.packages import PackageRepository
-from ferry.db.repository import TaskRepository
-from ferry.db.threads import DbThreads
 from ferry.errors import ConfigError
 from ferry.jobs.broker import Interrupted, make_broker, queue_name, queued_jobs
 from ferry.jobs.leases import Leases
 from ferry.jobs.relay import Relay
+from ferry.parts import open_parts
 from ferry.services.confinement import service_box
 from ferry.settings import Settings
-from ferry.store.blob import open_blob_store, open_bucket
-from ferry.store.kept import KeptStore
 from ferry.tasks.events import EventHub
 from ferry.tasks.manager import TaskManager
 
@@ -64,7 +58,8 @@ class Worker:
         self._loop = asyncio.new_event_loop()
         self._stopping = threading.Event()
         self._inflight: set[concurrent.futures.Future[str]] = set()
-        self._closers: list[Callable[[], Awaitable[Any]]] = []
+        # what _open opened, closed in reverse by _close (every part, even after a failure)
+        self._stack = contextlib.AsyncExitStack()
         self.manager: TaskManager | None = None
 
     def run(self) -> None:
@@ -123,47 +118,29 @@ class Worker:
 
     async def _open(self, broker: RedisBroker) -> None:
         settings = self.settings
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        engine = make_engine(settings.effective_database_url)
-        upgrade(engine)
-        self._closers.append(lambda: asyncio.to_thread(engine.dispose))
-        sessions = make_sessionmaker(engine)
-        repo = TaskRepository(sessions)
-        db = DbThreads()
-        blobs = await open_blob_store(settings).__aenter__()
-        self._closers.append(blobs.aclose)
-        kept = KeptStore(
-            blobs,
-            PackageRepository(sessions),
-            repo,
-            db,
-            artifacts=ArtifactRepository(sessions),
-            catalog=CatalogRepository(sessions),
-        )
-        shared = await open_bucket(settings)
-        if shared is not None:
-            self._closers.append(shared.aclose)
+        # the parts a replica opens (ferry/parts.py), closed last
+        parts = await self._stack.enter_async_context(open_parts(settings))
         relay = Relay(settings.task_queue, settings.task_queue_prefix)
         relay.start()
-        self._closers.append(relay.aclose)
+        self._stack.push_async_callback(relay.aclose)
         leases = Leases(
-            LeaseRepository(sessions),
-            db,
+            LeaseRepository(parts.sessions),
+            parts.db,
             self.holder,
             ttl=settings.task_lease_seconds,
             limit=settings.max_concurrent_tasks,
         )
         manager = TaskManager(
             settings,
-            repo,
+            parts.tasks,
             hub=EventHub(relay=relay.event),
             box=await service_box(settings, self.config_file),
-            db=db,
-            kept=kept,
+            db=parts.db,
+            kept=parts.kept,
             jobs=queued_jobs(settings, relay, leases, broker),
-            shared_bucket=shared,
+            shared_bucket=parts.shared,
         )
-        self._closers.append(manager.close)
+        self._stack.push_async_callback(manager.close)
         relay.listen(on_stop=lambda task_id: self._stop_task(manager, task_id))
         self.manager = manager
 
@@ -171,8 +148,7 @@ class Worker:
         self._loop.create_task(manager.stop_here(task_id))
 
     async def _close(self) -> None:
-        for close in reversed(self._closers):
-            try:
-                await close()
-            except Exception:
-                log.exception("closing the worker")
+        try:
+            await self._stack.aclose()
+        except Exception:
+            log.exception("closing the worker")

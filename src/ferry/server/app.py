@@ -27,19 +27,14 @@ from pydantic import BaseModel, TypeAdapter
 from ferry import __version__
 from ferry.auth.authenticator import Authenticator
 from ferry.auth.bootstrap import secret_key
-from ferry.db.artifacts import ArtifactRepository
 from ferry.db.audit import AuditLog
-from ferry.db.catalog import CatalogRepository
-from ferry.db.engine import make_engine, make_sessionmaker, upgrade
-from ferry.db.packages import PackageRepository
-from ferry.db.repository import TaskRepository
-from ferry.db.threads import DbThreads
 from ferry.db.tokens import TokenRepository
 from ferry.db.torrents import TorrentRepository
 from ferry.errors import ConfigError
 from ferry.jobs.broker import queued_jobs
 from ferry.jobs.relay import Relay
 from ferry.p2p.maker import TorrentMaker
+from ferry.parts import Parts, open_parts
 from ferry.server import problems
 from ferry.server.docs import add_docs
 from ferry.server.limits import BodyLimit
@@ -66,7 +61,7 @@ from ferry.server.ws import add_websocket_routes
 from ferry.services.cache import trim_cache
 from ferry.services.confinement import service_box
 from ferry.settings import Settings
-from ferry.store.blob import BlobKey, open_blob_store, open_bucket
+from ferry.store.blob import BlobKey
 from ferry.store.kept import KeptStore
 from ferry.store.packages import PackageStore
 from ferry.tasks.events import EventHub, TaskEvent
@@ -85,12 +80,12 @@ def create_app(settings: Settings, *, config_file: Path | None = None) -> FastAP
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        engine = make_engine(settings.effective_database_url)
-        upgrade(engine)
-        sessions = make_sessionmaker(engine)
-        repo = TaskRepository(sessions)
-        db = DbThreads()
+        async with open_parts(settings) as parts, _serving(app, parts):
+            yield
+
+    @asynccontextmanager
+    async def _serving(app: FastAPI, parts: Parts) -> AsyncIterator[None]:
+        sessions, db, kept = parts.sessions, parts.db, parts.kept
         app.state.tokens = TokenRepository(sessions)
         app.state.audit = AuditLog(sessions)
         app.state.auth = Authenticator(app.state.tokens, run=db, write=db.write)
@@ -100,34 +95,25 @@ def create_app(settings: Settings, *, config_file: Path | None = None) -> FastAP
         # its watchers are fed from Redis alone (each event once, whoever sent it)
         relay = _relay(settings, hub)
         jobs = queued_jobs(settings, relay) if relay is not None else None
-        # opened (and checked) once: a wrong bucket or endpoint stops the start, not the
-        # first upload
-        blobs = await open_blob_store(settings).__aenter__()
-        shared = await open_bucket(settings)
-        artifacts = ArtifactRepository(sessions)
-        catalog = CatalogRepository(sessions)
-        kept = KeptStore(
-            blobs, PackageRepository(sessions), repo, db, artifacts=artifacts, catalog=catalog
-        )
         # models and datasets (routes/hub.py), their torrents and tracker (routes/torrents.py)
-        app.state.catalog = catalog
+        app.state.catalog = parts.catalog
         app.state.torrents = TorrentRepository(sessions)
         app.state.torrent_maker = TorrentMaker(
-            app.state.torrents, blobs, db, settings.torrent_min_size
+            app.state.torrents, parts.blobs, db, settings.torrent_min_size
         )
         # the far side's registries (routes/simple.py) read the imported files' rows
-        app.state.artifacts = artifacts
+        app.state.artifacts = parts.artifacts
         app.state.kept_db = db
         manager = TaskManager(
             settings,
-            repo,
+            parts.tasks,
             hub=hub if relay is None else EventHub(relay=relay.event),
             link_key=secret_key(settings.data_dir, settings.secret_key),
             box=await service_box(settings, config_file),
             db=db,
             kept=kept,
             jobs=jobs,
-            shared_bucket=shared,
+            shared_bucket=parts.shared,
         )
         app.state.manager = manager
         app.state.kept = kept
@@ -144,14 +130,10 @@ def create_app(settings: Settings, *, config_file: Path | None = None) -> FastAP
             cleaner.cancel()
             await asyncio.gather(cleaner, return_exceptions=True)
             await app.state.torrent_maker.close()
-            await blobs.aclose()
-            if shared is not None:
-                await shared.aclose()
             await manager.close()
             if relay is not None:
                 await relay.aclose()
             hub.close()
-            engine.dispose()
 
     if settings.task_queue and not settings.secret_key:
         raise ConfigError(
