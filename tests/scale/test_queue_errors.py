@@ -64,3 +64,19 @@ def test_a_replica_without_a_secret_key_refuses_to_start(npm_settings: Settings)
 def test_task_queue_must_be_a_redis_url(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="redis://"):
         Settings(data_dir=tmp_path, task_queue="amqp://127.0.0.1:5672/")
+
+
+def test_a_message_naming_no_known_step_is_dropped_not_retried(npm_settings: Settings) -> None:
+    from ferry.jobs.broker import ACTOR, STEPS, make_broker
+
+    ran: list[tuple[str, str]] = []
+    settings = npm_settings.model_copy(update={"task_queue": "redis://127.0.0.1:6379/0"})
+    broker = make_broker(settings, run=lambda task_id, step: ran.append((task_id, step)))
+    try:
+        actor = broker.get_actor(ACTOR)
+        actor.fn("t1", "format-disk")  # returns: Dramatiq acks it, no retry
+        assert ran == []
+        actor.fn("t1", STEPS[0])
+        assert ran == [("t1", STEPS[0])]
+    finally:
+        broker.close()

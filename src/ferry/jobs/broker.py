@@ -11,6 +11,7 @@ task's own ``task_timeout`` applies instead), and an age limit.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 
 import dramatiq
@@ -24,6 +25,8 @@ from ferry.jobs import Jobs
 from ferry.jobs.leases import Leases
 from ferry.jobs.relay import Relay
 from ferry.settings import Settings
+
+log = logging.getLogger(__name__)
 
 STEPS = ("analyse", "download")
 ACTOR = "ferry_task_step"
@@ -66,6 +69,11 @@ def make_broker(settings: Settings, run: Callable[[str, str], None] | None = Non
     def step(task_id: str, step: str) -> None:
         if run is None:
             raise RuntimeError("this process only sends steps")
+        if step not in STEPS:
+            # a replica of another Ferry version, or a stranger with the Redis URL: no
+            # retry will make it a step this worker knows, so it is dropped at once
+            log.warning("task %s: no such step %r, message dropped", task_id, step)
+            return
         run(task_id, step)
 
     dramatiq.actor(actor_name=ACTOR, queue_name=queue_name(settings), broker=broker)(step)
