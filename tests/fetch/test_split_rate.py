@@ -39,10 +39,10 @@ async def test_a_connection_fast_enough_keeps_the_file_to_itself(
     request = server.serve("fast.bin", body, etag='"f"', rate=RATE)
     # the setting as a user writes it reaches the engine
     settings = Settings(
-        data_dir=tmp_path, segments=4, segment_min_size=256 * 1024, split_below_rate=RATE // 2
+        data_dir=tmp_path, segments=4, segment_min_size=256 * 1024, split_below_rate=RATE // 4
     )
     segmenting = segmenting_of(settings)
-    assert segmenting.enough_rate == RATE // 2
+    assert segmenting.enough_rate == RATE // 4
     fetcher = Fetcher(store, client, concurrency=1, retries=3, backoff=0.01, segmenting=segmenting)
 
     result = await fetcher.fetch_one(request)
