@@ -395,3 +395,34 @@ def test_a_delta_bundles_absent_files_must_be_there(
     missing = [f["filename"] for f in report["files"] if f["status"] == "missing"]
     assert missing == [wheel.rpartition("/")[2]]
     assert report["counts"]["pushed"] == len(_bundle_names(made, "python-packages")) - 1
+
+
+def test_an_upload_the_index_then_does_not_list_has_failed(
+    made: Path, devpi: DevpiServer, tmp_path: Path
+) -> None:
+    """An index that answers 200 to every upload but lists from elsewhere (a proxy in
+    front of the wrong repository, a replica lagging behind): the answer is not taken for
+    it, the listing read back is, and every file it does not show has failed."""
+    takes = devpi.make_index("takes-uploads")
+    lists = devpi.make_index("lists-nothing")
+    front = PathProxy(
+        {"/repository/split/simple/": lists + "+simple/", "/repository/split/": takes}
+    ).start()
+    try:
+        home = tmp_path / "home"
+        home.mkdir()
+        creds = {"TWINE_USERNAME": devpi.username, "TWINE_PASSWORD": devpi.password}
+        to = front.url("/repository/split/")
+        proc = _push(made, home, "--to", to, "--ecosystem", "pypi", extra=creds)
+    finally:
+        front.stop()
+    assert proc.returncode != 0, proc.stdout + proc.stderr
+    report = _report(proc)
+    wheels = _bundle_names(made, "python-packages")
+    failed = [f for f in report["files"] if f["status"] == "failed"]
+    assert sorted(f["filename"] for f in failed) == wheels
+    assert {f["detail"] for f in failed} == {"uploaded, but the index does not list it"}
+    assert report["counts"]["pushed"] == 0
+    # the uploads did reach the index that took them
+    page = _devpi_page(takes + "+simple/", str(_wheel(made)["package"]))
+    assert str(_wheel(made)["path"]).rpartition("/")[2] in page

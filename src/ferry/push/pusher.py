@@ -48,6 +48,8 @@ from ferry.registry.versions import latest, semver_key
 __all__ = ["OTHER_TAG", "Outcome", "PushReport", "push_bundle"]
 
 Status = Literal["pushed", "held", "conflict", "failed", "missing", "would-push"]
+# a file against what a registry holds: held (same bytes) or conflict, and why
+Verdict = tuple[Status, str | None]
 Progress = Callable[[str, int, int | None], None]
 OTHER_TAG = "ferry-push"
 _RETRIED_STATUS = frozenset({429, 502, 503, 504})
@@ -187,6 +189,33 @@ class _Run:
         )
         self.progress("pushing", len(self.report.outcomes), self.total)
 
+    async def _read_back(
+        self,
+        target: PushTarget,
+        sent: list[BundleFile],
+        listing: Callable[[], Awaitable[T]],
+        judged: Callable[[T, BundleFile], Verdict | None],
+        *,
+        missing: str,
+    ) -> None:
+        """After sending ``sent``: read the registry's listing again and judge each file by
+        it (None: not listed, which is a failure, whatever the upload answered)."""
+        if not sent:
+            return
+        try:
+            after = await self.retried(listing)
+        except httpx.TransportError as exc:
+            for file in sent:
+                self.record(target, file, "failed", f"could not read it back: {exc!r}")
+            return
+        for file in sent:
+            verdict = judged(after, file)
+            if verdict is None:
+                self.record(target, file, "failed", missing)
+            else:
+                status, detail = verdict
+                self.record(target, file, "pushed" if status == "held" else status, detail)
+
     async def retried(self, call: Callable[[], Awaitable[T]]) -> T:
         async for attempt in AsyncRetrying(
             stop=stop_after_attempt(self.attempts),
@@ -261,21 +290,17 @@ class _Run:
                     sent.append(file)
                 else:
                     self.record(target, file, status, detail)
-        if not sent:
-            return
-        try:
-            after = await self.retried(lambda: repo.listing(project))
-        except httpx.TransportError as exc:
-            after = {}
-            note = f"could not read it back: {exc!r}"
-        else:
-            note = "uploaded, but the index does not list it"
-        for file in sent:
-            if file.filename in after:
-                status, detail = _judge_sha256(after[file.filename], file)
-                self.record(target, file, "pushed" if status == "held" else status, detail)
-            else:
-                self.record(target, file, "failed", note)
+
+        def judged(after: dict[str, str | None], file: BundleFile) -> Verdict | None:
+            return _judge_sha256(after[file.filename], file) if file.filename in after else None
+
+        await self._read_back(
+            target,
+            sent,
+            lambda: repo.listing(project),
+            judged,
+            missing="uploaded, but the index does not list it",
+        )
 
     async def _upload(
         self, repo: PypiRepository, file: BundleFile, inspected: Inspected
@@ -343,22 +368,18 @@ class _Run:
                     sent.append(file)
                 else:
                     self.record(target, file, status, detail)
-        if not sent:
-            return
-        try:
-            after: Published = await self.retried(lambda: registry.published(name))
-        except httpx.TransportError as exc:
-            after = Published({}, None)
-            note = f"could not read it back: {exc!r}"
-        else:
-            note = "published, but the packument does not list it"
-        for file in sent:
+
+        def judged(after: Published, file: BundleFile) -> Verdict | None:
             dist = after.versions.get(file.version or "")
-            if dist is None:
-                self.record(target, file, "failed", note)
-            else:
-                status, detail = _judge_npm(dist, file)
-                self.record(target, file, "pushed" if status == "held" else status, detail)
+            return None if dist is None else _judge_npm(dist, file)
+
+        await self._read_back(
+            target,
+            sent,
+            lambda: registry.published(name),
+            judged,
+            missing="published, but the packument does not list it",
+        )
 
     async def _publish(
         self, registry: NpmRegistry, file: BundleFile, manifest: dict[str, object], tag: str
@@ -395,7 +416,7 @@ def _project_of(file: BundleFile) -> str:
         return file.filename
 
 
-def _judge_sha256(listed: str | None, file: BundleFile) -> tuple[Status, str | None]:
+def _judge_sha256(listed: str | None, file: BundleFile) -> Verdict:
     if listed is None:
         return "held", "the index gives no sha256 to compare"
     if listed.lower() == file.sha256:
@@ -403,7 +424,7 @@ def _judge_sha256(listed: str | None, file: BundleFile) -> tuple[Status, str | N
     return "conflict", f"held with other bytes (sha256 {listed})"
 
 
-def _judge_npm(dist: tuple[str | None, str | None], file: BundleFile) -> tuple[Status, str | None]:
+def _judge_npm(dist: tuple[str | None, str | None], file: BundleFile) -> Verdict:
     """A held version against ours: by sha512 integrity (the lock's, for a file a delta
     bundle left out), else by sha1 shasum."""
     integrity, shasum = dist
