@@ -80,7 +80,11 @@ def _pip(args: list[str], home: Path) -> subprocess.CompletedProcess[str]:
 
 
 def _npm(args: list[str], project: Path) -> subprocess.CompletedProcess[str]:
-    env = clean_env(project / ".home", {"npm_config_cache": str(project / ".npm-cache")})
+    # HOME and the cache beside the project, not in it: `npm publish` packs the folder,
+    # and its own log, written while it packs, once made tar fail ("did not encounter
+    # expected EOF")
+    beside = project.parent / f"{project.name}.npm"
+    env = clean_env(beside / "home", {"npm_config_cache": str(beside / "cache")})
     return subprocess.run(
         ["npm", *args, "--no-audit", "--no-fund", "--userconfig", str(project / ".npmrc")],
         env=env,
