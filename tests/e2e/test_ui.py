@@ -547,11 +547,20 @@ def test_the_task_list_tells_tasks_apart(
     page.wait_for_function(TABLE_INSIDE_CARD, timeout=15_000)
     _list_shot(page, "6-tasks-narrow")
     page.set_viewport_size({"width": 1400, "height": 1000})
+    # the wide layout in place before the filter is used: a dropdown opened while the
+    # page was still hearing of the resize once took no choice (a loaded CI machine)
+    page.wait_for_function("() => window.innerWidth === 1400", timeout=15_000)
+    page.wait_for_function(
+        "() => document.documentElement.scrollWidth <= window.innerWidth", timeout=15_000
+    )
 
     # the filter: into the URL, and a reload keeps it
     page.get_by_test_id("status-filter").click()
-    page.locator(".ant-select-item-option[title='completed']").click()
-    expect(page).to_have_url(re.compile(r"\?view=tasks&status=completed$"))
+    option = page.locator(".ant-select-item-option[title='completed']")
+    expect(option).to_be_visible()
+    option.click()
+    expect(page.get_by_test_id("status-filter")).to_contain_text("completed")
+    expect(page).to_have_url(re.compile(r"\?view=tasks&status=completed$"), timeout=15_000)
     expect(page.get_by_test_id("task-row")).to_have_count(1)
     page.reload()
     expect(page.get_by_test_id("status-filter")).to_contain_text("completed")
