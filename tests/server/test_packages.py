@@ -309,21 +309,34 @@ async def test_a_missing_or_empty_file_is_refused(api: httpx.AsyncClient) -> Non
     await _nothing_stored(api)
 
 
-async def test_a_sha256_given_before_the_file_is_checked(api: httpx.AsyncClient) -> None:
+async def test_a_sha256_given_before_or_after_the_file_is_checked(
+    api: httpx.AsyncClient,
+) -> None:
     data = _data(3 * 1024 * 1024 + 17, seed=7)  # more than one buffer of the local writer
-    wrong = await _upload(api, data, sha256=_sha(b"other bytes"))
-    assert wrong.status_code == 422, wrong.text
-    assert wrong.json()["code"] == "package-invalid"
-    assert _sha(data) in wrong.json()["message"] and "sha256 given" in wrong.json()["message"]
-    for bad in ("0" * 63, "g" * 64, ""):
-        answer = await _upload(api, data, sha256=bad)
-        assert answer.status_code == 422 and "64 hex digits" in answer.json()["message"]
-    late = await _upload(api, data, file_first=True, sha256=_sha(data))
-    assert late.status_code == 422 and "before the file" in late.json()["message"]
+    for file_first in (False, True):  # the sha256 field before the file, or after it
+        wrong = await _upload(api, data, file_first=file_first, sha256=_sha(b"other bytes"))
+        assert wrong.status_code == 422, wrong.text
+        assert wrong.json()["code"] == "package-invalid"
+        message = wrong.json()["message"]
+        assert _sha(data) in message and "sha256 given" in message, message
+        for bad in ("0" * 63, "g" * 64, "", "0" * 65, "é" * 32):
+            answer = await _upload(api, data, file_first=file_first, sha256=bad)
+            assert answer.status_code == 422 and "64 hex digits" in answer.json()["message"]
     await _nothing_stored(api)
     stored = await _upload(api, data, sha256=_sha(data).upper())
     assert stored.status_code == 201, stored.text
     assert stored.json()["sha256"] == _sha(data)
+    late = await _upload(api, data, file_first=True, version="1.0.1", sha256=_sha(data))
+    assert late.status_code == 201, late.text
+    assert late.json()["sha256"] == _sha(data)
+
+
+async def test_the_list_tells_an_uploader_the_store_s_terms(npm_settings: Settings) -> None:
+    settings = npm_settings.model_copy(update={"package_max_bytes": 123_456})
+    async with api_client(settings) as api:
+        terms = (await api.get(URL)).json()["upload"]
+    # a local store renames a staging file into place: a sha256 first spares it nothing
+    assert terms == {"max_bytes": 123_456, "sha256_first": False}
 
 
 async def test_a_wrong_token_or_a_read_token_stores_nothing(api: httpx.AsyncClient) -> None:
@@ -570,7 +583,13 @@ async def test_on_s3_a_sha256_given_first_goes_straight_to_its_name(
     blobs = _blobs(api)
     assert isinstance(blobs, S3BlobStore)
     assert await blobs.clean_staging(0) == 0  # the refused upload was aborted, not left
+    # after the file: staged (never copied, the test's _copy would fail), then refused
+    late = await _upload(api, data, file_first=True, sha256=_sha(b"other bytes"))
+    assert late.status_code == 422, late.text
+    assert await _keys(api) == []
+    assert await blobs.clean_staging(0) == 0
     stored = await _upload(api, data, sha256=_sha(data))
     assert stored.status_code == 201, stored.text
     assert (await api.get(stored.json()["download_url"])).content == data
     assert await _keys(api) == [BlobKey.sha256(_sha(data))]
+    assert (await api.get(URL)).json()["upload"]["sha256_first"] is True

@@ -54,13 +54,14 @@ async def _write(
     *,
     piece: int = 100_003,
     expect: BlobKey | None = None,
+    expect_at_commit: BlobKey | None = None,
     algorithm: str = "sha256",
 ) -> BlobKey:
     # odd-sized pieces: writes never line up with the store's buffer or part boundaries
     async with store.open_writer(expect=expect, algorithm=algorithm) as writer:
         for at in range(0, len(data), piece):
             await writer.write(data[at : at + piece])
-        info = await writer.commit()
+        info = await writer.commit(expect_at_commit)
     assert info.size == len(data)
     return info.key
 
@@ -271,16 +272,22 @@ async def test_cancelled_writer_leaves_nothing(store: BlobStore) -> None:
     assert await _leftovers(store) == []
 
 
-async def test_bytes_that_do_not_match_the_expected_digest(store: BlobStore) -> None:
+@pytest.mark.parametrize("when", ["open", "commit"])
+async def test_bytes_that_do_not_match_the_expected_digest(store: BlobStore, when: str) -> None:
     for data in (b"tampered", _data(6 * MiB, seed=4)):
         promised = _key(b"what the index promised")
+        promise = {"expect" if when == "open" else "expect_at_commit": promised}
         with pytest.raises(IntegrityError, match=str(promised)) as caught:
-            await _write(store, data, expect=promised)
+            await _write(store, data, **promise)
         assert caught.value.found == str(_key(data))
         assert not await store.has(promised)
         assert not await store.has(_key(data))
     assert await _keys(store) == set()
     assert await _leftovers(store) == []
+    # a digest promised at commit that the bytes do hash to: stored as without it
+    data = _data(6 * MiB, seed=5)
+    assert await _write(store, data, expect_at_commit=_key(data)) == _key(data)
+    assert await _read(store, _key(data)) == data
 
 
 # -- big blobs -------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
-"""The local writer's pipeline: full buffers go to a thread of the writer's own, which
-hashes and writes them in order while the caller fills the next, up to a few waiting.
+"""The local writer's pipeline: full buffers go to two threads of the writer's own, one
+hashing and one writing them in order, while the caller fills the next, up to a few
+waiting.
 
 The disk is made to wait on an event (or to fail) by replacing the module's write
 function, so what is asserted is the order of things, not how fast they are.
@@ -109,3 +110,54 @@ async def test_a_blob_of_one_buffer_gets_no_thread(
         await writer.commit()
 
     assert started and not any(name.startswith("ferry-blob-writer") for name in started)
+
+
+class _CountingHash:
+    """The writer's hash, counting what it was given and from which thread."""
+
+    def __init__(self) -> None:
+        self._inner = hashlib.sha256()
+        self.seen = 0
+        self.threads: set[str] = set()
+
+    def update(self, data: bytes) -> None:
+        self.threads.add(threading.current_thread().name)
+        self._inner.update(data)
+        self.seen += len(data)
+
+    def hexdigest(self) -> str:
+        return self._inner.hexdigest()
+
+
+async def test_the_hash_does_not_wait_for_the_disk(
+    store: LocalBlobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    disk_free = threading.Event()
+    real = local_module._write_out
+
+    def held_disk(fh: BinaryIO, chunk: bytearray, offset: int) -> None:
+        if not disk_free.wait(30):
+            raise OSError(errno.EIO, "the test never let the disk go")
+        real(fh, chunk, offset)
+
+    monkeypatch.setattr(local_module, "_write_out", held_disk)
+    data = random.Random(3).randbytes(PIPELINE * MiB + 9)
+    async with store.open_writer() as writer:
+        counting = _CountingHash()
+        writer._hasher = counting  # type: ignore[attr-defined]
+        for i in range(PIPELINE):
+            await writer.write(data[i * MiB : (i + 1) * MiB])
+        # the disk has taken nothing, and every full buffer is hashed all the same
+        for _ in range(500):
+            if counting.seen == PIPELINE * MiB:
+                break
+            await asyncio.sleep(0.01)
+        assert counting.seen == PIPELINE * MiB
+        assert not disk_free.is_set()
+        disk_free.set()
+        await writer.write(data[PIPELINE * MiB :])
+        info = await writer.commit()
+
+    assert info.key == BlobKey.sha256(hashlib.sha256(data).hexdigest())
+    assert store.path_for(info.key).read_bytes() == data
+    assert "ferry-blob-writer-hash_0" in counting.threads

@@ -7,10 +7,12 @@ the first byte reaches the store. Here the body is parsed chunk by chunk
 (python-multipart's push parser) and memory stays at about one chunk plus the writer's
 buffer however large the file.
 
-An optional ``sha256`` field before the file names the bytes before they arrive: the blob
-writer is opened expecting it, so an S3 store sends them straight to their final name
-(instead of a staging object copied into place at the end, a second pass over every byte
-on the S3 server), and bytes that do not match it are refused, never stored.
+An optional ``sha256`` field names the file's bytes; bytes that do not match it are refused,
+never stored. Before the file, the blob writer is opened expecting it, so an S3 store sends
+them straight to their final name (instead of a staging object copied into place at the
+end, a second pass over every byte on the S3 server). After the file, it is checked when
+the writer commits: a client can hash the file while sending it instead of reading it
+twice (``ferry packages upload`` does, where the store is not S3).
 """
 
 from __future__ import annotations
@@ -239,13 +241,13 @@ def _fields(form: _Form, writer: BlobWriter | None) -> PackageFields:
     description = form.text("description") or ""
     if not form.file_seen:
         raise PackageInvalid(params={"problem": "missing", "field": "file"})
-    if "sha256" in form.values and form.sha256_before_file is None:
-        # the bytes are on their way to the store by then: it is only of use before them
-        raise PackageInvalid("sha256 must come before the file in the form")
+    given = form.sha256_before_file
+    if given is None and "sha256" in form.values:
+        given = bytes(form.values["sha256"])
+        _expected(given)  # after the file: only its shape is checked here, the bytes at commit
     if writer is None or writer.size == 0:
         raise PackageInvalid(params={"problem": "empty", "field": "file"})
     fallback = "-".join(values[f] for f in FIELD_LIMITS)
-    given = form.sha256_before_file
     return PackageFields(
         name=values["name"],
         version=values["version"],

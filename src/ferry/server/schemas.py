@@ -615,11 +615,23 @@ class RegistryPackageDetail(RegistryPackage):
     install: RegistryInstall
 
 
+class UploadTerms(_Document):
+    """What an uploader may want to know before sending a file."""
+
+    max_bytes: int = Field(description="The largest file the store takes (413 past it).")
+    sha256_first: bool = Field(
+        description="True if a sha256 field sent before the file spares the store a copy "
+        "of every byte (an S3 store): worth hashing the file first. Otherwise send it after "
+        "the file, hashing while sending, or not at all."
+    )
+
+
 class PackageList(_Document):
     packages: list[PackageDocument]
     total: int
     page: int
     size: int
+    upload: UploadTerms
 
 
 class AuditEntry(_Document):

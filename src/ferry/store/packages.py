@@ -96,7 +96,8 @@ class PackageFields:
     arch: str
     description: str
     filename: str
-    # the sha256 the uploader gave (the writer was opened expecting it), if any
+    # the sha256 the uploader gave, if any (before the file, the writer was opened
+    # expecting it; after it, the commit checks it)
     sha256: str | None = None
 
 
@@ -126,8 +127,9 @@ class PackageStore:
             raise PackageInvalid(params={"problem": "empty", "field": "file"})
         # The digest is only known at commit, and the commit must happen under its lock:
         # commit, then lock and check that a delete did not take the blob meanwhile.
+        promised = None if fields.sha256 is None else BlobKey.sha256(fields.sha256)
         try:
-            info = await writer.commit()
+            info = await writer.commit(promised)
         except IntegrityError as exc:
             # only a writer expecting the uploader's sha256 says this (it stored nothing)
             found = (exc.found or "").removeprefix("sha256:")

@@ -33,7 +33,7 @@ from ferry.server.deps import (
 )
 from ferry.server.forms import read_package_form
 from ferry.server.problems import errors
-from ferry.server.schemas import PackageDocument, PackageList
+from ferry.server.schemas import PackageDocument, PackageList, UploadTerms
 from ferry.store.blob import BlobKey
 from ferry.store.packages import PackageStore
 
@@ -81,9 +81,10 @@ _FORM_SCHEMA = {
                         "sha256": {
                             "type": "string",
                             "pattern": "^[0-9a-f]{64}$",
-                            "description": "The file's sha256, if known, sent before the "
-                            "file: checked when the file ends (422 and nothing stored if it "
-                            "differs), and on S3 the parts go straight to their final name.",
+                            "description": "The file's sha256, checked when the file "
+                            "ends (422 and nothing stored if it differs). Sent before the "
+                            "file, an S3 store also writes it straight to its final name "
+                            "(see upload.sha256_first in the list).",
                         },
                     },
                 }
@@ -149,7 +150,11 @@ async def list_packages(
         lambda: store.repo.list(query, page=page, size=size, sort=sort, order=order)
     )
     documents = [_document(r, request) for r in records]
-    return PackageList(packages=documents, total=total, page=page, size=size)
+    terms = UploadTerms(
+        max_bytes=request.app.state.settings.package_max_bytes,
+        sha256_first=store.blobs.digest_first,
+    )
+    return PackageList(packages=documents, total=total, page=page, size=size, upload=terms)
 
 
 @packages.get("/{package_id}", responses=errors(404))

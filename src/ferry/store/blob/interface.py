@@ -146,11 +146,13 @@ class BlobWriter(Protocol):
 
     async def write(self, data: Bytes) -> None: ...
 
-    async def commit(self) -> BlobInfo:
+    async def commit(self, expect: BlobKey | None = None) -> BlobInfo:
         """Store the bytes under their digest and return their key and size.
 
-        With ``expect`` given to ``open_writer``, bytes hashing to anything else are
-        discarded and :class:`~ferry.errors.IntegrityError` raised.
+        With ``expect`` given here or to ``open_writer``, bytes hashing to anything else
+        are discarded and :class:`~ferry.errors.IntegrityError` raised. Given only here (a
+        digest that arrived after the bytes), it cannot spare an S3 store its staging
+        copy, but nothing that differs from it is ever stored.
         """
         ...
 
@@ -172,6 +174,12 @@ class BlobStore(Protocol):
     @property
     def location(self) -> str:
         """Where the blobs are, for messages: a path, or the bucket and endpoint."""
+        ...
+
+    @property
+    def digest_first(self) -> bool:
+        """True if a writer opened with ``expect`` costs less than one without (S3 then
+        skips a staging copy of every byte): worth a hash of the file before sending it."""
         ...
 
     async def has(self, key: BlobKey, size: int | None = None) -> bool:

@@ -50,6 +50,10 @@ class LocalBlobStore:
     def location(self) -> str:
         return str(self.content_store.root)
 
+    @property
+    def digest_first(self) -> bool:
+        return False  # a staging file is renamed into place whatever its name
+
     def path_for(self, key: BlobKey) -> Path:
         return self.content_store.path_for(key.digest, key.algorithm)
 
@@ -206,9 +210,9 @@ class _LocalWriter(StreamingWriter):
     async def _discard(self) -> None:
         self._close()
 
-    async def commit(self) -> BlobInfo:
+    async def commit(self, expect: BlobKey | None = None) -> BlobInfo:
         try:
-            return await super().commit()
+            return await super().commit(expect)
         finally:
             self._close()
 

@@ -144,6 +144,10 @@ class S3BlobStore:
         return f"{self._loc} at {self._endpoint}"
 
     @property
+    def digest_first(self) -> bool:
+        return True  # without it, every byte is copied from tmp/ to its name at the end
+
+    @property
     def bucket(self) -> str:
         return self._loc.bucket
 
