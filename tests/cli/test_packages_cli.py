@@ -16,6 +16,8 @@ import pytest
 from ferry.cli.main import main
 from ferry.errors import ExitCode
 from ferry.settings import Settings
+from support.pathproxy import PathProxy
+from support.s3servers import ACCESS_KEY, PART_SIZE, SECRET_KEY, S3Server
 from support.serve import Server, free_port
 
 pytestmark = pytest.mark.timeout(120)
@@ -125,3 +127,64 @@ def test_a_download_whose_bytes_differ_is_not_kept(
     assert code == ExitCode.INTEGRITY and "sha256" in err
     assert list(into.iterdir()) == []
     assert httpx.get(server.base + "/health").status_code == 200
+
+
+def test_a_file_bigger_than_the_server_takes_is_refused_before_it_is_sent(
+    npm_settings: Settings, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    server = Server(npm_settings, env={"FERRY_PACKAGE_MAX_BYTES": "4096"})
+    front = PathProxy({"/ferry/": server.base + "/"}).start()  # to see what is sent
+    try:
+        file = tmp_path / "big.bin"
+        file.write_bytes(b"x" * 5000)
+        key = ("--name", "big", "--version", "1", "--platform", "linux", "--arch", "x86_64")
+        auth = ("--server", front.url("/ferry"), "--token", server.token)
+        code, _, err = _run(capsys, "packages", "upload", str(file), *key, *auth)
+        assert code == ExitCode.USAGE, err
+        assert "big.bin" in err and "package_max_bytes" in err and "4.1 kB" in err, err
+        assert front.requests == [("GET", "/ferry/api/v1/packages")]  # the file never left
+        assert server.client.get("/api/v1/packages").json()["total"] == 0
+    finally:
+        front.stop()
+        server.stop()
+
+
+@pytest.mark.s3
+def test_on_s3_the_sha256_goes_first_and_the_download_comes_from_the_bucket(
+    npm_settings: Settings,
+    seaweedfs: S3Server,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    env = {
+        "FERRY_BLOB_STORE": f"s3://{seaweedfs.bucket}/cli-{os.urandom(4).hex()}",
+        "FERRY_S3_ENDPOINT_URL": seaweedfs.endpoint,
+        "FERRY_S3_PART_SIZE": str(PART_SIZE),
+        "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+        "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+    server = Server(npm_settings, env=env)
+    try:
+        assert server.client.get("/api/v1/packages").json()["upload"]["sha256_first"] is True
+        body = os.urandom(2 * PART_SIZE + 1234)  # multipart, straight under its name
+        file = tmp_path / "model-runner.bin"
+        file.write_bytes(body)
+        key = ("--name", "runner", "--version", "2", "--platform", "linux", "--arch", "arm64")
+        auth = ("--server", server.base, "--token", server.token)
+        code, out, err = _run(capsys, "packages", "upload", str(file), *key, *auth)
+        assert code == ExitCode.OK, err
+        package_id = out.strip()
+        into = tmp_path / "got"
+        into.mkdir()
+        code, _, err = _run(capsys, "packages", "download", package_id, "-o", str(into), *auth)
+        assert code == ExitCode.OK, err
+        assert (into / "model-runner.bin").read_bytes() == body
+        # what the CLI asks for, the server answers with a presigned URL of the bucket
+        asked = server.client.get(f"/api/v1/packages/{package_id}/download?redirect=1")
+        assert asked.status_code == 307
+        assert asked.headers["location"].startswith(seaweedfs.endpoint)
+    finally:
+        server.stop()

@@ -21,7 +21,8 @@ from urllib.parse import quote
 import typer
 from rich.console import Console
 
-from ferry.cli.packages import JsonOpt, ServerOpt, TokenOpt, _answer, _client
+from ferry.cli.client import ServiceClient, connect
+from ferry.cli.packages import JsonOpt, ServerOpt, TokenOpt
 from ferry.errors import UsageError
 from ferry.filehash import sha256_of_file
 from ferry.models.names import check_model_id, check_path, check_version
@@ -66,8 +67,8 @@ def import_dir(
         raise UsageError(f"{directory}: no files to publish")
     listed = [_Entry(path, sha256_of_file(file), file.stat().st_size, file) for path, file in files]
     base = f"/api/{kind}/{quote(model_id)}"
-    with _client(server, token) as client:
-        held = _held(client, client.get(base))
+    with connect(server, token) as client:
+        held = _held(client, *client.call("GET", base))
         sent = 0
         for entry in listed:
             if (entry.sha256, entry.size) in held:
@@ -75,12 +76,7 @@ def import_dir(
             url = f"{base}/versions/{quote(version)}/files/{quote(entry.path)}"
             if not as_json:
                 err.print(f"sending {entry.path} ({human_bytes(entry.size)})")
-            answer = _answer(
-                client,
-                client.put(
-                    url, content=_chunks(entry.file), headers={"Content-Length": str(entry.size)}
-                ),
-            )
+            answer = client.json("PUT", url, body=_chunks(entry.file), length=entry.size)
             if answer.get("sha256") != entry.sha256:
                 raise UsageError(f"{entry.path} changed while it was sent: run again")
             sent += 1
@@ -94,7 +90,7 @@ def import_dir(
             doc["languages"] = language
         if name is not None:
             doc["name"] = name
-        done = _answer(client, client.post(f"{base}/versions/{quote(version)}/publish", json=doc))
+        done = client.json("POST", f"{base}/versions/{quote(version)}/publish", json_body=doc)
     if as_json:
         sys.stdout.write(json.dumps({**done, "sent": sent}, indent=2) + "\n")
         return
@@ -191,11 +187,8 @@ def list_models(
     """The models (or datasets) with a published version."""
     kind = "datasets" if dataset else "models"
     params = {"search": search} if search else {}
-    with _client(server, token) as client:
-        response = client.get(f"/api/{kind}", params=params)
-        if response.status_code >= 400:
-            _answer(client, response)
-        found = response.json()
+    with connect(server, token) as client:
+        found = client.json("GET", f"/api/{kind}", params)
     if as_json:
         sys.stdout.write(json.dumps(found, indent=2) + "\n")
         return
@@ -217,11 +210,11 @@ def show(
     """A model's versions and files."""
     check_model_id(model_id)
     kind = "datasets" if dataset else "models"
-    with _client(server, token) as client:
-        response = client.get(f"/api/{kind}/{quote(model_id)}")
-        if response.status_code == 404:
+    with connect(server, token) as client:
+        status, body = client.call("GET", f"/api/{kind}/{quote(model_id)}")
+        if status == 404:
             raise UsageError(f"no {kind[:-1]} {model_id}")
-        doc = _answer(client, response)
+        doc = client.answer(status, body)
     if as_json:
         sys.stdout.write(json.dumps(doc, indent=2) + "\n")
         return
@@ -253,11 +246,11 @@ def _walk(directory: Path) -> Iterator[tuple[str, Path]]:
             yield path, file
 
 
-def _held(client: Any, response: Any) -> set[tuple[str, int]]:
+def _held(client: ServiceClient, status: int, body: bytes) -> set[tuple[str, int]]:
     """(sha256, size) of every file an earlier version of the model holds."""
-    if response.status_code == 404:
+    if status == 404:
         return set()
-    doc = _answer(client, response)
+    doc = client.answer(status, body)
     return {(f["sha256"], f["size_bytes"]) for v in doc.get("versions", []) for f in v["files"]}
 
 

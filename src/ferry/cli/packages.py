@@ -2,42 +2,31 @@
 
 ``--server`` (or ``FERRY_URL`` / ``FERRY_SERVER``) and ``--token`` (or ``FERRY_TOKEN``)
 name the service and the caller. Uploads and downloads stream (the file is never held in
-memory) with a progress bar on a terminal. An upload hashes the file first and sends its
-sha256 ahead of it, so the server refuses bytes that differ and an S3 store writes them
-straight under their name; a download is checked against the package's sha256 while it
-arrives and only then moved to its name. ``--json`` prints what the API answered, for
-scripts.
+memory) with a progress bar on a terminal. An upload sends the file's sha256 with it, so
+the server refuses bytes that differ (how, :mod:`ferry.cli.client` says); a download
+is checked against the package's sha256 while it arrives and only then moved to its name.
+``--json`` prints what the API answered, for scripts.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import queue
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Annotated, Any, cast
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from ferry.cli.client import CHUNK, connect
 from ferry.errors import (
-    FerryError,
-    FetchError,
     IntegrityError,
-    NotAllowed,
-    NotAuthenticated,
     UsageError,
 )
-from ferry.store.writeback import start_writeback
 from ferry.units import human_bytes
-
-if TYPE_CHECKING:
-    import httpx
 
 packages_app = typer.Typer(
     help="Upload, list, fetch and delete packages in a service's package store.",
@@ -56,9 +45,6 @@ TokenOpt = Annotated[
     str | None, typer.Option("--token", envvar="FERRY_TOKEN", help="A bearer token.")
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
-_CHUNK = 1 << 20
-_QUEUED = 4
-_OCTETS = "application/octet-stream"
 
 
 @packages_app.command("upload")
@@ -75,25 +61,27 @@ def upload(
 ) -> None:
     """Store FILE under name, version, platform and arch (a write token)."""
     size = file.stat().st_size
-    # sent before the file: the server refuses bytes that do not hash to it, and an S3
-    # store writes them straight under their name (no copy into place at the end)
-    sha256 = _sha256_of(file, size)
     fields = {
         "name": name,
         "version": version,
         "platform": platform,
         "arch": arch,
         "description": description,
-        "sha256": sha256,
     }
-    with _client(server, token) as client, file.open("rb") as fh, _bar(size, "upload") as advance:
-        # the fields go first: a duplicate is refused before any byte of the file is sent
-        response = client.post(
-            "/api/v1/packages",
-            data=fields,
-            files={"file": (file.name, cast(IO[bytes], _Counting(fh, advance)), _OCTETS)},
-        )
-    doc = _answer(client, response)
+    with connect(server, token) as client:
+        terms = client.json("GET", "/api/v1/packages", {"size": 1})["upload"]
+        if size > int(terms["max_bytes"]):
+            raise UsageError(
+                f"{file}: {human_bytes(size)} is more than {client.base} takes "
+                f"({human_bytes(int(terms['max_bytes']))}, its package_max_bytes)"
+            )
+        # an S3 store writes bytes whose sha256 came first straight under their name:
+        # worth reading the file twice; elsewhere it is hashed while it is sent
+        sha256 = _sha256_of(file, size) if terms["sha256_first"] else None
+        with _bar(size, "upload") as advance:
+            doc, sha256 = client.upload(
+                "/api/v1/packages", fields, file, sha256=sha256, advance=advance
+            )
     if doc.get("sha256") != sha256:
         # a server that ignored the field (an older one) and kept other bytes than these
         raise IntegrityError(
@@ -140,9 +128,9 @@ def list_packages(
         "sort": sort,
         "order": order,
     }
-    with _client(server, token) as client:
+    with connect(server, token) as client:
         params = {k: v for k, v in query.items() if v is not None}
-        doc = _answer(client, client.get("/api/v1/packages", params=params))
+        doc = client.json("GET", "/api/v1/packages", params)
     if as_json:
         print(json.dumps(doc, indent=2))
         return
@@ -172,8 +160,8 @@ def show(
     token: TokenOpt = None,
 ) -> None:
     """One package: its fields, size and sha256."""
-    with _client(server, token) as client:
-        doc = _answer(client, client.get(f"/api/v1/packages/{_checked_id(package_id)}"))
+    with connect(server, token) as client:
+        doc = client.json("GET", f"/api/v1/packages/{_checked_id(package_id)}")
     if as_json:
         print(json.dumps(doc, indent=2))
         return
@@ -196,30 +184,20 @@ def download(
 ) -> None:
     """Fetch a package, checked against its sha256 before it takes its name."""
     pid = _checked_id(package_id)
-    with _client(server, token) as client:
-        doc = _answer(client, client.get(f"/api/v1/packages/{pid}"))
+    with connect(server, token) as client:
+        doc = client.json("GET", f"/api/v1/packages/{pid}")
         # the server's filename is a stranger's text: only its last part, never a path
         filename = Path(str(doc.get("filename") or pid)).name or pid
         dest = output / filename if output.is_dir() else output
         part = dest.with_name(dest.name + ".ferry-part")
         try:
-            with (
-                client.stream("GET", f"/api/v1/packages/{pid}/download") as response,
-                _bar(int(doc["size"]), "download") as advance,
-                part.open("wb") as fh,
-            ):
-                if response.status_code >= 400:
-                    response.read()
-                    _answer(client, response)
-                with _Sink(fh) as sink:
-                    for chunk in response.iter_bytes():
-                        sink.put(chunk)
-                        advance(len(chunk))
-                digest = sink.digest
-                os.fsync(fh.fileno())
-            if digest.hexdigest() != doc["sha256"]:
+            with _bar(int(doc["size"]), "download") as advance, part.open("wb") as fh:
+                # redirect=1: from an S3 store, straight from the bucket (a presigned URL)
+                url = f"/api/v1/packages/{pid}/download?redirect=1"
+                digest = client.download(url, fh, advance)
+            if digest != doc["sha256"]:
                 raise IntegrityError(
-                    f"{filename}: the bytes received have sha256 {digest.hexdigest()}, "
+                    f"{filename}: the bytes received have sha256 {digest}, "
                     f"not the package's {doc['sha256']}"
                 )
             part.replace(dest)
@@ -239,54 +217,12 @@ def delete(
 ) -> None:
     """Delete a package (an admin, or the writer who uploaded it)."""
     pid = _checked_id(package_id)
-    with _client(server, token) as client:
-        _answer(client, client.delete(f"/api/v1/packages/{pid}"))
+    with connect(server, token) as client:
+        client.json("DELETE", f"/api/v1/packages/{pid}")
     err.print(f"deleted {pid}", highlight=False)
 
 
 # ---- the wire ------------------------------------------------------------------------------
-
-
-@contextmanager
-def _client(server: str | None, token: str | None) -> Iterator[httpx.Client]:
-    import httpx
-
-    if not server:
-        raise UsageError(
-            "no server to talk to",
-            hint="Pass --server URL, or set FERRY_URL (e.g. http://127.0.0.1:8000).",
-        )
-    if not token:
-        raise NotAuthenticated(
-            "no token for the package store",
-            hint="Pass --token, or set FERRY_TOKEN (`ferry token create` makes one).",
-        )
-    try:
-        with httpx.Client(
-            base_url=server.rstrip("/"),
-            headers={"Authorization": f"Bearer {token}"},
-            # big files take their time; a silent server does not
-            timeout=httpx.Timeout(60.0, write=None),
-        ) as client:
-            yield client
-    except httpx.HTTPError as exc:
-        raise FetchError(f"could not reach {server}: {exc}") from exc
-
-
-def _answer(client: httpx.Client, response: httpx.Response) -> dict[str, Any]:
-    """The JSON of a good answer; the server's own words as a FerryError otherwise."""
-    if response.status_code < 400:
-        return response.json() if response.content else {}
-    try:
-        body = response.json()
-        message = str(body.get("message") or body.get("title"))
-    except (ValueError, AttributeError):
-        message = response.text[:300]
-    text = f"{client.base_url} answered {response.status_code}: {message}"
-    kind: type[FerryError] = {401: NotAuthenticated, 403: NotAllowed}.get(
-        response.status_code, FetchError if response.status_code >= 500 else UsageError
-    )
-    raise kind(text)
 
 
 def _checked_id(text: str) -> str:
@@ -298,90 +234,13 @@ def _checked_id(text: str) -> str:
 
 def _sha256_of(file: Path, size: int) -> str:
     digest = hashlib.sha256()
-    buffer = bytearray(_CHUNK)
+    buffer = bytearray(CHUNK)
     view = memoryview(buffer)
     with file.open("rb", buffering=0) as fh, _bar(size, "sha256") as advance:
         while count := fh.readinto(buffer):
             digest.update(view[:count])
             advance(count)
     return digest.hexdigest()
-
-
-class _Counting:
-    """A file that reports every read to the progress bar (httpx streams it in chunks).
-
-    Reads are at least :data:`_CHUNK` long, whatever httpx asks for (64 KiB): it sends
-    each as it comes and only needs the total length, which it takes from the file's
-    size; bigger pieces make fewer trips through httpx and fewer, fuller packets for the
-    server to take in."""
-
-    def __init__(self, fh: IO[bytes], advance: Any) -> None:
-        self._fh = fh
-        self._advance = advance
-
-    def read(self, size: int = -1) -> bytes:
-        data = self._fh.read(max(size, _CHUNK) if size and size > 0 else _CHUNK)
-        self._advance(len(data))
-        return data
-
-    def __getattr__(self, name: str) -> Any:
-        # seek/tell/fileno for httpx's length; everything else is the file's
-        return getattr(self._fh, name)
-
-
-class _Sink:
-    """A download's bytes written to ``fh`` and hashed in a thread of its own, so that the
-    thread receiving them goes on receiving (hashing and writing let go of the GIL); the
-    kernel starts putting each piece on disk at once, so the fsync at the end is short.
-    What waits in between is bounded: :data:`_QUEUED` batches of about :data:`_CHUNK`."""
-
-    def __init__(self, fh: IO[bytes]) -> None:
-        self.digest = hashlib.sha256()
-        self._fh = fh
-        self._offset = 0
-        self._batch: list[bytes] = []
-        self._batched = 0
-        self._queue: queue.Queue[list[bytes] | None] = queue.Queue(maxsize=_QUEUED)
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="ferry-download", daemon=True)
-        self._thread.start()
-
-    def put(self, data: bytes) -> None:
-        if self._error is not None:
-            raise self._error
-        self._batch.append(data)
-        self._batched += len(data)
-        if self._batched >= _CHUNK:
-            self._queue.put(self._batch)
-            self._batch, self._batched = [], 0
-
-    def __enter__(self) -> _Sink:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
-        """Everything put is written and flushed (and its failure raised) when this
-        returns; after a failure of the caller's, only the thread is stopped."""
-        if exc_type is None and self._batch:
-            self._queue.put(self._batch)
-        self._batch = []
-        self._queue.put(None)
-        self._thread.join()
-        if exc_type is None and self._error is not None:
-            raise self._error
-
-    def _run(self) -> None:
-        while (batch := self._queue.get()) is not None:
-            if self._error is not None:
-                continue  # only emptying the queue, so that put() never waits forever
-            try:
-                data = b"".join(batch) if len(batch) > 1 else batch[0]
-                self._fh.write(data)
-                self._fh.flush()
-                start_writeback(self._fh.fileno(), self._offset, len(data))
-                self._offset += len(data)
-                self.digest.update(data)
-            except BaseException as exc:
-                self._error = exc
 
 
 @contextmanager

@@ -1,0 +1,182 @@
+"""The CLI's client of the service on the wire: where a download's redirect may take the
+token, how an upload's form is laid out (the sha256 before the file, or after it), and the
+store's size limit said before a byte is sent. Against local HTTP servers on 127.0.0.1
+that log what they were sent; the round trips through a real ``ferry serve`` are in
+test_packages_cli.py."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from python_multipart.multipart import MultipartParser, parse_options_header
+
+from ferry.cli.client import ServiceClient
+from ferry.errors import FetchError, NotAllowed
+from support.served import LoopbackHandler, ServedOnLoopback
+
+pytestmark = pytest.mark.timeout(60)
+
+BODY = os.urandom(3 * 1024 * 1024 + 11)  # more than one piece of the client's
+
+
+class _Site(ServedOnLoopback):
+    """Answers from ``routes``: path → (status, headers, body); records every request's
+    headers and body."""
+
+    def __init__(self, routes: dict[str, tuple[int, dict[str, str], bytes]]) -> None:
+        self.routes = routes
+        self.bodies: list[bytes] = []
+        site = self
+
+        class Handler(LoopbackHandler):
+            served = site
+
+            def _answer(self) -> None:
+                site.record_request(self.command, self.path, self.headers)
+                length = int(self.headers.get("Content-Length") or 0)
+                site.bodies.append(self.rfile.read(length) if length else b"")
+                status, headers, body = site.routes.get(
+                    self.path.partition("?")[0], (404, {}, b"{}")
+                )
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = _answer
+
+        super().__init__(Handler)
+
+
+@pytest.fixture
+def storage() -> Iterator[_Site]:
+    with _Site({"/bucket/blob": (200, {}, BODY)}) as site:
+        yield site
+
+
+def _download(server: str, path: str, into: Path) -> str:
+    with ServiceClient(server, "ferry_secret") as client, into.open("wb") as fh:
+        return client.download(path, fh, lambda _n: None)
+
+
+def test_a_redirect_to_other_storage_does_not_take_the_token(
+    storage: _Site, tmp_path: Path
+) -> None:
+    to_storage = {"Location": storage.base + "/bucket/blob?X-Amz-Signature=abc"}
+    with _Site({"/download": (307, to_storage, b"")}) as ferry:
+        digest = _download(ferry.base, "/download?redirect=1", tmp_path / "got")
+        assert ferry.request_headers("/download")[0]["authorization"] == "Bearer ferry_secret"
+    assert digest == hashlib.sha256(BODY).hexdigest()
+    assert (tmp_path / "got").read_bytes() == BODY
+    assert "authorization" not in storage.request_headers("/bucket/blob")[0]
+
+
+def test_a_redirect_on_the_same_server_keeps_it(tmp_path: Path) -> None:
+    with _Site({"/bucket/blob": (200, {}, BODY)}) as ferry:
+        ferry.routes["/download"] = (302, {"Location": "/bucket/blob"}, b"")
+        _download(ferry.base, "/download", tmp_path / "got")
+        assert ferry.request_headers("/bucket/blob")[0]["authorization"] == "Bearer ferry_secret"
+
+
+def test_redirects_elsewhere_or_in_circles_are_refused(tmp_path: Path) -> None:
+    with _Site({"/download": (307, {"Location": "file:///etc/passwd"}, b"")}) as ferry:
+        with pytest.raises(FetchError, match="redirected a download"):
+            _download(ferry.base, "/download", tmp_path / "got")
+        ferry.routes["/download"] = (307, {"Location": "/download"}, b"")
+        with pytest.raises(FetchError, match="more than 3 times"):
+            _download(ferry.base, "/download", tmp_path / "got")
+
+
+def test_an_error_is_said_in_the_server_s_words(tmp_path: Path) -> None:
+    refusal = b'{"message": "this token may only read"}'
+    answer = (403, {"Content-Type": "application/json"}, refusal)
+    with (
+        _Site({"/download": answer}) as ferry,
+        pytest.raises(NotAllowed, match="403: this token may only read"),
+    ):
+        _download(ferry.base, "/download", tmp_path / "got")
+
+
+def _parts(body: bytes, content_type: str) -> list[tuple[str, bytes]]:
+    """The form's parts as python-multipart reads them: (name, value), in order."""
+    _, options = parse_options_header(content_type)
+    parts: list[tuple[str, bytes]] = []
+    header = bytearray()
+    value = bytearray()
+
+    def on_header_value(data: bytes, start: int, end: int) -> None:
+        header.extend(data[start:end])
+
+    def on_header_end() -> None:
+        _, found = parse_options_header(bytes(header))
+        if b"name" in found:
+            parts.append((found[b"name"].decode(), b""))
+        header.clear()
+
+    def on_part_data(data: bytes, start: int, end: int) -> None:
+        value.extend(data[start:end])
+
+    def on_part_end() -> None:
+        parts[-1] = (parts[-1][0], bytes(value))
+        value.clear()
+
+    parser = MultipartParser(
+        options[b"boundary"],
+        {  # type: ignore[arg-type]
+            "on_header_value": on_header_value,
+            "on_header_end": on_header_end,
+            "on_part_data": on_part_data,
+            "on_part_end": on_part_end,
+        },
+    )
+    parser.write(body)
+    parser.finalize()
+    return parts
+
+
+@pytest.mark.parametrize("first", [True, False], ids=["sha256-first", "sha256-after"])
+def test_the_form_s_layout_and_length(tmp_path: Path, first: bool) -> None:
+    file = tmp_path / 'odd "name"\r\n.bin'
+    file.write_bytes(BODY)
+    sha = hashlib.sha256(BODY).hexdigest()
+    fields = {"name": "agent", "version": "1.0", "description": "ünïcode"}
+    stored = b'{"id": "x", "sha256": "%s"}' % sha.encode()
+    with _Site({"/api/v1/packages": (201, {}, stored)}) as ferry:
+        with ServiceClient(ferry.base, "ferry_secret") as client:
+            doc, digest = client.upload(
+                "/api/v1/packages", fields, file, sha256=sha if first else None, advance=print
+            )
+        headers = ferry.request_headers("/api/v1/packages")[0]
+        body = ferry.bodies[0]
+    assert doc["sha256"] == sha and digest == sha
+    assert int(headers["content-length"]) == len(body)  # declared up front, exactly
+    names = [name for name, _ in _parts(body, headers["content-type"])]
+    if first:
+        assert names == ["name", "version", "description", "sha256", "file"]
+    else:
+        assert names == ["name", "version", "description", "file", "sha256"]
+    values = dict(_parts(body, headers["content-type"]))
+    assert values["file"] == BODY and values["sha256"] == sha.encode()
+    assert values["description"] == "ünïcode".encode()
+    assert b'filename="odd %22name%22%0D%0A.bin"' in body  # quoted, never a header break
+
+
+def test_a_file_that_shrinks_while_it_is_sent_fails(tmp_path: Path) -> None:
+    file = tmp_path / "shrinking.bin"
+    file.write_bytes(BODY)
+
+    def shrink(n: int) -> None:
+        os.truncate(file, 1024)  # after the first piece is sent
+
+    with (
+        _Site({"/api/v1/packages": (201, {}, b"{}")}) as ferry,
+        ServiceClient(ferry.base, "ferry_secret") as client,
+        pytest.raises(FetchError, match=r"shrinking\.bin got shorter"),
+    ):
+        client.upload("/api/v1/packages", {}, file, sha256=None, advance=shrink)
