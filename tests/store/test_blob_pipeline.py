@@ -13,6 +13,7 @@ import errno
 import hashlib
 import random
 import threading
+import time
 from pathlib import Path
 from typing import BinaryIO
 
@@ -28,7 +29,14 @@ PIPELINE = 4  # _LocalWriter's
 
 
 def _writer_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name.startswith("ferry-blob-writer")]
+    """The writer's threads still alive a moment after it is done: they are let go
+    without waiting (shutdown(wait=False)), and take their leave as soon as they wake."""
+    for _ in range(100):
+        alive = [t for t in threading.enumerate() if t.name.startswith("ferry-blob-writer")]
+        if not alive:
+            break
+        time.sleep(0.02)
+    return alive
 
 
 @pytest.fixture

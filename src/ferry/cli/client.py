@@ -38,7 +38,7 @@ from urllib3.fields import RequestField
 from urllib3.filepost import choose_boundary
 
 from ferry.errors import FerryError, FetchError, NotAllowed, NotAuthenticated, UsageError
-from ferry.store.writeback import start_writeback
+from ferry.store.writeback import write_out
 
 __all__ = ["ServiceClient", "connect"]
 
@@ -335,9 +335,7 @@ class _Sink:
             if self._error is not None:
                 continue  # only emptying the queue, so that put() never waits forever
             try:
-                self._fh.write(data)
-                self._fh.flush()
-                start_writeback(self._fh.fileno(), self._offset, len(data))
+                write_out(self._fh, data, self._offset)
                 self._offset += len(data)
                 self.digest.update(data)
             except BaseException as exc:

@@ -32,7 +32,7 @@ from ferry.store.blob.interface import (
 )
 from ferry.store.blob.writer import StreamingWriter
 from ferry.store.cas import ALGORITHMS, CHUNK_SIZE, ContentStore
-from ferry.store.writeback import start_writeback
+from ferry.store.writeback import write_out
 
 __all__ = ["LocalBlobStore"]
 
@@ -225,10 +225,8 @@ class _LocalWriter(StreamingWriter):
 def _write_out(fh: BinaryIO, chunk: bytearray, offset: int) -> None:
     """Write ``chunk`` at ``offset`` (where the file ends) and have the kernel start putting
     it on disk now: commit's fsync then waits for the last few MiB, not for the whole
-    file, and the dirty pages of a big upload never pile up."""
-    fh.write(chunk)
-    fh.flush()
-    start_writeback(fh.fileno(), offset, len(chunk))
+    file, and the dirty pages of a big upload never pile up (the test seam for the disk)."""
+    write_out(fh, chunk, offset)
 
 
 def _copy_in(cas: ContentStore, path: Path, key: BlobKey) -> int:
