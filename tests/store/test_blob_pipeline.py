@@ -44,18 +44,24 @@ def store(tmp_path: Path) -> LocalBlobStore:
     return LocalBlobStore(tmp_path / "store")
 
 
-async def test_the_caller_goes_on_while_the_disk_is_busy_then_waits_for_a_full_pipe(
-    store: LocalBlobStore, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _hold_the_disk(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
+    """The store's writes wait until the event returned is set."""
     disk_free = threading.Event()
     real = local_module._write_out
 
-    def slow_disk(fh: BinaryIO, chunk: bytearray, offset: int) -> None:
+    def held_disk(fh: BinaryIO, chunk: bytearray, offset: int) -> None:
         if not disk_free.wait(30):
             raise OSError(errno.EIO, "the test never let the disk go")
         real(fh, chunk, offset)
 
-    monkeypatch.setattr(local_module, "_write_out", slow_disk)
+    monkeypatch.setattr(local_module, "_write_out", held_disk)
+    return disk_free
+
+
+async def test_the_caller_goes_on_while_the_disk_is_busy_then_waits_for_a_full_pipe(
+    store: LocalBlobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    disk_free = _hold_the_disk(monkeypatch)
     data = random.Random(1).randbytes(12 * MiB + 5)
     async with store.open_writer() as writer:
         # PIPELINE full buffers handed over (one at the disk, the others waiting), and the
@@ -140,15 +146,7 @@ class _CountingHash:
 async def test_the_hash_does_not_wait_for_the_disk(
     store: LocalBlobStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    disk_free = threading.Event()
-    real = local_module._write_out
-
-    def held_disk(fh: BinaryIO, chunk: bytearray, offset: int) -> None:
-        if not disk_free.wait(30):
-            raise OSError(errno.EIO, "the test never let the disk go")
-        real(fh, chunk, offset)
-
-    monkeypatch.setattr(local_module, "_write_out", held_disk)
+    disk_free = _hold_the_disk(monkeypatch)
     data = random.Random(3).randbytes(PIPELINE * MiB + 9)
     async with store.open_writer() as writer:
         counting = _CountingHash()
