@@ -7,6 +7,7 @@ test_packages_cli.py."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +16,8 @@ import pytest
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from ferry.cli.client import ServiceClient
-from ferry.errors import FetchError, NotAllowed
+from ferry.cli.main import main
+from ferry.errors import ExitCode, FetchError, NotAllowed
 from support.served import LoopbackHandler, ServedOnLoopback
 
 pytestmark = pytest.mark.timeout(60)
@@ -24,8 +26,8 @@ BODY = os.urandom(3 * 1024 * 1024 + 11)  # more than one piece of the client's
 
 
 class _Site(ServedOnLoopback):
-    """Answers from ``routes``: path → (status, headers, body); records every request's
-    headers and body."""
+    """Answers from ``routes``: path, or "METHOD path", → (status, headers, body); records
+    every request's headers and body."""
 
     def __init__(self, routes: dict[str, tuple[int, dict[str, str], bytes]]) -> None:
         self.routes = routes
@@ -39,8 +41,9 @@ class _Site(ServedOnLoopback):
                 site.record_request(self.command, self.path, self.headers)
                 length = int(self.headers.get("Content-Length") or 0)
                 site.bodies.append(self.rfile.read(length) if length else b"")
+                path = self.path.partition("?")[0]
                 status, headers, body = site.routes.get(
-                    self.path.partition("?")[0], (404, {}, b"{}")
+                    f"{self.command} {path}", site.routes.get(path, (404, {}, b"{}"))
                 )
                 self.send_response(status)
                 for name, value in headers.items():
@@ -180,3 +183,35 @@ def test_a_file_that_shrinks_while_it_is_sent_fails(tmp_path: Path) -> None:
         pytest.raises(FetchError, match=r"shrinking\.bin got shorter"),
     ):
         client.upload("/api/v1/packages", {}, file, sha256=None, advance=shrink)
+
+
+def test_a_server_that_names_no_terms_gets_the_sha256_before_the_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A server older than the list's ``upload`` terms takes a sha256 only before the file:
+    ``ferry packages upload`` sends it there, as it did before the terms."""
+    file = tmp_path / "agent.bin"
+    file.write_bytes(BODY)
+    stored = {
+        "id": "0" * 32,
+        "name": "agent",
+        "version": "1",
+        "platform": "linux",
+        "arch": "x86_64",
+        "size": len(BODY),
+        "sha256": hashlib.sha256(BODY).hexdigest(),
+    }
+    listing = {"packages": [], "total": 0, "page": 1, "size": 1}  # no "upload"
+    routes = {
+        "GET /api/v1/packages": (200, {}, json.dumps(listing).encode()),
+        "POST /api/v1/packages": (201, {}, json.dumps(stored).encode()),
+    }
+    key = ["--name", "agent", "--version", "1", "--platform", "linux", "--arch", "x86_64"]
+    with _Site(routes) as ferry:
+        argv = ["packages", "upload", str(file), *key, "--server", ferry.base, "--token", "t"]
+        code = main(argv)
+        headers = ferry.request_headers("/api/v1/packages", "POST")[0]
+        body = ferry.bodies[-1]
+    assert code == ExitCode.OK, capsys.readouterr().err
+    names = [name for name, _ in _parts(body, headers["content-type"])]
+    assert names.index("sha256") < names.index("file")

@@ -69,15 +69,18 @@ def upload(
         "description": description,
     }
     with connect(server, token) as client:
-        terms = client.json("GET", "/api/v1/packages", {"size": 1})["upload"]
-        if size > int(terms["max_bytes"]):
+        # a server older than these terms says nothing: its limit is learnt at the 413,
+        # and it only takes a sha256 before the file
+        terms = client.json("GET", "/api/v1/packages", {"size": 1}).get("upload") or {}
+        limit = terms.get("max_bytes")
+        if limit is not None and size > int(limit):
             raise UsageError(
                 f"{file}: {human_bytes(size)} is more than {client.base} takes "
-                f"({human_bytes(int(terms['max_bytes']))}, its package_max_bytes)"
+                f"({human_bytes(int(limit))}, its package_max_bytes)"
             )
         # an S3 store writes bytes whose sha256 came first straight under their name:
         # worth reading the file twice; elsewhere it is hashed while it is sent
-        sha256 = _sha256_of(file, size) if terms["sha256_first"] else None
+        sha256 = _sha256_of(file, size) if terms.get("sha256_first", True) else None
         with _bar(size, "upload") as advance:
             doc, sha256 = client.upload(
                 "/api/v1/packages", fields, file, sha256=sha256, advance=advance
