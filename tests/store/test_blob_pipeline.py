@@ -167,3 +167,64 @@ async def test_the_hash_does_not_wait_for_the_disk(
     assert info.key == BlobKey.sha256(hashlib.sha256(data).hexdigest())
     assert store.path_for(info.key).read_bytes() == data
     assert "ferry-blob-writer-hash_0" in counting.threads
+
+
+async def test_immutable_pieces_reach_the_disk_uncopied(
+    store: LocalBlobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request body's pieces are ``bytes``: they go to the threads as they are."""
+    written: list[object] = []
+    real = local_module._write_out
+
+    def watched(fh: BinaryIO, chunk: bytes, offset: int) -> None:
+        written.append(chunk)
+        real(fh, chunk, offset)
+
+    monkeypatch.setattr(local_module, "_write_out", watched)
+    rng = random.Random(4)
+    pieces = [rng.randbytes(300 * 1024) for _ in range(12)]
+    async with store.open_writer() as writer:
+        for piece in pieces:
+            await writer.write(piece)
+        info = await writer.commit()
+
+    data = b"".join(pieces)
+    assert store.path_for(info.key).read_bytes() == data
+    assert info.key == BlobKey.sha256(hashlib.sha256(data).hexdigest())
+    borrowed = [c for c in written if isinstance(c, memoryview) and c.obj in pieces]
+    # all but what is left for commit (less than one buffer, joined once)
+    assert sum(len(c) for c in borrowed) >= len(data) - MiB
+
+
+async def test_bytes_the_caller_may_change_are_copied_before_write_returns(
+    store: LocalBlobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A buffer the caller refills (bytearray, a read-only view of one, a small bytes
+    piece among big ones) must be stored as it was when written, though the threads take
+    it up later."""
+    # nothing is written before the caller is done (what is written stays within the pipe)
+    disk_free = _hold_the_disk(monkeypatch)
+    rng = random.Random(5)
+    reused = bytearray(400 * 1024)
+    expected = bytearray()
+    async with store.open_writer() as writer:
+        for i in range(4):
+            reused[:] = rng.randbytes(len(reused))
+            expected += reused
+            given: bytes | bytearray | memoryview = (
+                reused if i % 2 else memoryview(reused).toreadonly()
+            )
+            await writer.write(given)
+            small = rng.randbytes(rng.randrange(1, 64 * 1024))
+            expected += small
+            await writer.write(small)
+            big = rng.randbytes(200 * 1024)
+            expected += big[10:] + big[:10]
+            await writer.write(memoryview(big)[10:])  # a view of bytes: borrowed
+            await writer.write(big[:10])
+        reused[:] = bytes(len(reused))  # the caller's last change, after its last write
+        disk_free.set()
+        info = await writer.commit()
+
+    assert store.path_for(info.key).read_bytes() == expected
+    assert info.key == BlobKey.sha256(hashlib.sha256(expected).hexdigest())

@@ -193,11 +193,14 @@ class _LocalWriter(StreamingWriter):
     async def _store(self, chunk: bytearray, *, final: bool) -> None:
         self._open()  # an empty blob is an empty staging file
         if chunk:
-            await asyncio.to_thread(self._store_sync, chunk, self._written)
+            await asyncio.to_thread(self._store_sync, [chunk], self._written)
 
-    def _store_sync(self, chunk: bytearray, offset: int) -> None:
-        _write_out(self._open(), chunk, offset)
-        self._written = offset + len(chunk)
+    def _store_sync(self, pieces: list[Bytes], offset: int) -> None:
+        fh = self._open()
+        for piece in pieces:
+            _write_out(fh, piece, offset)
+            offset += len(piece)
+        self._written = offset
 
     async def _finish(self, key: BlobKey, size: int) -> bool:
         assert self._tmp is not None
@@ -222,7 +225,7 @@ class _LocalWriter(StreamingWriter):
             self._staging = None
 
 
-def _write_out(fh: BinaryIO, chunk: bytearray, offset: int) -> None:
+def _write_out(fh: BinaryIO, chunk: Bytes, offset: int) -> None:
     """Write ``chunk`` at ``offset`` (where the file ends) and have the kernel start putting
     it on disk now: commit's fsync then waits for the last few MiB, not for the whole
     file, and the dirty pages of a big upload never pile up (the test seam for the disk)."""
