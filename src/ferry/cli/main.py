@@ -431,7 +431,9 @@ def serve(
     """
     import uvicorn
 
+    from ferry.heap import keep_freed_buffers
     from ferry.server.app import create_app
+    from ferry.server.protocol import FerryHttpProtocol
 
     settings = load_settings(
         config, data_dir=data_dir, host=host, port=port, no_auth=no_auth or None
@@ -461,6 +463,7 @@ def serve(
             '(resolver_sandbox = "none"): serve only files you trust',
             highlight=False,
         )
+    keep_freed_buffers()  # every upload's pieces: see ferry.heap
     uvicorn.run(
         application,
         host=settings.host,
@@ -471,6 +474,8 @@ def serve(
         # service on the event loop (uv and npm for every task), which stalled every other
         # request for tens of milliseconds each time; asyncio uses CPython's vfork.
         loop="asyncio",
+        # bigger reads, and request bodies passed on without copies (ferry.server.protocol)
+        http=FerryHttpProtocol,
     )
 
 
