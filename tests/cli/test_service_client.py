@@ -6,9 +6,12 @@ test_packages_cli.py."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -215,3 +218,18 @@ def test_a_server_that_names_no_terms_gets_the_sha256_before_the_file(
     assert code == ExitCode.OK, capsys.readouterr().err
     names = [name for name, _ in _parts(body, headers["content-type"])]
     assert names.index("sha256") < names.index("file")
+
+
+def test_a_disk_that_fills_up_stops_the_download_and_its_thread(storage: _Site) -> None:
+    with (
+        ServiceClient(storage.base, "ferry_secret") as client,
+        open("/dev/full", "wb") as full,  # noqa: PTH123
+        pytest.raises(OSError) as raised,
+    ):
+        client.download("/bucket/blob", full, lambda _n: None)
+    assert raised.value.errno == errno.ENOSPC
+    for _ in range(100):
+        if not [t for t in threading.enumerate() if t.name == "ferry-download"]:
+            break
+        time.sleep(0.02)
+    assert not [t for t in threading.enumerate() if t.name == "ferry-download"]
