@@ -210,6 +210,14 @@ def seaweedfs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
 
 
 @pytest.fixture(scope="session")
+def seaweedfs_tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """SeaweedFS's S3 over HTTPS, with a certificate from a CA of its own (``ca_file``)."""
+    server = start_seaweedfs(tmp_path_factory.mktemp("seaweedfs-tls"), tls=True)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
 def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     server = start_moto(tmp_path_factory.mktemp("moto"))
     yield server

@@ -95,8 +95,9 @@ def run_async(make: Callable[[], Awaitable[T]]) -> T:
         return pool.submit(asyncio.run, main()).result()
 
 
-def s3_client(endpoint: str) -> Any:
-    """A client with the test credentials given outright (no environment needed)."""
+def s3_client(endpoint: str, ca_file: Path | None = None) -> Any:
+    """A client with the test credentials given outright (no environment needed), trusting
+    ``ca_file`` for an HTTPS endpoint."""
     from aiobotocore.config import AioConfig
 
     return get_session().create_client(
@@ -105,6 +106,7 @@ def s3_client(endpoint: str) -> Any:
         region_name="us-east-1",
         aws_access_key_id=ACCESS_KEY,
         aws_secret_access_key=SECRET_KEY,
+        verify=None if ca_file is None else str(ca_file),
         config=AioConfig(
             s3={"addressing_style": "path"},
             retries={"mode": "standard", "max_attempts": 1},
@@ -122,6 +124,8 @@ class S3Server:
     endpoint: str
     bucket: str = BUCKET
     stray_files: list[Path] = field(default_factory=list)
+    # HTTPS: the CA its certificate is signed by (PEM), for AWS_CA_BUNDLE or curl --cacert
+    ca_file: Path | None = None
     log_path: Path = field(init=False)
 
     def __post_init__(self) -> None:
@@ -155,7 +159,7 @@ class S3Server:
         )
 
     async def _prepare(self) -> None:
-        async with s3_client(self.endpoint) as client:
+        async with s3_client(self.endpoint, self.ca_file) as client:
             with contextlib.suppress(client.exceptions.BucketAlreadyOwnedByYou):
                 await client.create_bucket(Bucket=self.bucket)
             await client.put_object(Bucket=self.bucket, Key="ready", Body=b"ready")
@@ -180,7 +184,12 @@ class S3Server:
 
 
 def _spawn(
-    name: str, workdir: Path, argv: list[str], endpoint: str, stray_files: list[Path] | None = None
+    name: str,
+    workdir: Path,
+    argv: list[str],
+    endpoint: str,
+    stray_files: list[Path] | None = None,
+    ca_file: Path | None = None,
 ) -> S3Server:
     (workdir / "tmp").mkdir(parents=True)
     (workdir / "data").mkdir()
@@ -194,7 +203,7 @@ def _spawn(
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    server = S3Server(name, workdir, proc, endpoint, stray_files=stray_files or [])
+    server = S3Server(name, workdir, proc, endpoint, stray_files=stray_files or [], ca_file=ca_file)
     try:
         server.wait_ready()
     except BaseException:
@@ -203,12 +212,28 @@ def _spawn(
     return server
 
 
-def start_seaweedfs(workdir: Path, extra_args: Sequence[str] = ()) -> S3Server:
+def start_seaweedfs(
+    workdir: Path, extra_args: Sequence[str] = (), *, tls: bool = False
+) -> S3Server:
     """``weed server -s3``: master, volume, filer and S3 gateway in one process, each on a
     port of its own (and a gRPC port each: 8 in all), bound to 127.0.0.1 only.
-    ``extra_args`` are added to its command line (the bench gives it more volumes)."""
+    ``extra_args`` are added to its command line (the bench gives it more volumes). With
+    ``tls``, the S3 port speaks HTTPS with a certificate for 127.0.0.1 from a CA made
+    for it (trustme), whose PEM is the server's ``ca_file``."""
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "logs").mkdir()
+    tls_args: list[str] = []
+    ca_file = None
+    if tls:
+        import trustme
+
+        ca = trustme.CA()
+        issued = ca.issue_cert("127.0.0.1")
+        ca_file, cert_file, key_file = (workdir / n for n in ("ca.pem", "cert.pem", "key.pem"))
+        ca.cert_pem.write_to_path(str(ca_file))
+        issued.cert_chain_pems[0].write_to_path(str(cert_file))
+        issued.private_key_pem.write_to_path(str(key_file))
+        tls_args = [f"-s3.cert.file={cert_file}", f"-s3.key.file={key_file}"]
     identities = {
         "identities": [
             {
@@ -247,12 +272,14 @@ def start_seaweedfs(workdir: Path, extra_args: Sequence[str] = ()) -> S3Server:
         "-master.volumeSizeLimitMB=1024",
         # without it the volume server waits 10 s before stopping
         "-volume.preStopSeconds=0",
+        *tls_args,
         *extra_args,
     ]
     grpc = {"master": master_grpc, "volume": volume_grpc, "filer": filer_grpc, "s3": s3_grpc}
     system_tmp = Path(tempfile.gettempdir())
     strays = [system_tmp / f"seaweedfs-{role}-grpc-{port}.sock" for role, port in grpc.items()]
-    return _spawn("SeaweedFS", workdir, argv, f"http://127.0.0.1:{s3}", strays)
+    scheme = "https" if tls else "http"
+    return _spawn("SeaweedFS", workdir, argv, f"{scheme}://127.0.0.1:{s3}", strays, ca_file)
 
 
 def start_moto(workdir: Path) -> S3Server:
