@@ -58,6 +58,19 @@ def _hold_the_disk(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
     return disk_free
 
 
+def _watch_the_disk(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, object]]:
+    """Every write the store makes, as (thread name, the piece given), as it is made."""
+    writes: list[tuple[str, object]] = []
+    real = local_module._write_out
+
+    def watched(fh: BinaryIO, chunk: bytes, offset: int) -> None:
+        writes.append((threading.current_thread().name, chunk))
+        real(fh, chunk, offset)
+
+    monkeypatch.setattr(local_module, "_write_out", watched)
+    return writes
+
+
 async def test_the_caller_goes_on_while_the_disk_is_busy_then_waits_for_a_full_pipe(
     store: LocalBlobStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -111,17 +124,11 @@ async def test_a_disk_error_in_the_thread_reaches_the_caller_and_nothing_is_kept
 async def test_a_blob_of_one_buffer_gets_no_thread(
     store: LocalBlobStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    started: list[str] = []
-    real = local_module._write_out
-
-    def watched(fh: BinaryIO, chunk: bytearray, offset: int) -> None:
-        started.append(threading.current_thread().name)
-        real(fh, chunk, offset)
-
-    monkeypatch.setattr(local_module, "_write_out", watched)
+    writes = _watch_the_disk(monkeypatch)
     async with store.open_writer() as writer:
         await writer.write(b"x" * (MiB - 1))
         await writer.commit()
+    started = [name for name, _ in writes]
 
     assert started and not any(name.startswith("ferry-blob-writer") for name in started)
 
@@ -173,14 +180,7 @@ async def test_immutable_pieces_reach_the_disk_uncopied(
     store: LocalBlobStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A request body's pieces are ``bytes``: they go to the threads as they are."""
-    written: list[object] = []
-    real = local_module._write_out
-
-    def watched(fh: BinaryIO, chunk: bytes, offset: int) -> None:
-        written.append(chunk)
-        real(fh, chunk, offset)
-
-    monkeypatch.setattr(local_module, "_write_out", watched)
+    writes = _watch_the_disk(monkeypatch)
     rng = random.Random(4)
     pieces = [rng.randbytes(300 * 1024) for _ in range(12)]
     async with store.open_writer() as writer:
@@ -191,7 +191,7 @@ async def test_immutable_pieces_reach_the_disk_uncopied(
     data = b"".join(pieces)
     assert store.path_for(info.key).read_bytes() == data
     assert info.key == BlobKey.sha256(hashlib.sha256(data).hexdigest())
-    borrowed = [c for c in written if isinstance(c, memoryview) and c.obj in pieces]
+    borrowed = [c for _, c in writes if isinstance(c, memoryview) and c.obj in pieces]
     # all but what is left for commit (less than one buffer, joined once)
     assert sum(len(c) for c in borrowed) >= len(data) - MiB
 
