@@ -8,7 +8,8 @@ loop keeps asking the kernel for new pages: every 4 KiB page faulted in and zero
 Where the machine hands freed memory back to its host (a VM whose balloon reports free
 pages, as the one the benchmarks ran on), each new page is slower still: a 2 GB upload
 took 96,000-107,000 page faults in the server and 0.4-0.8 s more CPU than with the
-thresholds below (2026-12-06, ``bench/run_store.py``; 8-1,900 faults with them).
+thresholds below (2026-12-06, by hand: ``curl -F`` of 2 GB to a local ``ferry serve``,
+alternating with and without; 8-1,900 faults with them).
 
 With the thresholds raised, freed buffers stay in the heap and are reused. What is kept is
 bounded by the peak a transfer needed (a few buffers per transfer), not by its size: the

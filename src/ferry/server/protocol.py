@@ -14,8 +14,10 @@ parser however long it is. Two things in the stock protocol made that dear:
   before are joined (a copy, as before).
 
 Flow control is uvicorn's own (reading pauses once more than 64 KiB waits), so what a slow
-application holds is still about one piece. The tests run the upload through ``ferry
-serve`` with this protocol, and check the pieces are passed on uncopied.
+application holds is still about one piece. Both changes reach into uvicorn's and
+asyncio's internals (the transport's ``max_size``, the cycle's ``body``):
+tests/server/test_protocol.py runs a real uvicorn with this protocol and fails if pieces
+stop being big or uncopied; the package tests that start ``ferry serve`` run through it.
 """
 
 from __future__ import annotations
