@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
 import random
 import ssl
 import urllib.request
@@ -111,8 +110,8 @@ async def test_over_plain_http_every_part_is_signed_with_its_sha256(
 async def test_a_certificate_nobody_vouched_for_is_refused_with_the_endpoint_named(
     seaweedfs_tls: S3Server, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    use_credentials(monkeypatch)  # and no AWS_CA_BUNDLE: the test's CA is trusted by nobody
-    os.environ.pop("AWS_CA_BUNDLE", None)
+    # no AWS_* variable but the credentials (so no AWS_CA_BUNDLE): the CA is trusted by nobody
+    use_credentials(monkeypatch)
     with pytest.raises(BlobStoreError) as refused:
         async with _store(seaweedfs_tls) as store:
             await store.has(BlobKey.sha256("0" * 64))

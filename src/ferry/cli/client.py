@@ -63,6 +63,8 @@ class ServiceClient:
         self._auth = {"Authorization": f"Bearer {token}"}
         self._ssl = httpx.create_ssl_context()
         self._pools: dict[str | None, urllib3.PoolManager] = {}
+        # big bodies go through here a fresh 1 MiB piece per read: see ferry.heap
+        keep_freed_buffers()
 
     def __enter__(self) -> ServiceClient:
         return self
@@ -120,7 +122,6 @@ class ServiceClient:
         refused before the file is sent). ``sha256`` known: sent before the file;
         None: the file is hashed while it is sent and the digest sent after it. Returns
         the server's document and the file's sha256."""
-        keep_freed_buffers()  # a fresh piece of 1 MiB for every read: see ferry.heap
         size = file.stat().st_size
         form = _Form(fields, file, size, sha256)
         headers = {
@@ -151,7 +152,6 @@ class ServiceClient:
                 headers = {}  # the token is the server's, not the storage's
         else:
             raise FetchError(f"{self.base} redirected a download more than {_REDIRECTS} times")
-        keep_freed_buffers()  # a fresh piece of 1 MiB for every read: see ferry.heap
         sink = _Sink(fh)
         try:
             with sink:
