@@ -27,7 +27,10 @@ once with the optional ``sha256`` field before the file, the digest known before
 ``GET /api/v1/packages/{id}/download``; with S3 also ``?redirect=1`` followed with ``curl
 -L``) and the CLI (``ferry packages upload``, which hashes the file first and sends its
 sha256 before it, and ``ferry packages download``, which checks the sha256 while the bytes
-arrive and fsyncs the file before naming it).
+arrive and fsyncs the file before naming it). With S3 the CLI PUTs the file straight into
+the bucket, with a URL the service signed with its sha256, and the service records it once
+the bucket has checked it (docs/decisions.md); a second CLI row, ``--via-server``, sends it
+through the service instead.
 
 Every download's bytes are checked (sha256 of the file written, not timed); every
 uploaded file is deleted before the next upload, so each upload really stores (Ferry
@@ -525,11 +528,12 @@ def ferry_curl_sha256_sequence(ctx: Context, round_no: int) -> None:
         ctx.api("DELETE", f"/api/v1/packages/{package_id}")
 
 
-def ferry_cli_sequence(ctx: Context, round_no: int) -> None:
+def cli_upload(ctx: Context, round_no: int, *flags: str) -> str | None:
+    """``ferry packages upload`` of the source, timed and checked; the package's id."""
     env = {**ctx.env, **ctx.ferry.env}
     upload = [
         *[FERRY, "packages", "upload", str(ctx.source), "--name", "bench"],
-        *["--version", f"cli.{round_no}", "--platform", "linux", "--arch", "x86_64"],
+        *["--version", f"cli.{round_no}", "--platform", "linux", "--arch", "x86_64", *flags],
     ]
     result = timed(upload, env, ctx.work, ctx.ferry.pid)
     package_id = result.stdout.strip().splitlines()[-1] if result.returncode == 0 else None
@@ -538,7 +542,20 @@ def ferry_cli_sequence(ctx: Context, round_no: int) -> None:
         doc = ctx.api("GET", f"/api/v1/packages/{package_id}")
         if doc["sha256"] != ctx.digest or doc["size"] != ctx.size:
             problem = "stored with the wrong sha256 or size"
-    ctx.record("upload", "ferry: ferry packages upload", round_no, result, problem)
+    ctx.record(
+        "upload", " ".join(["ferry: ferry packages upload", *flags]), round_no, result, problem
+    )
+    return package_id
+
+
+def ferry_cli_sequence(ctx: Context, round_no: int) -> None:
+    env = {**ctx.env, **ctx.ferry.env}
+    if ctx.redirect:
+        # an S3 store takes the CLI's file straight into the bucket; through the service too
+        relayed = cli_upload(ctx, round_no, "--via-server")
+        if relayed is not None:
+            ctx.api("DELETE", f"/api/v1/packages/{relayed}")
+    package_id = cli_upload(ctx, round_no)
     if package_id is None:
         return
     out_dir = ctx.work / "cli-download"

@@ -179,6 +179,12 @@ class Settings(BaseSettings):
     package_max_bytes: int = Field(
         8 * 1024**3, gt=0, description="Largest file uploaded to the package store."
     )
+    package_direct_upload: bool = Field(
+        True,
+        description="With blob_store in a bucket that checks digests: clients PUT package "
+        "files straight into it (a presigned URL), not through the service. Turn off when "
+        "clients cannot reach s3_endpoint_url.",
+    )
     task_expiry: float = Field(86400.0, gt=0, description="Seconds before a task is removed.")
     cleanup_interval: float = Field(600.0, gt=0, description="Seconds between cleanups.")
     cache_max_bytes: int = Field(

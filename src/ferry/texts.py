@@ -237,6 +237,13 @@ ERRORS: dict[str, tuple[str, ...]] = {
         "{problem=long}{field} is over {limit} bytes",
         "{problem=empty}{field} is empty: a package needs at least one byte",
         "{problem=text}{field} is not UTF-8 text",
+        "{problem=ticket}the upload ticket is not one this service gave you",
+        "{problem=ticket-expired}the upload ticket has expired: start the upload again",
+        _DETAIL,
+    ),
+    "package-upload-missing": (
+        "the store holds no bytes with sha256 {sha256} and size {size} that it checked: "
+        "PUT the file to the URL of the upload's plan first",
         _DETAIL,
     ),
     "package-too-large": ("{name} is over the {limit}-byte limit for a package", _DETAIL),

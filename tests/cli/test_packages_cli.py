@@ -4,6 +4,8 @@ FERRY_URL / FERRY_TOKEN read from the environment."""
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import hashlib
 import json
 import os
@@ -17,7 +19,7 @@ from ferry.cli.main import main
 from ferry.errors import ExitCode
 from ferry.settings import Settings
 from support.pathproxy import PathProxy
-from support.s3servers import ACCESS_KEY, PART_SIZE, SECRET_KEY, S3Server
+from support.s3servers import ACCESS_KEY, PART_SIZE, SECRET_KEY, S3Server, s3_client
 from support.serve import Server, free_port
 
 pytestmark = pytest.mark.timeout(120)
@@ -149,15 +151,24 @@ def test_a_file_bigger_than_the_server_takes_is_refused_before_it_is_sent(
         server.stop()
 
 
+async def _checksum(server: S3Server, name: str) -> str | None:
+    """The SHA-256 the bucket checked an object's bytes against when they were PUT (only
+    a PUT that carried one has it: a file sent through the service has none)."""
+    async with s3_client(server.endpoint) as client:
+        head = await client.head_object(Bucket=server.bucket, Key=name, ChecksumMode="ENABLED")
+    return head.get("ChecksumSHA256")
+
+
 @pytest.mark.s3
-def test_on_s3_the_sha256_goes_first_and_the_download_comes_from_the_bucket(
+def test_on_s3_the_file_goes_straight_to_the_bucket_and_comes_back_from_it(
     npm_settings: Settings,
     seaweedfs: S3Server,
     capsys: pytest.CaptureFixture[str],
     tmp_path: Path,
 ) -> None:
+    prefix = f"cli-{os.urandom(4).hex()}"
     env = {
-        "FERRY_BLOB_STORE": f"s3://{seaweedfs.bucket}/cli-{os.urandom(4).hex()}",
+        "FERRY_BLOB_STORE": f"s3://{seaweedfs.bucket}/{prefix}",
         "FERRY_S3_ENDPOINT_URL": seaweedfs.endpoint,
         "FERRY_S3_PART_SIZE": str(PART_SIZE),
         "AWS_ACCESS_KEY_ID": ACCESS_KEY,
@@ -169,22 +180,36 @@ def test_on_s3_the_sha256_goes_first_and_the_download_comes_from_the_bucket(
     server = Server(npm_settings, env=env)
     try:
         assert server.client.get("/api/v1/packages").json()["upload"]["sha256_first"] is True
-        body = os.urandom(2 * PART_SIZE + 1234)  # multipart, straight under its name
-        file = tmp_path / "model-runner.bin"
-        file.write_bytes(body)
-        key = ("--name", "runner", "--version", "2", "--platform", "linux", "--arch", "arm64")
         auth = ("--server", server.base, "--token", server.token)
-        code, out, err = _run(capsys, "packages", "upload", str(file), *key, *auth)
-        assert code == ExitCode.OK, err
-        package_id = out.strip()
-        into = tmp_path / "got"
-        into.mkdir()
-        code, _, err = _run(capsys, "packages", "download", package_id, "-o", str(into), *auth)
-        assert code == ExitCode.OK, err
-        assert (into / "model-runner.bin").read_bytes() == body
-        # what the CLI asks for, the server answers with a presigned URL of the bucket
-        asked = server.client.get(f"/api/v1/packages/{package_id}/download?redirect=1")
-        assert asked.status_code == 307
-        assert asked.headers["location"].startswith(seaweedfs.endpoint)
+        checked: dict[bool, str | None] = {}
+        expected = ""
+        for via_server in (False, True):
+            body = os.urandom(2 * PART_SIZE + 1234)
+            file = tmp_path / f"model-runner-{via_server}.bin"
+            file.write_bytes(body)
+            key = ("--name", "runner", "--version", str(via_server), "--platform", "linux")
+            flags = ("--via-server",) if via_server else ()
+            code, out, err = _run(
+                capsys, "packages", "upload", str(file), *key, "--arch", "arm64", *flags, *auth
+            )
+            assert code == ExitCode.OK, err
+            digest = hashlib.sha256(body).digest()
+            name = f"{prefix}/sha256/{digest.hex()[:2]}/{digest.hex()[2:4]}/{digest.hex()}"
+            checked[via_server] = asyncio.run(_checksum(seaweedfs, name))
+            if not via_server:
+                expected = base64.b64encode(digest).decode()
+
+            package_id = out.strip()
+            into = tmp_path / f"got-{via_server}"
+            into.mkdir()
+            code, _, err = _run(capsys, "packages", "download", package_id, "-o", str(into), *auth)
+            assert code == ExitCode.OK, err
+            assert (into / file.name).read_bytes() == body
+            # what the CLI asks for, the server answers with a presigned URL of the bucket
+            asked = server.client.get(f"/api/v1/packages/{package_id}/download?redirect=1")
+            assert asked.status_code == 307
+            assert asked.headers["location"].startswith(seaweedfs.endpoint)
+        # straight into the bucket, which checked the sha256; through the service, without
+        assert checked == {False: expected, True: None}
     finally:
         server.stop()

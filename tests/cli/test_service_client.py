@@ -55,7 +55,7 @@ class _Site(ServedOnLoopback):
                 self.end_headers()
                 self.wfile.write(body)
 
-            do_GET = do_POST = _answer
+            do_GET = do_POST = do_PUT = _answer
 
         super().__init__(Handler)
 
@@ -213,11 +213,47 @@ def test_a_server_that_names_no_terms_gets_the_sha256_before_the_file(
     with _Site(routes) as ferry:
         argv = ["packages", "upload", str(file), *key, "--server", ferry.base, "--token", "t"]
         code = main(argv)
-        headers = ferry.request_headers("/api/v1/packages", "POST")[0]
+        # it asks for a direct upload first, which such a server does not know (404)
+        asked = ferry.count("/api/v1/packages/uploads", "POST")
+        headers = ferry.request_headers("/api/v1/packages", "POST")[-1]
         body = ferry.bodies[-1]
     assert code == ExitCode.OK, capsys.readouterr().err
+    assert asked == 1
     names = [name for name, _ in _parts(body, headers["content-type"])]
     assert names.index("sha256") < names.index("file")
+
+
+_S3_REFUSAL = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SignatureDoesNotMatch</Code>'
+    b"<Message>The request signature we calculated does not match</Message></Error>"
+)
+
+
+def test_a_direct_put_sends_the_signed_headers_and_never_the_token(
+    storage: _Site, tmp_path: Path
+) -> None:
+    file = tmp_path / "agent.bin"
+    file.write_bytes(BODY)
+    storage.routes["PUT /bucket/new"] = (200, {}, b"")
+    storage.routes["PUT /bucket/refused"] = (403, {}, _S3_REFUSAL)
+    signed = {"Content-Length": str(len(BODY)), "x-amz-checksum-sha256": "c2lnbmVk"}
+    seen: list[int] = []
+    with ServiceClient("http://127.0.0.1:9", "ferry_secret") as client:
+        client.put(f"{storage.base}/bucket/new?X-Amz-Signature=abc", signed, file, seen.append)
+        with pytest.raises(
+            FetchError,
+            match=r"refused agent\.bin \(HTTP 403\): "
+            r"SignatureDoesNotMatch: The request signature",
+        ):
+            client.put(f"{storage.base}/bucket/refused", signed, file, lambda _n: None)
+        with pytest.raises(FetchError, match="not http"):
+            client.put("file:///etc/passwd", signed, file, lambda _n: None)
+        with pytest.raises(FetchError, match="--via-server"):
+            client.put("http://127.0.0.1:9/bucket/x", signed, file, lambda _n: None)
+    sent = storage.request_headers("/bucket/new", "PUT")[0]
+    assert "authorization" not in sent
+    assert sent["x-amz-checksum-sha256"] == "c2lnbmVk"
+    assert storage.bodies[0] == BODY and sum(seen) == len(BODY)
 
 
 def test_a_disk_that_fills_up_stops_the_download_and_its_thread(storage: _Site) -> None:

@@ -51,6 +51,8 @@ REQUIRED: dict[tuple[str, str], str | None] = {
     ("GET", "/api/audit"): "admin",
     ("GET", "/api/v1/packages"): "read",
     ("POST", "/api/v1/packages"): "write",
+    ("POST", "/api/v1/packages/uploads"): "write",
+    ("POST", "/api/v1/packages/uploads/complete"): "write",
     ("GET", "/api/v1/packages/{package_id}"): "read",
     ("GET", "/api/v1/packages/{package_id}/download"): "read",
     # the uploader's own, or any with admin (test_packages.py)

@@ -386,7 +386,22 @@ const error: Catalog = {
       '{problem=empty}{field} 是空的：软件包至少要有一个字节',
     ),
     t('{problem=text}{field} is not UTF-8 text', '{problem=text}{field} 不是 UTF-8 文本'),
+    t(
+      '{problem=ticket}the upload ticket is not one this service gave you',
+      '{problem=ticket}这张上传凭据不是本服务发给你的',
+    ),
+    t(
+      '{problem=ticket-expired}the upload ticket has expired: start the upload again',
+      '{problem=ticket-expired}上传凭据已过期：请重新开始上传',
+    ),
     detail('软件包上传无效'),
+  ],
+  'package-upload-missing': [
+    t(
+      'the store holds no bytes with sha256 {sha256} and size {size} that it checked: PUT the file to the URL of the upload\'s plan first',
+      '存储中没有经其校验、sha256 为 {sha256}、大小为 {size} 的内容：请先把文件 PUT 到上传计划给出的 URL',
+    ),
+    detail('直传的文件尚未到达'),
   ],
   'package-too-large': [
     t('{name} is over the {limit}-byte limit for a package', '{name} 超过了软件包 {limit} 字节的上限'),

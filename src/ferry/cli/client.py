@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 import queue
+import re
 import threading
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -135,6 +136,27 @@ class ServiceClient:
             )
         return _answer(self.base, response.status, response.data), form.digest()
 
+    def put(self, url: str, headers: dict[str, str], file: Path, advance: Advance) -> None:
+        """PUT ``file`` to a URL the server signed for the store (a presigned S3 URL, which
+        carries its own authority: the token is never sent there), with ``headers``."""
+        if urlsplit(url).scheme not in ("http", "https"):
+            raise FetchError(f"{self.base} gave an upload URL that is not http(s): {url!r}")
+        size = file.stat().st_size
+        with file.open("rb", buffering=0) as fh:
+            try:
+                response = self._request(
+                    "PUT", url, dict(headers), body=_advancing(_pieces(fh, size, file), advance)
+                )
+            except FetchError as exc:
+                raise FetchError(
+                    f"{exc}; upload with --via-server if this machine cannot reach the store"
+                ) from exc
+        if response.status >= 300:
+            raise FetchError(
+                f"the store at {_origin(url)} refused {file.name} (HTTP {response.status}): "
+                f"{_s3_words(response.data)}"
+            )
+
     def download(self, path: str, fh: IO[bytes], advance: Advance) -> str:
         """GET ``path`` into ``fh`` (following the server to a presigned URL, which never
         sees the token) and return the sha256 of what arrived; fsynced when this returns."""
@@ -234,7 +256,7 @@ class _Form:
 
     def __init__(self, fields: dict[str, str], file: Path, size: int, sha256: str | None):
         self.boundary = choose_boundary()
-        self._file_name = file.name
+        self._file = file
         self._size = size
         self._given = sha256
         self._hasher = hashlib.sha256() if sha256 is None else None
@@ -271,12 +293,7 @@ class _Form:
         )
         pending: list[Future[None]] = []
         try:
-            left = self._size
-            while left:
-                data = fh.read(min(CHUNK, left))
-                if not data:
-                    raise FetchError(f"{self._file_name} got shorter while it was being sent")
-                left -= len(data)
+            for data in _pieces(fh, self._size, self._file):
                 if hashing is not None:
                     assert self._hasher is not None
                     # the hash runs beside the send of the same bytes (both let go of the GIL)
@@ -300,6 +317,31 @@ class _Form:
             return self._given
         assert self._hasher is not None
         return self._hasher.hexdigest()
+
+
+def _pieces(fh: IO[bytes], size: int, file: Path) -> Iterator[bytes]:
+    """``size`` bytes of ``fh`` in pieces of :data:`CHUNK`: exactly the length announced."""
+    left = size
+    while left:
+        data = fh.read(min(CHUNK, left))
+        if not data:
+            raise FetchError(f"{file.name} got shorter while it was being sent")
+        left -= len(data)
+        yield data
+
+
+def _advancing(pieces: Iterator[bytes], advance: Advance) -> Iterator[bytes]:
+    for data in pieces:
+        yield data
+        advance(len(data))
+
+
+def _s3_words(body: bytes) -> str:
+    """The code and message of an S3 error document (XML), or the start of the body."""
+    text = body[:4000].decode("utf-8", "replace")
+    found = [re.search(rf"<{tag}>([^<]{{1,300}})</{tag}>", text) for tag in ("Code", "Message")]
+    words = ": ".join(m[1] for m in found if m is not None)
+    return words or text[:300].strip() or "no reason given"
 
 
 class _Sink:

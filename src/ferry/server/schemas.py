@@ -626,6 +626,53 @@ class UploadTerms(_Document):
     )
 
 
+class PackageUploadStart(BaseModel):
+    """What ``POST /api/v1/packages/uploads`` takes: the package's fields and the file's
+    size and sha256, before any of its bytes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(max_length=1000)
+    version: str = Field(max_length=1000)
+    platform: str = Field(max_length=1000)
+    arch: str = Field(max_length=1000)
+    description: str = Field("", max_length=20_000, description="At most 10 KiB of UTF-8.")
+    filename: str = Field("", max_length=1000, description="The file's own name.")
+    size: int = Field(ge=0, le=2**63 - 1, description="The file's length in bytes.")
+    sha256: str = Field(pattern="^[0-9a-f]{64}$", description="The file's SHA-256.")
+
+
+class DirectUpload(_Document):
+    method: Literal["PUT"]
+    url: str = Field(description="Where the file goes, straight to the store.")
+    headers: dict[str, str] = Field(
+        description="Send exactly these (they are signed: the store refuses another "
+        "length, or bytes with another sha256), and nothing else: no Authorization."
+    )
+    expires_at: str = Field(
+        json_schema_extra=_DATETIME, description="The PUT must start before this."
+    )
+
+
+class PackageUploadPlan(_Document):
+    """How to send the file: straight to the store, or through the service."""
+
+    direct: DirectUpload | None = Field(
+        description="Send the file here, then POST the ticket to /uploads/complete."
+    )
+    ticket: str | None = Field(description="Completes the direct upload; null without one.")
+    reason: str | None = Field(
+        description="Why there is no direct upload: then POST the file as a form to "
+        "/api/v1/packages, as always."
+    )
+
+
+class PackageUploadDone(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    ticket: str = Field(max_length=40_000, description="From the plan.")
+
+
 class PackageList(_Document):
     packages: list[PackageDocument]
     total: int

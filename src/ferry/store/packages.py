@@ -7,6 +7,11 @@ is the row inserted. A process killed in between leaves a staging file or an unf
 multipart upload (``BlobStore.clean_staging`` removes it) or, at worst, a committed blob no
 row names (collected as unreferenced), never a row without its bytes.
 
+A client may instead PUT the bytes straight into an S3 store, with a URL the service signed
+with their sha256 and length (the bucket refuses other bytes); :meth:`PackageStore.add_verified`
+records them once the store says it checked them. A client that never comes back leaves
+a blob no row names: collected like a crash's.
+
 A blob may be named by several rows (the same file under two names is kept once), so a
 blob is deleted with the last row naming it. Committing a blob and inserting its row, and
 deleting a row and its blob, take a lock per digest, so that a delete never removes the
@@ -30,7 +35,7 @@ from ferry.errors import (
     UploadError,
     UploadTooLargeError,
 )
-from ferry.store.blob import BlobKey, BlobWriter
+from ferry.store.blob import BlobInfo, BlobKey, BlobWriter
 from ferry.store.kept import KeptStore
 
 __all__ = [
@@ -41,7 +46,9 @@ __all__ = [
     "PackageNotOwned",
     "PackageStore",
     "PackageTooLarge",
+    "PackageUploadMissing",
     "check_identifier",
+    "safe_filename",
 ]
 
 # the longest each identifying field may be (they are columns of these widths)
@@ -61,6 +68,14 @@ class PackageInvalid(UploadError):
 
 class PackageTooLarge(UploadTooLargeError):
     code = "package-too-large"
+
+
+class PackageUploadMissing(FerryError):
+    """A direct upload is completed, but the store holds no bytes it checked against the
+    sha256 given (the PUT was not sent, failed, or sent other bytes)."""
+
+    code = "package-upload-missing"
+    http_status = 409
 
 
 class PackageNotOwned(NotAllowed):
@@ -136,6 +151,25 @@ class PackageStore:
             raise PackageInvalid(
                 f"the file received has sha256 {found}, not the sha256 given ({fields.sha256})"
             ) from None
+        return await self._record(fields, info, who, owned=not writer.deduplicated)
+
+    async def add_verified(self, fields: PackageFields, size: int, who: Principal) -> PackageRecord:
+        """Record bytes a client sent straight to the store (a presigned PUT), once the
+        store says it checked them against ``fields.sha256`` itself."""
+        assert fields.sha256 is not None
+        key = BlobKey.sha256(fields.sha256)
+        info = await self.blobs.verified(key)
+        if info is None or info.size != size:
+            raise PackageUploadMissing(params={"sha256": fields.sha256, "size": str(size)})
+        # on a conflict the bytes stay: another upload of them may be under way, with its
+        # own name; if none is, they are collected as unreferenced
+        return await self._record(fields, info, who, owned=False)
+
+    async def _record(
+        self, fields: PackageFields, info: BlobInfo, who: Principal, *, owned: bool
+    ) -> PackageRecord:
+        """Insert the row for a committed blob; ``owned``: the blob was written for this
+        row alone, and goes again if the row cannot be inserted."""
         digest = info.key.digest
         async with self._locked(digest):
             # A delete of the last other row with these bytes may have run between the
@@ -160,7 +194,7 @@ class PackageStore:
                     )
                 )
             except PackageExists:
-                if not writer.deduplicated and not await self.kept.is_referenced(info.key):
+                if owned and not await self.kept.is_referenced(info.key):
                     await self.blobs.delete(info.key)
                 raise
 

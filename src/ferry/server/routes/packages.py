@@ -1,7 +1,11 @@
 """``/api/v1/packages``: the package store of seed 003, with its API shapes.
 
 Upload streams the form's file into the blob store (``ferry.server.forms``), a row is
-inserted once the blob is committed (``ferry.store.packages``); downloads stream the blob
+inserted once the blob is committed (``ferry.store.packages``). Or, where the store is a
+bucket that checks digests, ``/uploads`` plans the upload and signs a PUT of the file
+straight into it, and ``/uploads/complete`` records it from the plan's ticket once the
+bucket has checked the bytes (docs/decisions.md, "Package files PUT straight into the
+bucket"). Downloads stream the blob
 with Range, ETag (the sha256) and If-None-Match, or redirect to a presigned URL of an S3
 store when asked. Every reader sees every package; a package is deleted by an admin or by
 the owner of the write token that uploaded it.
@@ -10,11 +14,14 @@ the owner of the write token that uploaded it.
 from __future__ import annotations
 
 import contextlib
+from dataclasses import asdict
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import Response
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from ferry.auth.links import signed_query, verify
 from ferry.auth.principal import Principal
@@ -33,9 +40,26 @@ from ferry.server.deps import (
 )
 from ferry.server.forms import read_package_form
 from ferry.server.problems import errors
-from ferry.server.schemas import PackageDocument, PackageList, UploadTerms
-from ferry.store.blob import BlobKey
-from ferry.store.packages import PackageStore
+from ferry.server.schemas import (
+    DirectUpload,
+    PackageDocument,
+    PackageList,
+    PackageUploadDone,
+    PackageUploadPlan,
+    PackageUploadStart,
+    UploadTerms,
+)
+from ferry.store.blob import BlobKey, NoDirectUpload
+from ferry.store.packages import (
+    DESCRIPTION_MAX_BYTES,
+    FIELD_LIMITS,
+    PackageFields,
+    PackageInvalid,
+    PackageStore,
+    PackageTooLarge,
+    check_identifier,
+    safe_filename,
+)
 
 PREFIX = "/api/v1/packages"
 _FIELD = Annotated[str | None, Query(max_length=100)]
@@ -126,6 +150,67 @@ async def upload_package(
     return _document(record, request)
 
 
+@packages.post("/uploads", responses=errors(409, 413, 422))
+async def start_upload(
+    request: Request, store: Store, who: Writer, body: PackageUploadStart
+) -> PackageUploadPlan:
+    """Check an upload before its bytes are sent, and say how to send them: straight to
+    the store where it can check them itself (an S3 bucket: a presigned PUT, then
+    ``POST /uploads/complete`` with the ticket), else as the form of ``POST ""``."""
+    settings = request.app.state.settings
+    fields = _fields(body)
+    if body.size == 0:
+        raise PackageInvalid(params={"problem": "empty", "field": "file"})
+    if body.size > settings.package_max_bytes:
+        limit = str(settings.package_max_bytes)
+        raise PackageTooLarge(params={"name": fields.filename, "limit": limit})
+    await store.check_free(fields.name, fields.version, fields.platform, fields.arch)
+    key = BlobKey.sha256(body.sha256)
+    try:
+        if not settings.package_direct_upload:
+            raise NoDirectUpload("direct uploads are turned off (package_direct_upload)")
+        if await store.blobs.has(key):
+            # recording them for a client that only names them would hand it bytes it
+            # never had: sent through the service, they prove themselves
+            raise NoDirectUpload("the store has these bytes already")
+        put = await store.blobs.presigned_put(key, body.size, _PUT_TTL)
+    except NoDirectUpload as refused:
+        return PackageUploadPlan(direct=None, ticket=None, reason=refused.reason)
+    claim = {**asdict(fields), "size": body.size, "owner": who.owner}
+    return PackageUploadPlan(
+        direct=DirectUpload(
+            method="PUT",
+            url=put.url,
+            headers=put.headers,
+            expires_at=datetime.fromtimestamp(put.expires, UTC).isoformat(),
+        ),
+        ticket=_tickets(request).dumps(claim),
+        reason=None,
+    )
+
+
+@packages.post("/uploads/complete", status_code=201, responses=errors(409, 422))
+async def complete_upload(
+    request: Request, store: Store, audit: Audit, who: Writer, body: PackageUploadDone
+) -> PackageDocument:
+    """Record a package whose file was PUT to the store as the plan said: 409
+    package-upload-missing while the store holds no bytes it checked against its sha256."""
+    try:
+        claim = _tickets(request).loads(body.ticket, max_age=_TICKET_TTL)
+    except SignatureExpired:
+        raise PackageInvalid(params={"problem": "ticket-expired"}) from None
+    except BadSignature:
+        raise PackageInvalid(params={"problem": "ticket"}) from None
+    if claim.get("owner") != who.owner:
+        # another's ticket: the same answer as a forged one
+        raise PackageInvalid(params={"problem": "ticket"})
+    size = int(claim.pop("size"))
+    del claim["owner"]
+    record = await store.add_verified(PackageFields(**claim), size, who)
+    await _audit(request, store, audit, who, "package.upload", record)
+    return _document(record, request)
+
+
 @packages.get("", responses=errors(422))
 async def list_packages(
     request: Request,
@@ -210,6 +295,32 @@ async def delete_package(
 
 
 # ---- helpers ------------------------------------------------------------------------------
+
+# A PUT must start within the hour (S3 checks when it starts: a big one may run past it);
+# its ticket is taken for an hour more. Bytes never recorded are collected after
+# blob_staging_max_age, as an interrupted upload's.
+_PUT_TTL = 3600
+_TICKET_TTL = 2 * _PUT_TTL
+
+
+def _tickets(request: Request) -> URLSafeTimedSerializer:
+    # signed with the service's key, so that any replica can complete what another began
+    return URLSafeTimedSerializer(_link_key(request), salt="ferry.package-upload")
+
+
+def _fields(body: PackageUploadStart) -> PackageFields:
+    """The start's fields, checked as the form's are, with the same messages."""
+    values = {f: check_identifier(f, getattr(body, f)) for f in FIELD_LIMITS}
+    if len(body.description.encode()) > DESCRIPTION_MAX_BYTES:
+        limit = str(DESCRIPTION_MAX_BYTES)
+        raise PackageInvalid(params={"problem": "long", "field": "description", "limit": limit})
+    fallback = "-".join(values[f] for f in FIELD_LIMITS)
+    return PackageFields(
+        **values,
+        description=body.description,
+        filename=safe_filename(body.filename, fallback),
+        sha256=body.sha256,
+    )
 
 
 async def _found(store: PackageStore, package_id: str) -> PackageRecord:

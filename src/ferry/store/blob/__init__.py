@@ -18,6 +18,8 @@ from ferry.store.blob.interface import (
     BlobStore,
     BlobStoreError,
     BlobWriter,
+    NoDirectUpload,
+    PresignedPut,
 )
 from ferry.store.blob.local import LocalBlobStore
 
@@ -35,6 +37,8 @@ __all__ = [
     "BlobStoreError",
     "BlobWriter",
     "LocalBlobStore",
+    "NoDirectUpload",
+    "PresignedPut",
     "open_blob_store",
     "open_bucket",
     "open_shared_cache",

@@ -31,6 +31,8 @@ __all__ = [
     "BlobStoreError",
     "BlobWriter",
     "Bytes",
+    "NoDirectUpload",
+    "PresignedPut",
     "check_bounds",
     "check_range",
 ]
@@ -105,6 +107,26 @@ class BlobStoreError(ConfigError):
     A configuration error (exit code 8) because that is almost always the cause: a wrong
     URL, bucket or key, not a fault in the request being served.
     """
+
+
+@dataclass(frozen=True, slots=True)
+class PresignedPut:
+    """A PUT anyone holding it may send, once, until ``expires`` (a POSIX time): the blob's
+    bytes, with exactly ``headers`` (they are signed, the digest among them, so the
+    store refuses other bytes than the blob's and any other length)."""
+
+    url: str
+    headers: dict[str, str]
+    expires: int
+
+
+class NoDirectUpload(Exception):
+    """The store cannot take this blob from a client directly; ``reason`` says why, for the
+    client, which then sends the bytes through the service."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 def check_range(
@@ -248,6 +270,18 @@ class BlobStore(Protocol):
     async def presigned_url(self, key: BlobKey, expires: float) -> str | None:
         """A URL anyone may GET the blob from for ``expires`` seconds, or None when the
         store has no such thing (the caller then streams :meth:`read` itself)."""
+        ...
+
+    async def presigned_put(self, key: BlobKey, size: int, expires: float) -> PresignedPut:
+        """A PUT a client may send the blob's ``size`` bytes with, straight to the store,
+        for ``expires`` seconds; the store itself refuses bytes that do not hash to
+        ``key``. :class:`NoDirectUpload` when this store cannot promise that (a disk has
+        no URL; a bucket that does not check digests must not be written by strangers)."""
+        ...
+
+    async def verified(self, key: BlobKey) -> BlobInfo | None:
+        """The blob, if it is there and the store checked its bytes against ``key`` when
+        they were written (as a :meth:`presigned_put` makes it); None otherwise."""
         ...
 
     async def aclose(self) -> None: ...

@@ -27,6 +27,8 @@ from ferry.store.blob.interface import (
     BlobNotFound,
     BlobStoreError,
     Bytes,
+    NoDirectUpload,
+    PresignedPut,
     check_bounds,
     check_range,
 )
@@ -132,6 +134,12 @@ class LocalBlobStore:
 
     async def presigned_url(self, key: BlobKey, expires: float) -> str | None:
         return None
+
+    async def presigned_put(self, key: BlobKey, size: int, expires: float) -> PresignedPut:
+        raise NoDirectUpload("the blob store is on the service's own disk")
+
+    async def verified(self, key: BlobKey) -> BlobInfo | None:
+        return None  # nothing is ever written here but through a writer that hashes
 
     async def aclose(self) -> None:
         return None

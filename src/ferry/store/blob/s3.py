@@ -13,6 +13,11 @@ their name depends on what is known when they do:
   once hashed is copied server-side to its final name (CopyObject; UploadPartCopy in
   parts past 5 GiB, S3's limit for one copy) and the temporary object deleted.
 
+A client may also PUT a blob itself (:meth:`S3BlobStore.presigned_put`: the length and the
+SHA-256 are signed headers, so the bucket takes no other bytes), where the bucket is found
+to check digests; :meth:`S3BlobStore.verified` then tells from the object's stored
+checksum that it did.
+
 A crash leaves at worst an unfinished multipart upload or a ``tmp/`` object, never a wrong
 blob: :meth:`S3BlobStore.clean_staging` removes both. Parts are sent as they fill, one at a
 time, so a writer holds about one part in memory; the part size is a setting.
@@ -32,7 +37,9 @@ never reads, stores or prints them.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import hashlib
 import io
 import logging
 import math
@@ -66,6 +73,8 @@ from ferry.store.blob.interface import (
     BlobKey,
     BlobNotFound,
     BlobStoreError,
+    NoDirectUpload,
+    PresignedPut,
     check_bounds,
     check_range,
 )
@@ -86,6 +95,9 @@ _SEND_SLICE = 1024**2  # how much of a part aiohttp is handed at a time
 MAX_PART_SIZE = 5 * 1024**3
 MAX_PARTS = 10_000
 MAX_COPY_SIZE = 5 * 1024**3  # the largest object one CopyObject may copy
+MAX_PUT_SIZE = 5 * 1024**3  # the largest object one PutObject may send
+# what S3 servers answer a PUT whose bytes do not match its x-amz-checksum-sha256
+_DIGEST_REFUSED = frozenset({"BadDigest", "InvalidDigest", "XAmzContentChecksumMismatch"})
 MAX_PRESIGN_SECONDS = 7 * 24 * 3600  # SigV4's limit
 _COPY_CONCURRENCY = 4
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
@@ -148,6 +160,8 @@ class S3BlobStore:
         self._client: S3Client | None = None
         self._stack: contextlib.AsyncExitStack | None = None
         self._connecting = asyncio.Lock()
+        self._checks_digests: bool | None = None
+        self._probing = asyncio.Lock()
         # staging objects and uploads this process is writing (two writers of the same
         # expected blob share a name, hence a count): clean_staging leaves them
         self._active: Counter[str] = Counter()
@@ -257,7 +271,93 @@ class S3BlobStore:
                 ExpiresIn=int(expires),
             )
 
+    async def verified(self, key: BlobKey) -> BlobInfo | None:
+        client = await self._s3()
+        with self._errors(f"looking up blob {key}"):
+            try:
+                head = await client.head_object(
+                    Bucket=self.bucket, Key=self.object_key(key), ChecksumMode="ENABLED"
+                )
+            except ClientError as exc:
+                if _status(exc) == 404:
+                    return None
+                raise
+        # a multipart object's checksum is of its parts' checksums ("...-3"), never the
+        # whole's digest: only a single PUT's full-object SHA-256 can say the bytes are key's
+        if head.get("ChecksumSHA256") != _b64(key) or key.algorithm != "sha256":
+            return None
+        return BlobInfo(key, head["ContentLength"])
+
     # -- writing ---------------------------------------------------------------------------
+
+    async def presigned_put(self, key: BlobKey, size: int, expires: float) -> PresignedPut:
+        if not 1 <= expires <= MAX_PRESIGN_SECONDS:
+            raise ValueError(f"a presigned URL lives 1..{MAX_PRESIGN_SECONDS} seconds")
+        if key.algorithm != "sha256":
+            raise NoDirectUpload(f"S3 checks SHA-256 digests, not {key.algorithm}")
+        if size > MAX_PUT_SIZE:
+            raise NoDirectUpload(
+                f"{size} bytes are more than one PUT to S3 takes ({MAX_PUT_SIZE}); parts "
+                "would be checked one by one, never the whole file against its digest"
+            )
+        if not await self.checks_digests():
+            raise NoDirectUpload(
+                f"the bucket at {self._endpoint} stores bytes whatever their digest "
+                "(a SHA-256 that did not match was accepted)"
+            )
+        client = await self._s3()
+        checksum = _b64(key)
+        with self._errors(f"signing an upload of blob {key}"):
+            url = await client.generate_presigned_url(
+                "put_object",
+                Params={
+                    "Bucket": self.bucket,
+                    "Key": self.object_key(key),
+                    # both become signed headers: another length or digest is refused
+                    # (403), and bytes that do not match the digest too (400 BadDigest)
+                    "ContentLength": size,
+                    "ChecksumSHA256": checksum,
+                },
+                ExpiresIn=int(expires),
+            )
+        headers = {"Content-Length": str(size), "x-amz-checksum-sha256": checksum}
+        return PresignedPut(url, headers, int(time.time() + expires))
+
+    async def checks_digests(self) -> bool:
+        """Whether the bucket refuses a PUT whose bytes do not match its
+        ``x-amz-checksum-sha256`` (AWS S3 and SeaweedFS do; moto and some gateways store
+        them regardless). Asked once, by trying it, on a client that does not retry."""
+        if self._checks_digests is None:
+            async with self._probing:
+                if self._checks_digests is None:
+                    self._checks_digests = await self._probe_digests()
+        return self._checks_digests
+
+    async def _probe_digests(self) -> bool:
+        await self._s3()  # the bucket is there and the credentials work
+        name = self._tmp_key()
+        wrong = base64.b64encode(hashlib.sha256(b"").digest()).decode()
+        session = self._session or get_session()
+        once = self._config.merge(AioConfig(retries={"mode": "standard", "max_attempts": 1}))
+        async with session.create_client(
+            "s3", endpoint_url=self._endpoint_url, region_name=self._region, config=once
+        ) as client:
+            with self._errors("checking that the bucket verifies digests"):
+                try:
+                    await client.put_object(
+                        Bucket=self.bucket, Key=name, Body=b"ferry", ChecksumSHA256=wrong
+                    )
+                except ClientError as exc:
+                    code = exc.response.get("Error", {}).get("Code")
+                    if code in _DIGEST_REFUSED:
+                        return True
+                    if _status(exc) == 400:
+                        log.info("%s refused a PUT with a checksum: %s", self.location, code)
+                        return False
+                    raise
+        await self._delete_object(name)
+        log.info("%s keeps bytes that do not match their SHA-256", self.location)
+        return False
 
     def open_writer(self, *, expect: BlobKey | None = None, algorithm: str = "sha256") -> _S3Writer:
         return _S3Writer(self, expect=expect, algorithm=algorithm)
@@ -712,6 +812,11 @@ def _started(name: str, top: str, reported: datetime) -> datetime:
         if sep and millis.isdigit():
             return datetime.fromtimestamp(int(millis) / 1000, UTC)
     return reported
+
+
+def _b64(key: BlobKey) -> str:
+    """The digest as S3's checksum headers carry it."""
+    return base64.b64encode(bytes.fromhex(key.digest)).decode()
 
 
 def _status(exc: Any) -> int | None:
