@@ -193,6 +193,9 @@ def test_on_s3_the_file_goes_straight_to_the_bucket_and_comes_back_from_it(
                 capsys, "packages", "upload", str(file), *key, "--arch", "arm64", *flags, *auth
             )
             assert code == ExitCode.OK, err
+            assert err.strip().endswith(
+                "sent through the service" if via_server else "sent straight to the store"
+            )
             digest = hashlib.sha256(body).digest()
             name = f"{prefix}/sha256/{digest.hex()[:2]}/{digest.hex()[2:4]}/{digest.hex()}"
             checked[via_server] = asyncio.run(_checksum(seaweedfs, name))

@@ -93,9 +93,10 @@ def upload(
         # an S3 store writes bytes whose sha256 came first straight under their name:
         # worth reading the file twice; elsewhere it is hashed while it is sent
         sha256 = _sha256_of(file, size) if terms.get("sha256_first", True) else None
-        doc = None
+        doc, route = None, "through the service"
         if sha256 is not None and not via_server:
-            doc = _upload_direct(client, file, fields, size, sha256)
+            doc, reason = _upload_direct(client, file, fields, size, sha256)
+            route = "straight to the store" if doc is not None else f"{route}: {reason}"
         if doc is None:
             with _bar(size, "upload") as advance:
                 doc, sha256 = client.upload(
@@ -112,7 +113,7 @@ def upload(
         return
     err.print(
         f"stored {doc['name']} {doc['version']} ({doc['platform']}/{doc['arch']}), "
-        f"{human_bytes(int(doc['size']))}, sha256 {doc['sha256']}",
+        f"{human_bytes(int(doc['size']))}, sha256 {doc['sha256']}; sent {route}",
         highlight=False,
     )
     print(doc["id"])
@@ -253,22 +254,22 @@ def _checked_id(text: str) -> str:
 
 def _upload_direct(
     client: ServiceClient, file: Path, fields: dict[str, str], size: int, sha256: str
-) -> Any:
+) -> tuple[Any, str]:
     """PUT the file straight into the service's store where it offers that (a bucket that
     checks the sha256 itself), then have the service record it: the package's document,
-    or None when the file is to go through the service instead."""
+    or None and why when the file is to go through the service instead."""
     plan_of = {**fields, "filename": file.name, "size": size, "sha256": sha256}
     status, body = client.call("POST", "/api/v1/packages/uploads", json_body=plan_of)
     if status in (404, 405):
-        return None  # a service from before direct uploads
+        return None, "the service takes no direct uploads"  # one from before them
     plan = client.answer(status, body)  # a duplicate, a field or a size refused: its words
     direct = plan.get("direct")
     if not direct:
-        return None
+        return None, str(plan.get("reason") or "the service offered no direct upload")
     with _bar(size, "upload") as advance:
         client.put(str(direct["url"]), dict(direct["headers"]), file, advance)
     done = {"ticket": plan["ticket"]}
-    return client.json("POST", "/api/v1/packages/uploads/complete", json_body=done)
+    return client.json("POST", "/api/v1/packages/uploads/complete", json_body=done), ""
 
 
 def _sha256_of(file: Path, size: int) -> str:
