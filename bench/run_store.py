@@ -29,8 +29,10 @@ once with the optional ``sha256`` field before the file, the digest known before
 sha256 before it, and ``ferry packages download``, which checks the sha256 while the bytes
 arrive and fsyncs the file before naming it). With S3 the CLI PUTs the file straight into
 the bucket, with a URL the service signed with its sha256, and the service records it once
-the bucket has checked it (docs/decisions.md); a second CLI row, ``--via-server``, sends it
-through the service instead.
+the bucket has checked it (docs/decisions.md); a ``--via-server`` row sends it through the
+service instead. A ``--sha256 …`` row gives the CLI the digest, known beforehand as a
+build's SHA256SUMS gives it, so the file is not hashed first (as the ``curl -F sha256=…``
+row's digest is known beforehand).
 
 Every download's bytes are checked (sha256 of the file written, not timed); every
 uploaded file is deleted before the next upload, so each upload really stores (Ferry
@@ -542,19 +544,14 @@ def cli_upload(ctx: Context, round_no: int, *flags: str) -> str | None:
         doc = ctx.api("GET", f"/api/v1/packages/{package_id}")
         if doc["sha256"] != ctx.digest or doc["size"] != ctx.size:
             problem = "stored with the wrong sha256 or size"
-    ctx.record(
-        "upload", " ".join(["ferry: ferry packages upload", *flags]), round_no, result, problem
-    )
+    shown = ["…" if flag == ctx.digest else flag for flag in flags]
+    label = " ".join(["ferry: ferry packages upload", *shown])
+    ctx.record("upload", label, round_no, result, problem)
     return package_id
 
 
 def ferry_cli_sequence(ctx: Context, round_no: int) -> None:
     env = {**ctx.env, **ctx.ferry.env}
-    if ctx.redirect:
-        # an S3 store takes the CLI's file straight into the bucket; through the service too
-        relayed = cli_upload(ctx, round_no, "--via-server")
-        if relayed is not None:
-            ctx.api("DELETE", f"/api/v1/packages/{relayed}")
     package_id = cli_upload(ctx, round_no)
     if package_id is None:
         return
@@ -567,6 +564,15 @@ def ferry_cli_sequence(ctx: Context, round_no: int) -> None:
     ctx.record("download", "ferry: ferry packages download", round_no, result, problem)
     shutil.rmtree(out_dir)
     ctx.api("DELETE", f"/api/v1/packages/{package_id}")
+    # the digest known beforehand (a build's SHA256SUMS), so the file is not hashed first
+    known = cli_upload(ctx, round_no, "--sha256", ctx.digest)
+    if known is not None:
+        ctx.api("DELETE", f"/api/v1/packages/{known}")
+    if ctx.redirect:
+        # an S3 store takes the CLI's file straight into the bucket: through the service too
+        relayed = cli_upload(ctx, round_no, "--via-server")
+        if relayed is not None:
+            ctx.api("DELETE", f"/api/v1/packages/{relayed}")
 
 
 SEQUENCES = (raw_sequence, ferry_curl_sequence, ferry_curl_sha256_sequence, ferry_cli_sequence)

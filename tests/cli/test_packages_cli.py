@@ -131,6 +131,25 @@ def test_a_download_whose_bytes_differ_is_not_kept(
     assert httpx.get(server.base + "/health").status_code == 200
 
 
+def test_a_sha256_given_is_not_computed_and_bytes_that_differ_are_refused(
+    server: Server, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    file = tmp_path / "c.bin"
+    file.write_bytes(b"a release's bytes")
+    right = hashlib.sha256(b"a release's bytes").hexdigest()
+    auth = ("--server", server.base, "--token", server.token)
+    key = ("--name", "c", "--version", "1", "--platform", "linux", "--arch", "x86_64")
+    upload = ("packages", "upload", str(file), *key, *auth)
+    code, _, err = _run(capsys, *upload, "--sha256", "0" * 63)
+    assert code == ExitCode.USAGE and "64 hex digits" in err
+    code, _, err = _run(capsys, *upload, "--sha256", "0" * 64)
+    assert code == ExitCode.USAGE and "422" in err and right in err, err
+    assert server.client.get("/api/v1/packages").json()["total"] == 0
+    code, out, err = _run(capsys, *upload, "--sha256", right.upper())
+    assert code == ExitCode.OK, err
+    assert server.client.get(f"/api/v1/packages/{out.strip()}").json()["sha256"] == right
+
+
 def test_a_file_bigger_than_the_server_takes_is_refused_before_it_is_sent(
     npm_settings: Settings, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
@@ -214,5 +233,15 @@ def test_on_s3_the_file_goes_straight_to_the_bucket_and_comes_back_from_it(
             assert asked.headers["location"].startswith(seaweedfs.endpoint)
         # straight into the bucket, which checked the sha256; through the service, without
         assert checked == {False: expected, True: None}
+
+        # a sha256 given that the bytes do not have: the bucket refuses them, nothing is kept
+        other = tmp_path / "other.bin"
+        other.write_bytes(os.urandom(1000))
+        key = ("--name", "other", "--version", "1", "--platform", "linux", "--arch", "arm64")
+        wrong = ("--sha256", hashlib.sha256(b"something else").hexdigest())
+        code, _, err = _run(capsys, "packages", "upload", str(other), *key, *wrong, *auth)
+        assert code != ExitCode.OK and "BadDigest" in err, err
+        listed = server.client.get("/api/v1/packages", params={"name": "other"}).json()
+        assert listed["total"] == 0
     finally:
         server.stop()

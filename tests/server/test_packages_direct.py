@@ -28,6 +28,7 @@ from itsdangerous import URLSafeTimedSerializer
 from db import fresh_database
 from ferry.settings import Settings
 from ferry.store.blob import BlobKey, BlobStore
+from ferry.store.blob.s3 import S3BlobStore
 from server import api_client
 from support.auth import bearer, issue
 from support.s3servers import PART_SIZE, S3Server, use_credentials
@@ -135,6 +136,11 @@ async def test_a_file_put_straight_into_the_bucket_becomes_a_package(
     plan = await _plan(api, data)
     direct = plan["direct"]
     assert plan["reason"] is None and direct["method"] == "PUT"
+    blobs = _blobs(api)
+    assert isinstance(blobs, S3BlobStore)
+    # the probe that found the bucket checks digests was refused: it left nothing either
+    assert await blobs.checks_digests() is True
+    assert await blobs.clean_staging(0) == 0
     assert "Authorization" not in direct["headers"]
     assert direct["headers"]["Content-Length"] == str(len(data))
     assert (await api.get(URL)).json()["total"] == 0  # nothing is recorded by a plan
@@ -298,7 +304,11 @@ async def test_a_bucket_that_keeps_any_bytes_is_never_offered(
             # nor can a ticket made up for it be completed: there is none to make
             done = await api.post(DONE, json={"ticket": "e30.AAAA.BBBB"})
             assert done.status_code == 422
-            assert await _keys(api) == []  # the probe left nothing behind
+            # the probe's object (moto kept it) was removed: no staging object is left
+            blobs = _blobs(api)
+            assert isinstance(blobs, S3BlobStore)
+            assert await blobs.checks_digests() is False
+            assert await blobs.clean_staging(0) == 0
 
 
 # ---- checked before any byte, whatever the store --------------------------------------------

@@ -59,6 +59,14 @@ def upload(
     platform: Annotated[str, typer.Option("--platform", help="e.g. linux, windows.")],
     arch: Annotated[str, typer.Option("--arch", help="e.g. x86_64, arm64.")],
     description: Annotated[str, typer.Option("--description", help="Free text.")] = "",
+    known_sha256: Annotated[
+        str | None,
+        typer.Option(
+            "--sha256",
+            help="The file's SHA-256 if it is known already (a build's SHA256SUMS): the "
+            "file is not hashed first, and bytes that do not match are refused.",
+        ),
+    ] = None,
     via_server: Annotated[
         bool,
         typer.Option(
@@ -73,6 +81,10 @@ def upload(
 ) -> None:
     """Store FILE under name, version, platform and arch (a write token)."""
     size = file.stat().st_size
+    if known_sha256 is not None:
+        known_sha256 = known_sha256.strip().lower()
+        if len(known_sha256) != 64 or any(c not in "0123456789abcdef" for c in known_sha256):
+            raise UsageError(f"--sha256 {known_sha256!r} is not a SHA-256 (64 hex digits)")
     fields = {
         "name": name,
         "version": version,
@@ -90,11 +102,15 @@ def upload(
                 f"{file}: {human_bytes(size)} is more than {client.base} takes "
                 f"({human_bytes(int(limit))}, its package_max_bytes)"
             )
-        # an S3 store writes bytes whose sha256 came first straight under their name:
-        # worth reading the file twice; elsewhere it is hashed while it is sent
-        sha256 = _sha256_of(file, size) if terms.get("sha256_first", True) else None
+        # an S3 store takes bytes whose sha256 came first straight into the bucket (or
+        # under their name, through the service): worth reading the file twice; elsewhere
+        # it is hashed while it is sent
+        bucket = bool(terms.get("sha256_first", True))
+        sha256 = known_sha256
+        if sha256 is None and bucket:
+            sha256 = _sha256_of(file, size)
         doc, route = None, "through the service"
-        if sha256 is not None and not via_server:
+        if sha256 is not None and bucket and not via_server:
             doc, reason = _upload_direct(client, file, fields, size, sha256)
             route = "straight to the store" if doc is not None else f"{route}: {reason}"
         if doc is None:
