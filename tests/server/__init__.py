@@ -48,6 +48,16 @@ async def api_client(
             yield client
 
 
+def app_of(api: httpx.AsyncClient) -> Any:
+    """The app behind a client of :func:`api_client`."""
+    return api.app  # type: ignore[attr-defined]
+
+
+async def kept_keys(api: httpx.AsyncClient) -> list[Any]:
+    """The keys of every blob in the kept store (packages, archives) of the client's app."""
+    return [key async for key in app_of(api).state.packages.blobs.iter_keys()]
+
+
 def signed_in(client: Any, role: str = "admin", owner: str = "tester") -> Any:
     """A started TestClient that now sends a token of ``role`` with every request."""
     from support.auth import bearer, issue

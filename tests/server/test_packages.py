@@ -23,7 +23,7 @@ from ferry.auth.links import signed_query
 from ferry.settings import Settings
 from ferry.store.blob import BlobKey, BlobStore
 from ferry.store.blob.s3 import S3BlobStore
-from server import api_client
+from server import api_client, app_of, kept_keys
 from support.auth import bearer, issue
 from support.s3servers import PART_SIZE, S3Server, use_credentials
 
@@ -63,15 +63,11 @@ async def _upload(
 
 
 def _app(api: httpx.AsyncClient) -> FastAPI:
-    return api.app  # type: ignore[attr-defined,no-any-return]
+    return app_of(api)  # type: ignore[no-any-return]
 
 
 def _blobs(api: httpx.AsyncClient) -> BlobStore:
     return _app(api).state.packages.blobs  # type: ignore[no-any-return]
-
-
-async def _keys(api: httpx.AsyncClient) -> list[BlobKey]:
-    return [key async for key in _blobs(api).iter_keys()]
 
 
 def _staging(api: httpx.AsyncClient) -> list[Path]:
@@ -83,7 +79,7 @@ def _staging(api: httpx.AsyncClient) -> list[Path]:
 async def _nothing_stored(api: httpx.AsyncClient) -> None:
     listing = (await api.get(URL)).json()
     assert listing["total"] == 0, listing
-    assert await _keys(api) == []
+    assert await kept_keys(api) == []
     assert _staging(api) == []
 
 
@@ -145,7 +141,7 @@ async def test_upload_list_show_download_round_trip(api_each_database: httpx.Asy
     assert got.headers["accept-ranges"] == "bytes"
     assert got.headers["content-disposition"].startswith('attachment; filename="agent.tar.gz"')
     # the bytes are one blob in the store, under their digest
-    assert await _keys(api) == [BlobKey.sha256(doc["sha256"])]
+    assert await kept_keys(api) == [BlobKey.sha256(doc["sha256"])]
 
     audit = (await api.get("/api/audit", params={"action": "package.upload"})).json()
     entries = audit["entries"]
@@ -227,7 +223,7 @@ async def test_the_same_key_twice_is_a_conflict_naming_the_existing_id(
         assert problem["params"]["package_id"] == first["id"]
         assert problem["hint_code"] == "package-exists"
     # the second file was not kept
-    assert await _keys(api) == [BlobKey.sha256(_sha(b"one"))]
+    assert await kept_keys(api) == [BlobKey.sha256(_sha(b"one"))]
     assert (await api.get(URL)).json()["total"] == 1
     # another arch of the same name and version is another package
     assert (await _upload(api, b"one", arch="arm64")).status_code == 201
@@ -249,7 +245,7 @@ async def test_concurrent_uploads_of_one_key_make_one_package_and_one_blob(
             assert answer.json()["package_id"] == created["id"]
     assert (await api.get(URL)).json()["total"] == 1
     # the winner's bytes, and nobody else's
-    assert await _keys(api) == [BlobKey.sha256(created["sha256"])]
+    assert await kept_keys(api) == [BlobKey.sha256(created["sha256"])]
     assert created["sha256"] in {_sha(d) for d in files}
     assert _staging(api) == []
 
@@ -363,7 +359,7 @@ async def test_a_file_over_the_limit_is_refused_and_not_kept(npm_settings: Setti
         assert huge.status_code == 413
         assert huge.json()["code"] == "upload-too-large"
         assert (await _upload(api, _data(100_000))).status_code == 201
-        assert len(await _keys(api)) == 1
+        assert len(await kept_keys(api)) == 1
         assert _staging(api) == []
 
 
@@ -471,7 +467,7 @@ async def test_delete_by_the_uploader_or_an_admin_only(
         assert (await alice.delete(f"{URL}/{mine['id']}")).status_code == 204
         assert (await api.get(f"{URL}/{mine['id']}")).status_code == 404
         assert (await alice.delete(f"{URL}/{mine['id']}")).status_code == 404
-        assert await _keys(api) == [BlobKey.sha256(theirs["sha256"])]
+        assert await kept_keys(api) == [BlobKey.sha256(theirs["sha256"])]
 
         assert (await api.delete(f"{URL}/{theirs['id']}")).status_code == 204  # the admin
         await _nothing_stored(api)
@@ -513,7 +509,7 @@ async def test_a_blob_two_packages_share_goes_with_the_last(api: httpx.AsyncClie
     first = (await _upload(api, b"same bytes", version="1")).json()
     second = (await _upload(api, b"same bytes", version="2")).json()
     assert first["sha256"] == second["sha256"]
-    assert len(await _keys(api)) == 1
+    assert len(await kept_keys(api)) == 1
     assert (await api.delete(f"{URL}/{first['id']}")).status_code == 204
     assert (await api.get(second["download_url"])).content == b"same bytes"
     assert (await api.delete(f"{URL}/{second['id']}")).status_code == 204
@@ -551,7 +547,7 @@ async def test_on_s3_upload_download_range_etag_and_redirect(s3_api: httpx.Async
     package_id = await _check_transfers(api, data)
     doc = (await api.get(f"{URL}/{package_id}")).json()
     assert doc["sha256"] == _sha(data)
-    assert await _keys(api) == [BlobKey.sha256(doc["sha256"])]
+    assert await kept_keys(api) == [BlobKey.sha256(doc["sha256"])]
     whole = await api.get(doc["download_url"])
     assert whole.content == data
 
@@ -564,7 +560,7 @@ async def test_on_s3_upload_download_range_etag_and_redirect(s3_api: httpx.Async
 
     assert (await _upload(api, b"again", file_first=True)).status_code == 409
     assert (await api.delete(f"{URL}/{package_id}")).status_code == 204
-    assert await _keys(api) == []
+    assert await kept_keys(api) == []
 
 
 @pytest.mark.s3
@@ -579,17 +575,17 @@ async def test_on_s3_a_sha256_given_first_goes_straight_to_its_name(
     data = _data(2 * PART_SIZE + 99, seed=8)  # multipart, straight under its name
     wrong = await _upload(api, data, sha256=_sha(b"other bytes"))
     assert wrong.status_code == 422, wrong.text
-    assert await _keys(api) == []
+    assert await kept_keys(api) == []
     blobs = _blobs(api)
     assert isinstance(blobs, S3BlobStore)
     assert await blobs.clean_staging(0) == 0  # the refused upload was aborted, not left
     # after the file: staged (never copied, the test's _copy would fail), then refused
     late = await _upload(api, data, file_first=True, sha256=_sha(b"other bytes"))
     assert late.status_code == 422, late.text
-    assert await _keys(api) == []
+    assert await kept_keys(api) == []
     assert await blobs.clean_staging(0) == 0
     stored = await _upload(api, data, sha256=_sha(data))
     assert stored.status_code == 201, stored.text
     assert (await api.get(stored.json()["download_url"])).content == data
-    assert await _keys(api) == [BlobKey.sha256(_sha(data))]
+    assert await kept_keys(api) == [BlobKey.sha256(_sha(data))]
     assert (await api.get(URL)).json()["upload"]["sha256_first"] is True

@@ -29,7 +29,7 @@ from db import fresh_database
 from ferry.settings import Settings
 from ferry.store.blob import BlobKey, BlobStore
 from ferry.store.blob.s3 import S3BlobStore
-from server import api_client
+from server import api_client, app_of, kept_keys
 from support.auth import bearer, issue
 from support.s3servers import PART_SIZE, S3Server, use_credentials
 
@@ -61,15 +61,11 @@ def _start(data: bytes, **fields: Any) -> dict[str, Any]:
 
 
 def _app(api: httpx.AsyncClient) -> FastAPI:
-    return api.app  # type: ignore[attr-defined,no-any-return]
+    return app_of(api)  # type: ignore[no-any-return]
 
 
 def _blobs(api: httpx.AsyncClient) -> BlobStore:
     return _app(api).state.packages.blobs  # type: ignore[no-any-return]
-
-
-async def _keys(api: httpx.AsyncClient) -> list[BlobKey]:
-    return [key async for key in _blobs(api).iter_keys()]
 
 
 def _client(api: httpx.AsyncClient, role: str, owner: str) -> httpx.AsyncClient:
@@ -154,7 +150,7 @@ async def test_a_file_put_straight_into_the_bucket_becomes_a_package(
     assert (doc["size"], doc["sha256"]) == (len(data), _sha(data))
     assert (doc["filename"], doc["description"]) == ("agent.tar.gz", "built by CI")
     assert (await api.get(doc["download_url"])).content == data
-    assert await _keys(api) == [BlobKey.sha256(_sha(data))]
+    assert await kept_keys(api) == [BlobKey.sha256(_sha(data))]
     audit = (await api.get("/api/audit", params={"action": "package.upload"})).json()
     assert [e["target"] for e in audit["entries"]] == [doc["id"]]
 
@@ -183,7 +179,7 @@ async def test_the_bucket_takes_no_other_bytes_and_nothing_is_recorded(
         await _put(direct, data, **{"x-amz-checksum-sha256": None}),  # no digest
     ]
     assert [r.status_code for r in refused] == [400, 403, 403], [r.text for r in refused]
-    assert await _keys(api) == []
+    assert await kept_keys(api) == []
 
     missing = await api.post(DONE, json={"ticket": plan["ticket"]})
     assert missing.status_code == 409, missing.text
@@ -268,14 +264,14 @@ async def test_concurrent_completions_of_one_key_make_one_package_and_one_blob(
     answers = await asyncio.gather(*(api.post(DONE, json={"ticket": p["ticket"]}) for p in plans))
     codes = sorted(a.status_code for a in answers)
     assert codes == [201, 409, 409, 409], [a.text for a in answers]
-    assert await _keys(api) == [BlobKey.sha256(_sha(data))]
+    assert await kept_keys(api) == [BlobKey.sha256(_sha(data))]
 
     # the same bytes under another name share the blob; a PUT never completed is collected
     other = await _plan(api, _data(9, seed=6), name="never-completed")
     assert (await _put(other["direct"], _data(9, seed=6))).status_code == 200
     collected = await _app(api).state.packages.kept.collect(min_age=0)
     assert collected.removed == 1
-    assert await _keys(api) == [BlobKey.sha256(_sha(data))]
+    assert await kept_keys(api) == [BlobKey.sha256(_sha(data))]
 
 
 @pytest.mark.s3
