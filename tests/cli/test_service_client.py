@@ -10,6 +10,7 @@ import errno
 import hashlib
 import json
 import os
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -254,6 +255,30 @@ def test_a_direct_put_sends_the_signed_headers_and_never_the_token(
     assert "authorization" not in sent
     assert sent["x-amz-checksum-sha256"] == "c2lnbmVk"
     assert storage.bodies[0] == BODY and sum(seen) == len(BODY)
+
+
+def test_https_trusts_the_ssl_cert_file_and_refuses_an_unknown_ca(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CLI's client trusts what every other Ferry call does: SSL_CERT_FILE here."""
+    import trustme
+
+    ca = trustme.CA()
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    served = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(served)
+    for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "SSL_CERT_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    with _Site({"/bucket/blob": (200, {}, BODY)}) as site:
+        site._server.socket = served.wrap_socket(site._server.socket, server_side=True)
+        base = site.base.replace("http://", "https://")
+        monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+        with pytest.raises(FetchError, match="CERTIFICATE_VERIFY_FAILED"):
+            _download(base, "/bucket/blob", tmp_path / "untrusted")
+        monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))
+        digest = _download(base, "/bucket/blob", tmp_path / "got")
+    assert digest == hashlib.sha256(BODY).hexdigest()
 
 
 def test_a_disk_that_fills_up_stops_the_download_and_its_thread(storage: _Site) -> None:

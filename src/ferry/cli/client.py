@@ -8,7 +8,7 @@ a time through h11, in Python, which cost 1.3 s of CPU for a 2 GB download here 
 the same bytes, on the same two cores. It honours the same settings as httpx does: the
 proxy variables of the environment (``HTTPS_PROXY``, ``NO_PROXY`` and friends, read by
 the standard library) and httpx's trust store (certifi, or ``SSL_CERT_FILE`` /
-``SSL_CERT_DIR``).
+``SSL_CERT_DIR``), loaded at the first https URL.
 
 An upload's sha256 goes where it costs least (the list's ``upload.sha256_first`` says
 which): before the file when the store is S3, which then writes the bytes straight under
@@ -24,6 +24,7 @@ import json
 import os
 import queue
 import re
+import ssl
 import threading
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -56,14 +57,12 @@ class ServiceClient:
     """Calls to one service with one token. A context manager: connections close at exit."""
 
     def __init__(self, server: str, token: str) -> None:
-        import httpx  # only for its trust store, the one every other Ferry call uses
-
         self.base = server.rstrip("/")
         if urlsplit(self.base).scheme not in ("http", "https"):
             raise UsageError(f"{server!r} is not an http:// or https:// URL")
         self._auth = {"Authorization": f"Bearer {token}"}
-        self._ssl = httpx.create_ssl_context()
-        self._pools: dict[str | None, urllib3.PoolManager] = {}
+        # by proxy, and whether TLS is spoken: the trust store is only loaded for https
+        self._pools: dict[tuple[str | None, bool], urllib3.PoolManager] = {}
         # big bodies go through here a fresh 1 MiB piece per read: see ferry.heap
         keep_freed_buffers()
 
@@ -214,19 +213,21 @@ class ServiceClient:
 
     def _pool(self, url: str) -> urllib3.PoolManager:
         proxy = _proxy_for(url)
-        pool = self._pools.get(proxy)
+        tls = urlsplit(url).scheme == "https" or (proxy or "").startswith("https:")
+        pool = self._pools.get((proxy, tls))
         if pool is None:
             options: dict[str, Any] = {
-                "ssl_context": self._ssl,
                 # a silent server is given up on; a big body takes its time
                 "timeout": urllib3.Timeout(connect=60.0, read=60.0),
                 # a body that is a stream is never sent twice
                 "retries": urllib3.Retry(connect=2, read=0, redirect=0, status=0, other=0),
             }
+            if tls:
+                options["ssl_context"] = _trust_store()
             pool = (
                 urllib3.ProxyManager(proxy, **options) if proxy else urllib3.PoolManager(**options)
             )
-            self._pools[proxy] = pool
+            self._pools[(proxy, tls)] = pool
         return pool
 
 
@@ -385,6 +386,19 @@ class _Sink:
     def _run(self) -> None:
         while (data := self._queue.get()) is not None:
             self.digest.update(data)
+
+
+def _trust_store() -> ssl.SSLContext:
+    """The CAs every other Ferry call trusts (httpx's choice, made the same way):
+    ``SSL_CERT_FILE``, else ``SSL_CERT_DIR``, else certifi's bundle. Not httpx's own
+    function: importing httpx took 0.1 s of the CLI's start, for a plain http server too."""
+    if os.environ.get("SSL_CERT_FILE"):
+        return ssl.create_default_context(cafile=os.environ["SSL_CERT_FILE"])
+    if os.environ.get("SSL_CERT_DIR"):
+        return ssl.create_default_context(capath=os.environ["SSL_CERT_DIR"])
+    import certifi
+
+    return ssl.create_default_context(cafile=certifi.where())
 
 
 def _answer(base: str, status: int, body: bytes) -> Any:
