@@ -191,15 +191,21 @@ class S3BlobStore:
         return info is not None and (size is None or info.size == size)
 
     async def stat(self, key: BlobKey) -> BlobInfo | None:
+        head = await self._head(key)
+        return None if head is None else BlobInfo(key, head["ContentLength"])
+
+    async def _head(self, key: BlobKey, **extra: Any) -> Mapping[str, Any] | None:
+        """The object's HEAD (``extra``: more of HeadObject's parameters); None if absent."""
         client = await self._s3()
         with self._errors(f"looking up blob {key}"):
             try:
-                head = await client.head_object(Bucket=self.bucket, Key=self.object_key(key))
+                return await client.head_object(
+                    Bucket=self.bucket, Key=self.object_key(key), **extra
+                )
             except ClientError as exc:
                 if _status(exc) == 404:
                     return None
                 raise
-        return BlobInfo(key, head["ContentLength"])
 
     async def size(self, key: BlobKey) -> int:
         info = await self.stat(key)
@@ -272,16 +278,9 @@ class S3BlobStore:
             )
 
     async def verified(self, key: BlobKey) -> BlobInfo | None:
-        client = await self._s3()
-        with self._errors(f"looking up blob {key}"):
-            try:
-                head = await client.head_object(
-                    Bucket=self.bucket, Key=self.object_key(key), ChecksumMode="ENABLED"
-                )
-            except ClientError as exc:
-                if _status(exc) == 404:
-                    return None
-                raise
+        head = await self._head(key, ChecksumMode="ENABLED")
+        if head is None:
+            return None
         # a multipart object's checksum is of its parts' checksums ("...-3"), never the
         # whole's digest: only a single PUT's full-object SHA-256 can say the bytes are key's
         if head.get("ChecksumSHA256") != _b64(key) or key.algorithm != "sha256":
@@ -337,11 +336,8 @@ class S3BlobStore:
         await self._s3()  # the bucket is there and the credentials work
         name = self._tmp_key()
         wrong = base64.b64encode(hashlib.sha256(b"").digest()).decode()
-        session = self._session or get_session()
         once = self._config.merge(AioConfig(retries={"mode": "standard", "max_attempts": 1}))
-        async with session.create_client(
-            "s3", endpoint_url=self._endpoint_url, region_name=self._region, config=once
-        ) as client:
+        async with self._new_client(once) as client:
             with self._errors("checking that the bucket verifies digests"):
                 try:
                     await client.put_object(
@@ -455,27 +451,23 @@ class S3BlobStore:
             return self._client
         async with self._connecting:
             if self._client is None:
-                session = self._session or get_session()
                 stack = contextlib.AsyncExitStack()
                 try:
                     with self._errors("connecting"):
-                        client = cast(
-                            "S3Client",
-                            await stack.enter_async_context(
-                                session.create_client(
-                                    "s3",
-                                    endpoint_url=self._endpoint_url,
-                                    region_name=self._region,
-                                    config=self._config,
-                                )
-                            ),
-                        )
+                        client = await stack.enter_async_context(self._new_client(self._config))
                         await client.head_bucket(Bucket=self.bucket)
                 except BaseException:
                     await stack.aclose()
                     raise
                 self._stack, self._client = stack, client
         return self._client
+
+    def _new_client(self, config: AioConfig) -> contextlib.AbstractAsyncContextManager[S3Client]:
+        session = self._session or get_session()
+        made = session.create_client(
+            "s3", endpoint_url=self._endpoint_url, region_name=self._region, config=config
+        )
+        return cast("contextlib.AbstractAsyncContextManager[S3Client]", made)
 
     @contextlib.contextmanager
     def _errors(self, action: str) -> Iterator[None]:
